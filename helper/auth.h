@@ -1,0 +1,79 @@
+/*
+ * auth: JWT validation and minting for the data plane.
+ *
+ * libjwt 1.10 checks only the signature and trusts the header's alg, so every
+ * claim and the algorithm pin are enforced here (see docs/protocol.md,
+ * "Authentication"). Nothing in this module logs: callers get a result code
+ * and a message that never contains the token or the key.
+ */
+#ifndef COMPANION_AUTH_H
+#define COMPANION_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest token accepted; anything longer is AUTH_INVALID without decoding. */
+#define AUTH_TOKEN_MAX 8192
+
+enum auth_alg { AUTH_ALG_HS256 = 0, AUTH_ALG_RS256, AUTH_ALG_ES256 };
+
+enum auth_scope {
+    AUTH_SCOPE_READ = 1u << 0,
+    AUTH_SCOPE_RUN = 1u << 1,
+    AUTH_SCOPE_EDITOR = 1u << 2,
+};
+#define AUTH_SCOPE_ALL (AUTH_SCOPE_READ | AUTH_SCOPE_RUN | AUTH_SCOPE_EDITOR)
+
+enum auth_result {
+    AUTH_OK = 0,
+    AUTH_INVALID,            /* signature, alg, format, missing/ill-typed claims, nbf/iat ahead */
+    AUTH_EXPIRED,            /* exp + leeway is past */
+    AUTH_WORKSPACE_MISMATCH, /* claim != message workspaceId or != helper's id */
+};
+
+/* Borrowed pointers: the caller keeps them alive while verifying. */
+struct auth_config {
+    enum auth_alg alg;
+    const unsigned char *key; /* HS256: the secret's bytes; RS256/ES256: public key PEM */
+    size_t key_len;           /* must be > 0: libjwt skips verification for an empty key */
+    const char *audience;     /* NULL or "" = not checked */
+    const char *issuer;       /* NULL or "" = not checked */
+    int64_t leeway_s;
+    const char *workspace_id; /* the helper's own workspace id */
+};
+
+struct auth_grant {
+    char *user_id; /* the `sub` claim, malloc'd */
+    unsigned scopes;
+    int64_t exp; /* seconds since the epoch */
+};
+
+/* Verifies `token` (len bytes, need not be NUL-terminated). `msg_workspace_id`
+ * is the workspaceId the client sent beside the token (NULL when the client
+ * sent none: then only the helper's id is compared). On AUTH_OK fills `out`
+ * (release with auth_grant_clear). On failure writes a short reason to err. */
+enum auth_result auth_verify(const struct auth_config *cfg, const char *token, size_t len,
+                             const char *msg_workspace_id, int64_t now_s, struct auth_grant *out,
+                             char *err, size_t errlen);
+void auth_grant_clear(struct auth_grant *g);
+
+/* Mints an HS256 token: sub, workspaceId, scope (space-separated), iat, exp,
+ * and aud/iss when non-empty. *token_out is malloc'd. Returns 0 or -1. */
+int auth_mint_hs256(const unsigned char *secret, size_t secret_len, const char *workspace_id,
+                    const char *user_id, unsigned scopes, int64_t iat_s, int64_t ttl_s,
+                    const char *audience, const char *issuer, char **token_out, char *err,
+                    size_t errlen);
+
+/* "read,run" or "read run" -> mask. Unknown words are an error (-1). */
+int auth_scopes_parse(const char *text, unsigned *out, char *err, size_t errlen);
+/* Writes "read run editor" style text; returns buf. */
+const char *auth_scopes_format(unsigned scopes, char *buf, size_t len);
+/* Error code strings of the contract: "AUTH_INVALID", ... */
+const char *auth_result_code(enum auth_result r);
+/* Constant-time equality for secrets and digests. */
+int auth_ct_equal(const void *a, const void *b, size_t len);
+/* "HS256" -> AUTH_ALG_HS256; -1 if unsupported. */
+int auth_alg_parse(const char *name);
+const char *auth_alg_name(enum auth_alg alg);
+
+#endif
