@@ -1,1 +1,211 @@
-/* placeholder: being written */
+/*
+ * helper: the lws context and its non-listening io vhost, the raw fds
+ * adopted into it (stdin, stdout, the editor's pidfd, a signalfd), the loop,
+ * and the way out: helper_exit() stops the server, fails what waits on the
+ * editor and leaves the loop, with a hard deadline so the process is gone
+ * within 2 s of stdin EOF or the editor's death.
+ */
+#include "helper/helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Whatever is left is abandoned this long after helper_exit(). */
+#define EXIT_DEADLINE_MS 1500
+
+int64_t helper_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_signal(struct helper *h)
+{
+    struct signalfd_siginfo si;
+    while (read(h->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM || si.ssi_signo == SIGHUP) {
+            log_msg(&h->log, LOG_INFO, "signal %u: stopping", si.ssi_signo);
+            helper_exit(h, 0);
+        }
+    }
+}
+
+static int io_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len)
+{
+    struct helper *h = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_RAW_RX_FILE:
+        if (wsi == h->stdin_wsi) {
+            control_on_readable(h);
+            return h->stdin_wsi ? 0 : -1;
+        }
+        if (wsi == h->signal_wsi) {
+            on_signal(h);
+            return 0;
+        }
+        if (wsi == h->parent_wsi) {
+            log_msg(&h->log, LOG_INFO, "the editor process %d is gone: stopping",
+                    (int)h->parent_pid);
+            h->parent_wsi = NULL;
+            helper_exit(h, 1);
+            return -1;
+        }
+        return 0;
+    case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+        if (wsi == h->stdout_wsi)
+            control_on_writable(h);
+        return 0;
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        if (wsi == h->stdin_wsi)
+            h->stdin_wsi = NULL;
+        if (wsi == h->stdout_wsi)
+            h->stdout_wsi = NULL;
+        if (wsi == h->parent_wsi)
+            h->parent_wsi = NULL;
+        if (wsi == h->signal_wsi)
+            h->signal_wsi = NULL;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols io_protocols[] = {
+    {"companion-io", io_callback, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+struct lws *helper_adopt_fd(struct helper *h, int fd)
+{
+    lws_sock_file_fd_type u;
+    memset(&u, 0, sizeof(u));
+    u.filefd = (lws_filefd_type)(intptr_t)fd;
+    return lws_adopt_descriptor_vhost(h->io_vhost, LWS_ADOPT_RAW_FILE_DESC, u, "companion-io",
+                                      NULL);
+}
+
+int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errlen)
+{
+    memset(h, 0, sizeof(*h));
+    h->mode = mode;
+    h->stdin_fd = h->stdout_fd = h->signal_fd = h->parent_fd = -1;
+    h->process_started_ms = helper_now_ms();
+    log_init(&h->log, LOG_INFO);
+    settings_init(&h->settings);
+    workspace_init(&h->ws);
+
+    /* lws writes its own errors to stderr; nothing it logs at these levels
+     * carries request URLs (where a ?token= could be). */
+    lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    h->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+    info.user = h;
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    h->ctx = lws_create_context(&info);
+    if (!h->ctx) {
+        snprintf(err, errlen, "cannot create the event loop");
+        return -1;
+    }
+    struct lws_context_creation_info vinfo;
+    memset(&vinfo, 0, sizeof(vinfo));
+    vinfo.port = CONTEXT_PORT_NO_LISTEN;
+    vinfo.protocols = io_protocols;
+    vinfo.vhost_name = "companion-io";
+    h->io_vhost = lws_create_vhost(h->ctx, &vinfo);
+    if (!h->io_vhost) {
+        snprintf(err, errlen, "cannot create the io vhost");
+        return -1;
+    }
+    /* Once adopted, lws owns the fd and closes it with the context. */
+    if (h->signal_fd >= 0 && !(h->signal_wsi = helper_adopt_fd(h, h->signal_fd))) {
+        close(h->signal_fd);
+        h->signal_fd = -1;
+    }
+    return 0;
+}
+
+static void exit_deadline_cb(lws_sorted_usec_list_t *sul)
+{
+    struct helper *h = lws_container_of(sul, struct helper, sul_exit);
+    h->quit = 1;
+}
+
+static void exit_after_stop(struct helper *h)
+{
+    h->quit = 1;
+    lws_cancel_service(h->ctx);
+}
+
+void helper_exit(struct helper *h, int code)
+{
+    if (h->exiting)
+        return;
+    h->exiting = 1;
+    h->exit_code = code;
+    lws_sul_schedule(h->ctx, 0, &h->sul_exit, exit_deadline_cb,
+                     (lws_usec_t)EXIT_DEADLINE_MS * LWS_US_PER_MS);
+    if (h->rpc)
+        rpc_fail_outgoing(h->rpc, RPC_REQUEST_CANCELLED, "the helper is exiting");
+    helper_server_stop(h, exit_after_stop);
+}
+
+/* Last words to the editor: a bounded, blocking flush of what is queued. */
+static void flush_stdout(struct helper *h)
+{
+    if (!h->rpc || h->stdout_fd < 0)
+        return;
+    int64_t deadline = helper_now_ms() + 300;
+    size_t len;
+    const char *p;
+    while ((p = rpc_out_peek(h->rpc, &len)) && len > 0) {
+        int64_t left = deadline - helper_now_ms();
+        struct pollfd pfd = {.fd = h->stdout_fd, .events = POLLOUT};
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+            return;
+        ssize_t n = write(h->stdout_fd, p, len);
+        if (n <= 0 && errno != EAGAIN && errno != EINTR)
+            return;
+        if (n > 0)
+            rpc_out_consume(h->rpc, (size_t)n);
+    }
+}
+
+int helper_run(struct helper *h)
+{
+    while (!h->quit)
+        if (lws_service(h->ctx, 0) < 0)
+            break;
+    flush_stdout(h);
+    return h->exit_code;
+}
+
+void helper_free(struct helper *h)
+{
+    if (h->ctx) {
+        lws_context_destroy(h->ctx);
+        h->ctx = NULL;
+    }
+    control_free(h);
+    settings_free(&h->settings);
+    workspace_free(&h->ws);
+}

@@ -1,1 +1,368 @@
-/* placeholder: being written */
+/*
+ * session: connection state, outbound queue, timers and rate limit for one
+ * WebSocket (see session.h). Every write happens in SERVER_WRITEABLE, one
+ * lws_write per callback, as lws requires.
+ */
+#include "helper/session.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "helper/auth.h"
+#include "helper/dataplane.h"
+
+/* A close that cannot be sent (the client does not read) is forced after this. */
+#define SESSION_CLOSE_GRACE_S 5
+/* Refused messages in a row that turn rate limiting into a 4008 close. */
+#define SESSION_ABUSE_MIN 10
+
+static void auth_timer_cb(lws_sorted_usec_list_t *sul);
+static void heartbeat_timer_cb(lws_sorted_usec_list_t *sul);
+
+static lws_usec_t secs_us(int64_t s)
+{
+    return (lws_usec_t)s * LWS_US_PER_SEC;
+}
+
+struct session *session_new(struct helper *h, struct lws *wsi)
+{
+    struct session *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->h = h;
+    s->wsi = wsi;
+    uuid_t u;
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, s->id);
+    if (!lws_get_peer_simple(wsi, s->remote, sizeof(s->remote)))
+        snprintf(s->remote, sizeof(s->remote), "unknown");
+    s->connected_ms = helper_now_ms();
+    s->last_rx_ms = s->connected_ms;
+    s->tokens = h->settings.commands_per_second;
+    s->tokens_ms = s->connected_ms;
+
+    s->next = h->sessions;
+    if (h->sessions)
+        h->sessions->prev = s;
+    h->sessions = s;
+    h->n_connections++;
+    h->n_unauthenticated++;
+    h->counters.connections_total++;
+
+    lws_sul_schedule(h->ctx, 0, &s->sul_auth, auth_timer_cb, secs_us(h->settings.auth_timeout_s));
+    lws_sul_schedule(h->ctx, 0, &s->sul_heartbeat, heartbeat_timer_cb,
+                     secs_us(h->settings.heartbeat_interval_s));
+    return s;
+}
+
+static void out_clear(struct session *s)
+{
+    struct session_out *o = s->out_head;
+    while (o) {
+        struct session_out *next = o->next;
+        free(o);
+        o = next;
+    }
+    s->out_head = s->out_tail = NULL;
+    s->out_bytes = 0;
+}
+
+void session_free(struct session *s)
+{
+    struct helper *h = s->h;
+    lws_sul_cancel(&s->sul_auth);
+    lws_sul_cancel(&s->sul_heartbeat);
+    dataplane_session_closed(s);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        h->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    h->n_connections--;
+    if (!s->authed)
+        h->n_unauthenticated--;
+    out_clear(s);
+    free(s->rx);
+    free(s->user_id);
+    free(s);
+}
+
+int session_is_closing(const struct session *s)
+{
+    return s->close_code != 0;
+}
+
+void session_close(struct session *s, int code, const char *reason)
+{
+    if (s->close_code)
+        return;
+    s->close_code = code;
+    snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason ? reason : "");
+    /* A slow consumer's queue is what got it closed: sending it would take
+     * as long as the client likes, so drop it and send only the close. */
+    if (code == 1008)
+        out_clear(s);
+    lws_sul_cancel(&s->sul_auth);
+    lws_sul_cancel(&s->sul_heartbeat);
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_REASON_BASE, SESSION_CLOSE_GRACE_S);
+    lws_callback_on_writable(s->wsi);
+}
+
+int session_send_obj(struct session *s, json_object *msg)
+{
+    struct helper *h = s->h;
+    if (s->close_code) {
+        json_object_put(msg);
+        return -1;
+    }
+    json_object_object_add(msg, "timestamp", json_object_new_int64(helper_now_ms()));
+    size_t len;
+    const char *text = json_object_to_json_string_length(
+        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    if (s->out_bytes + len > (size_t)h->settings.max_queued_bytes) {
+        json_object_put(msg);
+        h->counters.slow_consumers++;
+        log_msg(&h->log, LOG_WARN, "session %s: client does not read (%zu bytes queued), closing",
+                s->id, s->out_bytes);
+        session_close(s, 1008, "slow consumer");
+        return -1;
+    }
+    struct session_out *o = malloc(sizeof(*o) + LWS_PRE + len);
+    if (!o) {
+        json_object_put(msg);
+        session_close(s, 1011, "out of memory");
+        return -1;
+    }
+    o->next = NULL;
+    o->len = len;
+    memcpy(o->buf + LWS_PRE, text, len);
+    json_object_put(msg);
+    if (s->out_tail)
+        s->out_tail->next = o;
+    else
+        s->out_head = o;
+    s->out_tail = o;
+    s->out_bytes += len;
+    lws_callback_on_writable(s->wsi);
+    return 0;
+}
+
+int session_send(struct session *s, const char *type, json_object *id, json_object *data)
+{
+    json_object *msg = json_object_new_object();
+    json_object_object_add(msg, "type", json_object_new_string(type));
+    if (id)
+        json_object_object_add(msg, "id", json_object_get(id));
+    if (data)
+        json_object_object_add(msg, "data", data);
+    return session_send_obj(s, msg);
+}
+
+void session_send_error(struct session *s, json_object *id, const char *code, const char *message)
+{
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "code", json_object_new_string(code));
+    json_object_object_add(data, "message", json_object_new_string(message));
+    session_send(s, "error", id, data);
+}
+
+int session_on_writable(struct session *s)
+{
+    struct helper *h = s->h;
+    if (s->ping_due && !s->close_code) {
+        unsigned char buf[LWS_PRE + 1];
+        s->ping_due = 0;
+        if (lws_write(s->wsi, buf + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+            return -1;
+        if (s->out_head)
+            lws_callback_on_writable(s->wsi);
+        return 0;
+    }
+    struct session_out *o = s->out_head;
+    if (o) {
+        int n = lws_write(s->wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT);
+        if (n < (int)o->len)
+            return -1;
+        s->out_head = o->next;
+        if (!s->out_head)
+            s->out_tail = NULL;
+        s->out_bytes -= o->len;
+        h->counters.messages_out++;
+        h->counters.bytes_out += o->len;
+        free(o);
+        if (s->out_head || s->close_code)
+            lws_callback_on_writable(s->wsi);
+        return 0;
+    }
+    if (s->close_code) {
+        lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
+                         (unsigned char *)s->close_reason, strlen(s->close_reason));
+        return -1;
+    }
+    return 0;
+}
+
+int session_on_receive(struct session *s, const void *in, size_t len)
+{
+    struct helper *h = s->h;
+    struct lws *wsi = s->wsi;
+    s->last_rx_ms = helper_now_ms();
+    h->counters.bytes_in += len;
+    int first = lws_is_first_fragment(wsi);
+    int last = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+
+    if (first) {
+        s->rx_len = 0;
+        s->rx_binary = lws_frame_is_binary(wsi);
+    }
+    if (s->rx_len + len > (size_t)h->settings.max_message_bytes) {
+        h->counters.oversize_messages++;
+        static const char reason[] = "message too big";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)reason,
+                         sizeof(reason) - 1);
+        return -1;
+    }
+    if (s->close_code)
+        return 0; /* closing: what arrives now is not acted upon */
+
+    /* Most messages come in one piece: use lws's buffer without a copy. */
+    if (first && last) {
+        dataplane_on_message(s, in, len, s->rx_binary);
+        return 0;
+    }
+    if (s->rx_len + len + 1 > s->rx_cap) {
+        size_t cap = s->rx_cap ? s->rx_cap : 4096;
+        while (cap < s->rx_len + len + 1)
+            cap *= 2;
+        char *nb = realloc(s->rx, cap);
+        if (!nb) {
+            session_close(s, 1011, "out of memory");
+            return 0;
+        }
+        s->rx = nb;
+        s->rx_cap = cap;
+    }
+    memcpy(s->rx + s->rx_len, in, len);
+    s->rx_len += len;
+    if (last) {
+        dataplane_on_message(s, s->rx, s->rx_len, s->rx_binary);
+        s->rx_len = 0;
+        /* Idle connections should not keep a large message's buffer. */
+        if (s->rx_cap > 65536) {
+            free(s->rx);
+            s->rx = NULL;
+            s->rx_cap = 0;
+        }
+    }
+    return 0;
+}
+
+void session_on_pong(struct session *s)
+{
+    s->last_rx_ms = helper_now_ms();
+}
+
+static void auth_timer_cb(lws_sorted_usec_list_t *sul)
+{
+    struct session *s = lws_container_of(sul, struct session, sul_auth);
+    if (!s->authed) {
+        s->h->counters.auth_timeouts++;
+        session_close(s, 4001, "authentication timeout");
+    } else {
+        session_close(s, 4001, "token expired");
+    }
+}
+
+static void heartbeat_timer_cb(lws_sorted_usec_list_t *sul)
+{
+    struct session *s = lws_container_of(sul, struct session, sul_heartbeat);
+    struct helper *h = s->h;
+    int64_t now = helper_now_ms();
+    int64_t idle_deadline = s->last_rx_ms + (int64_t)h->settings.heartbeat_timeout_s * 1000;
+    if (now >= idle_deadline) {
+        h->counters.heartbeat_timeouts++;
+        session_close(s, 4002, "heartbeat timeout");
+        return;
+    }
+    s->ping_due = 1;
+    lws_callback_on_writable(s->wsi);
+    int64_t next = now + (int64_t)h->settings.heartbeat_interval_s * 1000;
+    if (idle_deadline < next)
+        next = idle_deadline;
+    lws_sul_schedule(h->ctx, 0, &s->sul_heartbeat, heartbeat_timer_cb,
+                     (lws_usec_t)(next - now) * LWS_US_PER_MS);
+}
+
+void session_set_expiry(struct session *s, int64_t exp_s)
+{
+    struct helper *h = s->h;
+    s->exp_s = exp_s;
+    int64_t close_at_ms = (exp_s + h->settings.leeway_s) * 1000;
+    int64_t delay = close_at_ms - helper_now_ms();
+    if (delay < 0)
+        delay = 0;
+    /* lws timers are fine far ahead; cap at a year to stay clear of overflow. */
+    if (delay > 365LL * 24 * 3600 * 1000)
+        delay = 365LL * 24 * 3600 * 1000;
+    lws_sul_schedule(h->ctx, 0, &s->sul_auth, auth_timer_cb, (lws_usec_t)delay * LWS_US_PER_MS);
+}
+
+void session_set_authed(struct session *s, char *user_id, unsigned scopes, int64_t exp_s)
+{
+    struct helper *h = s->h;
+    if (!s->authed) {
+        s->authed = 1;
+        h->n_unauthenticated--;
+    }
+    free(s->user_id);
+    s->user_id = user_id;
+    s->scopes = scopes;
+    session_set_expiry(s, exp_s);
+}
+
+int session_rate_take(struct session *s)
+{
+    struct helper *h = s->h;
+    double rate = h->settings.commands_per_second;
+    int64_t now = helper_now_ms();
+    s->tokens += (double)(now - s->tokens_ms) * rate / 1000.0;
+    if (s->tokens > rate)
+        s->tokens = rate;
+    s->tokens_ms = now;
+    if (s->tokens >= 1.0) {
+        s->tokens -= 1.0;
+        s->refused_in_row = 0;
+        return 1;
+    }
+    h->counters.rate_limited++;
+    int abuse = h->settings.commands_per_second > SESSION_ABUSE_MIN
+                    ? h->settings.commands_per_second
+                    : SESSION_ABUSE_MIN;
+    if (++s->refused_in_row > abuse)
+        session_close(s, 4008, "rate limit exceeded");
+    return 0;
+}
+
+struct session *session_find(struct helper *h, const char *id)
+{
+    for (struct session *s = h->sessions; s; s = s->next)
+        if (strcmp(s->id, id) == 0)
+            return s;
+    return NULL;
+}
+
+json_object *session_status_json(const struct session *s)
+{
+    json_object *o = json_object_new_object();
+    char scopes[64];
+    json_object_object_add(o, "sessionId", json_object_new_string(s->id));
+    json_object_object_add(o, "userId", json_object_new_string(s->user_id ? s->user_id : ""));
+    json_object_object_add(o, "remoteAddress", json_object_new_string(s->remote));
+    json_object_object_add(o, "connectedAt", json_object_new_int64(s->connected_ms));
+    json_object_object_add(
+        o, "scopes", json_object_new_string(auth_scopes_format(s->scopes, scopes, sizeof(scopes))));
+    json_object_object_add(o, "expiresAt", json_object_new_int64(s->exp_s * 1000));
+    return o;
+}

@@ -1,0 +1,353 @@
+/*
+ * dataplane: message semantics of a session (see dataplane.h). Replies go
+ * through session_send*, so the outbound limits apply to all of them.
+ */
+#include "helper/dataplane.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "helper/auth.h"
+#include "helper/session.h"
+#include "workspace/command.h"
+
+_Static_assert((unsigned)CMD_SCOPE_READ == (unsigned)AUTH_SCOPE_READ &&
+                   (unsigned)CMD_SCOPE_RUN == (unsigned)AUTH_SCOPE_RUN &&
+                   (unsigned)CMD_SCOPE_EDITOR == (unsigned)AUTH_SCOPE_EDITOR,
+               "command scopes and token scopes must agree");
+
+#define ID_MAX     256
+#define JSON_DEPTH 32
+
+static json_object *scopes_json(unsigned scopes)
+{
+    json_object *arr = json_object_new_array();
+    if (scopes & AUTH_SCOPE_READ)
+        json_object_array_add(arr, json_object_new_string("read"));
+    if (scopes & AUTH_SCOPE_RUN)
+        json_object_array_add(arr, json_object_new_string("run"));
+    if (scopes & AUTH_SCOPE_EDITOR)
+        json_object_array_add(arr, json_object_new_string("editor"));
+    return arr;
+}
+
+static void auth_config_from(const struct helper *h, struct auth_config *cfg)
+{
+    const struct settings *st = &h->settings;
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->alg = (enum auth_alg)st->alg;
+    if (st->alg == AUTH_ALG_HS256) {
+        cfg->key = (const unsigned char *)st->secret;
+        cfg->key_len = st->secret ? strlen(st->secret) : 0;
+    } else {
+        cfg->key = (const unsigned char *)st->public_key;
+        cfg->key_len = st->public_key ? strlen(st->public_key) : 0;
+    }
+    cfg->audience = st->audience;
+    cfg->issuer = st->issuer;
+    cfg->leeway_s = st->leeway_s;
+    cfg->workspace_id = h->ws.id;
+}
+
+static void auth_fail(struct session *s, json_object *id, enum auth_result r, const char *why)
+{
+    struct helper *h = s->h;
+    h->counters.auth_failed++;
+    log_msg(&h->log, LOG_INFO, "session %s from %s: authentication refused (%s: %s)", s->id,
+            s->remote, auth_result_code(r), why);
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "success", json_object_new_boolean(0));
+    json_object *err = json_object_new_object();
+    json_object_object_add(err, "code", json_object_new_string(auth_result_code(r)));
+    json_object_object_add(err, "message", json_object_new_string(why));
+    json_object_object_add(data, "error", err);
+    session_send(s, "auth_response", id, data);
+    session_close(s, 4001, r == AUTH_EXPIRED ? "token expired" : "authentication failed");
+}
+
+/* Verifies a token and answers auth_response. Used for the first message,
+ * the upgrade's header or query, and a refresh on a live session. */
+static void authenticate(struct session *s, json_object *id, const char *token, size_t token_len,
+                         const char *workspace_id)
+{
+    struct helper *h = s->h;
+    struct auth_config cfg;
+    auth_config_from(h, &cfg);
+    struct auth_grant g = {0};
+    char why[160] = "";
+    enum auth_result r = auth_verify(&cfg, token, token_len, workspace_id, helper_now_ms() / 1000,
+                                     &g, why, sizeof(why));
+    if (r == AUTH_OK && s->authed && strcmp(g.user_id, s->user_id) != 0) {
+        r = AUTH_INVALID;
+        snprintf(why, sizeof(why), "a refreshed token must be for the same user");
+    }
+    if (r != AUTH_OK) {
+        auth_grant_clear(&g);
+        auth_fail(s, id, r, why);
+        return;
+    }
+    int refresh = s->authed;
+    h->counters.auth_succeeded++;
+    session_set_authed(s, g.user_id, g.scopes, g.exp);
+    g.user_id = NULL;
+
+    json_object *msg = json_object_new_object();
+    json_object_object_add(msg, "type", json_object_new_string("auth_response"));
+    if (id)
+        json_object_object_add(msg, "id", json_object_get(id));
+    json_object_object_add(msg, "sessionId", json_object_new_string(s->id));
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "success", json_object_new_boolean(1));
+    json_object_object_add(data, "sessionId", json_object_new_string(s->id));
+    json_object_object_add(data, "userId", json_object_new_string(s->user_id));
+    json_object_object_add(data, "workspaceId", json_object_new_string(h->ws.id));
+    json_object_object_add(data, "scopes", scopes_json(s->scopes));
+    json_object_object_add(data, "heartbeatIntervalMs",
+                           json_object_new_int64((int64_t)h->settings.heartbeat_interval_s * 1000));
+    json_object_object_add(data, "expiresAt", json_object_new_int64(s->exp_s * 1000));
+    json_object_object_add(msg, "data", data);
+    session_send_obj(s, msg);
+
+    if (!refresh) {
+        log_msg(&h->log, LOG_INFO, "session %s: %s connected from %s", s->id, s->user_id,
+                s->remote);
+        json_object *n = json_object_new_object();
+        json_object_object_add(n, "sessionId", json_object_new_string(s->id));
+        json_object_object_add(n, "userId", json_object_new_string(s->user_id));
+        json_object_object_add(n, "remoteAddress", json_object_new_string(s->remote));
+        control_notify(h, "companion/clientConnected", n);
+    }
+}
+
+void dataplane_on_established(struct session *s)
+{
+    char hdr[AUTH_TOKEN_MAX + 16];
+    char wsid[WORKSPACE_ID_MAX + 1] = "";
+    const char *token = NULL;
+    struct lws *wsi = s->wsi;
+
+    int n = lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 7 && strncasecmp(hdr, "Bearer ", 7) == 0) {
+        token = hdr + 7;
+        while (*token == ' ')
+            token++;
+    } else {
+        token = lws_get_urlarg_by_name(wsi, "token=", hdr, sizeof(hdr));
+    }
+    const char *w = lws_get_urlarg_by_name(wsi, "workspaceId=", wsid, sizeof(wsid));
+    if (token && *token)
+        authenticate(s, NULL, token, strlen(token), w);
+    explicit_bzero(hdr, sizeof(hdr));
+}
+
+void dataplane_session_closed(struct session *s)
+{
+    struct helper *h = s->h;
+    if (!s->authed)
+        return;
+    log_msg(&h->log, LOG_INFO, "session %s: %s disconnected (%d %s)", s->id, s->user_id,
+            s->close_code, s->close_reason);
+    json_object *n = json_object_new_object();
+    json_object_object_add(n, "sessionId", json_object_new_string(s->id));
+    json_object_object_add(n, "userId", json_object_new_string(s->user_id));
+    json_object_object_add(n, "remoteAddress", json_object_new_string(s->remote));
+    json_object_object_add(
+        n, "reason", json_object_new_string(s->close_code ? s->close_reason : "client closed"));
+    control_notify(h, "companion/clientDisconnected", n);
+}
+
+static void on_auth_message(struct session *s, json_object *id, json_object *data)
+{
+    json_object *tok = NULL, *wsid = NULL;
+    if (!data || !json_object_object_get_ex(data, "token", &tok) ||
+        !json_object_is_type(tok, json_type_string)) {
+        auth_fail(s, id, AUTH_INVALID, "data.token: expected a string");
+        return;
+    }
+    if (json_object_object_get_ex(data, "workspaceId", &wsid) &&
+        !json_object_is_type(wsid, json_type_string)) {
+        auth_fail(s, id, AUTH_INVALID, "data.workspaceId: expected a string");
+        return;
+    }
+    authenticate(s, id, json_object_get_string(tok), (size_t)json_object_get_string_len(tok),
+                 wsid ? json_object_get_string(wsid) : NULL);
+}
+
+static void command_reply(struct session *s, json_object *id, json_object *result, const char *code,
+                          const char *message)
+{
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "success", json_object_new_boolean(code == NULL));
+    if (code) {
+        json_object *err = json_object_new_object();
+        json_object_object_add(err, "code", json_object_new_string(code));
+        json_object_object_add(err, "message", json_object_new_string(message));
+        json_object_object_add(data, "error", err);
+    } else {
+        json_object_object_add(data, "result", result);
+    }
+    session_send(s, "command_response", id, data);
+}
+
+static void audit(struct session *s, const char *name, int ok, int64_t started_ms)
+{
+    json_object *n = json_object_new_object();
+    json_object_object_add(n, "sessionId", json_object_new_string(s->id));
+    json_object_object_add(n, "userId", json_object_new_string(s->user_id));
+    json_object_object_add(n, "name", json_object_new_string(name));
+    json_object_object_add(n, "success", json_object_new_boolean(ok));
+    json_object_object_add(n, "durationMs", json_object_new_int64(helper_now_ms() - started_ms));
+    control_notify(s->h, "companion/commandExecuted", n);
+}
+
+static void on_command(struct session *s, json_object *id, json_object *data)
+{
+    struct helper *h = s->h;
+    json_object *name_o = NULL, *args = NULL;
+    if (!data || !json_object_object_get_ex(data, "name", &name_o) ||
+        !json_object_is_type(name_o, json_type_string)) {
+        session_send_error(s, id, "INVALID_MESSAGE", "data.name: expected a string");
+        return;
+    }
+    json_object_object_get_ex(data, "args", &args);
+    if (args && !json_object_is_type(args, json_type_null) &&
+        !json_object_is_type(args, json_type_object)) {
+        command_reply(s, id, NULL, "INVALID_ARGS", "args: expected an object");
+        return;
+    }
+    if (args && json_object_is_type(args, json_type_null))
+        args = NULL;
+
+    const char *name = json_object_get_string(name_o);
+    int64_t started = helper_now_ms();
+    h->counters.commands++;
+    const struct cmd_def *def = cmd_lookup(name);
+    if (!def) {
+        h->counters.command_errors++;
+        command_reply(s, id, NULL, "UNKNOWN_COMMAND", "unknown command");
+        return;
+    }
+    if ((def->scope & s->scopes) != def->scope) {
+        h->counters.command_errors++;
+        command_reply(s, id, NULL, "FORBIDDEN", "the token's scopes do not allow this command");
+        audit(s, def->name, 0, started);
+        return;
+    }
+    struct cmd_ctx ctx = {
+        .ws = &h->ws,
+        .version = COMPANION_VERSION,
+        .session_id = s->id,
+        .user_id = s->user_id,
+        .scopes = s->scopes,
+    };
+    struct cmd_result res = {0};
+    enum cmd_status st = def->fn(&ctx, args, &res);
+    if (st == CMD_OK) {
+        command_reply(s, id, res.result, NULL, NULL);
+    } else {
+        h->counters.command_errors++;
+        command_reply(s, id, NULL, res.code ? res.code : "PROCESSING_ERROR", res.message);
+    }
+    audit(s, def->name, st == CMD_OK, started);
+}
+
+/* Parses with json-c's strict mode and UTF-8 validation; NULL on error with
+ * a description the client can act on. */
+static json_object *parse_json(const char *msg, size_t len, const char **why)
+{
+    json_tokener *tok = json_tokener_new_ex(JSON_DEPTH);
+    if (!tok) {
+        *why = "out of memory";
+        return NULL;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_object *o = json_tokener_parse_ex(tok, msg, (int)len);
+    enum json_tokener_error e = json_tokener_get_error(tok);
+    if (e == json_tokener_continue) {
+        *why = "incomplete JSON";
+        json_object_put(o);
+        o = NULL;
+    } else if (e != json_tokener_success) {
+        *why = json_tokener_error_desc(e);
+        json_object_put(o);
+        o = NULL;
+    } else if (json_tokener_get_parse_end(tok) != len) {
+        *why = "trailing data after JSON";
+        json_object_put(o);
+        o = NULL;
+    }
+    json_tokener_free(tok);
+    return o;
+}
+
+void dataplane_on_message(struct session *s, const char *msg, size_t len, int binary)
+{
+    struct helper *h = s->h;
+    h->counters.messages_in++;
+    if (binary) {
+        h->counters.invalid_messages++;
+        session_send_error(s, NULL, "INVALID_MESSAGE", "binary frames are not supported");
+        return;
+    }
+    const char *why = NULL;
+    json_object *root = parse_json(msg, len, &why);
+    if (!root) {
+        h->counters.invalid_messages++;
+        char text[160];
+        snprintf(text, sizeof(text), "invalid JSON: %s", why);
+        session_send_error(s, NULL, "INVALID_MESSAGE", text);
+        return;
+    }
+    json_object *type_o = NULL, *id = NULL, *data = NULL;
+    const char *bad = NULL;
+    if (!json_object_is_type(root, json_type_object))
+        bad = "a message must be a JSON object";
+    else if (!json_object_object_get_ex(root, "type", &type_o) ||
+             !json_object_is_type(type_o, json_type_string))
+        bad = "type: expected a string";
+    if (!bad && json_object_object_get_ex(root, "id", &id)) {
+        if (json_object_is_type(id, json_type_null))
+            id = NULL;
+        else if (!(json_object_is_type(id, json_type_string) &&
+                   json_object_get_string_len(id) <= ID_MAX) &&
+                 !json_object_is_type(id, json_type_int)) {
+            id = NULL;
+            bad = "id: expected a string of at most 256 characters or an integer";
+        }
+    }
+    if (!bad && json_object_object_get_ex(root, "data", &data)) {
+        if (json_object_is_type(data, json_type_null))
+            data = NULL;
+        else if (!json_object_is_type(data, json_type_object))
+            bad = "data: expected an object";
+    }
+    if (bad) {
+        h->counters.invalid_messages++;
+        session_send_error(s, id, "INVALID_MESSAGE", bad);
+        json_object_put(root);
+        return;
+    }
+    const char *type = json_object_get_string(type_o);
+
+    if (!s->authed) {
+        if (strcmp(type, "auth") == 0) {
+            on_auth_message(s, id, data);
+        } else {
+            session_send_error(s, id, "AUTH_REQUIRED", "authenticate first");
+            session_close(s, 4001, "authentication required");
+        }
+    } else if (strcmp(type, "auth") == 0) {
+        on_auth_message(s, id, data);
+    } else if (strcmp(type, "ping") == 0) {
+        session_send(s, "pong", id, NULL);
+    } else if (strcmp(type, "command") == 0) {
+        if (session_rate_take(s))
+            on_command(s, id, data);
+        else
+            session_send_error(s, id, "RATE_LIMITED", "too many commands; slow down");
+    } else {
+        h->counters.invalid_messages++;
+        session_send_error(s, id, "UNKNOWN_TYPE", "unknown message type");
+    }
+    json_object_put(root);
+}

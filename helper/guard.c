@@ -1,0 +1,94 @@
+/*
+ * guard: Host and Origin checks (see guard.h).
+ */
+#include "helper/guard.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Splits "name:port" / "[v6]:port" into name and port; port -1 when absent,
+ * -2 when malformed. name keeps the brackets of a v6 literal. */
+static int split_host(const char *host, char *name, size_t namelen, int *port)
+{
+    const char *colon;
+    if (host[0] == '[') {
+        const char *close = strchr(host, ']');
+        if (!close)
+            return -1;
+        colon = close[1] == ':' ? close + 1 : NULL;
+        if (close[1] && !colon)
+            return -1;
+    } else {
+        colon = strchr(host, ':');
+        if (colon && strchr(colon + 1, ':'))
+            return -1;
+    }
+    size_t n = colon ? (size_t)(colon - host) : strlen(host);
+    if (n == 0 || n >= namelen)
+        return -1;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    *port = -1;
+    if (colon) {
+        const char *p = colon + 1;
+        if (!*p || strlen(p) > 5 || strspn(p, "0123456789") != strlen(p))
+            return -1;
+        *port = atoi(p);
+        if (*port > 65535)
+            return -1;
+    }
+    return 0;
+}
+
+int guard_host_is_loopback(const char *name)
+{
+    if (strcasecmp(name, "localhost") == 0 || strcmp(name, "[::1]") == 0 ||
+        strcmp(name, "::1") == 0)
+        return 1;
+    /* 127.0.0.0/8, written as a plain dotted quad. */
+    unsigned a, b, c, d;
+    char tail;
+    return sscanf(name, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
+           c < 256 && d < 256;
+}
+
+int guard_host_allowed(const char *host, int port, const struct settings_strv *allowed)
+{
+    char name[256];
+    int hport;
+    if (!host || !*host || split_host(host, name, sizeof(name), &hport) < 0)
+        return 0;
+    if (hport == port && guard_host_is_loopback(name))
+        return 1;
+    for (size_t i = 0; allowed && i < allowed->n; i++) {
+        const char *e = allowed->v[i];
+        if (strcasecmp(e, host) == 0)
+            return 1;
+        char ename[256];
+        int eport;
+        if (split_host(e, ename, sizeof(ename), &eport) == 0 && eport == -1 && hport == port &&
+            strcasecmp(ename, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int guard_origin_allowed(const char *origin, const struct settings_strv *allowed)
+{
+    if (!origin || !*origin)
+        return 1;
+    size_t olen = strlen(origin);
+    while (olen > 0 && origin[olen - 1] == '/')
+        olen--;
+    for (size_t i = 0; allowed && i < allowed->n; i++) {
+        const char *e = allowed->v[i];
+        size_t elen = strlen(e);
+        while (elen > 0 && e[elen - 1] == '/')
+            elen--;
+        if (elen == olen && elen > 0 && strncasecmp(e, origin, olen) == 0)
+            return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what building and testing Companion needs on Debian 12, skipping
+# what is already there. Safe to run again. Needs root (or sudo).
+set -euo pipefail
+
+APT_PACKAGES=(build-essential cmake pkg-config git ca-certificates
+  libwebsockets-dev libjson-c-dev libjwt-dev libgit2-dev libssl-dev uuid-dev
+  libcmocka-dev valgrind clang-format)
+
+sudo_if_needed() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ! command -v node >/dev/null 2>&1; then missing+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 18 ]; then
+  echo "deps: Node.js 18 or later is needed (found $(node --version))" >&2
+  exit 1
+fi

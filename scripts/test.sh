@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# README's second command: install what is missing, build, and run every
+# test: cmocka unit tests (ctest) and the integration suite (node --test
+# against the real binary), then both again under ASan+UBSan (LeakSanitizer
+# on). --quick skips the sanitizer pass.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+bash scripts/deps.sh
+echo "== npm packages for the integration tests"
+(cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
+
+run_suite() {
+  local dir=$1 label=$2
+  echo "== unit tests ($label)"
+  (cd "$dir" && ctest --output-on-failure)
+  echo "== integration tests ($label)"
+  (cd tests/integration && HELPER_BIN="$root/$dir/companion-helper" node --test --test-concurrency=2 ./*.test.mjs)
+}
+
+dir=$(bash scripts/build.sh)
+run_suite "$dir" "release build"
+
+if [ $quick -eq 0 ]; then
+  dir=$(bash scripts/build.sh --sanitize)
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  export HELPER_SANITIZED=1
+  run_suite "$dir" "ASan+UBSan build"
+fi
+echo "== all tests passed"

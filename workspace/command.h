@@ -1,0 +1,55 @@
+/*
+ * command: the table of data-plane commands (`{"type":"command"}`), their
+ * scopes and their handlers. The helper looks a name up, checks the scope,
+ * and calls the handler with a context; it knows nothing of what a command
+ * does. Handlers know nothing of sockets.
+ */
+#ifndef COMPANION_COMMAND_H
+#define COMPANION_COMMAND_H
+
+#include <json-c/json.h>
+
+#include "workspace/workspace.h"
+
+/* Same bits as the token scopes (auth.h); the helper asserts they agree. */
+enum cmd_scope {
+    CMD_SCOPE_READ = 1u << 0,
+    CMD_SCOPE_RUN = 1u << 1,
+    CMD_SCOPE_EDITOR = 1u << 2,
+};
+
+/* What a handler may use. Filled by the helper for each call. */
+struct cmd_ctx {
+    const struct workspace *ws;
+    const char *version;
+    const char *session_id;
+    const char *user_id;
+    unsigned scopes;
+};
+
+enum cmd_status { CMD_OK = 0, CMD_ERROR };
+
+struct cmd_result {
+    json_object *result; /* on CMD_OK; the caller takes it */
+    const char *code;    /* on CMD_ERROR: a contract code such as "INVALID_ARGS" */
+    char message[256];
+};
+
+typedef enum cmd_status (*cmd_fn)(const struct cmd_ctx *ctx, json_object *args,
+                                  struct cmd_result *res);
+
+struct cmd_def {
+    const char *name;
+    unsigned scope; /* every bit must be granted */
+    cmd_fn fn;
+};
+
+/* NULL for an unknown name. */
+const struct cmd_def *cmd_lookup(const char *name);
+/* ["workspace.info", ...] for initialize's capabilities. */
+json_object *cmd_names_json(void);
+/* Sets code and a formatted message; returns CMD_ERROR. */
+enum cmd_status cmd_fail(struct cmd_result *res, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
