@@ -12,9 +12,10 @@
 #include "helper/settings.h"
 
 /* Host must be a loopback name (localhost, 127.0.0.1, [::1]) with the
- * server's port, or match an allowedHosts entry: an entry with a port must
- * equal Host exactly, an entry without one matches that name with the
- * server's port. Case-insensitive. NULL or empty host: refused. */
+ * server's port, or match an allowedHosts entry: Host equal to the entry, or,
+ * for an entry without a port, that name with the server's port (a reverse
+ * proxy on 80/443 sends the bare name). Case-insensitive. NULL or empty
+ * host: refused. */
 int guard_host_allowed(const char *host, int port, const struct settings_strv *allowed);
 
 /* No Origin (native clients) passes; any Origin, loopback pages included,
