@@ -1,1 +1,975 @@
-/* placeholder: being written */
+/*
+ * settings: parsing and validation of the `companion` settings section.
+ *
+ * Owns the key table (JSON name, C member, range), the defaults, and every
+ * allocation inside struct settings. A parse builds a fresh struct and hands it
+ * over only when every key passed, so a refused update never half-applies.
+ *
+ * JSON null counts as absent at every level (a key, a section, a task, an env
+ * variable, the whole section): VS Code sends null for a setting the user
+ * cleared, and that must mean "default", not "wrong type". Array elements are
+ * values, not keys, so a null element is refused.
+ */
+#include "helper/settings.h"
+
+#include "helper/auth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ARRAY_MAX     1024
+#define TASKS_MAX     256
+#define TASK_NAME_MAX 64
+#define PEM_MAX       65536
+#define CONFIG_MAX    (1024 * 1024)
+#define CWD_MAX       4095
+#define KEY_PATH_LEN  256
+#define NO_LIMIT      INT64_MAX
+#define ARRAY_LEN(a)  (sizeof(a) / sizeof((a)[0]))
+
+/* Indexed by enum value, so the mapping cannot drift from auth.h. Kept local
+ * rather than calling auth_alg_parse() so this module links without auth.c. */
+static const char *const alg_names[] = {
+    [AUTH_ALG_HS256] = "HS256",
+    [AUTH_ALG_RS256] = "RS256",
+    [AUTH_ALG_ES256] = "ES256",
+};
+_Static_assert(ARRAY_LEN(alg_names) == AUTH_ALG_ES256 + 1, "one name per enum auth_alg");
+
+static const char *const log_level_names[] = {
+    [LOG_LEVEL_ERROR] = "error",
+    [LOG_LEVEL_WARN] = "warn",
+    [LOG_LEVEL_INFO] = "info",
+    [LOG_LEVEL_DEBUG] = "debug",
+};
+_Static_assert(ARRAY_LEN(log_level_names) == LOG_LEVEL_DEBUG + 1, "one name per log level");
+
+enum field_kind {
+    FIELD_BOOL,
+    FIELD_INT,      /* int within [min, max] */
+    FIELD_INT64,    /* int64_t within [min, max] */
+    FIELD_STRING,   /* char *, length within [min, max] */
+    FIELD_STRV,     /* struct settings_strv */
+    FIELD_ENUM,     /* int: index into names */
+    FIELD_SECRET,   /* char *: non-empty, wiped when replaced, never echoed */
+    FIELD_PEM,      /* char *: "" = not set */
+    FIELD_PEM_PATH, /* char *: the contents of the named file; "" = not set */
+    FIELD_CWD,      /* char *: relative, no ".." component; "" = "." */
+};
+
+struct field {
+    const char *section; /* object holding the key; NULL: the parsed object itself */
+    const char *key;
+    enum field_kind kind;
+    size_t offset;
+    int64_t min, max;
+    const char *const *names;
+    size_t names_n;
+};
+
+/* _Generic turns a member of the wrong C type into a compile error instead of
+ * a silent write of the wrong width through the offset. */
+#define MEMBER(T, m, ctype) _Generic(((T *)0)->m, ctype : offsetof(T, m))
+
+/* clang-format would split each braced initializer below over four lines. */
+// clang-format off
+#define BOOL_AT(T, sec, key, m) \
+    {sec, key, FIELD_BOOL, MEMBER(T, m, int), 0, 1, NULL, 0}
+#define INT_AT(T, sec, key, m, lo, hi) \
+    {sec, key, FIELD_INT, MEMBER(T, m, int), lo, hi, NULL, 0}
+#define INT64_AT(T, sec, key, m, lo, hi) \
+    {sec, key, FIELD_INT64, MEMBER(T, m, int64_t), lo, hi, NULL, 0}
+#define STR_AT(T, sec, key, kind, m, lo, hi) \
+    {sec, key, kind, MEMBER(T, m, char *), lo, hi, NULL, 0}
+#define STRV_AT(T, sec, key, m) \
+    {sec, key, FIELD_STRV, MEMBER(T, m, struct settings_strv), 0, ARRAY_MAX, NULL, 0}
+#define ENUM_AT(T, sec, key, m, names) \
+    {sec, key, FIELD_ENUM, MEMBER(T, m, int), 0, 0, names, ARRAY_LEN(names)}
+// clang-format on
+
+#define S struct settings
+/* Order matters twice: the first bad key is the one reported, and publicKey
+ * must come before publicKeyPath so the two can be told apart. */
+static const struct field settings_fields[] = {
+    BOOL_AT(S, NULL, "autoStart", auto_start),
+    STR_AT(S, "server", "host", FIELD_STRING, host, 1, 255),
+    INT_AT(S, "server", "port", port, 0, 65535),
+    STRV_AT(S, "server", "allowedOrigins", allowed_origins),
+    STRV_AT(S, "server", "allowedHosts", allowed_hosts),
+    STR_AT(S, "auth", "secret", FIELD_SECRET, secret, 1, NO_LIMIT),
+    ENUM_AT(S, "auth", "algorithm", alg, alg_names),
+    STR_AT(S, "auth", "publicKey", FIELD_PEM, public_key, 0, PEM_MAX),
+    STR_AT(S, "auth", "publicKeyPath", FIELD_PEM_PATH, public_key, 0, PEM_MAX),
+    STR_AT(S, "auth", "audience", FIELD_STRING, audience, 0, NO_LIMIT),
+    STR_AT(S, "auth", "issuer", FIELD_STRING, issuer, 0, NO_LIMIT),
+    INT_AT(S, "auth", "timeoutSeconds", auth_timeout_s, 1, 3600),
+    INT_AT(S, "auth", "leewaySeconds", leeway_s, 0, 3600),
+    INT_AT(S, "heartbeat", "intervalSeconds", heartbeat_interval_s, 1, 3600),
+    INT_AT(S, "heartbeat", "timeoutSeconds", heartbeat_timeout_s, 1, 86400),
+    INT_AT(S, "events", "historySize", history_size, 16, 100000),
+    INT_AT(S, "limits", "maxConnections", max_connections, 1, 100000),
+    INT_AT(S, "limits", "maxUnauthenticated", max_unauthenticated, 1, 100000),
+    INT64_AT(S, "limits", "maxMessageBytes", max_message_bytes, 256, 67108864),
+    INT_AT(S, "limits", "commandsPerSecond", commands_per_second, 1, 10000),
+    INT64_AT(S, "limits", "maxOutputBytes", max_output_bytes, 1024, 1073741824),
+    INT_AT(S, "limits", "maxConcurrentTasks", max_concurrent_tasks, 1, 64),
+    INT64_AT(S, "limits", "maxQueuedBytes", max_queued_bytes, 65536, 1073741824),
+    STRV_AT(S, NULL, "editorCommands", editor_commands),
+    ENUM_AT(S, "log", "level", log_level, log_level_names),
+};
+#undef S
+
+#define T struct settings_task
+/* Keys of one task object; `env` has its own parser (names are keys). */
+static const struct field task_fields[] = {
+    STR_AT(T, NULL, "command", FIELD_STRING, command, 1, NO_LIMIT),
+    STRV_AT(T, NULL, "args", args),
+    STR_AT(T, NULL, "cwd", FIELD_CWD, cwd, 0, CWD_MAX),
+    INT_AT(T, NULL, "timeoutSeconds", timeout_s, 1, 86400),
+    BOOL_AT(T, NULL, "confirm", confirm),
+};
+#undef T
+
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
+                                                      ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static int out_of_memory(char *err, size_t errlen)
+{
+    return fail(err, errlen, "out of memory");
+}
+
+/* Names from the input (task and variable names) go into messages that reach
+ * logs and JSON-RPC errors: keep only printable ASCII and bound the length. */
+static void printable(char *dst, size_t n, const char *src)
+{
+    size_t i = 0;
+    for (; src[i] && i + 4 < n && i < TASK_NAME_MAX; i++) {
+        unsigned char c = (unsigned char)src[i];
+        dst[i] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? (char)c : '?';
+    }
+    if (src[i] && i + 4 <= n) {
+        memcpy(dst + i, "...", 3);
+        i += 3;
+    }
+    dst[i] = '\0';
+}
+
+static void key_path(char *buf, size_t n, const char *a, const char *b, const char *c)
+{
+    const char *parts[] = {a, b, c};
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < ARRAY_LEN(parts); i++) {
+        if (!parts[i] || used >= n)
+            continue;
+        int w = snprintf(buf + used, n - used, "%s%s", used ? "." : "", parts[i]);
+        if (w > 0)
+            used += (size_t)w;
+    }
+}
+
+/* NULL both when the key is absent and when its value is JSON null. */
+static json_object *member(json_object *obj, const char *key)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(obj, key, &v))
+        return NULL;
+    return v;
+}
+
+/* json-c keeps a string's length beside it, so "a\u0000b" is a valid json-c
+ * string that every C consumer after us would silently cut short. */
+static int get_text(json_object *v, const char *path, const char *what, const char **out,
+                    size_t *len, char *err, size_t errlen)
+{
+    if (!json_object_is_type(v, json_type_string))
+        return fail(err, errlen, "%s: expected %s", path, what);
+    const char *s = json_object_get_string(v);
+    int n = json_object_get_string_len(v);
+    if (n < 0 || strlen(s) != (size_t)n)
+        return fail(err, errlen, "%s: must not contain NUL characters", path);
+    *out = s;
+    *len = (size_t)n;
+    return 0;
+}
+
+/* json-c reads 1.5 as 1 through get_int64 and clamps 99999999999999999999 to
+ * INT64_MAX without a word, so only a JSON integer inside the range counts;
+ * 10.0 is a double and refused like 1.5. */
+static int get_int(json_object *v, int64_t min, int64_t max, int64_t *out)
+{
+    if (!json_object_is_type(v, json_type_int))
+        return -1;
+    int64_t x = json_object_get_int64(v);
+    if (x < min || x > max)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static char *dup_text(const char *s, size_t len)
+{
+    char *d = malloc(len + 1);
+    if (d) {
+        memcpy(d, s, len);
+        d[len] = '\0';
+    }
+    return d;
+}
+
+static int dup_str(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (!src)
+        return 0;
+    *dst = strdup(src);
+    return *dst ? 0 : -1;
+}
+
+static void free_wiped(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+static int replace_text(char **dst, const char *s, size_t len, char *err, size_t errlen)
+{
+    char *d = dup_text(s, len);
+    if (!d)
+        return out_of_memory(err, errlen);
+    free_wiped(*dst);
+    *dst = d;
+    return 0;
+}
+
+static void strv_free(struct settings_strv *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        free(v->v[i]);
+    free(v->v);
+    v->v = NULL;
+    v->n = 0;
+}
+
+static int strv_push(struct settings_strv *v, const char *s, size_t len)
+{
+    char **nv = realloc(v->v, (v->n + 1) * sizeof *nv);
+    if (!nv)
+        return -1;
+    v->v = nv;
+    if (!(nv[v->n] = dup_text(s, len)))
+        return -1;
+    v->n++;
+    return 0;
+}
+
+static int strv_copy(struct settings_strv *dst, const struct settings_strv *src)
+{
+    *dst = (struct settings_strv){0};
+    if (src->n == 0)
+        return 0;
+    if (!(dst->v = calloc(src->n, sizeof *dst->v)))
+        return -1;
+    for (; dst->n < src->n; dst->n++)
+        if (!(dst->v[dst->n] = strdup(src->v[dst->n])))
+            return -1;
+    return 0;
+}
+
+static int parse_strv(json_object *v, const char *path, struct settings_strv *out, char *err,
+                      size_t errlen)
+{
+    if (!json_object_is_type(v, json_type_array))
+        return fail(err, errlen, "%s: expected an array of strings", path);
+    size_t n = json_object_array_length(v);
+    if (n > ARRAY_MAX)
+        return fail(err, errlen, "%s: expected at most %d entries", path, ARRAY_MAX);
+    struct settings_strv t = {0};
+    if (n && !(t.v = calloc(n, sizeof *t.v)))
+        return out_of_memory(err, errlen);
+    for (; t.n < n; t.n++) {
+        char epath[KEY_PATH_LEN + sizeof "[18446744073709551615]"];
+        const char *s = NULL;
+        size_t len = 0;
+        snprintf(epath, sizeof epath, "%s[%zu]", path, t.n);
+        if (get_text(json_object_array_get_idx(v, t.n), epath, "a string", &s, &len, err, errlen) !=
+            0) {
+            strv_free(&t);
+            return -1;
+        }
+        if (!(t.v[t.n] = dup_text(s, len))) {
+            strv_free(&t);
+            return out_of_memory(err, errlen);
+        }
+    }
+    strv_free(out);
+    *out = t;
+    return 0;
+}
+
+static void describe_string(char *buf, size_t n, int64_t min, int64_t max)
+{
+    const char *base = min > 0 ? "a non-empty string" : "a string";
+    if (max == NO_LIMIT)
+        snprintf(buf, n, "%s", base);
+    else
+        snprintf(buf, n, "%s of at most %" PRId64 " bytes", base, max);
+}
+
+static void describe_names(char *buf, size_t n, const char *const *names, size_t count)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < count && used < n; i++) {
+        int w = snprintf(buf + used, n - used, "%s%s", i ? ", " : "one of ", names[i]);
+        if (w > 0)
+            used += (size_t)w;
+    }
+}
+
+/* The task runs in <workspace folder>/<cwd>: an absolute path or a ".."
+ * component would put it outside the folder the user opened. */
+static int cwd_is_contained(const char *p)
+{
+    if (p[0] == '/')
+        return 0;
+    while (*p) {
+        size_t len = strcspn(p, "/");
+        if (len == 2 && p[0] == '.' && p[1] == '.')
+            return 0;
+        p += len;
+        p += strspn(p, "/");
+    }
+    return 1;
+}
+
+enum read_status { READ_OK = 0, READ_ERRNO, READ_TOO_BIG, READ_NOT_REGULAR };
+
+/* Reads a whole regular file of at most max bytes into a NUL-terminated
+ * buffer. On READ_ERRNO, *errnum holds the cause. */
+static enum read_status read_capped(const char *path, size_t max, char **out, size_t *len,
+                                    int *errnum)
+{
+    /* O_NONBLOCK: a FIFO at the path must not hang the helper inside open(). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        *errnum = errno;
+        return READ_ERRNO;
+    }
+    struct stat st;
+    enum read_status rs = READ_OK;
+    char *buf = NULL;
+    size_t used = 0, cap;
+    if (fstat(fd, &st) != 0) {
+        *errnum = errno;
+        rs = READ_ERRNO;
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rs = READ_NOT_REGULAR;
+        goto out;
+    }
+    if (st.st_size < 0 || (uintmax_t)st.st_size > max) {
+        rs = READ_TOO_BIG;
+        goto out;
+    }
+    /* One byte past the size seen by fstat, so a file that grew since is
+     * still noticed and capped. */
+    cap = (size_t)st.st_size + 1;
+    if (!(buf = malloc(cap + 1))) {
+        *errnum = ENOMEM;
+        rs = READ_ERRNO;
+        goto out;
+    }
+    for (;;) {
+        if (used == cap) {
+            if (cap > max) {
+                rs = READ_TOO_BIG;
+                goto out;
+            }
+            size_t ncap = cap > (max + 1) / 2 ? max + 1 : cap * 2;
+            char *nb = realloc(buf, ncap + 1);
+            if (!nb) {
+                *errnum = ENOMEM;
+                rs = READ_ERRNO;
+                goto out;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, buf + used, cap - used);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            *errnum = errno;
+            rs = READ_ERRNO;
+            goto out;
+        }
+        if (r == 0)
+            break;
+        used += (size_t)r;
+    }
+    buf[used] = '\0';
+    *out = buf;
+    *len = used;
+    buf = NULL;
+out:
+    if (buf) {
+        /* The settings file may hold auth.secret. */
+        explicit_bzero(buf, used);
+        free(buf);
+    }
+    close(fd);
+    return rs;
+}
+
+static const char *errno_text(int e, char *buf, size_t n)
+{
+    return strerror_r(e, buf, n);
+}
+
+/* The message names the key and the path, never a byte of the file. */
+static int read_pem_file(const char *path, const char *file, char **dst, char *err, size_t errlen)
+{
+    char *buf = NULL, ebuf[128];
+    size_t len = 0;
+    int e = 0;
+    switch (read_capped(file, PEM_MAX, &buf, &len, &e)) {
+    case READ_OK:
+        break;
+    case READ_ERRNO:
+        return fail(err, errlen, "%s: cannot read \"%s\": %s", path, file,
+                    errno_text(e, ebuf, sizeof ebuf));
+    case READ_TOO_BIG:
+        return fail(err, errlen, "%s: cannot read \"%s\": larger than %d bytes", path, file,
+                    PEM_MAX);
+    case READ_NOT_REGULAR:
+        return fail(err, errlen, "%s: cannot read \"%s\": not a regular file", path, file);
+    }
+    int rc = 0;
+    if (len == 0)
+        rc = fail(err, errlen, "%s: cannot read \"%s\": the file is empty", path, file);
+    else if (strlen(buf) != len)
+        rc = fail(err, errlen, "%s: cannot read \"%s\": not a PEM text file", path, file);
+    if (rc != 0) {
+        free(buf);
+        return rc;
+    }
+    free(*dst);
+    *dst = buf;
+    return 0;
+}
+
+/* `dst` points at the member the descriptor names inside the struct being built. */
+static int parse_field(const struct field *f, json_object *v, void *dst, const char *path,
+                       char *err, size_t errlen)
+{
+    char what[96];
+    const char *s = NULL;
+    size_t len = 0;
+    int64_t x;
+
+    switch (f->kind) {
+    case FIELD_BOOL:
+        if (!json_object_is_type(v, json_type_boolean))
+            return fail(err, errlen, "%s: expected a boolean", path);
+        *(int *)dst = json_object_get_boolean(v) ? 1 : 0;
+        return 0;
+    case FIELD_INT:
+    case FIELD_INT64:
+        if (get_int(v, f->min, f->max, &x) != 0)
+            return fail(err, errlen, "%s: expected an integer from %" PRId64 " to %" PRId64, path,
+                        f->min, f->max);
+        if (f->kind == FIELD_INT)
+            *(int *)dst = (int)x;
+        else
+            *(int64_t *)dst = x;
+        return 0;
+    case FIELD_STRING:
+        describe_string(what, sizeof what, f->min, f->max);
+        if (get_text(v, path, what, &s, &len, err, errlen) != 0)
+            return -1;
+        if ((uint64_t)len < (uint64_t)f->min || (uint64_t)len > (uint64_t)f->max)
+            return fail(err, errlen, "%s: expected %s", path, what);
+        return replace_text(dst, s, len, err, errlen);
+    case FIELD_STRV:
+        return parse_strv(v, path, dst, err, errlen);
+    case FIELD_ENUM:
+        describe_names(what, sizeof what, f->names, f->names_n);
+        if (get_text(v, path, what, &s, &len, err, errlen) != 0)
+            return -1;
+        for (size_t i = 0; i < f->names_n; i++) {
+            if (strcmp(s, f->names[i]) == 0) {
+                *(int *)dst = (int)i;
+                return 0;
+            }
+        }
+        return fail(err, errlen, "%s: expected %s", path, what);
+    case FIELD_SECRET:
+        if (get_text(v, path, "a string", &s, &len, err, errlen) != 0)
+            return -1;
+        /* An empty HS256 key makes libjwt skip verification altogether. */
+        if (len == 0)
+            return fail(err, errlen, "%s: must not be empty", path);
+        return replace_text(dst, s, len, err, errlen);
+    case FIELD_PEM:
+        describe_string(what, sizeof what, f->min, f->max);
+        if (get_text(v, path, what, &s, &len, err, errlen) != 0)
+            return -1;
+        if ((uint64_t)len > (uint64_t)f->max)
+            return fail(err, errlen, "%s: expected %s", path, what);
+        /* The contract's default is "": the setting exists but is unused. */
+        return len == 0 ? 0 : replace_text(dst, s, len, err, errlen);
+    case FIELD_PEM_PATH:
+        if (get_text(v, path, "a file path", &s, &len, err, errlen) != 0)
+            return -1;
+        if (len == 0)
+            return 0;
+        /* Two keys, one of which would win silently: make the user pick. */
+        if (*(char **)dst)
+            return fail(err, errlen,
+                        "%s: set either auth.publicKey or auth.publicKeyPath, not both", path);
+        return read_pem_file(path, s, dst, err, errlen);
+    case FIELD_CWD:
+        if (get_text(v, path, "a string", &s, &len, err, errlen) != 0)
+            return -1;
+        if (len == 0) {
+            s = ".";
+            len = 1;
+        }
+        if ((uint64_t)len > (uint64_t)f->max || !cwd_is_contained(s))
+            return fail(err, errlen,
+                        "%s: expected a relative path inside the workspace folder (no leading "
+                        "'/', no '..')",
+                        path);
+        return replace_text(dst, s, len, err, errlen);
+    }
+    return fail(err, errlen, "%s: unsupported setting", path);
+}
+
+static int parse_fields(const struct field *fields, size_t n, json_object *obj, void *base,
+                        const char *prefix, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct field *f = &fields[i];
+        json_object *holder = obj;
+        char path[KEY_PATH_LEN];
+        if (f->section) {
+            if (!(holder = member(obj, f->section)))
+                continue;
+            if (!json_object_is_type(holder, json_type_object)) {
+                key_path(path, sizeof path, prefix, f->section, NULL);
+                return fail(err, errlen, "%s: expected an object", path);
+            }
+        }
+        json_object *v = member(holder, f->key);
+        if (!v)
+            continue;
+        key_path(path, sizeof path, prefix, f->section, f->key);
+        if (parse_field(f, v, (char *)base + f->offset, path, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int is_task_name(const char *name)
+{
+    size_t len = strlen(name);
+    return len >= 1 && len <= TASK_NAME_MAX &&
+           strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") ==
+               len;
+}
+
+static int is_env_name(const char *name)
+{
+    static const char first[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_";
+    size_t len = strlen(name);
+    return len >= 1 && strchr(first, name[0]) &&
+           strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789") == len;
+}
+
+static void task_free(struct settings_task *t)
+{
+    free(t->name);
+    free(t->command);
+    strv_free(&t->args);
+    free(t->cwd);
+    for (size_t i = 0; i < t->env_n; i++) {
+        free(t->env[i].name);
+        free(t->env[i].value);
+    }
+    free(t->env);
+    *t = (struct settings_task){0};
+}
+
+static int parse_env(struct settings_task *t, json_object *env, const char *prefix, char *err,
+                     size_t errlen)
+{
+    char path[KEY_PATH_LEN];
+    key_path(path, sizeof path, prefix, "env", NULL);
+    if (!json_object_is_type(env, json_type_object))
+        return fail(err, errlen, "%s: expected an object of strings", path);
+    size_t n = (size_t)json_object_object_length(env);
+    if (n > ARRAY_MAX)
+        return fail(err, errlen, "%s: expected at most %d variables", path, ARRAY_MAX);
+    if (n == 0)
+        return 0;
+    if (!(t->env = calloc(n, sizeof *t->env)))
+        return out_of_memory(err, errlen);
+    struct json_object_iterator it = json_object_iter_begin(env);
+    struct json_object_iterator end = json_object_iter_end(env);
+    for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+        const char *name = json_object_iter_peek_name(&it);
+        json_object *v = json_object_iter_peek_value(&it);
+        char vpath[KEY_PATH_LEN], shown[TASK_NAME_MAX + 8];
+        const char *s = NULL;
+        size_t len = 0;
+        if (!v)
+            continue;
+        if (!is_env_name(name)) {
+            printable(shown, sizeof shown, name);
+            return fail(err, errlen,
+                        "%s: invalid variable name \"%s\": expected [A-Za-z_][A-Za-z0-9_]*", path,
+                        shown);
+        }
+        key_path(vpath, sizeof vpath, path, name, NULL);
+        if (get_text(v, vpath, "a string", &s, &len, err, errlen) != 0)
+            return -1;
+        struct settings_env *e = &t->env[t->env_n++];
+        if (!(e->name = strdup(name)) || !(e->value = dup_text(s, len)))
+            return out_of_memory(err, errlen);
+    }
+    return 0;
+}
+
+static int parse_tasks(struct settings *s, json_object *root, char *err, size_t errlen)
+{
+    json_object *tasks = member(root, "tasks");
+    if (!tasks)
+        return 0;
+    if (!json_object_is_type(tasks, json_type_object))
+        return fail(err, errlen, "tasks: expected an object");
+    size_t n = (size_t)json_object_object_length(tasks);
+    if (n > TASKS_MAX)
+        return fail(err, errlen, "tasks: expected at most %d tasks", TASKS_MAX);
+    if (n == 0)
+        return 0;
+    if (!(s->tasks = calloc(n, sizeof *s->tasks)))
+        return out_of_memory(err, errlen);
+    /* json-c iterates an object in insertion order, which is the order the
+     * user wrote and the order clients list the tasks in. */
+    struct json_object_iterator it = json_object_iter_begin(tasks);
+    struct json_object_iterator end = json_object_iter_end(tasks);
+    for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+        const char *name = json_object_iter_peek_name(&it);
+        json_object *spec = json_object_iter_peek_value(&it);
+        char prefix[KEY_PATH_LEN], shown[TASK_NAME_MAX + 8];
+        if (!spec)
+            continue;
+        if (!is_task_name(name)) {
+            printable(shown, sizeof shown, name);
+            return fail(err, errlen,
+                        "tasks: invalid task name \"%s\": expected 1 to %d characters from "
+                        "A-Z a-z 0-9 . _ : -",
+                        shown, TASK_NAME_MAX);
+        }
+        key_path(prefix, sizeof prefix, "tasks", name, NULL);
+        if (!json_object_is_type(spec, json_type_object))
+            return fail(err, errlen, "%s: expected an object", prefix);
+        struct settings_task *t = &s->tasks[s->tasks_n++];
+        t->timeout_s = 600;
+        if (!(t->name = strdup(name)) || !(t->cwd = strdup(".")))
+            return out_of_memory(err, errlen);
+        if (parse_fields(task_fields, ARRAY_LEN(task_fields), spec, t, prefix, err, errlen) != 0)
+            return -1;
+        json_object *env = member(spec, "env");
+        if (env && parse_env(t, env, prefix, err, errlen) != 0)
+            return -1;
+        if (!t->command)
+            return fail(err, errlen, "%s.command: expected a non-empty string", prefix);
+    }
+    return 0;
+}
+
+/* settings_init cannot report failure, so the allocating part lives here for
+ * settings_parse, which can. */
+static int settings_defaults(struct settings *s)
+{
+    static const char save_all[] = "workbench.action.files.saveAll";
+    *s = (struct settings){
+        .auto_start = 1,
+        .port = 3001,
+        .alg = AUTH_ALG_HS256,
+        .auth_timeout_s = 10,
+        .leeway_s = 30,
+        .heartbeat_interval_s = 25,
+        .heartbeat_timeout_s = 60,
+        .history_size = 256,
+        .max_connections = 64,
+        .max_unauthenticated = 32,
+        .max_message_bytes = 1048576,
+        .commands_per_second = 20,
+        .max_output_bytes = 1048576,
+        .max_concurrent_tasks = 4,
+        .max_queued_bytes = 8388608,
+        .log_level = LOG_LEVEL_INFO,
+    };
+    if (dup_str(&s->host, "127.0.0.1") != 0 || dup_str(&s->audience, "") != 0 ||
+        dup_str(&s->issuer, "") != 0 ||
+        strv_push(&s->editor_commands, save_all, sizeof save_all - 1) != 0) {
+        settings_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Without a return value the only safe answer to running out of memory for a
+ * few dozen bytes is to stop: a struct with a NULL host would crash later,
+ * far from the cause. */
+void settings_init(struct settings *s)
+{
+    if (settings_defaults(s) != 0) {
+        fputs("companion-helper: out of memory initialising settings\n", stderr);
+        abort();
+    }
+}
+
+void settings_free(struct settings *s)
+{
+    if (!s)
+        return;
+    free(s->host);
+    strv_free(&s->allowed_origins);
+    strv_free(&s->allowed_hosts);
+    free_wiped(s->secret);
+    free(s->public_key);
+    free(s->audience);
+    free(s->issuer);
+    for (size_t i = 0; i < s->tasks_n; i++)
+        task_free(&s->tasks[i]);
+    free(s->tasks);
+    strv_free(&s->editor_commands);
+    *s = (struct settings){0};
+}
+
+static int task_copy(struct settings_task *dst, const struct settings_task *src)
+{
+    *dst = (struct settings_task){.timeout_s = src->timeout_s, .confirm = src->confirm};
+    if (dup_str(&dst->name, src->name) || dup_str(&dst->command, src->command) ||
+        dup_str(&dst->cwd, src->cwd) || strv_copy(&dst->args, &src->args))
+        return -1;
+    if (src->env_n && !(dst->env = calloc(src->env_n, sizeof *dst->env)))
+        return -1;
+    for (size_t i = 0; i < src->env_n; i++) {
+        dst->env_n++; /* counted before filling, so a half-copied entry is freed too */
+        if (dup_str(&dst->env[i].name, src->env[i].name) ||
+            dup_str(&dst->env[i].value, src->env[i].value))
+            return -1;
+    }
+    return 0;
+}
+
+/* dst is written, not freed first: pass a struct that owns nothing. On
+ * failure dst is left empty (all zero). */
+int settings_copy(struct settings *dst, const struct settings *src)
+{
+    struct settings t = *src;
+    /* Detach every pointer borrowed from src first, so a failure half-way
+     * frees only what this copy allocated. */
+    t.host = t.secret = t.public_key = t.audience = t.issuer = NULL;
+    t.allowed_origins = t.allowed_hosts = t.editor_commands = (struct settings_strv){0};
+    t.tasks = NULL;
+    t.tasks_n = 0;
+
+    int rc = dup_str(&t.host, src->host) || dup_str(&t.secret, src->secret) ||
+             dup_str(&t.public_key, src->public_key) || dup_str(&t.audience, src->audience) ||
+             dup_str(&t.issuer, src->issuer) ||
+             strv_copy(&t.allowed_origins, &src->allowed_origins) ||
+             strv_copy(&t.allowed_hosts, &src->allowed_hosts) ||
+             strv_copy(&t.editor_commands, &src->editor_commands);
+    if (!rc && src->tasks_n && !(t.tasks = calloc(src->tasks_n, sizeof *t.tasks)))
+        rc = 1;
+    for (size_t i = 0; !rc && i < src->tasks_n; i++) {
+        t.tasks_n++; /* counted before filling, so a half-copied task is freed too */
+        rc = task_copy(&t.tasks[i], &src->tasks[i]);
+    }
+    if (rc) {
+        settings_free(&t);
+        *dst = (struct settings){0};
+        return -1;
+    }
+    *dst = t;
+    return 0;
+}
+
+/* `out` is written, not freed first: parse into a struct that owns nothing
+ * and swap it in on success; the caller's current settings are never touched.
+ * obj NULL (JSON null) means "no settings": every default. */
+int settings_parse(struct settings *out, json_object *obj, char *err, size_t errlen)
+{
+    struct settings t;
+    *out = (struct settings){0};
+    if (obj && !json_object_is_type(obj, json_type_object))
+        return fail(err, errlen, "settings: expected an object");
+    if (settings_defaults(&t) != 0)
+        return out_of_memory(err, errlen);
+    if (obj && (parse_fields(settings_fields, ARRAY_LEN(settings_fields), obj, &t, NULL, err,
+                             errlen) != 0 ||
+                parse_tasks(&t, obj, err, errlen) != 0)) {
+        settings_free(&t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+static void line_column(const char *buf, size_t off, size_t *line, size_t *col)
+{
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < off; i++) {
+        if (buf[i] == '\n') {
+            ++*line;
+            *col = 1;
+        } else {
+            ++*col;
+        }
+    }
+}
+
+static int parse_json_text(const char *path, const char *buf, size_t len, json_object **out,
+                           char *err, size_t errlen)
+{
+    size_t start = 0, line, col;
+    /* Editors on some systems save UTF-8 with a byte order mark json-c refuses. */
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+        start = 3;
+    json_tokener *tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
+    if (!tok)
+        return out_of_memory(err, errlen);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    /* The length includes the terminating NUL: json-c's way of saying "end
+     * of input", and a NUL byte inside the file then stops the parse early,
+     * which the trailing-data check below reports. */
+    json_object *obj = json_tokener_parse_ex(tok, buf + start, (int)(len - start + 1));
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t end = start + json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+
+    int rc = 0;
+    if (jerr == json_tokener_continue) {
+        line_column(buf, len, &line, &col);
+        rc = fail(err, errlen, "%s: line %zu, column %zu: unexpected end of file", path, line, col);
+    } else if (jerr != json_tokener_success) {
+        line_column(buf, end > len ? len : end, &line, &col);
+        rc = fail(err, errlen, "%s: line %zu, column %zu: %s", path, line, col,
+                  json_tokener_error_desc(jerr));
+    } else {
+        while (end < len && buf[end] && strchr(" \t\r\n", buf[end]))
+            end++;
+        if (end < len) {
+            line_column(buf, end, &line, &col);
+            rc = fail(err, errlen, "%s: line %zu, column %zu: unexpected data after the JSON value",
+                      path, line, col);
+        } else if (!json_object_is_type(obj, json_type_object)) {
+            rc = fail(err, errlen, "%s: expected a JSON object at the top level", path);
+        }
+    }
+    if (rc != 0) {
+        json_object_put(obj);
+        return -1;
+    }
+    *out = obj;
+    return 0;
+}
+
+int settings_load_file(struct settings *out, const char *path, char *err, size_t errlen)
+{
+    char *buf = NULL, ebuf[128], sub[512];
+    size_t len = 0;
+    int e = 0;
+    *out = (struct settings){0};
+    switch (read_capped(path, CONFIG_MAX, &buf, &len, &e)) {
+    case READ_OK:
+        break;
+    case READ_ERRNO:
+        return fail(err, errlen, "%s: cannot read: %s", path, errno_text(e, ebuf, sizeof ebuf));
+    case READ_TOO_BIG:
+        return fail(err, errlen, "%s: larger than %d bytes", path, CONFIG_MAX);
+    case READ_NOT_REGULAR:
+        return fail(err, errlen, "%s: not a regular file", path);
+    }
+    json_object *obj = NULL;
+    int rc = parse_json_text(path, buf, len, &obj, err, errlen);
+    /* The file may hold auth.secret; the parsed copy lives on in obj only
+     * until json_object_put below. */
+    explicit_bzero(buf, len);
+    free(buf);
+    if (rc != 0)
+        return -1;
+    rc = settings_parse(out, obj, sub, sizeof sub);
+    json_object_put(obj);
+    if (rc != 0)
+        return fail(err, errlen, "%s: %s", path, sub);
+    return 0;
+}
+
+int settings_check_server(const struct settings *s, char *err, size_t errlen)
+{
+    if (s->alg == AUTH_ALG_HS256) {
+        if (!s->secret || !s->secret[0])
+            return fail(err, errlen, "auth.secret is not set");
+        return 0;
+    }
+    if (s->alg < 0 || (size_t)s->alg >= ARRAY_LEN(alg_names))
+        return fail(err, errlen, "auth.algorithm: unsupported algorithm");
+    if (!s->public_key || !s->public_key[0])
+        return fail(err, errlen, "auth.publicKey or auth.publicKeyPath is required for %s",
+                    alg_names[s->alg]);
+    return 0;
+}
+
+const struct settings_task *settings_find_task(const struct settings *s, const char *name)
+{
+    if (!s || !name)
+        return NULL;
+    for (size_t i = 0; i < s->tasks_n; i++)
+        if (strcmp(s->tasks[i].name, name) == 0)
+            return &s->tasks[i];
+    return NULL;
+}
+
+int settings_strv_contains(const struct settings_strv *v, const char *str)
+{
+    if (!v || !str)
+        return 0;
+    for (size_t i = 0; i < v->n; i++)
+        if (strcmp(v->v[i], str) == 0)
+            return 1;
+    return 0;
+}
+
+const char *settings_log_level_name(int level)
+{
+    if (level < 0 || (size_t)level >= ARRAY_LEN(log_level_names))
+        return "unknown";
+    return log_level_names[level];
+}
