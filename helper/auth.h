@@ -28,7 +28,7 @@ enum auth_result {
     AUTH_OK = 0,
     AUTH_INVALID,            /* signature, alg, format, missing/ill-typed claims, nbf/iat ahead */
     AUTH_EXPIRED,            /* exp + leeway is past */
-    AUTH_WORKSPACE_MISMATCH, /* claim != message workspaceId or != helper's id */
+    AUTH_WORKSPACE_MISMATCH, /* claim missing, != message workspaceId or != helper's id */
 };
 
 /* Borrowed pointers: the caller keeps them alive while verifying. */
@@ -43,8 +43,8 @@ struct auth_config {
 };
 
 struct auth_grant {
-    char *user_id; /* the `sub` claim, malloc'd */
-    unsigned scopes;
+    char *user_id; /* the `sub` claim (1-256 printable bytes), malloc'd */
+    unsigned scopes; /* no `scope` claim: read; else only the known words, possibly none */
     int64_t exp; /* seconds since the epoch */
 };
 
@@ -68,9 +68,10 @@ int auth_mint_hs256(const unsigned char *secret, size_t secret_len, const char *
 int auth_scopes_parse(const char *text, unsigned *out, char *err, size_t errlen);
 /* Writes "read run editor" style text; returns buf. */
 const char *auth_scopes_format(unsigned scopes, char *buf, size_t len);
-/* Error code strings of the contract: "AUTH_INVALID", ... */
+/* Error code strings of the contract: "AUTH_INVALID", "AUTH_EXPIRED",
+ * "WORKSPACE_MISMATCH" ("OK" for AUTH_OK). */
 const char *auth_result_code(enum auth_result r);
-/* Constant-time equality for secrets and digests. */
+/* Constant-time equality for secrets and digests: 1 when equal. */
 int auth_ct_equal(const void *a, const void *b, size_t len);
 /* "HS256" -> AUTH_ALG_HS256; -1 if unsupported. */
 int auth_alg_parse(const char *name);
