@@ -1,0 +1,37 @@
+/*
+ * calls: commands that answer later. Worker jobs (git, files) with identical
+ * concurrent git.status calls sharing one run; task runs streamed to their
+ * session; editor actions forwarded as editor/... requests. A call holds its
+ * session weakly: when the session goes, its tasks are killed, its editor
+ * requests forgotten, and worker results are dropped on arrival.
+ */
+#ifndef COMPANION_CALLS_H
+#define COMPANION_CALLS_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "workspace/command.h"
+
+struct helper;
+struct session;
+struct call;
+
+int calls_init(struct helper *h, char *err, size_t errlen);
+/* Kills every task at once and drops all calls (the helper is exiting). */
+void calls_shutdown(struct helper *h);
+/* Runs an async command for session s (scope already checked). */
+void calls_dispatch(struct session *s, const struct cmd_def *def, json_object *id,
+                    json_object *args);
+/* The session is closing: detach and end what it started. */
+void calls_session_closed(struct session *s);
+/* Worker results are ready (from the loop's wake-up). */
+void calls_drain(struct helper *h);
+int calls_running_tasks(const struct helper *h);
+
+/* Shared by the sync and async paths of dataplane.c. */
+void calls_reply(struct session *s, json_object *id, json_object *result, const char *code,
+                 const char *message);
+void calls_audit(struct session *s, const char *name, int ok, int64_t started_ms);
+
+#endif

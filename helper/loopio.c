@@ -1,0 +1,133 @@
+/*
+ * loopio: fd watchers and timers on the lws loop (see loopio.h).
+ *
+ * A watcher is an adopted raw file whose opaque user data points at a
+ * struct watcher. Unwatching never closes the wsi from inside lws's own
+ * callback: it marks the watcher dead, and the wsi returns -1 on its next
+ * callback or is killed asynchronously; the watcher is freed at
+ * RAW_CLOSE_FILE, when lws has closed the fd.
+ */
+#include "helper/loopio.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "helper/helper.h"
+
+struct watcher {
+    struct lws *wsi;
+    void (*cb)(void *arg);
+    void *arg;
+    int dead;
+    int in_cb;
+};
+
+struct timer {
+    lws_sorted_usec_list_t sul;
+    void (*cb)(void *arg);
+    void *arg;
+};
+
+static void *watch_fd(void *ud, int fd, void (*cb)(void *arg), void *arg)
+{
+    struct helper *h = ud;
+    struct watcher *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->cb = cb;
+    w->arg = arg;
+    w->wsi = helper_adopt_fd(h, fd);
+    if (!w->wsi) {
+        free(w);
+        return NULL;
+    }
+    lws_set_opaque_user_data(w->wsi, w);
+    return w;
+}
+
+static void unwatch_fd(void *ud, void *handle)
+{
+    struct watcher *w = handle;
+    if (!w || w->dead)
+        return;
+    w->dead = 1;
+    w->cb = NULL;
+    if (!w->in_cb)
+        lws_set_timeout(w->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+int loopio_handle(struct lws *wsi, enum lws_callback_reasons reason, int *ret)
+{
+    struct watcher *w = lws_get_opaque_user_data(wsi);
+    if (!w)
+        return 0;
+    *ret = 0;
+    switch (reason) {
+    case LWS_CALLBACK_RAW_RX_FILE:
+        if (!w->dead && w->cb) {
+            w->in_cb = 1;
+            w->cb(w->arg);
+            w->in_cb = 0;
+        }
+        *ret = w->dead ? -1 : 0;
+        return 1;
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        lws_set_opaque_user_data(wsi, NULL);
+        free(w);
+        return 1;
+    default:
+        return 1;
+    }
+}
+
+static void timer_fire(lws_sorted_usec_list_t *sul)
+{
+    struct timer *t = lws_container_of(sul, struct timer, sul);
+    void (*cb)(void *) = t->cb;
+    void *arg = t->arg;
+    free(t);
+    cb(arg);
+}
+
+static void *timer_start(void *ud, int64_t delay_ms, void (*cb)(void *arg), void *arg)
+{
+    struct helper *h = ud;
+    struct timer *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->cb = cb;
+    t->arg = arg;
+    lws_sul_schedule(h->ctx, 0, &t->sul, timer_fire,
+                     (lws_usec_t)(delay_ms > 0 ? delay_ms : 0) * LWS_US_PER_MS);
+    return t;
+}
+
+static void timer_stop(void *ud, void *handle)
+{
+    struct timer *t = handle;
+    if (!t)
+        return;
+    lws_sul_cancel(&t->sul);
+    free(t);
+}
+
+static int64_t now_ms(void *ud)
+{
+    return helper_now_ms();
+}
+
+void loopio_task_loop(struct helper *h, struct task_loop *loop)
+{
+    loop->ud = h;
+    loop->watch_fd = watch_fd;
+    loop->unwatch_fd = unwatch_fd;
+    loop->timer_start = timer_start;
+    loop->timer_stop = timer_stop;
+    loop->now_ms = now_ms;
+}
+
+void loopio_wake(void *ud)
+{
+    struct helper *h = ud;
+    lws_cancel_service(h->ctx);
+}

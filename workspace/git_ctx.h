@@ -1,0 +1,48 @@
+/*
+ * git_ctx: the git commands (git.status, git.log, git.diff, git.branches)
+ * through libgit2, as synchronous functions for a worker thread.
+ *
+ * libgit2 allows one git_repository per thread, so each worker thread owns
+ * one git_ctx, which caches the repositories it has opened (re-opening a
+ * large repository costs more than the query). Nothing here touches the
+ * event loop; every string that goes into JSON is valid UTF-8 (paths that
+ * are not are repaired with U+FFFD and flagged).
+ */
+#ifndef COMPANION_GIT_CTX_H
+#define COMPANION_GIT_CTX_H
+
+#include <json-c/json.h>
+
+#include "workspace/command.h"
+#include "workspace/workspace.h"
+
+/* Entries of each status list beyond this are dropped and `truncated` set. */
+#define GIT_CTX_STATUS_MAX 1000
+#define GIT_CTX_LOG_MAX 100
+#define GIT_CTX_DIFF_DEFAULT_BYTES (256 * 1024)
+#define GIT_CTX_DIFF_MAX_BYTES (4 * 1024 * 1024)
+
+struct git_ctx;
+
+/* Call git_ctx_global_init() once, before any thread starts. */
+void git_ctx_global_init(void);
+void git_ctx_global_shutdown(void);
+
+struct git_ctx *git_ctx_new(void);
+void git_ctx_free(struct git_ctx *g);
+
+/* Runs `name` ("git.status", "git.log", "git.diff", "git.branches") with
+ * `args` (may be NULL) over `folders` (the workspace's folders, copied by the
+ * caller for this thread). `args.folder` picks a folder by name; the default
+ * is the first folder that is a repository. Errors: INVALID_ARGS,
+ * NOT_FOUND (no such folder / path / ref), NOT_A_REPOSITORY,
+ * PROCESSING_ERROR (libgit2 failed; the message never contains paths outside
+ * the workspace). On CMD_OK, res->result is owned by the caller. */
+enum cmd_status git_ctx_run(struct git_ctx *g, const char *name,
+                            const struct workspace_folder *folders, size_t n_folders,
+                            json_object *args, struct cmd_result *res);
+
+/* 1 for the names git_ctx_run handles. */
+int git_ctx_handles(const char *name);
+
+#endif
