@@ -58,6 +58,15 @@ size_t utf8_valid_prefix(const char *s, size_t len)
     return i;
 }
 
+size_t utf8_incomplete_tail(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t back = 1; back <= 3 && back <= len; back++)
+        if (seq_len(u + len - back, back) == -1)
+            return back;
+    return 0;
+}
+
 int utf8_is_valid(const char *s, size_t len)
 {
     return utf8_valid_prefix(s, len) == len;
