@@ -65,12 +65,19 @@ static int io_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             control_on_writable(h);
         return 0;
     case LWS_CALLBACK_RAW_CLOSE_FILE:
-        if (wsi == h->stdin_wsi)
+        /* A hang-up closes the wsi without an RX callback: for stdin that
+         * is the editor going away, exactly like a read of 0. */
+        if (wsi == h->stdin_wsi) {
             h->stdin_wsi = NULL;
+            log_msg(&h->log, LOG_INFO, "stdin closed: the editor is gone, stopping");
+            helper_exit(h, h->shutdown_received ? 0 : 1);
+        }
+        if (wsi == h->parent_wsi) {
+            h->parent_wsi = NULL;
+            helper_exit(h, 1);
+        }
         if (wsi == h->stdout_wsi)
             h->stdout_wsi = NULL;
-        if (wsi == h->parent_wsi)
-            h->parent_wsi = NULL;
         if (wsi == h->signal_wsi)
             h->signal_wsi = NULL;
         return 0;
