@@ -8,12 +8,15 @@
  * bad frame never stops the ones after it:
  *  - Content-Length larger than max_body: the body is skipped byte for byte
  *    (never buffered) and RPC_FRAME_TOO_LARGE is reported;
- *  - missing, negative, non-numeric or overflowing Content-Length, a header
- *    line without ':', a header block over RPC_FRAMER_HEADER_MAX: reported as
- *    RPC_FRAME_BAD_HEADER, then input is discarded up to the next line that
- *    starts with "Content-Length:" (any case).
+ *  - missing, negative, non-numeric, overflowing or conflicting
+ *    Content-Length, a header line without ':', a header block over
+ *    RPC_FRAMER_HEADER_MAX: reported as RPC_FRAME_BAD_HEADER, then input is
+ *    discarded up to the next "Content-Length:" (any case), wherever it
+ *    stands: the unusable body has no known end and JSON bodies carry no
+ *    newline, so the next frame's header follows it on the same "line".
  *  - a Content-Type whose charset is not utf-8/utf8: RPC_FRAME_BAD_HEADER,
  *    the body is skipped.
+ * Blank lines before a header block are skipped silently.
  * Knows nothing of JSON.
  */
 #ifndef COMPANION_IPC_FRAMER_H
@@ -40,9 +43,9 @@ struct rpc_framer {
 void rpc_framer_init(struct rpc_framer *f, size_t max_body);
 void rpc_framer_free(struct rpc_framer *f);
 /* Feeds bytes; calls on_frame for each complete body (the pointer is valid
- * only during the call; body[len] is
- * a NUL so it may be parsed as a string). Returns 0, or -1 only when memory
- * runs out. */
+ * only during the call; body[len] is a NUL so it may be parsed as a string).
+ * The callbacks must not feed the same framer. Returns 0, or -1 only when
+ * memory runs out (the frame concerned is dropped). */
 int rpc_framer_feed(struct rpc_framer *f, const char *data, size_t len, rpc_frame_cb on_frame,
                     rpc_frame_error_cb on_error, void *ud);
 

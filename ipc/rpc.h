@@ -16,15 +16,15 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
-#define RPC_PARSE_ERROR -32700
-#define RPC_INVALID_REQUEST -32600
-#define RPC_METHOD_NOT_FOUND -32601
-#define RPC_INVALID_PARAMS -32602
-#define RPC_INTERNAL_ERROR -32603
+#define RPC_PARSE_ERROR            -32700
+#define RPC_INVALID_REQUEST        -32600
+#define RPC_METHOD_NOT_FOUND       -32601
+#define RPC_INVALID_PARAMS         -32602
+#define RPC_INTERNAL_ERROR         -32603
 #define RPC_SERVER_NOT_INITIALIZED -32002
-#define RPC_SERVER_ERROR -32001 /* contract: the port is taken */
-#define RPC_REQUEST_CANCELLED -32800
-#define RPC_REQUEST_TIMEOUT -32803 /* our outgoing request got no answer in time */
+#define RPC_SERVER_ERROR           -32001 /* contract: the port is taken */
+#define RPC_REQUEST_CANCELLED      -32800
+#define RPC_REQUEST_TIMEOUT        -32803 /* our outgoing request got no answer in time */
 
 /* Notifications are dropped (and counted) once this many bytes wait for the
  * editor to read stdout; responses are always queued. */
@@ -39,7 +39,9 @@ enum rpc_method_flags {
 };
 
 /* Request handler: must answer `req` exactly once, now or later, with
- * rpc_respond or rpc_respond_error. Notification handler: req is NULL. */
+ * rpc_respond or rpc_respond_error. Notification handler: req is NULL.
+ * params (NULL when absent) is borrowed for the call: json_object_get it to
+ * keep it for async work. */
 typedef void (*rpc_handler)(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud);
 
 struct rpc_method {
@@ -64,17 +66,22 @@ struct rpc_error {
     json_object *data; /* may be NULL; borrowed */
 };
 
-/* Called once per outgoing request: with result (err NULL) or with err
- * (result NULL): an error response, RPC_REQUEST_TIMEOUT, or
+/* Called once per outgoing request: with result (err NULL; result is NULL
+ * too for a JSON null result) or with err (result NULL): an error response,
+ * RPC_INTERNAL_ERROR for a malformed response, RPC_REQUEST_TIMEOUT, or
  * RPC_REQUEST_CANCELLED when rpc_free/rpc_fail_outgoing ends it. Borrowed. */
 typedef void (*rpc_response_cb)(void *cbud, json_object *result, const struct rpc_error *err);
 
 /* `methods` ends with a {NULL} entry and must outlive the rpc. */
 struct rpc *rpc_new(const struct rpc_method *methods, const struct rpc_callbacks *cb, void *ud,
                     size_t max_message_bytes);
-void rpc_free(struct rpc *rpc); /* fails every outgoing request (callbacks run) */
+/* Fails every outgoing request (callbacks run; they cannot send new ones) and
+ * frees incoming requests still unanswered. Not from inside a handler or
+ * callback of this rpc. */
+void rpc_free(struct rpc *rpc);
 
-/* Bytes read from stdin. Dispatches every complete message. */
+/* Bytes read from stdin. Dispatches every complete message. Not from inside
+ * a handler or callback (such input is dropped and reported). */
 void rpc_feed(struct rpc *rpc, const char *data, size_t len);
 
 /* Lifecycle, set by the owner's `initialize` / `shutdown` handlers. */
@@ -93,9 +100,11 @@ void *rpc_req_data(const struct rpc_req *req);
 /* Sends a notification; takes ownership of params (may be NULL). */
 void rpc_notify(struct rpc *rpc, const char *method, json_object *params);
 
-/* Sends a request to the editor; takes ownership of params. Its answer, an
- * error, or a timeout at now_ms + timeout_ms reaches cb exactly once.
- * Returns the id (> 0), or -1. */
+/* Sends a request to the editor; takes ownership of params (NULL, an object
+ * or an array). Its answer, an error, or a timeout at now_ms + timeout_ms
+ * reaches cb exactly once. Never dropped at the soft cap. Returns the id
+ * (> 0), or -1 (bad arguments, timeout_ms < 0, inside rpc_free, no memory):
+ * cb is then never called. */
 int64_t rpc_request(struct rpc *rpc, const char *method, json_object *params, int64_t now_ms,
                     int64_t timeout_ms, rpc_response_cb cb, void *cbud);
 /* Drops interest in an outgoing request (sends $/cancelRequest); its callback
