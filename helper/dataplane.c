@@ -251,10 +251,39 @@ static void on_command(struct session *s, json_object *id, json_object *data)
     audit(s, def->name, st == CMD_OK, started);
 }
 
+/* json-c's strict mode still takes raw control characters inside strings,
+ * which RFC 8259 forbids; outside strings only JSON whitespace may appear. */
+static int controls_ok(const char *msg, size_t len)
+{
+    int in_string = 0, escaped = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        if (in_string) {
+            if (c < 0x20)
+                return 0;
+            if (escaped)
+                escaped = 0;
+            else if (c == '\\')
+                escaped = 1;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Parses with json-c's strict mode and UTF-8 validation; NULL on error with
  * a description the client can act on. */
 static json_object *parse_json(const char *msg, size_t len, const char **why)
 {
+    if (!controls_ok(msg, len)) {
+        *why = "control character in a string";
+        return NULL;
+    }
     json_tokener *tok = json_tokener_new_ex(JSON_DEPTH);
     if (!tok) {
         *why = "out of memory";
@@ -302,9 +331,7 @@ void dataplane_on_message(struct session *s, const char *msg, size_t len, int bi
     const char *bad = NULL;
     if (!json_object_is_type(root, json_type_object))
         bad = "a message must be a JSON object";
-    else if (!json_object_object_get_ex(root, "type", &type_o) ||
-             !json_object_is_type(type_o, json_type_string))
-        bad = "type: expected a string";
+    /* The id first, so that every refusal below can echo it. */
     if (!bad && json_object_object_get_ex(root, "id", &id)) {
         if (json_object_is_type(id, json_type_null))
             id = NULL;
@@ -315,6 +342,9 @@ void dataplane_on_message(struct session *s, const char *msg, size_t len, int bi
             bad = "id: expected a string of at most 256 characters or an integer";
         }
     }
+    if (!bad && (!json_object_object_get_ex(root, "type", &type_o) ||
+                 !json_object_is_type(type_o, json_type_string)))
+        bad = "type: expected a string";
     if (!bad && json_object_object_get_ex(root, "data", &data)) {
         if (json_object_is_type(data, json_type_null))
             data = NULL;

@@ -125,7 +125,9 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+    /* lws 4.1 reads VALIDATE_UTF8 from the context, not the vhost. */
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS |
+                   LWS_SERVER_OPTION_VALIDATE_UTF8;
     info.user = h;
     info.port = CONTEXT_PORT_NO_LISTEN;
     h->ctx = lws_create_context(&info);

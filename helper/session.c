@@ -14,8 +14,10 @@
 
 /* A close that cannot be sent (the client does not read) is forced after this. */
 #define SESSION_CLOSE_GRACE_S 5
-/* Refused messages in a row that turn rate limiting into a 4008 close. */
-#define SESSION_ABUSE_MIN 10
+/* Refusals beyond this many seconds' worth of the allowed rate (at least
+ * SESSION_ABUSE_MIN) turn rate limiting into a 4008 close. */
+#define SESSION_ABUSE_SECONDS 10
+#define SESSION_ABUSE_MIN     50
 
 static void auth_timer_cb(lws_sorted_usec_list_t *sul);
 static void heartbeat_timer_cb(lws_sorted_usec_list_t *sul);
@@ -172,9 +174,11 @@ int session_on_writable(struct session *s)
 {
     struct helper *h = s->h;
     if (s->ping_due && !s->close_code) {
-        unsigned char buf[LWS_PRE + 1];
+        /* lws 4.1 never reports an empty PONG, so the PING carries bytes. */
+        unsigned char buf[LWS_PRE + 8];
+        memcpy(buf + LWS_PRE, "cmpn-hb", 8);
         s->ping_due = 0;
-        if (lws_write(s->wsi, buf + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+        if (lws_write(s->wsi, buf + LWS_PRE, 8, LWS_WRITE_PING) < 0)
             return -1;
         if (s->out_head)
             lws_callback_on_writable(s->wsi);
@@ -196,7 +200,11 @@ int session_on_writable(struct session *s)
             lws_callback_on_writable(s->wsi);
         return 0;
     }
-    if (s->close_code) {
+    if (s->close_code && !s->close_sent) {
+        /* Once: a second -1 after lws has queued the close frame makes it
+         * drop the connection at once, and the client loses the close code
+         * and whatever it had not read yet. */
+        s->close_sent = 1;
         lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
                          (unsigned char *)s->close_reason, strlen(s->close_reason));
         return -1;
@@ -330,17 +338,23 @@ int session_rate_take(struct session *s)
     s->tokens += (double)(now - s->tokens_ms) * rate / 1000.0;
     if (s->tokens > rate)
         s->tokens = rate;
+    s->abuse -= (double)(now - s->tokens_ms) * rate / 1000.0;
+    if (s->abuse < 0)
+        s->abuse = 0;
     s->tokens_ms = now;
     if (s->tokens >= 1.0) {
         s->tokens -= 1.0;
-        s->refused_in_row = 0;
         return 1;
     }
     h->counters.rate_limited++;
-    int abuse = h->settings.commands_per_second > SESSION_ABUSE_MIN
-                    ? h->settings.commands_per_second
-                    : SESSION_ABUSE_MIN;
-    if (++s->refused_in_row > abuse)
+    /* Abuse is measured over time, not per burst: refusals add to a score
+     * that drains at the allowed rate, so a client that backs off when told
+     * is never closed, and one that keeps flooding is. */
+    s->abuse += 1.0;
+    double limit = rate * SESSION_ABUSE_SECONDS;
+    if (limit < SESSION_ABUSE_MIN)
+        limit = SESSION_ABUSE_MIN;
+    if (s->abuse > limit)
         session_close(s, 4008, "rate limit exceeded");
     return 0;
 }

@@ -16,7 +16,7 @@
 
 #include "helper/helper.h"
 
-#define SESSION_ID_LEN 36
+#define SESSION_ID_LEN     36
 #define SESSION_REASON_MAX 123 /* a close frame's reason, in bytes */
 
 struct session_out {
@@ -47,6 +47,7 @@ struct session {
     int ping_due;
 
     int close_code; /* nonzero: close once the queue is empty */
+    int close_sent; /* the close frame has been handed to lws */
     char close_reason[SESSION_REASON_MAX + 1];
 
     int64_t last_rx_ms;
@@ -55,7 +56,7 @@ struct session {
 
     double tokens; /* rate limit bucket */
     int64_t tokens_ms;
-    int refused_in_row;
+    double abuse; /* refusals not yet drained; see session_rate_take */
 };
 
 /* At LWS_CALLBACK_ESTABLISHED. NULL when out of memory. */

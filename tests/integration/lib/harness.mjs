@@ -4,7 +4,7 @@
 // the test, and its exit is checked: under the sanitizer build a leak or
 // UB report fails the test that started it.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -307,4 +307,64 @@ export function configHome() {
   const dir = tempDir('companion-home-');
   mkdirSync(path.join(dir, 'config'), { recursive: true });
   return { dir, env: { XDG_CONFIG_HOME: path.join(dir, 'config'), HOME: dir }, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/* Plain HTTP request with any method, chosen headers and an optional body. */
+export async function httpRequest(port, method, pathName, headers = {}, body) {
+  const http = await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: pathName, method, headers }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+/* Writes raw bytes to a TCP connection and collects what comes back until the
+ * peer closes or timeoutMs passes. status is the HTTP status of the first
+ * response line (null when none); ended tells whether the peer closed. */
+export async function rawRequest(port, bytes, timeoutMs = 2000 * SLOW) {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const chunks = [];
+    let ended = false;
+    let error = null;
+    const finish = () => {
+      clearTimeout(timer);
+      sock.destroy();
+      const data = Buffer.concat(chunks).toString('latin1');
+      const m = data.match(/^HTTP\/1\.[01] (\d{3})/);
+      resolve({ data, status: m ? Number(m[1]) : null, ended, error });
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    sock.on('connect', () => { sock.write(bytes); });
+    sock.on('data', (d) => chunks.push(d));
+    sock.on('end', () => { ended = true; finish(); });
+    sock.on('close', () => { ended = true; finish(); });
+    sock.on('error', (e) => { error = e; });
+  });
+}
+
+/* Resident set size of a process in KiB, from /proc/<pid>/status. */
+export function rssKb(pid) {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = text.match(/^VmRSS:\s+(\d+)\s+kB/m);
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]);
+}
+
+/* Polls fn until it returns a truthy value; throws with what after timeoutMs. */
+export async function waitFor(fn, what, timeoutMs = 5000 * SLOW, stepMs = 25) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(stepMs);
+  }
 }
