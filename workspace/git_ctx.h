@@ -37,12 +37,19 @@ void git_ctx_free(struct git_ctx *g);
  * is the first folder that is a repository. Errors: INVALID_ARGS,
  * NOT_FOUND (no such folder / path / ref), NOT_A_REPOSITORY,
  * PROCESSING_ERROR (libgit2 failed; the message never contains paths outside
- * the workspace). On CMD_OK, res->result is owned by the caller. */
+ * the workspace). On CMD_OK, res->result is owned by the caller.
+ * A `path` that matches nothing gives empty lists, not NOT_FOUND; results
+ * also carry `folder` (the folder's name) and `prefix` (the folder's place in
+ * its repository's work tree, "" at the root; paths are relative to the
+ * folder). The decisions behind these are listed at the top of git_ctx.c. */
 enum cmd_status git_ctx_run(struct git_ctx *g, const char *name,
                             const struct workspace_folder *folders, size_t n_folders,
                             json_object *args, struct cmd_result *res);
 
 /* 1 for the names git_ctx_run handles. */
 int git_ctx_handles(const char *name);
+
+/* How many repositories g holds open (tests check that calls reuse them). */
+size_t git_ctx_cache_size(const struct git_ctx *g);
 
 #endif
