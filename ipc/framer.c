@@ -307,7 +307,13 @@ static int end_of_block(struct rpc_framer *f, rpc_frame_cb on_frame, rpc_frame_e
         snprintf(msg, sizeof(msg), "message of %zu bytes exceeds the %zu byte limit", body_len,
                  f->max_body);
         report(on_error, ud, RPC_FRAME_TOO_LARGE, msg);
-        start_skip(f, body_len);
+        /* A body a little over the limit is skipped, keeping the stream in
+         * step. An absurd length (a bug or an attack) would swallow
+         * everything after it, so look for the next header instead. */
+        if (body_len / RPC_FRAMER_SKIP_FACTOR > f->max_body)
+            start_resync(f, 0);
+        else
+            start_skip(f, body_len);
         return 0;
     }
     if (grow(f, body_len + 1) < 0) {

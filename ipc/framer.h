@@ -6,8 +6,11 @@
  * Header names are matched without regard to case. A frame that cannot be
  * used is reported through on_error and the stream re-synchronises, so one
  * bad frame never stops the ones after it:
- *  - Content-Length larger than max_body: the body is skipped byte for byte
- *    (never buffered) and RPC_FRAME_TOO_LARGE is reported;
+ *  - Content-Length larger than max_body: RPC_FRAME_TOO_LARGE is reported
+ *    and the body is skipped byte for byte (never buffered), unless it
+ *    claims more than RPC_FRAMER_SKIP_FACTOR times max_body: then input is
+ *    resynchronised as for a bad header, so one absurd length cannot
+ *    swallow the rest of the stream;
  *  - missing, negative, non-numeric, overflowing or conflicting
  *    Content-Length, a header line without ':', a header block over
  *    RPC_FRAMER_HEADER_MAX: reported as RPC_FRAME_BAD_HEADER, then input is
@@ -24,7 +27,8 @@
 
 #include <stddef.h>
 
-#define RPC_FRAMER_HEADER_MAX 4096
+#define RPC_FRAMER_HEADER_MAX  4096
+#define RPC_FRAMER_SKIP_FACTOR 4
 
 enum rpc_frame_error { RPC_FRAME_BAD_HEADER = 1, RPC_FRAME_TOO_LARGE = 2 };
 

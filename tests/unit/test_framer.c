@@ -381,7 +381,8 @@ static void test_resync_across_feeds(void **state)
 
 static void test_too_large_skipped(void **state)
 {
-    const size_t big = 1000000;
+    /* Over the limit but within RPC_FRAMER_SKIP_FACTOR times it: skipped. */
+    const size_t big = 4 * 4096;
     struct rpc_framer f;
     struct sink s = {0};
     char *chunk = malloc(4096);
@@ -392,7 +393,7 @@ static void test_too_large_skipped(void **state)
     /* The skipped body holds what looks like frames: none may come out. */
     memset(chunk, 'x', 4096);
     memcpy(chunk + 100, "\r\nContent-Length: 2\r\n\r\n{}", 25);
-    rpc_framer_init(&f, 16);
+    rpc_framer_init(&f, 4096);
     snprintf(hdr, sizeof(hdr), "Content-Length: %zu\r\n\r\n", big);
     feed_str(&f, &s, hdr);
     while (left > 0) {
@@ -408,6 +409,17 @@ static void test_too_large_skipped(void **state)
     assert_int_equal(s.n, 1);
     assert_body(&s, 0, "{\"a\":1}");
     assert_true(f.cap <= RPC_FRAMER_HEADER_MAX);
+    sink_reset(&s);
+    rpc_framer_free(&f);
+    rpc_framer_init(&f, 16);
+
+    /* An absurd length does not swallow the stream: the next frame is found. */
+    feed_str(&f, &s, "Content-Length: 999999999999\r\n\r\n");
+    feed_str(&f, &s, "Content-Length: 2\r\n\r\n{}");
+    assert_int_equal(s.nerr, 1);
+    assert_int_equal(s.err[0], RPC_FRAME_TOO_LARGE);
+    assert_int_equal(s.n, 1);
+    assert_body(&s, 0, "{}");
     sink_reset(&s);
 
     /* Exactly at the limit is fine, one byte over is not. */
