@@ -43,9 +43,9 @@ struct auth_config {
 };
 
 struct auth_grant {
-    char *user_id; /* the `sub` claim (1-256 printable bytes), malloc'd */
+    char *user_id;   /* the `sub` claim (1-256 printable bytes), malloc'd */
     unsigned scopes; /* no `scope` claim: read; else only the known words, possibly none */
-    int64_t exp; /* seconds since the epoch */
+    int64_t exp;     /* seconds since the epoch */
 };
 
 /* Verifies `token` (len bytes, need not be NUL-terminated). `msg_workspace_id`

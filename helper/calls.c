@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,12 +13,14 @@
 #include "helper/loopio.h"
 #include "helper/session.h"
 #include "workspace/git_ctx.h"
+#include "workspace/chat.h"
 #include "workspace/task.h"
+#include "workspace/utf8.h"
 #include "workspace/worker.h"
 
-#define WORKER_THREADS 2
-#define WORKER_QUEUE_MAX 256
-#define EDITOR_TIMEOUT_MS 10000
+#define WORKER_THREADS     2
+#define WORKER_QUEUE_MAX   256
+#define EDITOR_TIMEOUT_MS  10000
 #define CONFIRM_TIMEOUT_MS 60000
 
 struct cmd_job;
@@ -34,6 +37,9 @@ struct call {
     const struct settings_task *task_def; /* valid while settings do not change */
     char *task_name;
     int64_t editor_req; /* our outgoing request id, 0 when none */
+    char chat_word[16]; /* non-empty: a chat message asked, answer in text */
+    char *tail;         /* chat task runs: the last output, for the end message */
+    size_t tail_len;
 };
 
 struct cmd_job {
@@ -62,6 +68,8 @@ static struct call *call_new(struct session *s, const struct cmd_def *def, json_
     c->def = def;
     c->id = id ? json_object_get(id) : NULL;
     c->started_ms = helper_now_ms();
+    if (s->chat_word)
+        snprintf(c->chat_word, sizeof(c->chat_word), "%s", s->chat_word);
     c->next = s->calls;
     if (s->calls)
         s->calls->prev = c;
@@ -88,7 +96,22 @@ static void call_free(struct call *c)
     call_detach(c);
     json_object_put(c->id);
     free(c->task_name);
+    free(c->tail);
     free(c);
+}
+
+void calls_chat_send(struct session *s, json_object *id, const char *text)
+{
+    char **parts = NULL;
+    size_t n = chat_split(text, &parts);
+    for (size_t i = 0; i < n; i++) {
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "text", json_object_new_string(parts[i]));
+        json_object_object_add(d, "part", json_object_new_int((int)i + 1));
+        json_object_object_add(d, "parts", json_object_new_int((int)n));
+        session_send(s, "chat_reply", id, d);
+    }
+    chat_parts_free(parts, n);
 }
 
 void calls_reply(struct session *s, json_object *id, json_object *result, const char *code,
@@ -123,7 +146,16 @@ void calls_audit(struct session *s, const char *name, int ok, int64_t started_ms
 static void call_complete(struct call *c, json_object *result, const char *code,
                           const char *message)
 {
-    if (c->s) {
+    if (c->s && c->chat_word[0]) {
+        if (code)
+            c->h->counters.command_errors++;
+        char *text = code ? chat_format_error(c->chat_word, code, message)
+                          : chat_format_result(c->chat_word, c->def->name, result);
+        calls_chat_send(c->s, c->id, text ? text : "Something went wrong.");
+        free(text);
+        json_object_put(result);
+        calls_audit(c->s, c->def->name, code == NULL, c->started_ms);
+    } else if (c->s) {
         if (code)
             c->h->counters.command_errors++;
         calls_reply(c->s, c->id, result, code, message);
@@ -132,6 +164,19 @@ static void call_complete(struct call *c, json_object *result, const char *code,
         json_object_put(result);
     }
     call_free(c);
+}
+
+/* Answers at once through a call, so chat and audit work the same way. */
+static void answer_now(struct session *s, const struct cmd_def *def, json_object *id,
+                       json_object *result, const char *code, const char *message)
+{
+    struct call *c = call_new(s, def, id);
+    if (!c) {
+        json_object_put(result);
+        calls_reply(s, id, NULL, "PROCESSING_ERROR", "out of memory");
+        return;
+    }
+    call_complete(c, result, code, message);
 }
 
 /* ---- worker jobs ---- */
@@ -171,8 +216,7 @@ static void job_done(struct worker_job *base, int cancelled)
         else if (j->st == CMD_OK)
             call_complete(c, json_object_get(j->res.result), NULL, NULL);
         else
-            call_complete(c, NULL, j->res.code ? j->res.code : "PROCESSING_ERROR",
-                          j->res.message);
+            call_complete(c, NULL, j->res.code ? j->res.code : "PROCESSING_ERROR", j->res.message);
         c = next;
     }
     json_object_put(j->res.result);
@@ -274,9 +318,39 @@ static void stream_send(struct call *c, const char *type, json_object *data)
         json_object_put(data);
 }
 
+/* Keeps the last CHAT_TAIL_BYTES of output, cut at a character boundary. */
+#define CHAT_TAIL_BYTES 8192
+static void tail_append(struct call *c, const char *text, size_t len)
+{
+    if (!c->tail && !(c->tail = malloc(CHAT_TAIL_BYTES + 1)))
+        return;
+    if (len >= CHAT_TAIL_BYTES) {
+        text += len - CHAT_TAIL_BYTES;
+        len = CHAT_TAIL_BYTES;
+        c->tail_len = 0;
+    }
+    if (c->tail_len + len > CHAT_TAIL_BYTES) {
+        size_t drop = c->tail_len + len - CHAT_TAIL_BYTES;
+        memmove(c->tail, c->tail + drop, c->tail_len - drop);
+        c->tail_len -= drop;
+    }
+    memcpy(c->tail + c->tail_len, text, len);
+    c->tail_len += len;
+    size_t skip = 0; /* never start inside a character */
+    while (skip < c->tail_len && ((unsigned char)c->tail[skip] & 0xc0) == 0x80)
+        skip++;
+    memmove(c->tail, c->tail + skip, c->tail_len - skip);
+    c->tail_len -= skip;
+    c->tail[c->tail_len] = '\0';
+}
+
 static void task_output(void *ud, enum task_stream stream, const char *text, size_t len)
 {
     struct call *c = ud;
+    if (c->chat_word[0]) {
+        tail_append(c, text, len);
+        return;
+    }
     json_object *d = json_object_new_object();
     json_object_object_add(d, "stream",
                            json_object_new_string(stream == TASK_STDOUT ? "stdout" : "stderr"));
@@ -291,17 +365,29 @@ static void task_finished(void *ud, const struct task_result *r)
     h->running_tasks--;
     json_object *d = json_object_new_object();
     json_object_object_add(d, "exitCode", r->signal ? NULL : json_object_new_int(r->exit_code));
-    json_object_object_add(d, "signal", r->signal ? json_object_new_string(sigabbrev_np(r->signal)
-                                                                                ? sigabbrev_np(r->signal)
-                                                                                : "UNKNOWN")
-                                                  : NULL);
+    json_object_object_add(
+        d, "signal",
+        r->signal
+            ? json_object_new_string(sigabbrev_np(r->signal) ? sigabbrev_np(r->signal) : "UNKNOWN")
+            : NULL);
     json_object_object_add(d, "durationMs", json_object_new_int64(r->duration_ms));
     json_object_object_add(d, "truncated", json_object_new_boolean(r->truncated));
     json_object_object_add(d, "timedOut", json_object_new_boolean(r->timed_out));
     json_object_object_add(d, "cancelled", json_object_new_boolean(r->cancelled));
     log_msg(&h->log, LOG_INFO, "task %s ended: exit %d signal %d in %lld ms", c->task_name,
             r->exit_code, r->signal, (long long)r->duration_ms);
-    stream_send(c, "stream_end", d);
+    if (c->chat_word[0]) {
+        if (c->s) {
+            char *text = chat_format_task_end(
+                c->task_name, r->exit_code, r->signal ? sigabbrev_np(r->signal) : NULL,
+                r->duration_ms, r->timed_out, r->cancelled, c->tail, r->truncated);
+            calls_chat_send(c->s, c->id, text ? text : "The task ended.");
+            free(text);
+        }
+        json_object_put(d);
+    } else {
+        stream_send(c, "stream_end", d);
+    }
     if (c->s)
         calls_audit(c->s, c->def->name, r->exit_code == 0, c->started_ms);
     task_free(c->task);
@@ -390,6 +476,12 @@ static void task_begin(struct call *c)
     h->running_tasks++;
     log_msg(&h->log, LOG_INFO, "task %s started for %s (pid %d)", t->name, c->s->user_id,
             (int)task_pid(c->task));
+    if (c->chat_word[0]) {
+        char *text = chat_format_task_start(t->name);
+        calls_chat_send(c->s, c->id, text ? text : "Started.");
+        free(text);
+        return;
+    }
     json_object *d = json_object_new_object();
     json_object_object_add(d, "name", json_object_new_string(t->name));
     stream_send(c, "stream_start", d);
@@ -415,8 +507,7 @@ static void confirm_answer(void *ud, json_object *result, const struct rpc_error
 
 static int editor_attached(const struct helper *h)
 {
-    return h->mode == HELPER_MODE_STDIO && h->rpc && h->initialized && h->stdout_wsi &&
-           !h->exiting;
+    return h->mode == HELPER_MODE_STDIO && h->rpc && h->initialized && h->stdout_wsi && !h->exiting;
 }
 
 static void dispatch_task_run(struct session *s, const struct cmd_def *def, json_object *id,
@@ -426,12 +517,12 @@ static void dispatch_task_run(struct session *s, const struct cmd_def *def, json
     json_object *name = NULL;
     if (!args || !json_object_object_get_ex(args, "name", &name) ||
         !json_object_is_type(name, json_type_string)) {
-        calls_reply(s, id, NULL, "INVALID_ARGS", "args.name: expected a task name");
+        answer_now(s, def, id, NULL, "INVALID_ARGS", "args.name: expected a task name");
         return;
     }
     const struct settings_task *t = settings_find_task(&h->settings, json_object_get_string(name));
     if (!t) {
-        calls_reply(s, id, NULL, "NOT_FOUND", "no such task (see task.list)");
+        answer_now(s, def, id, NULL, "NOT_FOUND", "no such task (see task.list)");
         return;
     }
     struct call *c = call_new(s, def, id);
@@ -476,13 +567,15 @@ static int ids_equal(json_object *a, json_object *b)
                   json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN)) == 0;
 }
 
-static void dispatch_task_cancel(struct session *s, json_object *id, json_object *args)
+static void dispatch_task_cancel(struct session *s, const struct cmd_def *def, json_object *id,
+                                 json_object *args)
 {
     json_object *target = NULL;
     if (!args || !json_object_object_get_ex(args, "id", &target) ||
         !(json_object_is_type(target, json_type_string) ||
           json_object_is_type(target, json_type_int))) {
-        calls_reply(s, id, NULL, "INVALID_ARGS", "args.id: expected the id of a task.run request");
+        answer_now(s, def, id, NULL, "INVALID_ARGS",
+                   "args.id: expected the id of a task.run request");
         return;
     }
     for (struct call *c = s->calls; c; c = c->next) {
@@ -496,17 +589,315 @@ static void dispatch_task_cancel(struct session *s, json_object *id, json_object
             }
             json_object *r = json_object_new_object();
             json_object_object_add(r, "cancelled", json_object_new_boolean(1));
-            calls_reply(s, id, r, NULL, NULL);
+            answer_now(s, def, id, r, NULL, NULL);
             return;
         }
     }
-    calls_reply(s, id, NULL, "NOT_FOUND", "no running task with that id in this session");
+    answer_now(s, def, id, NULL, "NOT_FOUND", "no running task with that id in this session");
+}
+
+/* ---- editor actions ---- */
+
+/* Picks args.folder by name (default the first folder). */
+static const struct workspace_folder *pick_folder(struct helper *h, json_object *args,
+                                                  const char **code, const char **msg)
+{
+    json_object *f = NULL;
+    if (args && json_object_object_get_ex(args, "folder", &f) &&
+        !json_object_is_type(f, json_type_null)) {
+        if (!json_object_is_type(f, json_type_string)) {
+            *code = "INVALID_ARGS";
+            *msg = "args.folder: expected a folder name";
+            return NULL;
+        }
+        for (size_t i = 0; i < h->ws.n_folders; i++)
+            if (strcmp(h->ws.folders[i].name, json_object_get_string(f)) == 0)
+                return &h->ws.folders[i];
+        *code = "NOT_FOUND";
+        *msg = "no workspace folder with that name";
+        return NULL;
+    }
+    if (h->ws.n_folders == 0) {
+        *code = "NOT_FOUND";
+        *msg = "no workspace folder";
+        return NULL;
+    }
+    return &h->ws.folders[0];
+}
+
+static int inside(const char *root, const char *path)
+{
+    size_t n = strlen(root);
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* A workspace-relative path to an existing file inside the folder, as an
+ * absolute path in out. Refuses absolute paths, `..`, and symlinks that
+ * lead outside, without saying where they lead. */
+static int confine(const struct workspace_folder *f, const char *rel, size_t rel_len, char *out,
+                   const char **code, const char **msg)
+{
+    if (rel_len == 0 || rel_len != strlen(rel) || rel_len >= PATH_MAX / 2) {
+        *code = "INVALID_ARGS";
+        *msg = "args.path: expected a relative path";
+        return -1;
+    }
+    if (rel[0] == '/' || strcmp(rel, "..") == 0 || strncmp(rel, "../", 3) == 0 ||
+        strstr(rel, "/../") || (rel_len >= 3 && strcmp(rel + rel_len - 3, "/..") == 0)) {
+        *code = "FORBIDDEN";
+        *msg = "paths must stay inside the workspace folder";
+        return -1;
+    }
+    char joined[PATH_MAX];
+    snprintf(joined, sizeof(joined), "%s/%s", f->path, rel);
+    if (!realpath(joined, out)) {
+        *code = "NOT_FOUND";
+        *msg = "no such file in the workspace";
+        return -1;
+    }
+    if (!inside(f->path, out)) {
+        *code = "FORBIDDEN";
+        *msg = "paths must stay inside the workspace folder";
+        return -1;
+    }
+    return 0;
+}
+
+static char *file_uri(const char *path)
+{
+    size_t n = strlen(path);
+    char *u = malloc(7 + n * 3 + 1);
+    if (!u)
+        return NULL;
+    char *o = u + sprintf(u, "file://");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)path[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            strchr("/-._~", ch))
+            *o++ = (char)ch;
+        else
+            o += sprintf(o, "%%%02X", ch);
+    }
+    *o = '\0';
+    return u;
+}
+
+/* The editor's diagnostics, keeping only those inside the workspace, with
+ * folder-relative paths (absolute ones would reveal the machine's layout). */
+static json_object *map_diagnostics(struct helper *h, json_object *result)
+{
+    json_object *in = NULL, *out = json_object_new_array();
+    if (json_object_is_type(result, json_type_object))
+        json_object_object_get_ex(result, "diagnostics", &in);
+    size_t n = json_object_is_type(in, json_type_array) ? json_object_array_length(in) : 0;
+    for (size_t i = 0; i < n && json_object_array_length(out) < 1000; i++) {
+        json_object *d = json_object_array_get_idx(in, i), *p = NULL, *v;
+        if (!json_object_is_type(d, json_type_object) ||
+            !json_object_object_get_ex(d, "path", &p) || !json_object_is_type(p, json_type_string))
+            continue;
+        const char *abs = json_object_get_string(p);
+        char *decoded = strncmp(abs, "file://", 7) == 0 ? workspace_path_from_uri(abs) : NULL;
+        if (decoded)
+            abs = decoded;
+        for (size_t k = 0; k < h->ws.n_folders; k++) {
+            const struct workspace_folder *f = &h->ws.folders[k];
+            if (!inside(f->path, abs) || abs[strlen(f->path)] == '\0')
+                continue;
+            json_object *e = json_object_new_object();
+            json_object_object_add(e, "path", utf8_json_string(abs + strlen(f->path) + 1));
+            json_object_object_add(e, "folder", utf8_json_string(f->name));
+            static const char *const keys[] = {"line", "severity", "message", "source"};
+            for (size_t j = 0; j < 4; j++)
+                if (json_object_object_get_ex(d, keys[j], &v))
+                    json_object_object_add(e, keys[j], json_object_get(v));
+            json_object_array_add(out, e);
+            break;
+        }
+        free(decoded);
+    }
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "diagnostics", out);
+    return r;
+}
+
+static void editor_answer(void *ud, json_object *result, const struct rpc_error *err)
+{
+    struct call *c = ud;
+    c->editor_req = 0;
+    if (err) {
+        if (err->code == RPC_REQUEST_TIMEOUT || err->code == RPC_REQUEST_CANCELLED) {
+            call_complete(c, NULL, "EDITOR_UNAVAILABLE", "the editor did not answer in time");
+        } else {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "the editor could not do it: %.200s",
+                     err->message ? err->message : "");
+            char *clean = utf8_repair(msg, strlen(msg));
+            call_complete(c, NULL, "PROCESSING_ERROR", clean ? clean : "the editor failed");
+            free(clean);
+        }
+        return;
+    }
+    json_object *r;
+    const char *name = c->def->name;
+    if (strcmp(name, "editor.diagnostics") == 0) {
+        r = map_diagnostics(c->h, result);
+    } else if (strcmp(name, "editor.command") == 0) {
+        r = json_object_new_object();
+        json_object_object_add(r, "result", json_object_get(result));
+    } else {
+        r = json_object_new_object();
+        json_object_object_add(r, strcmp(name, "editor.open") == 0 ? "opened" : "shown",
+                               json_object_new_boolean(1));
+    }
+    call_complete(c, r, NULL, NULL);
+}
+
+/* Builds the editor/... request for a command; NULL with code/msg set when
+ * the arguments are refused. */
+static json_object *editor_params(struct helper *h, const char *name, json_object *args,
+                                  const char **method, const char **code, const char **msg)
+{
+    json_object *v = NULL;
+    *code = "INVALID_ARGS";
+    if (strcmp(name, "editor.open") == 0) {
+        char abs[PATH_MAX];
+        const struct workspace_folder *f = pick_folder(h, args, code, msg);
+        if (!f)
+            return NULL;
+        if (!args || !json_object_object_get_ex(args, "path", &v) ||
+            !json_object_is_type(v, json_type_string)) {
+            *msg = "args.path: expected a relative path";
+            return NULL;
+        }
+        if (confine(f, json_object_get_string(v), (size_t)json_object_get_string_len(v), abs, code,
+                    msg) < 0)
+            return NULL;
+        json_object *line = NULL;
+        if (json_object_object_get_ex(args, "line", &line) &&
+            !json_object_is_type(line, json_type_null) &&
+            (!json_object_is_type(line, json_type_int) || json_object_get_int64(line) < 1 ||
+             json_object_get_int64(line) > 10000000)) {
+            *code = "INVALID_ARGS";
+            *msg = "args.line: expected a line number from 1";
+            return NULL;
+        }
+        char *uri = file_uri(abs);
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "uri", json_object_new_string(uri ? uri : ""));
+        json_object_object_add(p, "path", json_object_new_string(abs));
+        if (line && json_object_is_type(line, json_type_int))
+            json_object_object_add(p, "line", json_object_get(line));
+        free(uri);
+        *method = "editor/open";
+        return p;
+    }
+    if (strcmp(name, "editor.message") == 0) {
+        json_object *sev = NULL;
+        if (!args || !json_object_object_get_ex(args, "text", &v) ||
+            !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0 ||
+            json_object_get_string_len(v) > 4000) {
+            *msg = "args.text: expected 1 to 4000 characters";
+            return NULL;
+        }
+        const char *severity = "info";
+        if (json_object_object_get_ex(args, "severity", &sev) &&
+            !json_object_is_type(sev, json_type_null)) {
+            severity =
+                json_object_is_type(sev, json_type_string) ? json_object_get_string(sev) : "";
+            if (strcmp(severity, "info") && strcmp(severity, "warning") &&
+                strcmp(severity, "error")) {
+                *msg = "args.severity: expected info, warning or error";
+                return NULL;
+            }
+        }
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "text", json_object_get(v));
+        json_object_object_add(p, "severity", json_object_new_string(severity));
+        *method = "editor/showMessage";
+        return p;
+    }
+    if (strcmp(name, "editor.diagnostics") == 0) {
+        json_object *p = json_object_new_object();
+        if (args && json_object_object_get_ex(args, "path", &v) &&
+            !json_object_is_type(v, json_type_null)) {
+            char abs[PATH_MAX];
+            const struct workspace_folder *f = pick_folder(h, args, code, msg);
+            if (!f || !json_object_is_type(v, json_type_string) ||
+                confine(f, json_object_get_string(v), (size_t)json_object_get_string_len(v), abs,
+                        code, msg) < 0) {
+                if (f && !json_object_is_type(v, json_type_string)) {
+                    *code = "INVALID_ARGS";
+                    *msg = "args.path: expected a relative path";
+                }
+                json_object_put(p);
+                return NULL;
+            }
+            json_object_object_add(p, "path", json_object_new_string(abs));
+        }
+        *method = "editor/diagnostics";
+        return p;
+    }
+    /* editor.command: only ids the user listed in editorCommands. */
+    json_object *cargs = NULL;
+    if (!args || !json_object_object_get_ex(args, "command", &v) ||
+        !json_object_is_type(v, json_type_string)) {
+        *msg = "args.command: expected a VS Code command id";
+        return NULL;
+    }
+    if (!settings_strv_contains(&h->settings.editor_commands, json_object_get_string(v))) {
+        *code = "FORBIDDEN";
+        *msg = "that command is not in companion.editorCommands";
+        return NULL;
+    }
+    if (json_object_object_get_ex(args, "args", &cargs) &&
+        !json_object_is_type(cargs, json_type_null) &&
+        !json_object_is_type(cargs, json_type_array)) {
+        *msg = "args.args: expected an array";
+        return NULL;
+    }
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "command", json_object_get(v));
+    json_object_object_add(p, "args",
+                           cargs && json_object_is_type(cargs, json_type_array)
+                               ? json_object_get(cargs)
+                               : json_object_new_array());
+    *method = "editor/executeCommand";
+    return p;
+}
+
+static void dispatch_editor(struct session *s, const struct cmd_def *def, json_object *id,
+                            json_object *args)
+{
+    struct helper *h = s->h;
+    const char *method = NULL, *code = NULL, *msg = NULL;
+    if (!editor_attached(h)) {
+        answer_now(s, def, id, NULL, "EDITOR_UNAVAILABLE", "no editor is attached to this helper");
+        return;
+    }
+    json_object *params = editor_params(h, def->name, args, &method, &code, &msg);
+    if (!params) {
+        answer_now(s, def, id, NULL, code, msg);
+        return;
+    }
+    struct call *c = call_new(s, def, id);
+    if (!c) {
+        json_object_put(params);
+        calls_reply(s, id, NULL, "PROCESSING_ERROR", "out of memory");
+        return;
+    }
+    c->editor_req =
+        rpc_request(h->rpc, method, params, helper_now_ms(), EDITOR_TIMEOUT_MS, editor_answer, c);
+    control_schedule_deadline(h);
+    if (c->editor_req < 0) {
+        c->editor_req = 0;
+        call_complete(c, NULL, "EDITOR_UNAVAILABLE", "cannot reach the editor");
+    }
 }
 
 /* ---- entry points ---- */
 
-void calls_dispatch(struct session *s, const struct cmd_def *def, json_object *id,
-                    json_object *args)
+static void dispatch_kind(struct session *s, const struct cmd_def *def, json_object *id,
+                          json_object *args)
 {
     struct helper *h = s->h;
     switch (def->kind) {
@@ -515,18 +906,50 @@ void calls_dispatch(struct session *s, const struct cmd_def *def, json_object *i
         return;
     case CMD_KIND_TASK:
         if (strcmp(def->name, "task.list") == 0) {
-            calls_reply(s, id, task_list_json(&h->settings), NULL, NULL);
-            calls_audit(s, def->name, 1, helper_now_ms());
+            struct call *c = call_new(s, def, id);
+            if (c)
+                call_complete(c, task_list_json(&h->settings), NULL, NULL);
         } else if (strcmp(def->name, "task.run") == 0) {
             dispatch_task_run(s, def, id, args);
         } else {
-            dispatch_task_cancel(s, id, args);
+            dispatch_task_cancel(s, def, id, args);
         }
         return;
+    case CMD_KIND_EDITOR:
+        dispatch_editor(s, def, id, args);
+        return;
     default:
-        calls_reply(s, id, NULL, "UNKNOWN_COMMAND", "unknown command");
+        answer_now(s, def, id, NULL, "UNKNOWN_COMMAND", "unknown command");
         return;
     }
+}
+
+void calls_dispatch(struct session *s, const struct cmd_def *def, json_object *id,
+                    json_object *args, const char *chat_word)
+{
+    /* Calls made during this dispatch take the word from the session. */
+    s->chat_word = chat_word;
+    dispatch_kind(s, def, id, args);
+    s->chat_word = NULL;
+}
+
+int calls_chat_cancel(struct session *s, char *name, size_t len)
+{
+    /* The list is newest first, so the first chat task found is the latest. */
+    for (struct call *c = s->calls; c; c = c->next) {
+        if (c->chat_word[0] && c->task_name && (c->task || c->editor_req)) {
+            snprintf(name, len, "%s", c->task_name);
+            if (c->task) {
+                task_cancel(c->task);
+            } else {
+                rpc_forget(s->h->rpc, c->editor_req);
+                c->editor_req = 0;
+                call_complete(c, NULL, "FORBIDDEN", "cancelled before it started");
+            }
+            return 1;
+        }
+    }
+    return 0;
 }
 
 void calls_session_closed(struct session *s)

@@ -20,9 +20,14 @@ struct call;
 int calls_init(struct helper *h, char *err, size_t errlen);
 /* Kills every task at once and drops all calls (the helper is exiting). */
 void calls_shutdown(struct helper *h);
-/* Runs an async command for session s (scope already checked). */
+/* Runs a command for session s (scope already checked). chat_word non-NULL:
+ * a chat message asked, so answers are chat_reply text. */
 void calls_dispatch(struct session *s, const struct cmd_def *def, json_object *id,
-                    json_object *args);
+                    json_object *args, const char *chat_word);
+/* Sends text as chat_reply parts of at most 4096 characters. */
+void calls_chat_send(struct session *s, json_object *id, const char *text);
+/* chat `cancel`: the session's latest chat-started task. 0 when none. */
+int calls_chat_cancel(struct session *s, char *name, size_t len);
 /* The session is closing: detach and end what it started. */
 void calls_session_closed(struct session *s);
 /* Worker results are ready (from the loop's wake-up). */

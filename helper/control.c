@@ -242,7 +242,7 @@ static void on_server_start(struct rpc *rpc, struct rpc_req *req, json_object *p
 static void on_server_stop(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
 {
     struct helper *h = H(ud);
-    if (!h->running && !h->ws_vhost) {
+    if (!h->running && !h->stopping) {
         rpc_respond(req, json_object_new_object());
         return;
     }
@@ -251,6 +251,7 @@ static void on_server_stop(struct rpc *rpc, struct rpc_req *req, json_object *pa
         return;
     }
     h->pending_stop = req;
+    h->pending_stop_null = 0;
     helper_server_stop(h, NULL);
 }
 
@@ -488,8 +489,9 @@ static void on_shutdown(struct rpc *rpc, struct rpc_req *req, json_object *param
     struct helper *h = H(ud);
     h->shutdown_received = 1;
     rpc_set_shutdown(rpc, 1);
-    if ((h->running || h->ws_vhost) && !h->pending_stop) {
-        h->pending_stop = req; /* answered null-ish ({}) once clients are closed */
+    if ((h->running || h->stopping) && !h->pending_stop) {
+        h->pending_stop = req; /* answered null once clients are closed */
+        h->pending_stop_null = 1;
         helper_server_stop(h, NULL);
         return;
     }

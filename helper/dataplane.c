@@ -4,11 +4,14 @@
  */
 #include "helper/dataplane.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "helper/auth.h"
+#include "helper/calls.h"
 #include "helper/session.h"
+#include "workspace/chat.h"
 #include "workspace/command.h"
 
 _Static_assert((unsigned)CMD_SCOPE_READ == (unsigned)AUTH_SCOPE_READ &&
@@ -173,33 +176,6 @@ static void on_auth_message(struct session *s, json_object *id, json_object *dat
                  wsid ? json_object_get_string(wsid) : NULL);
 }
 
-static void command_reply(struct session *s, json_object *id, json_object *result, const char *code,
-                          const char *message)
-{
-    json_object *data = json_object_new_object();
-    json_object_object_add(data, "success", json_object_new_boolean(code == NULL));
-    if (code) {
-        json_object *err = json_object_new_object();
-        json_object_object_add(err, "code", json_object_new_string(code));
-        json_object_object_add(err, "message", json_object_new_string(message));
-        json_object_object_add(data, "error", err);
-    } else {
-        json_object_object_add(data, "result", result);
-    }
-    session_send(s, "command_response", id, data);
-}
-
-static void audit(struct session *s, const char *name, int ok, int64_t started_ms)
-{
-    json_object *n = json_object_new_object();
-    json_object_object_add(n, "sessionId", json_object_new_string(s->id));
-    json_object_object_add(n, "userId", json_object_new_string(s->user_id));
-    json_object_object_add(n, "name", json_object_new_string(name));
-    json_object_object_add(n, "success", json_object_new_boolean(ok));
-    json_object_object_add(n, "durationMs", json_object_new_int64(helper_now_ms() - started_ms));
-    control_notify(s->h, "companion/commandExecuted", n);
-}
-
 static void on_command(struct session *s, json_object *id, json_object *data)
 {
     struct helper *h = s->h;
@@ -212,7 +188,7 @@ static void on_command(struct session *s, json_object *id, json_object *data)
     json_object_object_get_ex(data, "args", &args);
     if (args && !json_object_is_type(args, json_type_null) &&
         !json_object_is_type(args, json_type_object)) {
-        command_reply(s, id, NULL, "INVALID_ARGS", "args: expected an object");
+        calls_reply(s, id, NULL, "INVALID_ARGS", "args: expected an object");
         return;
     }
     if (args && json_object_is_type(args, json_type_null))
@@ -224,13 +200,17 @@ static void on_command(struct session *s, json_object *id, json_object *data)
     const struct cmd_def *def = cmd_lookup(name);
     if (!def) {
         h->counters.command_errors++;
-        command_reply(s, id, NULL, "UNKNOWN_COMMAND", "unknown command");
+        calls_reply(s, id, NULL, "UNKNOWN_COMMAND", "unknown command");
         return;
     }
     if ((def->scope & s->scopes) != def->scope) {
         h->counters.command_errors++;
-        command_reply(s, id, NULL, "FORBIDDEN", "the token's scopes do not allow this command");
-        audit(s, def->name, 0, started);
+        calls_reply(s, id, NULL, "FORBIDDEN", "the token's scopes do not allow this command");
+        calls_audit(s, def->name, 0, started);
+        return;
+    }
+    if (def->kind != CMD_KIND_SYNC) {
+        calls_dispatch(s, def, id, args, NULL);
         return;
     }
     struct cmd_ctx ctx = {
@@ -243,12 +223,70 @@ static void on_command(struct session *s, json_object *id, json_object *data)
     struct cmd_result res = {0};
     enum cmd_status st = def->fn(&ctx, args, &res);
     if (st == CMD_OK) {
-        command_reply(s, id, res.result, NULL, NULL);
+        calls_reply(s, id, res.result, NULL, NULL);
     } else {
         h->counters.command_errors++;
-        command_reply(s, id, NULL, res.code ? res.code : "PROCESSING_ERROR", res.message);
+        calls_reply(s, id, NULL, res.code ? res.code : "PROCESSING_ERROR", res.message);
     }
-    audit(s, def->name, st == CMD_OK, started);
+    calls_audit(s, def->name, st == CMD_OK, started);
+}
+
+static void on_chat(struct session *s, json_object *id, json_object *data)
+{
+    struct helper *h = s->h;
+    json_object *text = NULL;
+    if (!data || !json_object_object_get_ex(data, "text", &text) ||
+        !json_object_is_type(text, json_type_string)) {
+        session_send_error(s, id, "INVALID_MESSAGE", "data.text: expected a string");
+        return;
+    }
+    const char **names = calloc(h->settings.tasks_n + 1, sizeof(char *));
+    for (size_t i = 0; names && i < h->settings.tasks_n; i++)
+        names[i] = h->settings.tasks[i].name;
+    struct chat_env env = {s->scopes, names, names ? h->settings.tasks_n : 0};
+    struct chat_request req;
+    memset(&req, 0, sizeof(req));
+    if (chat_parse(json_object_get_string(text), (size_t)json_object_get_string_len(text), &env,
+                   &req) < 0) {
+        free(names);
+        session_send_error(s, id, "PROCESSING_ERROR", "out of memory");
+        return;
+    }
+    free(names);
+    h->counters.commands++;
+    switch (req.kind) {
+    case CHAT_REPLY:
+        calls_chat_send(s, id, req.text ? req.text : "");
+        break;
+    case CHAT_NOTIFY:
+        calls_chat_send(s, id,
+                        "Notifications are not available in this version of the helper yet.");
+        break;
+    case CHAT_CANCEL: {
+        char name[128], msg[200];
+        if (calls_chat_cancel(s, name, sizeof(name)))
+            snprintf(msg, sizeof(msg), "Cancelling %s…", name);
+        else
+            snprintf(msg, sizeof(msg), "No task started from this chat is running.");
+        calls_chat_send(s, id, msg);
+        break;
+    }
+    case CHAT_COMMAND: {
+        const struct cmd_def *def = cmd_lookup(req.command);
+        if (!def) {
+            calls_chat_send(s, id, "That command is not available.");
+        } else if ((def->scope & s->scopes) != def->scope) {
+            char *t =
+                chat_format_error(req.word, "FORBIDDEN", "the token's scopes do not allow this");
+            calls_chat_send(s, id, t ? t : "Not allowed.");
+            free(t);
+        } else {
+            calls_dispatch(s, def, id, req.args, req.word);
+        }
+        break;
+    }
+    }
+    chat_request_clear(&req);
 }
 
 /* json-c's strict mode still takes raw control characters inside strings,
@@ -370,6 +408,11 @@ void dataplane_on_message(struct session *s, const char *msg, size_t len, int bi
         on_auth_message(s, id, data);
     } else if (strcmp(type, "ping") == 0) {
         session_send(s, "pong", id, NULL);
+    } else if (strcmp(type, "chat") == 0) {
+        if (session_rate_take(s))
+            on_chat(s, id, data);
+        else
+            session_send_error(s, id, "RATE_LIMITED", "too many messages; slow down");
     } else if (strcmp(type, "command") == 0) {
         if (session_rate_take(s))
             on_command(s, id, data);

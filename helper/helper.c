@@ -6,6 +6,9 @@
  * within 2 s of stdin EOF or the editor's death.
  */
 #include "helper/helper.h"
+#include "helper/calls.h"
+#include "helper/loopio.h"
+#include "helper/session.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +45,13 @@ static int io_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                        size_t len)
 {
     struct helper *h = lws_context_user(lws_get_context(wsi));
+    int ret;
+    if (loopio_handle(wsi, reason, &ret))
+        return ret;
     switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        calls_drain(h);
+        return 0;
     case LWS_CALLBACK_RAW_RX_FILE:
         if (wsi == h->stdin_wsi) {
             control_on_readable(h);
@@ -150,7 +159,9 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
         close(h->signal_fd);
         h->signal_fd = -1;
     }
-    return 0;
+    if (calls_init(h, err, errlen) < 0)
+        return -1;
+    return ws_server_init(h, err, errlen);
 }
 
 static void exit_deadline_cb(lws_sorted_usec_list_t *sul)
@@ -175,6 +186,7 @@ void helper_exit(struct helper *h, int code)
                      (lws_usec_t)EXIT_DEADLINE_MS * LWS_US_PER_MS);
     if (h->rpc)
         rpc_fail_outgoing(h->rpc, RPC_REQUEST_CANCELLED, "the helper is exiting");
+    /* Closing the sessions (server stop) ends every task they started. */
     helper_server_stop(h, exit_after_stop);
 }
 
@@ -210,6 +222,10 @@ int helper_run(struct helper *h)
 
 void helper_free(struct helper *h)
 {
+    /* Sessions still open hold tasks: kill those groups before the loop goes. */
+    for (struct session *s = h->sessions; s; s = s->next)
+        calls_session_closed(s);
+    calls_shutdown(h);
     if (h->ctx) {
         lws_context_destroy(h->ctx);
         h->ctx = NULL;

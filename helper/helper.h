@@ -17,9 +17,14 @@
 #include "helper/log.h"
 #include "helper/settings.h"
 #include "ipc/rpc.h"
+#include "workspace/task.h"
 #include "workspace/workspace.h"
 
+struct cmd_job;
+struct worker_pool;
+
 struct session;
+struct listener;
 
 enum helper_mode { HELPER_MODE_STDIO = 0, HELPER_MODE_SERVE };
 
@@ -50,7 +55,8 @@ struct helper {
 
     struct lws_context *ctx;
     struct lws_vhost *io_vhost; /* no listener: stdin, stdout, pidfd, signalfd */
-    struct lws_vhost *ws_vhost; /* the listener while the server runs */
+    struct lws_vhost *ws_vhost; /* serves the sockets our listener accepts */
+    struct listener *listener;  /* the listening socket while the server runs */
 
     /* control plane (editor mode) */
     struct rpc *rpc;
@@ -72,9 +78,17 @@ struct helper {
     int n_connections;
     int n_unauthenticated;
     struct helper_counters counters;
+    int stopping;                 /* clients are being closed after a stop */
     struct rpc_req *pending_stop; /* server/stop waits for the clients to be closed */
+    int pending_stop_null;        /* answer it with null (shutdown) */
     void (*stop_done)(struct helper *h);
     lws_sorted_usec_list_t sul_stop;
+
+    /* async commands (calls.c) */
+    struct worker_pool *pool;
+    struct cmd_job *inflight; /* coalescable worker jobs still running */
+    struct task_loop task_loop;
+    int running_tasks;
 
     /* lifecycle */
     int quit;
@@ -91,6 +105,8 @@ void helper_free(struct helper *h);
 /* Runs the loop until helper_exit() has finished. Returns the exit code. */
 int helper_run(struct helper *h);
 
+/* Creates the vhost that serves accepted connections. */
+int ws_server_init(struct helper *h, char *err, size_t errlen);
 /* Starts the listener with the current settings. Returns 0, or -1 with
  * *rpc_code (-32001 port taken, -32602 bad settings) and err. */
 int helper_server_start(struct helper *h, int *rpc_code, char *err, size_t errlen);

@@ -5,7 +5,8 @@
  * struct watcher. Unwatching never closes the wsi from inside lws's own
  * callback: it marks the watcher dead, and the wsi returns -1 on its next
  * callback or is killed asynchronously; the watcher is freed at
- * RAW_CLOSE_FILE, when lws has closed the fd.
+ * RAW_CLOSE_FILE, when lws closes the fd; if lws closes it first (hang-up),
+ * the owner is called until it has read everything and unwatched.
  */
 #include "helper/loopio.h"
 
@@ -56,6 +57,16 @@ static void unwatch_fd(void *ud, void *handle)
         lws_set_timeout(w->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
+void loopio_close_now(void *handle)
+{
+    struct watcher *w = handle;
+    if (!w || w->dead)
+        return;
+    w->dead = 1;
+    w->cb = NULL;
+    lws_set_timeout(w->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+}
+
 int loopio_handle(struct lws *wsi, enum lws_callback_reasons reason, int *ret)
 {
     struct watcher *w = lws_get_opaque_user_data(wsi);
@@ -72,6 +83,15 @@ int loopio_handle(struct lws *wsi, enum lws_callback_reasons reason, int *ret)
         *ret = w->dead ? -1 : 0;
         return 1;
     case LWS_CALLBACK_RAW_CLOSE_FILE:
+        /* lws closes a raw file on POLLHUP without an RX callback (a pipe
+         * whose writer is gone). The owner must still see its data and its
+         * end, so it reads until it unwatches; each call reads at most one
+         * chunk, and a pipe holds at most its buffer. */
+        for (int i = 0; i < 4096 && !w->dead && w->cb; i++) {
+            w->in_cb = 1;
+            w->cb(w->arg);
+            w->in_cb = 0;
+        }
         lws_set_opaque_user_data(wsi, NULL);
         free(w);
         return 1;

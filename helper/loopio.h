@@ -18,6 +18,8 @@ void loopio_task_loop(struct helper *h, struct task_loop *loop);
 /* From the io protocol's callback: 1 if wsi is a watcher (handled), with
  * *ret the value to return to lws. */
 int loopio_handle(struct lws *wsi, enum lws_callback_reasons reason, int *ret);
+/* Closes a watched fd now (not from inside its own callback). */
+void loopio_close_now(void *handle);
 /* For worker_pool_new. */
 void loopio_wake(void *helper);
 

@@ -13,6 +13,7 @@
 #include "helper/auth.h"
 #include "helper/helper.h"
 #include "helper/secret.h"
+#include "workspace/git_ctx.h"
 
 #define TTL_MAX_S (365LL * 24 * 3600)
 
@@ -224,6 +225,8 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct cli c = {.port = -1};
+    /* libgit2 wants its global state set up before any thread exists. */
+    git_ctx_global_init();
     int stdio_mode = 0, opt;
     opterr = 0;
     /* "+" stops at the subcommand so its own flags are parsed after it. */

@@ -10,6 +10,7 @@
 #include <uuid/uuid.h>
 
 #include "helper/auth.h"
+#include "helper/calls.h"
 #include "helper/dataplane.h"
 
 /* A close that cannot be sent (the client does not read) is forced after this. */
@@ -75,6 +76,7 @@ void session_free(struct session *s)
     struct helper *h = s->h;
     lws_sul_cancel(&s->sul_auth);
     lws_sul_cancel(&s->sul_heartbeat);
+    calls_session_closed(s);
     dataplane_session_closed(s);
     if (s->prev)
         s->prev->next = s->next;

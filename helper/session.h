@@ -16,6 +16,8 @@
 
 #include "helper/helper.h"
 
+struct call;
+
 #define SESSION_ID_LEN     36
 #define SESSION_REASON_MAX 123 /* a close frame's reason, in bytes */
 
@@ -53,6 +55,9 @@ struct session {
     int64_t last_rx_ms;
     lws_sorted_usec_list_t sul_auth;      /* auth timeout, then token expiry */
     lws_sorted_usec_list_t sul_heartbeat; /* PING frames and the idle limit */
+
+    struct call *calls;    /* commands still running for this session */
+    const char *chat_word; /* set while a chat message is being dispatched */
 
     double tokens; /* rate limit bucket */
     int64_t tokens_ms;

@@ -40,16 +40,16 @@ struct settings_task {
 struct settings {
     int auto_start;
 
-    char *host;  /* default "127.0.0.1" */
-    int port;    /* 0..65535, 0 = ephemeral; default 3001 */
+    char *host; /* default "127.0.0.1" */
+    int port;   /* 0..65535, 0 = ephemeral; default 3001 */
     struct settings_strv allowed_origins;
     struct settings_strv allowed_hosts;
 
-    char *secret;     /* NULL when none was given; never logged */
-    int alg;          /* enum auth_alg */
-    char *public_key; /* PEM text: publicKey, or the contents of publicKeyPath */
-    char *audience;   /* "" = not checked */
-    char *issuer;     /* "" = not checked */
+    char *secret;       /* NULL when none was given; never logged */
+    int alg;            /* enum auth_alg */
+    char *public_key;   /* PEM text: publicKey, or the contents of publicKeyPath */
+    char *audience;     /* "" = not checked */
+    char *issuer;       /* "" = not checked */
     int auth_timeout_s; /* 1..3600, default 10 */
     int leeway_s;       /* 0..3600, default 30 */
 
@@ -58,8 +58,8 @@ struct settings {
 
     int history_size; /* 16..100000, default 256 */
 
-    int max_connections;      /* 1..100000, default 64 */
-    int max_unauthenticated;  /* 1..100000, default 32: connections still authenticating */
+    int max_connections;       /* 1..100000, default 64 */
+    int max_unauthenticated;   /* 1..100000, default 32: connections still authenticating */
     int64_t max_message_bytes; /* 256..67108864, default 1048576 */
     int commands_per_second;   /* 1..10000, default 20 */
     int64_t max_output_bytes;  /* 1024..1073741824, default 1048576 */

@@ -5,7 +5,11 @@
  * Also starts, stops and re-binds the listener.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <strings.h>
 #include <netdb.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,6 +18,7 @@
 #include "helper/dataplane.h"
 #include "helper/guard.h"
 #include "helper/helper.h"
+#include "helper/loopio.h"
 #include "helper/session.h"
 
 /* How long server/stop waits for clients to take their 1001 before the
@@ -205,7 +210,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (pss && pss->session) {
             session_free(pss->session);
             pss->session = NULL;
-            if (!h->running && h->ws_vhost)
+            if (h->stopping && !h->sessions)
                 helper_server_stop(h, NULL);
         }
         return 0;
@@ -220,8 +225,53 @@ static const struct lws_protocols ws_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-/* Why did binding fail? lws only says NULL, so try the same bind ourselves. */
-static int probe_bind(const char *host, int port, char *why, size_t len)
+/* ---- the listening socket ----
+ *
+ * The helper owns its listening socket instead of letting lws listen: lws
+ * 4.1 keeps a vhost's listener open until every connection bound to the
+ * vhost is gone, which is never while it is the listener itself, so a
+ * stopped server kept its port. Accepted sockets are handed to one
+ * persistent non-listening vhost; stopping closes our fd at once.
+ */
+
+static void finish_stop(struct helper *h);
+
+struct listener {
+    struct helper *h;
+    int fd;
+    int reserve_fd; /* kept open to shed connections when fds run out */
+    void *watch;
+};
+
+static void on_accept(void *arg)
+{
+    struct listener *l = arg;
+    struct helper *h = l->h;
+    for (int i = 0; i < 128; i++) {
+        int cfd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                /* The connection would wait in the backlog and wake us again
+                 * at once: use the reserve fd to take it and drop it. */
+                log_msg(&h->log, LOG_WARN, "out of file descriptors: refusing a connection");
+                if (l->reserve_fd >= 0) {
+                    close(l->reserve_fd);
+                    int tmp = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+                    if (tmp >= 0)
+                        close(tmp);
+                    l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                }
+                h->counters.connections_refused++;
+            }
+            return;
+        }
+        if (!lws_adopt_socket_vhost(h->ws_vhost, cfd))
+            h->counters.connections_refused++; /* lws has closed cfd */
+    }
+}
+
+static int open_listener(const char *host, int port, int *bound, int *rpc_code, char *err,
+                         size_t errlen)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
@@ -229,37 +279,80 @@ static int probe_bind(const char *host, int port, char *why, size_t len)
     struct addrinfo *ai = NULL;
     char portstr[8];
     snprintf(portstr, sizeof(portstr), "%d", port);
-    int rc = getaddrinfo(host, portstr, &hints, &ai);
-    if (rc != 0) {
-        snprintf(why, len, "server.host: %s is not an IP address of this machine", host);
-        return RPC_INVALID_PARAMS;
+    *rpc_code = RPC_INVALID_PARAMS;
+    if (getaddrinfo(host, portstr, &hints, &ai) != 0 || !ai) {
+        snprintf(err, errlen, "server.host: %s is not an IP address (or localhost)", host);
+        return -1;
     }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1, code = RPC_SERVER_ERROR;
-    if (fd >= 0)
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        /* REUSEADDR lets a restart bind through TIME_WAIT; never REUSEPORT,
+         * which would let a second helper share the port. */
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-        if (errno == EADDRINUSE)
-            snprintf(why, len, "port %d is already in use on %s", port, host);
-        else if (errno == EADDRNOTAVAIL) {
-            snprintf(why, len, "server.host: %s is not an address of this machine", host);
-            code = RPC_INVALID_PARAMS;
-        } else if (errno == EACCES)
-            snprintf(why, len, "port %d needs privileges this process lacks", port);
-        else
-            snprintf(why, len, "cannot listen on %s port %d: %s", host, port, strerror(errno));
-    } else {
-        snprintf(why, len, "cannot listen on %s port %d", host, port);
+        if (ai->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     }
-    if (fd >= 0)
-        close(fd);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 511) < 0) {
+        int e = errno;
+        if (e == EADDRINUSE) {
+            *rpc_code = RPC_SERVER_ERROR;
+            snprintf(err, errlen, "port %d is already in use on %s", port, host);
+        } else if (e == EADDRNOTAVAIL) {
+            snprintf(err, errlen, "server.host: %s is not an address of this machine", host);
+        } else if (e == EACCES) {
+            *rpc_code = RPC_SERVER_ERROR;
+            snprintf(err, errlen, "port %d needs privileges this process lacks", port);
+        } else {
+            *rpc_code = RPC_SERVER_ERROR;
+            snprintf(err, errlen, "cannot listen on %s port %d: %s", host, port, strerror(e));
+        }
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
     freeaddrinfo(ai);
-    return code;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                            : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+static void close_listener(struct helper *h)
+{
+    struct listener *l = h->listener;
+    if (!l)
+        return;
+    h->listener = NULL;
+    /* Synchronously: the port must be free by the time stop is answered. */
+    loopio_close_now(l->watch);
+    if (l->reserve_fd >= 0)
+        close(l->reserve_fd);
+    free(l);
+}
+
+int ws_server_init(struct helper *h, char *err, size_t errlen)
+{
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    info.protocols = ws_protocols;
+    info.vhost_name = "companion";
+    info.timeout_secs = 10;
+    info.keepalive_timeout = 5;
+    h->ws_vhost = lws_create_vhost(h->ctx, &info);
+    if (!h->ws_vhost) {
+        snprintf(err, errlen, "cannot create the WebSocket vhost");
+        return -1;
+    }
+    return 0;
 }
 
 static const char *iface_for(const char *host)
 {
-    /* lws takes an address or an interface name, not a host name. */
     return strcasecmp(host, "localhost") == 0 ? "127.0.0.1" : host;
 }
 
@@ -268,35 +361,42 @@ int helper_server_start(struct helper *h, int *rpc_code, char *err, size_t errle
     *rpc_code = 0;
     if (h->running)
         return 0;
-    if (h->ws_vhost) {
-        /* A stop still in progress: finish it now. */
-        lws_sul_cancel(&h->sul_stop);
-        lws_vhost_destroy(h->ws_vhost);
-        h->ws_vhost = NULL;
+    if (h->stopping) {
+        finish_stop(h); /* a stop still waiting for clients: finish it now */
+        if (h->running)
+            return 0; /* its completion was a restart */
     }
     if (settings_check_server(&h->settings, err, errlen) < 0) {
         *rpc_code = RPC_INVALID_PARAMS;
         return -1;
     }
     const char *iface = iface_for(h->settings.host);
-    int v6 = strchr(iface, ':') != NULL;
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof(info));
-    info.port = h->settings.port;
-    info.iface = iface;
-    info.protocols = ws_protocols;
-    info.vhost_name = "companion";
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND |
-                   (v6 ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
-    info.timeout_secs = 10;
-    info.keepalive_timeout = 5;
-    h->ws_vhost = lws_create_vhost(h->ctx, &info);
-    if (!h->ws_vhost) {
-        *rpc_code = probe_bind(iface, h->settings.port, err, errlen);
+    struct listener *l = calloc(1, sizeof(*l));
+    if (!l) {
+        *rpc_code = RPC_INTERNAL_ERROR;
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
-    h->bound_port = lws_get_vhost_listen_port(h->ws_vhost);
+    l->h = h;
+    l->fd = open_listener(iface, h->settings.port, &h->bound_port, rpc_code, err, errlen);
+    if (l->fd < 0) {
+        free(l);
+        return -1;
+    }
+    l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    l->watch = h->task_loop.watch_fd(h, l->fd, on_accept, l);
+    if (!l->watch) {
+        close(l->fd);
+        if (l->reserve_fd >= 0)
+            close(l->reserve_fd);
+        free(l);
+        *rpc_code = RPC_INTERNAL_ERROR;
+        snprintf(err, errlen, "cannot watch the listening socket");
+        return -1;
+    }
+    h->listener = l;
     const char *shown = h->settings.host;
+    int v6 = strchr(iface, ':') != NULL;
     snprintf(h->url, sizeof(h->url), v6 && shown[0] != '[' ? "ws://[%s]:%d/ws" : "ws://%s:%d/ws",
              shown, h->bound_port);
     h->running = 1;
@@ -313,17 +413,17 @@ int helper_server_start(struct helper *h, int *rpc_code, char *err, size_t errle
 static void finish_stop(struct helper *h)
 {
     lws_sul_cancel(&h->sul_stop);
-    if (h->ws_vhost) {
-        lws_vhost_destroy(h->ws_vhost);
-        h->ws_vhost = NULL;
-        log_msg(&h->log, LOG_INFO, "server stopped");
-    }
+    if (!h->stopping)
+        return;
+    h->stopping = 0;
     h->bound_port = 0;
     h->url[0] = '\0';
+    log_msg(&h->log, LOG_INFO, "server stopped");
     if (h->pending_stop) {
         struct rpc_req *req = h->pending_stop;
         h->pending_stop = NULL;
-        rpc_respond(req, json_object_new_object());
+        /* shutdown answers null, as in LSP; server/stop answers {}. */
+        rpc_respond(req, h->pending_stop_null ? NULL : json_object_new_object());
     }
     void (*done)(struct helper *) = h->stop_done;
     h->stop_done = NULL;
@@ -342,14 +442,22 @@ void helper_server_stop(struct helper *h, void (*done)(struct helper *h))
         h->stop_done = done;
     if (h->running) {
         h->running = 0;
+        h->stopping = 1;
+        close_listener(h);
         for (struct session *s = h->sessions; s; s = s->next)
             session_close(s, 1001, "server stopping");
         lws_sul_schedule(h->ctx, 0, &h->sul_stop, stop_timer_cb,
                          (lws_usec_t)STOP_GRACE_MS * LWS_US_PER_MS);
     }
-    /* Never destroy the vhost from inside one of its own callbacks: the
-     * last CLOSED, or this call, only schedules it for the next turn. */
-    if (!h->sessions || !h->ws_vhost)
+    if (!h->stopping) {
+        /* Not running: nothing to wait for, but answer from the loop. */
+        h->stopping = 1;
+        lws_sul_schedule(h->ctx, 0, &h->sul_stop, stop_timer_cb, 1);
+        return;
+    }
+    /* Never finish from inside a closing session's callback: the last
+     * CLOSED, or this call, only schedules it for the next turn. */
+    if (!h->sessions)
         lws_sul_schedule(h->ctx, 0, &h->sul_stop, stop_timer_cb, 1);
 }
 

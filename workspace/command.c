@@ -1,12 +1,15 @@
 /*
  * command: the dispatch table and the commands that need no other module.
- * Each later command group (git, fs, tasks, editor) adds its rows here.
  */
 #include "workspace/command.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "workspace/fs.h"
+#include "workspace/git_ctx.h"
+#include "workspace/worker.h"
 
 static enum cmd_status cmd_workspace_info(const struct cmd_ctx *ctx, json_object *args,
                                           struct cmd_result *res)
@@ -17,8 +20,36 @@ static enum cmd_status cmd_workspace_info(const struct cmd_ctx *ctx, json_object
     return CMD_OK;
 }
 
+static enum cmd_status run_git(struct worker_thread *t, const char *name,
+                               const struct workspace_folder *folders, size_t n, json_object *args,
+                               struct cmd_result *res)
+{
+    return git_ctx_run(t->git, name, folders, n, args, res);
+}
+
+static enum cmd_status run_fs(struct worker_thread *t, const char *name,
+                              const struct workspace_folder *folders, size_t n, json_object *args,
+                              struct cmd_result *res)
+{
+    return strcmp(name, "fs.list") == 0 ? fs_list(folders, n, args, res)
+                                        : fs_read(folders, n, args, res);
+}
+
 static const struct cmd_def commands[] = {
-    {"workspace.info", CMD_SCOPE_READ, cmd_workspace_info},
+    {"workspace.info", CMD_SCOPE_READ, CMD_KIND_SYNC, cmd_workspace_info, NULL, 0},
+    {"git.status", CMD_SCOPE_READ, CMD_KIND_WORKER, NULL, run_git, 1},
+    {"git.log", CMD_SCOPE_READ, CMD_KIND_WORKER, NULL, run_git, 0},
+    {"git.diff", CMD_SCOPE_READ, CMD_KIND_WORKER, NULL, run_git, 0},
+    {"git.branches", CMD_SCOPE_READ, CMD_KIND_WORKER, NULL, run_git, 0},
+    {"fs.list", CMD_SCOPE_READ, CMD_KIND_WORKER, NULL, run_fs, 0},
+    {"fs.read", CMD_SCOPE_READ, CMD_KIND_WORKER, NULL, run_fs, 0},
+    {"task.list", CMD_SCOPE_READ, CMD_KIND_TASK, NULL, NULL, 0},
+    {"task.run", CMD_SCOPE_RUN, CMD_KIND_TASK, NULL, NULL, 0},
+    {"task.cancel", CMD_SCOPE_RUN, CMD_KIND_TASK, NULL, NULL, 0},
+    {"editor.open", CMD_SCOPE_EDITOR, CMD_KIND_EDITOR, NULL, NULL, 0},
+    {"editor.message", CMD_SCOPE_EDITOR, CMD_KIND_EDITOR, NULL, NULL, 0},
+    {"editor.diagnostics", CMD_SCOPE_READ, CMD_KIND_EDITOR, NULL, NULL, 0},
+    {"editor.command", CMD_SCOPE_EDITOR, CMD_KIND_EDITOR, NULL, NULL, 0},
 };
 
 const struct cmd_def *cmd_lookup(const char *name)

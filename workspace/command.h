@@ -1,8 +1,8 @@
 /*
  * command: the table of data-plane commands (`{"type":"command"}`), their
- * scopes and their handlers. The helper looks a name up, checks the scope,
- * and calls the handler with a context; it knows nothing of what a command
- * does. Handlers know nothing of sockets.
+ * scopes, how each one runs, and their handlers. The helper looks a name up,
+ * checks the scope and runs it the way its kind says; it knows nothing of
+ * what a command does. Handlers know nothing of sockets.
  */
 #ifndef COMPANION_COMMAND_H
 #define COMPANION_COMMAND_H
@@ -11,6 +11,8 @@
 
 #include "workspace/workspace.h"
 
+struct worker_thread;
+
 /* Same bits as the token scopes (auth.h); the helper asserts they agree. */
 enum cmd_scope {
     CMD_SCOPE_READ = 1u << 0,
@@ -18,7 +20,7 @@ enum cmd_scope {
     CMD_SCOPE_EDITOR = 1u << 2,
 };
 
-/* What a handler may use. Filled by the helper for each call. */
+/* What a synchronous handler may use. Filled by the helper for each call. */
 struct cmd_ctx {
     const struct workspace *ws;
     const char *version;
@@ -35,13 +37,26 @@ struct cmd_result {
     char message[256];
 };
 
+enum cmd_kind {
+    CMD_KIND_SYNC,   /* fn, on the loop: cheap and never blocks */
+    CMD_KIND_WORKER, /* wfn, on a worker thread with copies of args and folders */
+    CMD_KIND_TASK,   /* the helper's task runner (streamed) */
+    CMD_KIND_EDITOR, /* forwarded to the editor as an editor/... request */
+};
+
 typedef enum cmd_status (*cmd_fn)(const struct cmd_ctx *ctx, json_object *args,
                                   struct cmd_result *res);
+typedef enum cmd_status (*cmd_worker_fn)(struct worker_thread *t, const char *name,
+                                         const struct workspace_folder *folders, size_t n_folders,
+                                         json_object *args, struct cmd_result *res);
 
 struct cmd_def {
     const char *name;
     unsigned scope; /* every bit must be granted */
+    enum cmd_kind kind;
     cmd_fn fn;
+    cmd_worker_fn wfn;
+    int coalesce; /* worker: identical concurrent calls share one run */
 };
 
 /* NULL for an unknown name. */
