@@ -224,7 +224,7 @@ export class Client {
   }
 
   /* Next message (optionally the next one matching pred), or throws. */
-  async next(pred = () => true, timeoutMs = 5000 * SLOW) {
+  async next(pred = () => true, timeoutMs = 15000 * SLOW) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const i = this.queue.findIndex(pred);
