@@ -57,9 +57,9 @@
 struct repo_entry {
     char *folder_path; /* the key: the folder's canonical path */
     git_repository *repo;
-    char *prefix; /* the folder inside the work tree: "" or "a/b" */
-    dev_t git_dev;  /* identity of the .git directory, to notice a */
-    ino_t git_ino;  /* repository deleted and created anew */
+    char *prefix;  /* the folder inside the work tree: "" or "a/b" */
+    dev_t git_dev; /* identity of the .git directory, to notice a */
+    ino_t git_ino; /* repository deleted and created anew */
     unsigned long long used;
 };
 
@@ -181,7 +181,24 @@ static int arg_get(json_object *args, const char *key, json_type type, const cha
     return 1;
 }
 
-static int ref_form_ok(const char *ref);
+/* Refuses revision forms that reach leaking libgit2 code: message searches
+ * (`:/text`, `^{/text}`, one regex match per commit) and `@{upstream}` /
+ * `@{push}` (remote lookup). Reflog forms `@{N}` and `@{-N}` stay. */
+static int ref_form_ok(const char *ref)
+{
+    if (strstr(ref, ":/") || strstr(ref, "{/"))
+        return 0;
+    for (const char *p = strstr(ref, "@{"); p; p = strstr(p + 2, "@{")) {
+        const char *q = p + 2 + (p[2] == '-');
+        if (!(*q >= '0' && *q <= '9'))
+            return 0;
+        while (*q >= '0' && *q <= '9')
+            q++;
+        if (*q != '}')
+            return 0;
+    }
+    return 1;
+}
 
 static int parse_args(const char *name, json_object *args, struct git_args *a,
                       struct cmd_result *res)
@@ -232,7 +249,8 @@ static int parse_args(const char *name, json_object *args, struct git_args *a,
                 return -1;
             }
             if (!ref_form_ok(a->ref)) {
-                fail(res, "INVALID_ARGS", "ref: searches, @{upstream} and @{push} are not supported");
+                fail(res, "INVALID_ARGS",
+                     "ref: searches, @{upstream} and @{push} are not supported");
                 return -1;
             }
         }
@@ -356,8 +374,7 @@ static enum cmd_status open_folder(struct git_ctx *g, const struct workspace_fol
                         "repository is owned by another user (safe.directory)");
         if (err == GIT_ENOTFOUND)
             return fail(res, "NOT_A_REPOSITORY", "folder is not a git repository");
-        return fail(res, "PROCESSING_ERROR", "cannot open the repository (libgit2 error %d)",
-                    err);
+        return fail(res, "PROCESSING_ERROR", "cannot open the repository (libgit2 error %d)", err);
     }
     const char *workdir = git_repository_workdir(repo);
     if (git_repository_is_bare(repo) || !workdir) {
@@ -515,8 +532,8 @@ static int read_head(git_repository *repo, struct head_info *h, struct cmd_resul
 }
 
 /* libgit2 1.5.1 leaks the pcre2 match data (~20 KiB) of every config entry
- * that a regex-filtered config walk does not match (fixed upstream in
- * 1.5.2). git_remote_lookup, the submodule code and revparse's `:/` and
+ * that a regex-filtered config walk does not match (git_regexp_match; fixed
+ * upstream in 1.6). git_remote_lookup, the submodule code and revparse's `:/` and
  * describe forms walk that way, so this file avoids them: the upstream is
  * read from the config here, submodules are handled below, and refs are
  * resolved without those forms. */
@@ -535,7 +552,8 @@ static int fetch_spec_cb(const git_config_entry *e, void *payload)
         git_error_clear();
         return 0;
     }
-    if (git_refspec_src_matches(spec, m->merge) && git_refspec_transform(m->out, spec, m->merge) == 0)
+    if (git_refspec_src_matches(spec, m->merge) &&
+        git_refspec_transform(m->out, spec, m->merge) == 0)
         m->found = 1;
     git_error_clear();
     git_refspec_free(spec);
@@ -593,10 +611,9 @@ static int add_head_fields(git_repository *repo, json_object *out, struct cmd_re
         return -1;
     char hex[GIT_OID_HEXSZ + 1];
     json_object_object_add(out, "branch", string_or_null(h.refname ? short_ref(h.refname) : NULL));
-    json_object_object_add(out, "head",
-                           h.has_oid ? json_object_new_string(git_oid_tostr(hex, sizeof(hex),
-                                                                            &h.oid))
-                                     : NULL);
+    json_object_object_add(
+        out, "head",
+        h.has_oid ? json_object_new_string(git_oid_tostr(hex, sizeof(hex), &h.oid)) : NULL);
     json_object_object_add(out, "detached", json_object_new_boolean(h.detached));
     json_object_object_add(out, "unborn", json_object_new_boolean(h.unborn));
 
@@ -711,9 +728,8 @@ static void status_entry(const struct repo_entry *re, const git_status_entry *se
     if (s & GIT_STATUS_IGNORED)
         return;
     if (s & GIT_STATUS_CONFLICTED) {
-        const char *p = folder_relative(
-            re, se->index_to_workdir ? delta_path(se->index_to_workdir)
-                                     : delta_path(se->head_to_index));
+        const char *p = folder_relative(re, se->index_to_workdir ? delta_path(se->index_to_workdir)
+                                                                 : delta_path(se->head_to_index));
         if (p)
             add_conflicted(l, p);
         return;
@@ -723,8 +739,8 @@ static void status_entry(const struct repo_entry *re, const git_status_entry *se
         const char *p = folder_relative(re, delta_path(se->head_to_index));
         if (p) {
             json_object *o = path_entry(p, x);
-            const char *from = x == 'R' ? folder_relative(re, se->head_to_index->old_file.path)
-                                        : NULL;
+            const char *from =
+                x == 'R' ? folder_relative(re, se->head_to_index->old_file.path) : NULL;
             if (from)
                 add_path(o, "from", from);
             list_add(l->staged, o, &l->truncated);
@@ -752,11 +768,18 @@ static void status_entry(const struct repo_entry *re, const git_status_entry *se
  * recorded in the index, and changes (untracked files included) inside.
  * Nested submodules and `submodule.<name>.ignore` are not considered.
  * Changes between HEAD and the index need no submodule code and stay with
- * libgit2. */
+ * libgit2. Still leaking, and rare: an untracked nested repository in a
+ * repository that has a .gitmodules (libgit2 looks it up as a submodule on
+ * every status), and opening a repository with repositoryformatversion 1
+ * (its extensions check; once per cached repository, per call for such a
+ * submodule). */
+
+/* Changes inside a submodule's checkout: to tracked files, untracked files. */
+enum { SUB_DIRTY = 1, SUB_UNTRACKED = 2 };
 
 struct sub_change {
-    char *path;     /* repository-relative */
-    char status;    /* 'M' (another commit, or changes inside) or 'D' (gone) */
+    char *path;       /* repository-relative */
+    char status;      /* 'M' (another commit, or changes inside) or 'D' (gone) */
     git_oid recorded; /* in the index */
     git_oid current;  /* checked out ('M' only) */
     int inside;       /* SUB_DIRTY | SUB_UNTRACKED */
@@ -776,10 +799,7 @@ static void sub_changes_free(struct sub_changes *s)
     s->n = 0;
 }
 
-/* Changes inside a submodule's checkout: SUB_DIRTY for tracked files,
- * SUB_UNTRACKED for untracked ones. */
-enum { SUB_DIRTY = 1, SUB_UNTRACKED = 2 };
-
+/* SUB_DIRTY and/or SUB_UNTRACKED for the checkout of a submodule. */
 static int sub_changes_inside(git_repository *sub)
 {
     git_status_options opts;
@@ -923,12 +943,11 @@ static enum cmd_status run_status(const struct git_target *t, json_object *out,
     struct sub_changes subs = {0};
     /* Like `git status --porcelain=v2 -uall`: renames found between HEAD
      * and the index, untracked files one by one; submodules as above. */
-    err = status_half(t->entry, GIT_STATUS_SHOW_INDEX_ONLY, GIT_STATUS_OPT_RENAMES_HEAD_TO_INDEX,
-                      &l);
+    err =
+        status_half(t->entry, GIT_STATUS_SHOW_INDEX_ONLY, GIT_STATUS_OPT_RENAMES_HEAD_TO_INDEX, &l);
     if (err == 0)
         err = status_half(t->entry, GIT_STATUS_SHOW_WORKDIR_ONLY,
-                          GIT_STATUS_OPT_INCLUDE_UNTRACKED |
-                              GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
+                          GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
                               GIT_STATUS_OPT_EXCLUDE_SUBMODULES,
                           &l);
     if (err == 0 && find_sub_changes(repo, index, t->entry->prefix, &subs) < 0)
@@ -1119,12 +1138,11 @@ static json_object *commit_json(git_commit *c)
     if (enc && strcasecmp(enc, "UTF-8") != 0 && strcasecmp(enc, "UTF8") != 0)
         cd = iconv_open("UTF-8", enc);
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "id",
-                           json_object_new_string(git_oid_tostr(hex, sizeof(hex),
-                                                                git_commit_id(c))));
-    json_object_object_add(o, "shortId",
-                           json_object_new_string(git_oid_tostr(abbrev, sizeof(abbrev),
-                                                                git_commit_id(c))));
+    json_object_object_add(
+        o, "id", json_object_new_string(git_oid_tostr(hex, sizeof(hex), git_commit_id(c))));
+    json_object_object_add(
+        o, "shortId",
+        json_object_new_string(git_oid_tostr(abbrev, sizeof(abbrev), git_commit_id(c))));
     json_object_object_add(o, "summary", commit_text(summary ? summary : "", cd));
     json_object_object_add(o, "author", commit_text(a && a->name ? a->name : "", cd));
     json_object_object_add(o, "email", commit_text(a && a->email ? a->email : "", cd));
@@ -1240,25 +1258,6 @@ static int resolve_ref(git_repository *repo, const char *ref, git_object **out)
             return err;
     }
     return git_revparse_single(out, repo, ref);
-}
-
-/* Refuses revision forms that reach leaking libgit2 code: message searches
- * (`:/text`, `^{/text}`, one regex match per commit) and `@{upstream}` /
- * `@{push}` (remote lookup). Reflog forms `@{N}` and `@{-N}` stay. */
-static int ref_form_ok(const char *ref)
-{
-    if (strstr(ref, ":/") || strstr(ref, "{/"))
-        return 0;
-    for (const char *p = strstr(ref, "@{"); p; p = strstr(p + 2, "@{")) {
-        const char *q = p + 2 + (p[2] == '-');
-        if (!(*q >= '0' && *q <= '9'))
-            return 0;
-        while (*q >= '0' && *q <= '9')
-            q++;
-        if (*q != '}')
-            return 0;
-    }
-    return 1;
 }
 
 static enum cmd_status run_log(const struct git_target *t, const struct git_args *a,
@@ -1506,10 +1505,9 @@ static enum cmd_status diff_files(const struct git_target *t, git_diff *diff,
             break;
 
         const char *p = folder_relative(t->entry, delta_path(d));
-        if (p && last && d->status == GIT_DELTA_ADDED &&
-            last_delta->status == GIT_DELTA_DELETED &&
+        if (p && last && d->status == GIT_DELTA_ADDED && last_delta->status == GIT_DELTA_DELETED &&
             strcmp(delta_path(last_delta), delta_path(d)) == 0) {
-            (void)merge_typechange;
+            merge_typechange(last, adds, binary);
             last = NULL;
             continue;
         }
@@ -1620,8 +1618,7 @@ static int cmp_str(const void *a, const void *b)
 
 /* Sorted short names of one kind of branch, symbolic refs (origin/HEAD)
  * left out. */
-static int list_branches(git_repository *repo, git_branch_t kind, json_object **out,
-                         int *truncated)
+static int list_branches(git_repository *repo, git_branch_t kind, json_object **out, int *truncated)
 {
     git_branch_iterator *it = NULL;
     char **names = NULL;
@@ -1676,8 +1673,7 @@ static enum cmd_status run_branches(const struct git_target *t, json_object *out
     struct head_info h;
     if (read_head(repo, &h, res) < 0)
         return CMD_ERROR;
-    json_object_object_add(out, "current",
-                           string_or_null(h.refname ? short_ref(h.refname) : NULL));
+    json_object_object_add(out, "current", string_or_null(h.refname ? short_ref(h.refname) : NULL));
     head_info_free(&h);
     json_object *local = NULL, *remote = NULL;
     int truncated = 0;

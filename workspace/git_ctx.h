@@ -17,10 +17,10 @@
 #include "workspace/workspace.h"
 
 /* Entries of each status list beyond this are dropped and `truncated` set. */
-#define GIT_CTX_STATUS_MAX 1000
-#define GIT_CTX_LOG_MAX 100
+#define GIT_CTX_STATUS_MAX         1000
+#define GIT_CTX_LOG_MAX            100
 #define GIT_CTX_DIFF_DEFAULT_BYTES (256 * 1024)
-#define GIT_CTX_DIFF_MAX_BYTES (4 * 1024 * 1024)
+#define GIT_CTX_DIFF_MAX_BYTES     (4 * 1024 * 1024)
 
 struct git_ctx;
 

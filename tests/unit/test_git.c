@@ -51,7 +51,7 @@ struct buf {
 #define FMT(buf, n, ...)                                                                           \
     do {                                                                                           \
         if ((size_t)snprintf(buf, n, __VA_ARGS__) >= (size_t)(n))                                  \
-            fail_msg("string too long at %s:%d", __FILE__, __LINE__);                             \
+            fail_msg("string too long at %s:%d", __FILE__, __LINE__);                              \
     } while (0)
 
 /* ---- files and processes --------------------------------------------- */
@@ -164,7 +164,8 @@ static int run_argv(struct env *e, const char *dir, struct buf *out, const char 
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-#define GITX(e, dir, out, ...) run_argv(e, dir, out, (const char *const[]){"git", __VA_ARGS__, NULL})
+#define GITX(e, dir, out, ...)                                                                     \
+    run_argv(e, dir, out, (const char *const[]){"git", __VA_ARGS__, NULL})
 /* A git run that must succeed. */
 #define GIT(e, dir, ...)                                                                           \
     do {                                                                                           \
@@ -366,12 +367,11 @@ static void expect_entry(json_object *result, const char *list, const char *path
 /* What `git status --porcelain=v2 --branch -z -uall [-- prefix]` says,
  * checked against a git.status result. Paths are compared after the same
  * UTF-8 repair and with `prefix/` removed. */
-static void check_status_vs_cli(struct env *e, const char *dir, const char *prefix,
-                                json_object *r)
+static void check_status_vs_cli(struct env *e, const char *dir, const char *prefix, json_object *r)
 {
     struct buf b;
-    int rc = prefix ? GITX(e, dir, &b, "status", "--porcelain=v2", "--branch", "-z", "-uall",
-                           "--", prefix)
+    int rc = prefix ? GITX(e, dir, &b, "status", "--porcelain=v2", "--branch", "-z", "-uall", "--",
+                           prefix)
                     : GITX(e, dir, &b, "status", "--porcelain=v2", "--branch", "-z", "-uall");
     assert_int_equal(rc, 0);
     size_t want_staged = 0, want_unstaged = 0, want_untracked = 0, want_conflicted = 0;
@@ -453,8 +453,8 @@ static void check_status_vs_cli(struct env *e, const char *dir, const char *pref
     }
     if (jlen(r, "staged") != want_staged || jlen(r, "unstaged") != want_unstaged ||
         jlen(r, "untracked") != want_untracked || jlen(r, "conflicted") != want_conflicted)
-        fail_msg("git status says %zu/%zu/%zu/%zu entries, git_ctx: %s", want_staged,
-                 want_unstaged, want_untracked, want_conflicted, json_object_to_json_string(r));
+        fail_msg("git status says %zu/%zu/%zu/%zu entries, git_ctx: %s", want_staged, want_unstaged,
+                 want_untracked, want_conflicted, json_object_to_json_string(r));
     free(b.data);
 }
 
@@ -476,8 +476,8 @@ static size_t check_log(struct env *e, const struct folders *fs, const char *dir
 {
     char args[512], n[32];
     FMT(args, sizeof(args), "{\"limit\":%d%s%s%s%s%s%s}", limit, ref ? ",\"ref\":\"" : "",
-             ref ? ref : "", ref ? "\"" : "", path ? ",\"path\":\"" : "", path ? path : "",
-             path ? "\"" : "");
+        ref ? ref : "", ref ? "\"" : "", path ? ",\"path\":\"" : "", path ? path : "",
+        path ? "\"" : "");
     FMT(n, sizeof(n), "-n%d", limit);
     const char *argv[12] = {"git", "log", "-z", "--format=%H%x00%s%x00%an%x00%ae%x00%at", n};
     int k = 5;
@@ -529,13 +529,12 @@ static size_t check_log(struct env *e, const struct folders *fs, const char *dir
 
 /* git.diff files against `git diff --numstat -z [--cached] [-- path]`.
  * Returns the result (caller puts it). */
-static json_object *check_diff(struct env *e, const struct folders *fs, const char *dir,
-                               int staged, const char *path, const char *cli_path,
-                               const char *prefix)
+static json_object *check_diff(struct env *e, const struct folders *fs, const char *dir, int staged,
+                               const char *path, const char *cli_path, const char *prefix)
 {
     char args[512];
     FMT(args, sizeof(args), "{\"staged\":%s%s%s%s}", staged ? "true" : "false",
-             path ? ",\"path\":\"" : "", path ? path : "", path ? "\"" : "");
+        path ? ",\"path\":\"" : "", path ? path : "", path ? "\"" : "");
     const char *argv[10] = {"git", "diff", "--numstat", "-z"};
     int k = 4;
     if (staged)
@@ -591,8 +590,7 @@ static json_object *check_diff(struct env *e, const struct folders *fs, const ch
 }
 
 /* git.branches against `git for-each-ref` (symbolic refs left out). */
-static void check_branches(struct env *e, const struct folders *fs, const char *dir,
-                           json_object *r)
+static void check_branches(struct env *e, const struct folders *fs, const char *dir, json_object *r)
 {
     const char *kinds[2][2] = {{"local", "refs/heads"}, {"remote", "refs/remotes"}};
     for (int k = 0; k < 2; k++) {
@@ -623,7 +621,7 @@ static void check_branches(struct env *e, const struct folders *fs, const char *
 static int group_setup(void **state)
 {
     struct env *e = calloc(1, sizeof(*e));
-    char tmpl[] = "/tmp/companion-git-XXXXXX";
+    char tmpl[] = "/tmp/companion-gitctx-test-XXXXXX";
     if (!e || !mkdtemp(tmpl) || !realpath(tmpl, e->base))
         return -1;
     FMT(e->home, sizeof(e->home), "%s/home", e->base);
@@ -1156,8 +1154,8 @@ static void test_argument_checks(void **state)
     struct folders fs = {0};
     folder_add(&fs, "args", dir);
 
-    const char *bad_limits[] = {"0", "101", "-1", "\"x\"", "1.5", "true", "1e30",
-                                "99999999999999999999"};
+    const char *bad_limits[] = {"0",   "101",  "-1",   "\"x\"",
+                                "1.5", "true", "1e30", "99999999999999999999"};
     for (size_t i = 0; i < sizeof(bad_limits) / sizeof(bad_limits[0]); i++) {
         char args[64];
         FMT(args, sizeof(args), "{\"limit\":%s}", bad_limits[i]);
@@ -1175,8 +1173,8 @@ static void test_argument_checks(void **state)
     call_err(e, "git.log", &fs, "{\"ref\":\"nope-1-gabcdef\"}", "NOT_FOUND", NULL);
     call_err(e, "git.log", &fs, "{\"ref\":\"no-great~1\"}", "NOT_FOUND", NULL);
     /* Forms that would reach libgit2's leaking regex and remote code. */
-    const char *refused[] = {":/one", "HEAD^{/one}", "@{u}", "main@{upstream}", "@{push}",
-                             "HEAD@{yesterday}"};
+    const char *refused[] = {":/one",           "HEAD^{/one}", "@{u}",
+                             "main@{upstream}", "@{push}",     "HEAD@{yesterday}"};
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         char args[64];
         FMT(args, sizeof(args), "{\"ref\":\"%s\"}", refused[i]);
@@ -1400,13 +1398,19 @@ static void test_cache_sees_changes(void **state)
     expect_entry(r, "unstaged", "a.txt", 'M', NULL);
     json_object_put(r);
 
+    r = call_g(g, "git.diff", &fs, "{\"staged\":true}", &res);
+    assert_int_equal(jlen(r, "files"), 0);
+    json_object_put(r);
     GIT(e, dir, "add", "a.txt"); /* the index changes under the cached repository */
+    r = call_g(g, "git.diff", &fs, "{\"staged\":true}", &res);
+    assert_int_equal(jlen(r, "files"), 1);
+    json_object_put(r);
+    r = call_g(g, "git.diff", &fs, NULL, &res);
+    assert_int_equal(jlen(r, "files"), 0);
+    json_object_put(r);
     r = call_g(g, "git.status", &fs, NULL, &res);
     expect_entry(r, "staged", "a.txt", 'M', NULL);
     assert_int_equal(jlen(r, "unstaged"), 0);
-    json_object_put(r);
-    r = call_g(g, "git.diff", &fs, "{\"staged\":true}", &res);
-    assert_int_equal(jlen(r, "files"), 1);
     json_object_put(r);
 
     GIT(e, dir, "commit", "-q", "-m", "two");
@@ -1439,6 +1443,18 @@ static void test_cache_sees_changes(void **state)
     json_object_put(r);
     r = call_g(g, "git.log", &fs, NULL, &res);
     assert_int_equal(jlen(r, "commits"), 1);
+    json_object_put(r);
+    free(head);
+
+    /* Made anew again, with no call in between. */
+    assert_int_equal(run_argv(e, "/", NULL, rm), 0);
+    GIT(e, dir, "init", "-q");
+    write_file(dir, "b.txt", "b\n");
+    commit_all(e, dir, "fresher");
+    head = GIT_OUT(e, dir, "rev-parse", "HEAD");
+    r = call_g(g, "git.status", &fs, NULL, &res);
+    assert_string_equal(jstr(r, "head"), head);
+    assert_int_equal(jlen(r, "untracked"), 0);
     json_object_put(r);
     free(head);
     assert_int_equal(git_ctx_cache_size(g), 1);

@@ -23,8 +23,18 @@ export const SLOW = SANITIZED ? 3 : 1;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/* Every folder made here is removed when the test process exits. */
+const madeDirs = [];
+process.on('exit', () => {
+  for (const d of madeDirs) {
+    try { rmSync(d, { recursive: true, force: true }); } catch { /* a helper may still hold it */ }
+  }
+});
+
 export function tempDir(prefix = 'companion-test-') {
-  return mkdtempSync(path.join(tmpdir(), prefix));
+  const d = mkdtempSync(path.join(tmpdir(), prefix));
+  madeDirs.push(d);
+  return d;
 }
 
 export function newSecret() {
