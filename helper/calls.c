@@ -38,7 +38,8 @@ struct call {
     char *task_name;
     int64_t editor_req; /* our outgoing request id, 0 when none */
     char chat_word[16]; /* non-empty: a chat message asked, answer in text */
-    char *tail;         /* chat task runs: the last output, for the end message */
+    char *tail;         /* task runs: the last output, for chat and task.finished */
+    char *user;         /* who asked (kept when the session goes) */
     size_t tail_len;
 };
 
@@ -68,6 +69,7 @@ static struct call *call_new(struct session *s, const struct cmd_def *def, json_
     c->def = def;
     c->id = id ? json_object_get(id) : NULL;
     c->started_ms = helper_now_ms();
+    c->user = strdup(s->user_id ? s->user_id : "");
     if (s->chat_word)
         snprintf(c->chat_word, sizeof(c->chat_word), "%s", s->chat_word);
     c->next = s->calls;
@@ -97,6 +99,7 @@ static void call_free(struct call *c)
     json_object_put(c->id);
     free(c->task_name);
     free(c->tail);
+    free(c->user);
     free(c);
 }
 
@@ -347,15 +350,51 @@ static void tail_append(struct call *c, const char *text, size_t len)
 static void task_output(void *ud, enum task_stream stream, const char *text, size_t len)
 {
     struct call *c = ud;
-    if (c->chat_word[0]) {
-        tail_append(c, text, len);
+    tail_append(c, text, len);
+    if (c->chat_word[0])
         return;
-    }
     json_object *d = json_object_new_object();
     json_object_object_add(d, "stream",
                            json_object_new_string(stream == TASK_STDOUT ? "stdout" : "stderr"));
     json_object_object_add(d, "text", json_object_new_string_len(text, (int)len));
     stream_send(c, "stream_chunk", d);
+}
+
+/* The last lines of output for task.finished (at most 2 KiB, whole lines). */
+static json_object *tail_json(const struct call *c)
+{
+    if (!c->tail || !c->tail_len)
+        return json_object_new_string("");
+    const char *t = c->tail;
+    if (c->tail_len > 2048) {
+        t = c->tail + c->tail_len - 2048;
+        const char *nl = strchr(t, '\n');
+        t = nl && nl[1] ? nl + 1 : t;
+        while (((unsigned char)*t & 0xc0) == 0x80)
+            t++;
+    }
+    return json_object_new_string(t);
+}
+
+/* task.started / task.finished for subscribers (r NULL: started). */
+static void publish_task(struct call *c, enum event_kind kind, const struct task_result *r)
+{
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "name", json_object_new_string(c->task_name));
+    json_object_object_add(p, "id", c->id ? json_object_get(c->id) : NULL);
+    json_object_object_add(p, "userId", json_object_new_string(c->user ? c->user : ""));
+    if (r) {
+        const char *sig = r->signal ? sigabbrev_np(r->signal) : NULL;
+        json_object_object_add(p, "exitCode", r->signal ? NULL : json_object_new_int(r->exit_code));
+        json_object_object_add(p, "signal",
+                               r->signal ? json_object_new_string(sig ? sig : "UNKNOWN") : NULL);
+        json_object_object_add(p, "durationMs", json_object_new_int64(r->duration_ms));
+        json_object_object_add(p, "truncated", json_object_new_boolean(r->truncated));
+        json_object_object_add(p, "timedOut", json_object_new_boolean(r->timed_out));
+        json_object_object_add(p, "cancelled", json_object_new_boolean(r->cancelled));
+        json_object_object_add(p, "tail", tail_json(c));
+    }
+    events_publish(c->h, kind, p);
 }
 
 static void task_finished(void *ud, const struct task_result *r)
@@ -390,6 +429,7 @@ static void task_finished(void *ud, const struct task_result *r)
     }
     if (c->s)
         calls_audit(c->s, c->def->name, r->exit_code == 0, c->started_ms);
+    publish_task(c, EVENT_TASK_FINISHED, r);
     task_free(c->task);
     c->task = NULL;
     call_free(c);
@@ -474,6 +514,7 @@ static void task_begin(struct call *c)
         return;
     }
     h->running_tasks++;
+    publish_task(c, EVENT_TASK_STARTED, NULL);
     log_msg(&h->log, LOG_INFO, "task %s started for %s (pid %d)", t->name, c->s->user_id,
             (int)task_pid(c->task));
     if (c->chat_word[0]) {
@@ -962,6 +1003,13 @@ void calls_session_closed(struct session *s)
             /* The client is gone: its task goes too, whole group. */
             c->h->running_tasks--;
             task_abandon(c->task);
+            /* Subscribers still hear of its end; the exit status is not
+             * awaited, since the group is being killed. */
+            struct task_result r = {.exit_code = -1,
+                                    .signal = SIGKILL,
+                                    .duration_ms = helper_now_ms() - c->started_ms,
+                                    .cancelled = 1};
+            publish_task(c, EVENT_TASK_FINISHED, &r);
             c->task = NULL;
             call_free(c);
         } else if (c->editor_req) {

@@ -15,6 +15,7 @@
 #include "helper/helper.h"
 #include "helper/session.h"
 #include "workspace/command.h"
+#include "workspace/utf8.h"
 
 #define TTL_MAX_S      (365LL * 24 * 3600)
 #define PARENT_POLL_MS 500
@@ -182,6 +183,7 @@ static void on_initialize(struct rpc *rpc, struct rpc_req *req, json_object *par
     settings_free(&h->settings);
     h->settings = s;
     apply_log_level(h);
+    events_resize(&h->events, (size_t)h->settings.history_size);
 
     if (pid && watch_parent(h, (pid_t)json_object_get_int64(pid)) < 0) {
         rpc_respond_error(req, RPC_INVALID_PARAMS, "processId: no such process", NULL);
@@ -316,6 +318,29 @@ static void on_server_broadcast(struct rpc *rpc, struct rpc_req *req, json_objec
         return;
     }
     int delivered = 0;
+    if (strcmp(json_object_get_string(type), "notify") == 0) {
+        json_object *p = json_object_new_object(), *v;
+        const char *keys[] = {"title", "message", "level"};
+        for (size_t i = 0; i < 3; i++) {
+            if (data && json_object_is_type(data, json_type_object) &&
+                json_object_object_get_ex(data, keys[i], &v) &&
+                !json_object_is_type(v, json_type_string)) {
+                json_object_put(p);
+                rpc_respond_error(req, RPC_INVALID_PARAMS,
+                                  "data: title, message and level must be strings", NULL);
+                return;
+            }
+            json_object_object_add(p, keys[i],
+                                   data && json_object_object_get_ex(data, keys[i], &v)
+                                       ? json_object_get(v)
+                                       : json_object_new_string(i == 2 ? "info" : ""));
+        }
+        delivered = events_publish(h, EVENT_NOTIFY, p);
+        json_object *r = json_object_new_object();
+        json_object_object_add(r, "delivered", json_object_new_int(delivered));
+        rpc_respond(req, r);
+        return;
+    }
     for (struct session *s = h->sessions; s; s = s->next) {
         if (!s->authed || session_is_closing(s))
             continue;
@@ -455,6 +480,7 @@ static void on_did_change_configuration(struct rpc *rpc, struct rpc_req *req, js
     old = h->settings;
     h->settings = s;
     apply_log_level(h);
+    events_resize(&h->events, (size_t)h->settings.history_size);
     if (auth_material_changed(&old, &h->settings)) {
         int n = 0;
         for (struct session *x = h->sessions; x; x = x->next, n++)
@@ -481,7 +507,22 @@ static void on_did_change_folders(struct rpc *rpc, struct rpc_req *req, json_obj
 static void on_did_save(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
 {
     struct helper *h = H(ud);
-    log_msg(&h->log, LOG_DEBUG, "document saved");
+    json_object *uri = param(params, "uri");
+    char *path = uri && json_object_is_type(uri, json_type_string)
+                     ? workspace_path_from_uri(json_object_get_string(uri))
+                     : NULL;
+    for (size_t i = 0; path && i < h->ws.n_folders; i++) {
+        const struct workspace_folder *f = &h->ws.folders[i];
+        size_t n = strlen(f->path);
+        if (strncmp(path, f->path, n) != 0 || path[n] != '/' || !path[n + 1])
+            continue;
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "folder", utf8_json_string(f->name));
+        json_object_object_add(p, "path", utf8_json_string(path + n + 1));
+        events_publish(h, EVENT_FILE_SAVED, p);
+        break;
+    }
+    free(path);
 }
 
 static void on_shutdown(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)

@@ -259,8 +259,7 @@ static void on_chat(struct session *s, json_object *id, json_object *data)
         calls_chat_send(s, id, req.text ? req.text : "");
         break;
     case CHAT_NOTIFY:
-        calls_chat_send(s, id,
-                        "Notifications are not available in this version of the helper yet.");
+        calls_chat_send(s, id, events_chat_notify(s, req.notify_on));
         break;
     case CHAT_CANCEL: {
         char name[128], msg[200];
@@ -408,6 +407,11 @@ void dataplane_on_message(struct session *s, const char *msg, size_t len, int bi
         on_auth_message(s, id, data);
     } else if (strcmp(type, "ping") == 0) {
         session_send(s, "pong", id, NULL);
+    } else if (strcmp(type, "subscribe") == 0 || strcmp(type, "unsubscribe") == 0) {
+        if (session_rate_take(s))
+            events_on_subscribe(s, id, data, type[0] == 's');
+        else
+            session_send_error(s, id, "RATE_LIMITED", "too many messages; slow down");
     } else if (strcmp(type, "chat") == 0) {
         if (session_rate_take(s))
             on_chat(s, id, data);

@@ -159,7 +159,7 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
         close(h->signal_fd);
         h->signal_fd = -1;
     }
-    if (calls_init(h, err, errlen) < 0)
+    if (calls_init(h, err, errlen) < 0 || events_init(&h->events, 256) < 0)
         return -1;
     return ws_server_init(h, err, errlen);
 }
@@ -231,6 +231,7 @@ void helper_free(struct helper *h)
         h->ctx = NULL;
     }
     control_free(h);
+    events_free(&h->events);
     settings_free(&h->settings);
     workspace_free(&h->ws);
 }

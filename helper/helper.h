@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "helper/events.h"
 #include "helper/log.h"
 #include "helper/settings.h"
 #include "ipc/rpc.h"
@@ -89,6 +90,8 @@ struct helper {
     struct cmd_job *inflight; /* coalescable worker jobs still running */
     struct task_loop task_loop;
     int running_tasks;
+
+    struct events events;
 
     /* lifecycle */
     int quit;

@@ -154,6 +154,7 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
         return 1;
     }
     h.log.level = (enum log_level)h.settings.log_level;
+    events_resize(&h.events, (size_t)h.settings.history_size);
     int code;
     if (helper_server_start(&h, &code, err, sizeof(err)) < 0) {
         fprintf(stderr, "companion-helper: %s\n", err);

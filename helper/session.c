@@ -74,6 +74,7 @@ static void out_clear(struct session *s)
 void session_free(struct session *s)
 {
     struct helper *h = s->h;
+    s->freeing = 1;
     lws_sul_cancel(&s->sul_auth);
     lws_sul_cancel(&s->sul_heartbeat);
     calls_session_closed(s);

@@ -58,6 +58,9 @@ struct session {
 
     struct call *calls;    /* commands still running for this session */
     const char *chat_word; /* set while a chat message is being dispatched */
+    unsigned event_mask;   /* subscribed event kinds */
+    int chat_notify;       /* "notify on": events as chat_reply text */
+    int freeing;           /* in session_free: receives nothing more */
 
     double tokens; /* rate limit bucket */
     int64_t tokens_ms;

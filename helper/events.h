@@ -1,0 +1,57 @@
+/*
+ * events: the workspace's event stream (PROTOCOL "Events").
+ *
+ * One sequence per workspace, a ring of the last events.historySize events,
+ * and fan-out to subscribed sessions through their bounded outbound queues,
+ * so a subscriber that does not read is closed 1008 by the queue limit and
+ * never slows the others. subscribe / unsubscribe / since replay / resync.
+ * A chat that said "notify on" receives task.finished and notify as
+ * chat_reply text.
+ */
+#ifndef COMPANION_EVENTS_H
+#define COMPANION_EVENTS_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+struct helper;
+struct session;
+
+enum event_kind {
+    EVENT_TASK_STARTED = 1u << 0,
+    EVENT_TASK_FINISHED = 1u << 1,
+    EVENT_GIT_CHANGED = 1u << 2,
+    EVENT_FILE_SAVED = 1u << 3,
+    EVENT_NOTIFY = 1u << 4,
+};
+#define EVENT_ALL 0x1fu
+
+struct event {
+    uint64_t seq;
+    enum event_kind kind;
+    json_object *payload;
+};
+
+struct events {
+    struct event *ring;
+    size_t cap, count, head; /* head: index of the oldest */
+    uint64_t seq;            /* newest seq, 0 before any */
+};
+
+int events_init(struct events *ev, size_t cap);
+void events_free(struct events *ev);
+/* Resizes the ring (events.historySize changed), keeping the newest. */
+int events_resize(struct events *ev, size_t cap);
+
+/* Records an event (payload owned) and pushes it to every subscriber. */
+/* Returns how many sessions it was pushed to. */
+int events_publish(struct helper *h, enum event_kind kind, json_object *payload);
+
+/* {"type":"subscribe"|"unsubscribe"} from an authenticated session. */
+void events_on_subscribe(struct session *s, json_object *id, json_object *data, int subscribe);
+/* Chat "notify on|off". Returns the text to answer with. */
+const char *events_chat_notify(struct session *s, int on);
+
+const char *event_kind_name(enum event_kind kind);
+
+#endif
