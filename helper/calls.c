@@ -52,6 +52,9 @@ struct cmd_job {
     size_t n_folders;
     char *key;
     struct call *waiters;
+    /* Internal jobs (no session): called on the loop with the outcome. */
+    void (*internal)(void *ud, enum cmd_status st, struct cmd_result *res);
+    void *internal_ud;
     enum cmd_status st;
     struct cmd_result res;
     struct cmd_job *next_inflight;
@@ -211,6 +214,11 @@ static void job_done(struct worker_job *base, int cancelled)
             *pp = j->next_inflight;
             break;
         }
+    if (j->internal) {
+        if (cancelled)
+            cmd_fail(&j->res, "PROCESSING_ERROR", "the helper is stopping");
+        j->internal(j->internal_ud, cancelled ? CMD_ERROR : j->st, &j->res);
+    }
     struct call *c = j->waiters;
     while (c) {
         struct call *next = c->next_waiter;
@@ -289,6 +297,35 @@ static void dispatch_worker(struct session *s, const struct cmd_def *def, json_o
         j->next_inflight = h->inflight;
         h->inflight = j;
     }
+}
+
+int calls_run_internal(struct helper *h, const char *name, json_object *args,
+                       void (*done)(void *ud, enum cmd_status st, struct cmd_result *res), void *ud)
+{
+    const struct cmd_def *def = cmd_lookup(name);
+    struct cmd_job *j = def && def->kind == CMD_KIND_WORKER ? calloc(1, sizeof(*j)) : NULL;
+    if (!j) {
+        json_object_put(args);
+        return -1;
+    }
+    j->base.run = job_run;
+    j->base.done = job_done;
+    j->h = h;
+    j->def = def;
+    j->args = args;
+    j->internal = done;
+    j->internal_ud = ud;
+    j->folders = calloc(h->ws.n_folders ? h->ws.n_folders : 1, sizeof(*j->folders));
+    for (size_t i = 0; j->folders && i < h->ws.n_folders; i++) {
+        j->folders[i].name = strdup(h->ws.folders[i].name);
+        j->folders[i].path = strdup(h->ws.folders[i].path);
+        j->n_folders++;
+    }
+    if (!j->folders || worker_pool_submit(h->pool, &j->base) < 0) {
+        job_free(j);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- tasks ---- */

@@ -33,6 +33,12 @@ void calls_session_closed(struct session *s);
 /* Worker results are ready (from the loop's wake-up). */
 void calls_drain(struct helper *h);
 int calls_running_tasks(const struct helper *h);
+/* Runs a worker command for the helper itself (args owned); done(ud, ...)
+ * runs on the loop, also when the pool is freed (CMD_ERROR). -1 when it
+ * could not be queued (done is not called then). */
+int calls_run_internal(struct helper *h, const char *name, json_object *args,
+                       void (*done)(void *ud, enum cmd_status st, struct cmd_result *res),
+                       void *ud);
 
 /* Shared by the sync and async paths of dataplane.c. */
 void calls_reply(struct session *s, json_object *id, json_object *result, const char *code,

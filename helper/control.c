@@ -14,6 +14,7 @@
 #include "helper/auth.h"
 #include "helper/helper.h"
 #include "helper/session.h"
+#include "helper/watch.h"
 #include "workspace/command.h"
 #include "workspace/utf8.h"
 
@@ -192,6 +193,7 @@ static void on_initialize(struct rpc *rpc, struct rpc_req *req, json_object *par
     }
     h->initialized = 1;
     rpc_set_initialized(rpc, 1);
+    watch_restart(h);
     if (skipped)
         log_msg(&h->log, LOG_WARN, "%zu workspace folder(s) are not local folders and are ignored",
                 skipped);
@@ -500,8 +502,10 @@ static void on_did_change_folders(struct rpc *rpc, struct rpc_req *req, json_obj
     char err[300];
     if (workspace_change_folders(&h->ws, param(params, "event"), err, sizeof(err)) < 0)
         log_msg(&h->log, LOG_ERROR, "workspace folders change refused: %s", err);
-    else
+    else {
         log_msg(&h->log, LOG_INFO, "workspace folders: %zu", h->ws.n_folders);
+        watch_restart(h);
+    }
 }
 
 static void on_did_save(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)

@@ -9,6 +9,7 @@
 #include "helper/calls.h"
 #include "helper/loopio.h"
 #include "helper/session.h"
+#include "helper/watch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -225,6 +226,8 @@ void helper_free(struct helper *h)
     /* Sessions still open hold tasks: kill those groups before the loop goes. */
     for (struct session *s = h->sessions; s; s = s->next)
         calls_session_closed(s);
+    watch_stop(h->watch);
+    h->watch = NULL;
     calls_shutdown(h);
     if (h->ctx) {
         lws_context_destroy(h->ctx);

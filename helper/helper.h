@@ -92,6 +92,8 @@ struct helper {
     int running_tasks;
 
     struct events events;
+    struct watch *watch; /* git.changed */
+    void *watch_job;     /* the watcher's status run in flight */
 
     /* lifecycle */
     int quit;

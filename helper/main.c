@@ -13,6 +13,7 @@
 #include "helper/auth.h"
 #include "helper/helper.h"
 #include "helper/secret.h"
+#include "helper/watch.h"
 #include "workspace/git_ctx.h"
 
 #define TTL_MAX_S (365LL * 24 * 3600)
@@ -154,6 +155,7 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
         return 1;
     }
     h.log.level = (enum log_level)h.settings.log_level;
+    h.watch = watch_start(&h);
     events_resize(&h.events, (size_t)h.settings.history_size);
     int code;
     if (helper_server_start(&h, &code, err, sizeof(err)) < 0) {

@@ -4,7 +4,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { Editor, connect, sleep, tempDir, SLOW } from './lib/harness.mjs';
+import { Editor, sleep, tempDir, SLOW } from './lib/harness.mjs';
+import { git, write, baseRepo } from './lib/gitfix.mjs';
 
 async function subscribe(c, events, since, id = `s${Math.random().toString(36).slice(2)}`) {
   c.send({ type: 'subscribe', id, data: since === undefined ? { events } : { events, since } });
@@ -197,5 +198,61 @@ describe('events: slow subscriber', () => {
       assert.ok([1008, 1006].includes(info.code), `close ${info.code}`);
       fast.close();
     } finally { await ed.stop(); }
+  });
+});
+
+describe('events: git.changed', () => {
+  let ed; let dir; let c;
+  before(async () => {
+    dir = baseRepo();
+    ed = new Editor();
+    await ed.startServer({ folders: [dir] });
+    c = await ed.client();
+    await subscribe(c, ['git.changed']);
+    await sleep(1500); // the watcher's first status is its baseline
+  });
+  after(async () => { c.close(); await ed.stop(); });
+
+  const nextChange = () => c.next((m) => m.type === 'event' && m.data.event === 'git.changed', 8000 * SLOW);
+  async function assertQuiet(ms) {
+    await sleep(ms);
+    const extra = c.queue.filter((m) => m.type === 'event');
+    assert.equal(extra.length, 0, `unexpected events: ${JSON.stringify(extra)}`);
+  }
+
+  test('a burst of edits is one event with the count of changed paths', async () => {
+    for (let i = 0; i < 20; i++) write(dir, `burst/f${i}.txt`, `${i}\n`);
+    write(dir, 'a.txt', 'edited\n');
+    const e = await nextChange();
+    assert.equal(e.data.payload.folder, path.basename(dir));
+    assert.equal(e.data.payload.branch, 'main');
+    assert.equal(e.data.payload.changed, 21);
+    await assertQuiet(2500);
+  });
+
+  test('a commit moves head', async () => {
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-qm', 'burst');
+    const head = git(dir, 'rev-parse', 'HEAD').trim();
+    let e = await nextChange();
+    // git add and git commit may land in two debounce windows: the last
+    // event must describe the committed state.
+    while (e.data.payload.head !== head) e = await nextChange();
+    assert.equal(e.data.payload.changed, 0);
+    await assertQuiet(2000);
+  });
+
+  test('a checkout changes the branch', async () => {
+    git(dir, 'checkout', '-qb', 'feature');
+    const e = await nextChange();
+    assert.equal(e.data.payload.branch, 'feature');
+    await assertQuiet(2000);
+  });
+
+  test('a write that does not change status is no event', async () => {
+    write(dir, 'scratch.txt', 'one\n');
+    await nextChange();
+    write(dir, 'scratch.txt', 'two\n'); // still the same one untracked file
+    await assertQuiet(2500);
   });
 });
