@@ -12,6 +12,7 @@
 
 #include "helper/auth.h"
 #include "helper/helper.h"
+#include "helper/qr.h"
 #include "helper/secret.h"
 #include "helper/watch.h"
 #include "workspace/git_ctx.h"
@@ -170,7 +171,16 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
     printf("  URL:          %s\n", h.url);
     printf("  Health:       http://%s:%d/health\n", h.settings.host, h.bound_port);
     printf("  Workspace id: %s\n", h.ws.id);
+    char *token_json = NULL;
     if (token) {
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "v", json_object_new_int(1));
+        json_object_object_add(p, "url", json_object_new_string(h.url));
+        json_object_object_add(p, "workspaceId", json_object_new_string(h.ws.id));
+        json_object_object_add(p, "token", json_object_new_string(token));
+        token_json = strdup(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN |
+                                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(p);
         printf("  Token:        %s\n", token);
         printf("                (scopes: %s; expires in %llds; mint others with "
                "`companion-helper token --scope read,run`)\n",
@@ -180,6 +190,12 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
     } else {
         printf("  Token:        none (%s)\n", err);
     }
+    /* A phone pairs by scanning; only a terminal can show it. */
+    if (token_json && isatty(STDOUT_FILENO)) {
+        printf("\nScan to pair:\n");
+        qr_print(stdout, token_json);
+    }
+    free(token_json);
     printf("Press Ctrl+C to stop.\n");
     fflush(stdout);
     int rc = helper_run(&h);
