@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # README's second command: install what is missing, build, and run every
 # test: cmocka unit tests (ctest) and the integration suite (node --test
-# against the real binary), then both again under ASan+UBSan (LeakSanitizer
-# on). --quick skips the sanitizer pass.
+# against the real binary), the version check, then both suites again under
+# ASan+UBSan (LeakSanitizer on) and the .deb install test in a debootstrapped
+# root. --quick skips the sanitizer pass and the install test.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -24,11 +25,16 @@ run_suite() {
 dir=$(bash scripts/build.sh)
 run_suite "$dir" "release build"
 
+echo "== version check"
+bash package/check-version.sh "$root/$dir/companion-helper"
+
 if [ $quick -eq 0 ]; then
   dir=$(bash scripts/build.sh --sanitize)
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   export HELPER_SANITIZED=1
   run_suite "$dir" "ASan+UBSan build"
+  echo "== .deb install test (debootstrapped Debian 12 root)"
+  bash package/test-install.sh
 fi
 echo "== all tests passed"
