@@ -10,6 +10,7 @@
 
 #include "helper/auth.h"
 #include "helper/calls.h"
+#include "helper/envelope.h"
 #include "helper/session.h"
 #include "workspace/chat.h"
 #include "workspace/command.h"
@@ -18,9 +19,6 @@ _Static_assert((unsigned)CMD_SCOPE_READ == (unsigned)AUTH_SCOPE_READ &&
                    (unsigned)CMD_SCOPE_RUN == (unsigned)AUTH_SCOPE_RUN &&
                    (unsigned)CMD_SCOPE_EDITOR == (unsigned)AUTH_SCOPE_EDITOR,
                "command scopes and token scopes must agree");
-
-#define ID_MAX     256
-#define JSON_DEPTH 32
 
 static json_object *scopes_json(unsigned scopes)
 {
@@ -288,64 +286,6 @@ static void on_chat(struct session *s, json_object *id, json_object *data)
     chat_request_clear(&req);
 }
 
-/* json-c's strict mode still takes raw control characters inside strings,
- * which RFC 8259 forbids; outside strings only JSON whitespace may appear. */
-static int controls_ok(const char *msg, size_t len)
-{
-    int in_string = 0, escaped = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)msg[i];
-        if (in_string) {
-            if (c < 0x20)
-                return 0;
-            if (escaped)
-                escaped = 0;
-            else if (c == '\\')
-                escaped = 1;
-            else if (c == '"')
-                in_string = 0;
-        } else if (c == '"') {
-            in_string = 1;
-        } else if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* Parses with json-c's strict mode and UTF-8 validation; NULL on error with
- * a description the client can act on. */
-static json_object *parse_json(const char *msg, size_t len, const char **why)
-{
-    if (!controls_ok(msg, len)) {
-        *why = "control character in a string";
-        return NULL;
-    }
-    json_tokener *tok = json_tokener_new_ex(JSON_DEPTH);
-    if (!tok) {
-        *why = "out of memory";
-        return NULL;
-    }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    json_object *o = json_tokener_parse_ex(tok, msg, (int)len);
-    enum json_tokener_error e = json_tokener_get_error(tok);
-    if (e == json_tokener_continue) {
-        *why = "incomplete JSON";
-        json_object_put(o);
-        o = NULL;
-    } else if (e != json_tokener_success) {
-        *why = json_tokener_error_desc(e);
-        json_object_put(o);
-        o = NULL;
-    } else if (json_tokener_get_parse_end(tok) != len) {
-        *why = "trailing data after JSON";
-        json_object_put(o);
-        o = NULL;
-    }
-    json_tokener_free(tok);
-    return o;
-}
-
 void dataplane_on_message(struct session *s, const char *msg, size_t len, int binary)
 {
     struct helper *h = s->h;
@@ -355,46 +295,16 @@ void dataplane_on_message(struct session *s, const char *msg, size_t len, int bi
         session_send_error(s, NULL, "INVALID_MESSAGE", "binary frames are not supported");
         return;
     }
-    const char *why = NULL;
-    json_object *root = parse_json(msg, len, &why);
-    if (!root) {
+    struct envelope env;
+    char why[160];
+    if (envelope_parse(msg, len, &env, why, sizeof(why)) < 0) {
         h->counters.invalid_messages++;
-        char text[160];
-        snprintf(text, sizeof(text), "invalid JSON: %s", why);
-        session_send_error(s, NULL, "INVALID_MESSAGE", text);
+        session_send_error(s, env.id, "INVALID_MESSAGE", why);
+        envelope_clear(&env);
         return;
     }
-    json_object *type_o = NULL, *id = NULL, *data = NULL;
-    const char *bad = NULL;
-    if (!json_object_is_type(root, json_type_object))
-        bad = "a message must be a JSON object";
-    /* The id first, so that every refusal below can echo it. */
-    if (!bad && json_object_object_get_ex(root, "id", &id)) {
-        if (json_object_is_type(id, json_type_null))
-            id = NULL;
-        else if (!(json_object_is_type(id, json_type_string) &&
-                   json_object_get_string_len(id) <= ID_MAX) &&
-                 !json_object_is_type(id, json_type_int)) {
-            id = NULL;
-            bad = "id: expected a string of at most 256 characters or an integer";
-        }
-    }
-    if (!bad && (!json_object_object_get_ex(root, "type", &type_o) ||
-                 !json_object_is_type(type_o, json_type_string)))
-        bad = "type: expected a string";
-    if (!bad && json_object_object_get_ex(root, "data", &data)) {
-        if (json_object_is_type(data, json_type_null))
-            data = NULL;
-        else if (!json_object_is_type(data, json_type_object))
-            bad = "data: expected an object";
-    }
-    if (bad) {
-        h->counters.invalid_messages++;
-        session_send_error(s, id, "INVALID_MESSAGE", bad);
-        json_object_put(root);
-        return;
-    }
-    const char *type = json_object_get_string(type_o);
+    json_object *id = env.id, *data = env.data;
+    const char *type = env.type;
 
     if (!s->authed) {
         if (strcmp(type, "auth") == 0) {
@@ -426,5 +336,5 @@ void dataplane_on_message(struct session *s, const char *msg, size_t len, int bi
         h->counters.invalid_messages++;
         session_send_error(s, id, "UNKNOWN_TYPE", "unknown message type");
     }
-    json_object_put(root);
+    envelope_clear(&env);
 }

@@ -25,7 +25,8 @@ struct logger {
 void log_init(struct logger *lg, enum log_level level);
 void log_msg(struct logger *lg, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void log_vmsg(struct logger *lg, enum log_level level, const char *fmt, va_list ap);
+void log_vmsg(struct logger *lg, enum log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 const char *log_level_name(enum log_level level);
 
 #endif

@@ -40,6 +40,8 @@ static void test_refused_hosts(void **state)
         "a:b:c",
         "localhost:3001 ",
         "0.0.0.0:3001",
+        "[::1]:03001", /* found by fuzz_guard: the port must be written plainly */
+        "localhost:003001",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (guard_host_allowed(bad[i], 3001, NULL))

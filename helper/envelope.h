@@ -1,0 +1,30 @@
+/*
+ * envelope: a data-plane message from bytes to {type, id, data}, with every
+ * check the protocol makes before a message means anything: strict JSON
+ * (json-c strict mode, UTF-8, no raw control characters in strings, nothing
+ * after the value), an object, `id` a string of at most 256 bytes or an
+ * integer, `type` a string, `data` an object. No lws, so it is fuzzed as is.
+ */
+#ifndef COMPANION_ENVELOPE_H
+#define COMPANION_ENVELOPE_H
+
+#include <stddef.h>
+#include <json-c/json.h>
+
+#define ENVELOPE_ID_MAX 256
+#define ENVELOPE_DEPTH  32
+
+struct envelope {
+    json_object *root; /* owned: envelope_clear releases it */
+    json_object *id;   /* borrowed from root; NULL when absent, null or refused */
+    json_object *data; /* borrowed; NULL when absent or null */
+    const char *type;  /* borrowed; NULL when refused */
+};
+
+/* 0 with *env filled, or -1 with why set to a message for the client (and
+ * env->id set when it could be read, so the refusal can echo it). In both
+ * cases envelope_clear must be called. */
+int envelope_parse(const char *msg, size_t len, struct envelope *env, char *why, size_t whylen);
+void envelope_clear(struct envelope *env);
+
+#endif
