@@ -4,6 +4,7 @@
  * `--help`. Bad usage prints the usage to stderr and exits 2.
  */
 #include <getopt.h>
+#include <sys/prctl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +245,12 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct cli c = {.port = -1};
+#if !defined(__SANITIZE_ADDRESS__)
+    /* The secret and tokens live in this process's memory: no core dumps,
+     * and other processes of the user cannot ptrace or read /proc/PID/mem.
+     * (Sanitizer builds keep it: LeakSanitizer needs ptrace.) */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
     /* libgit2 wants its global state set up before any thread exists. */
     git_ctx_global_init();
     int stdio_mode = 0, opt;
