@@ -118,10 +118,12 @@ static int cmd_token(const struct cli *c, unsigned scopes, long long ttl)
     char err[512];
     struct settings st;
     struct workspace ws;
+    memset(&st, 0, sizeof(st)); /* settings_free is safe on it whatever fails */
     workspace_init(&ws);
     if (workspace_open_dir(&ws, c->workspace ? c->workspace : ".", err, sizeof(err)) < 0 ||
         load_settings(&st, c, err, sizeof(err)) < 0) {
         fprintf(stderr, "companion-helper: %s\n", err);
+        settings_free(&st);
         workspace_free(&ws);
         return 1;
     }

@@ -75,11 +75,14 @@ class Proc {
 
 /* Editor mode: `companion-helper --stdio` with a vscode-jsonrpc connection. */
 export class Editor extends Proc {
-  constructor({ env = {}, args = [] } = {}) {
-    const child = spawn(HELPER_BIN, ['--stdio', ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    });
+  /* fdLimit: run under `ulimit -n fdLimit` (fault tests). */
+  constructor({ env = {}, args = [], fdLimit } = {}) {
+    const argv = ['--stdio', ...args];
+    const child = fdLimit
+      ? spawn('sh', ['-c', `ulimit -n ${Number(fdLimit)} && exec "$0" "$@"`, HELPER_BIN, ...argv], {
+        stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env },
+      })
+      : spawn(HELPER_BIN, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     super(child);
     this.conn = rpc.createMessageConnection(
       new rpc.StreamMessageReader(child.stdout),
