@@ -8,6 +8,7 @@
  * type-checked with json-c rather than through jwt_get_grant_int, whose error values (-1, 0) are
  * also valid numbers.
  */
+#include "helper/errbuf.h"
 #include "helper/auth.h"
 
 #include <limits.h>
@@ -30,20 +31,6 @@
 _Static_assert(sizeof(long) >= sizeof(int64_t), "long must hold an int64_t");
 /* base64url of a 32-byte HMAC-SHA256, without padding. */
 #define HS256_SIG_B64_LEN 43
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 const char *auth_alg_name(enum auth_alg alg)
 {
@@ -154,7 +141,7 @@ int auth_scopes_parse(const char *text, unsigned *out, char *err, size_t errlen)
     const char *p = text;
 
     if (text == NULL || out == NULL) {
-        set_err(err, errlen, "no scopes given");
+        errbuf_set(err, errlen, "no scopes given");
         return -1;
     }
     /* Commas separate items, spaces separate words inside an item: so
@@ -175,15 +162,15 @@ int auth_scopes_parse(const char *text, unsigned *out, char *err, size_t errlen)
                 i++;
             unsigned bit = scope_bit(p + start, i - start);
             if (bit == 0) {
-                set_err(err, errlen, "unknown scope '%.*s' (known: read, run, editor)",
-                        (int)((i - start) > 32 ? 32 : (i - start)), p + start);
+                errbuf_set(err, errlen, "unknown scope '%.*s' (known: read, run, editor)",
+                           (int)((i - start) > 32 ? 32 : (i - start)), p + start);
                 return -1;
             }
             mask |= bit;
             words++;
         }
         if (words == 0) {
-            set_err(err, errlen, "empty scope in list");
+            errbuf_set(err, errlen, "empty scope in list");
             return -1;
         }
         if (item_end == NULL)
@@ -379,20 +366,20 @@ static enum auth_result check_times(json_object *root, const struct auth_config 
 
     switch (claim_int(root, "exp", &exp)) {
     case CLAIM_ABSENT:
-        set_err(err, errlen, "claim 'exp' missing");
+        errbuf_set(err, errlen, "claim 'exp' missing");
         return AUTH_INVALID;
     case CLAIM_BAD_TYPE:
-        set_err(err, errlen, "claim 'exp' is not an integer");
+        errbuf_set(err, errlen, "claim 'exp' is not an integer");
         return AUTH_INVALID;
     case CLAIM_OK:
         break;
     }
     if (exp <= 0) {
-        set_err(err, errlen, "claim 'exp' out of range");
+        errbuf_set(err, errlen, "claim 'exp' out of range");
         return AUTH_INVALID;
     }
     if (now_s > add_sat(exp, leeway)) {
-        set_err(err, errlen, "token expired");
+        errbuf_set(err, errlen, "token expired");
         return AUTH_EXPIRED;
     }
 
@@ -402,13 +389,13 @@ static enum auth_result check_times(json_object *root, const struct auth_config 
         case CLAIM_ABSENT:
             continue;
         case CLAIM_BAD_TYPE:
-            set_err(err, errlen, "claim '%s' is not an integer", not_ahead[i]);
+            errbuf_set(err, errlen, "claim '%s' is not an integer", not_ahead[i]);
             return AUTH_INVALID;
         case CLAIM_OK:
             break;
         }
         if (t > add_sat(now_s, leeway)) {
-            set_err(err, errlen, "claim '%s' is in the future", not_ahead[i]);
+            errbuf_set(err, errlen, "claim '%s' is in the future", not_ahead[i]);
             return AUTH_INVALID;
         }
     }
@@ -423,14 +410,14 @@ static enum auth_result check_audience(json_object *root, const char *want, char
     json_object *v;
 
     if (!json_object_object_get_ex(root, "aud", &v)) {
-        set_err(err, errlen, "claim 'aud' missing");
+        errbuf_set(err, errlen, "claim 'aud' missing");
         return AUTH_INVALID;
     }
     if (json_object_is_type(v, json_type_string)) {
         if (strcmp(json_object_get_string(v), want) == 0 &&
             strlen(want) == (size_t)json_object_get_string_len(v))
             return AUTH_OK;
-        set_err(err, errlen, "claim 'aud' does not match");
+        errbuf_set(err, errlen, "claim 'aud' does not match");
         return AUTH_INVALID;
     }
     if (json_object_is_type(v, json_type_array)) {
@@ -439,7 +426,7 @@ static enum auth_result check_audience(json_object *root, const char *want, char
         for (size_t i = 0; i < n; i++) {
             json_object *e = json_object_array_get_idx(v, i);
             if (!json_object_is_type(e, json_type_string)) {
-                set_err(err, errlen, "claim 'aud' has a non-string entry");
+                errbuf_set(err, errlen, "claim 'aud' has a non-string entry");
                 return AUTH_INVALID;
             }
             if (strcmp(json_object_get_string(e), want) == 0 &&
@@ -448,10 +435,10 @@ static enum auth_result check_audience(json_object *root, const char *want, char
         }
         if (found)
             return AUTH_OK;
-        set_err(err, errlen, "claim 'aud' does not match");
+        errbuf_set(err, errlen, "claim 'aud' does not match");
         return AUTH_INVALID;
     }
-    set_err(err, errlen, "claim 'aud' is not a string or array");
+    errbuf_set(err, errlen, "claim 'aud' is not a string or array");
     return AUTH_INVALID;
 }
 
@@ -489,16 +476,16 @@ static enum auth_result check_claims(json_object *root, const struct auth_config
 
     switch (claim_string(root, "sub", &s, &n)) {
     case CLAIM_ABSENT:
-        set_err(err, errlen, "claim 'sub' missing");
+        errbuf_set(err, errlen, "claim 'sub' missing");
         return AUTH_INVALID;
     case CLAIM_BAD_TYPE:
-        set_err(err, errlen, "claim 'sub' is not a string");
+        errbuf_set(err, errlen, "claim 'sub' is not a string");
         return AUTH_INVALID;
     case CLAIM_OK:
         break;
     }
     if (!sub_text_ok(s, n)) {
-        set_err(err, errlen, n == 0 ? "claim 'sub' is empty" : "claim 'sub' is not a valid id");
+        errbuf_set(err, errlen, n == 0 ? "claim 'sub' is empty" : "claim 'sub' is not a valid id");
         return AUTH_INVALID;
     }
     const char *sub = s;
@@ -506,16 +493,16 @@ static enum auth_result check_claims(json_object *root, const struct auth_config
     if (cfg->issuer != NULL && cfg->issuer[0] != '\0') {
         switch (claim_string(root, "iss", &s, &n)) {
         case CLAIM_ABSENT:
-            set_err(err, errlen, "claim 'iss' missing");
+            errbuf_set(err, errlen, "claim 'iss' missing");
             return AUTH_INVALID;
         case CLAIM_BAD_TYPE:
-            set_err(err, errlen, "claim 'iss' is not a string");
+            errbuf_set(err, errlen, "claim 'iss' is not a string");
             return AUTH_INVALID;
         case CLAIM_OK:
             break;
         }
         if (strcmp(s, cfg->issuer) != 0) {
-            set_err(err, errlen, "claim 'iss' does not match");
+            errbuf_set(err, errlen, "claim 'iss' does not match");
             return AUTH_INVALID;
         }
     }
@@ -530,7 +517,7 @@ static enum auth_result check_claims(json_object *root, const struct auth_config
     case CLAIM_ABSENT:
         break;
     case CLAIM_BAD_TYPE:
-        set_err(err, errlen, "claim 'scope' is not a string");
+        errbuf_set(err, errlen, "claim 'scope' is not a string");
         return AUTH_INVALID;
     case CLAIM_OK:
         scopes = scopes_from_claim(s);
@@ -541,27 +528,27 @@ static enum auth_result check_claims(json_object *root, const struct auth_config
      * meant for another workspace, which is only true if all else passed. */
     switch (claim_string(root, "workspaceId", &s, &n)) {
     case CLAIM_ABSENT:
-        set_err(err, errlen, "claim 'workspaceId' missing");
+        errbuf_set(err, errlen, "claim 'workspaceId' missing");
         return AUTH_WORKSPACE_MISMATCH;
     case CLAIM_BAD_TYPE:
-        set_err(err, errlen, "claim 'workspaceId' is not a string");
+        errbuf_set(err, errlen, "claim 'workspaceId' is not a string");
         return AUTH_INVALID;
     case CLAIM_OK:
         break;
     }
     if (strcmp(s, cfg->workspace_id) != 0) {
-        set_err(err, errlen, "token is for another workspace");
+        errbuf_set(err, errlen, "token is for another workspace");
         return AUTH_WORKSPACE_MISMATCH;
     }
     if (msg_workspace_id != NULL && strcmp(s, msg_workspace_id) != 0) {
-        set_err(err, errlen, "workspaceId does not match the token");
+        errbuf_set(err, errlen, "workspaceId does not match the token");
         return AUTH_WORKSPACE_MISMATCH;
     }
 
     if (g != NULL) {
         g->user_id = strdup(sub);
         if (g->user_id == NULL) {
-            set_err(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             return AUTH_INVALID;
         }
         g->scopes = scopes;
@@ -593,32 +580,32 @@ enum auth_result auth_verify(const struct auth_config *cfg, const char *token, s
 
     if (cfg == NULL || alg_to_jwt(cfg->alg, &want) != 0 || cfg->workspace_id == NULL ||
         cfg->workspace_id[0] == '\0') {
-        set_err(err, errlen, "authentication is not configured");
+        errbuf_set(err, errlen, "authentication is not configured");
         return AUTH_INVALID;
     }
     /* libjwt treats an empty key as "do not verify": never let it see one. */
     if (cfg->key == NULL || cfg->key_len == 0 || cfg->key_len > INT_MAX) {
-        set_err(err, errlen, "no verification key configured");
+        errbuf_set(err, errlen, "no verification key configured");
         return AUTH_INVALID;
     }
     if (token == NULL || len == 0 || len > AUTH_TOKEN_MAX) {
-        set_err(err, errlen, len > AUTH_TOKEN_MAX ? "token too long" : "token missing");
+        errbuf_set(err, errlen, len > AUTH_TOKEN_MAX ? "token too long" : "token missing");
         return AUTH_INVALID;
     }
     if (!token_shape_ok(token, len, &sig_at)) {
-        set_err(err, errlen, "token is not a well-formed JWT");
+        errbuf_set(err, errlen, "token is not a well-formed JWT");
         return AUTH_INVALID;
     }
     if (cfg->alg == AUTH_ALG_HS256 &&
         !hs256_signature_ok(cfg->key, cfg->key_len, token, sig_at, len)) {
-        set_err(err, errlen, "signature or algorithm rejected");
+        errbuf_set(err, errlen, "signature or algorithm rejected");
         return AUTH_INVALID;
     }
 
     memcpy(buf, token, len);
     buf[len] = '\0';
     if (jwt_decode(&j, buf, cfg->key, (int)cfg->key_len) != 0 || j == NULL) {
-        set_err(err, errlen, "signature or algorithm rejected");
+        errbuf_set(err, errlen, "signature or algorithm rejected");
         r = AUTH_INVALID;
         goto done;
     }
@@ -628,7 +615,7 @@ enum auth_result auth_verify(const struct auth_config *cfg, const char *token, s
     hdr_alg = jwt_get_header(j, "alg");
     if (jwt_get_alg(j) != want || hdr_alg == NULL ||
         strcmp(hdr_alg, auth_alg_name(cfg->alg)) != 0) {
-        set_err(err, errlen, "signature or algorithm rejected");
+        errbuf_set(err, errlen, "signature or algorithm rejected");
         r = AUTH_INVALID;
         goto done;
     }
@@ -636,13 +623,13 @@ enum auth_result auth_verify(const struct auth_config *cfg, const char *token, s
     crit = jwt_get_headers_json(j, "crit");
     if (crit != NULL) {
         free(crit);
-        set_err(err, errlen, "header 'crit' not supported");
+        errbuf_set(err, errlen, "header 'crit' not supported");
         r = AUTH_INVALID;
         goto done;
     }
     root = claims_object(j);
     if (root == NULL) {
-        set_err(err, errlen, "token claims are not a JSON object");
+        errbuf_set(err, errlen, "token claims are not a JSON object");
         r = AUTH_INVALID;
         goto done;
     }
@@ -667,35 +654,35 @@ int auth_mint_hs256(const unsigned char *secret, size_t secret_len, const char *
     int rc = 0;
 
     if (token_out == NULL) {
-        set_err(err, errlen, "no output for the token");
+        errbuf_set(err, errlen, "no output for the token");
         return -1;
     }
     *token_out = NULL;
     if (secret == NULL || secret_len == 0 || secret_len > INT_MAX) {
-        set_err(err, errlen, "no signing secret configured");
+        errbuf_set(err, errlen, "no signing secret configured");
         return -1;
     }
     if (workspace_id == NULL || workspace_id[0] == '\0') {
-        set_err(err, errlen, "no workspace id");
+        errbuf_set(err, errlen, "no workspace id");
         return -1;
     }
     /* Refuse what auth_verify would refuse, so a minted token always works. */
     if (user_id == NULL || !sub_text_ok(user_id, strlen(user_id))) {
-        set_err(err, errlen, "user id must be 1-%d printable bytes", AUTH_SUB_MAX);
+        errbuf_set(err, errlen, "user id must be 1-%d printable bytes", AUTH_SUB_MAX);
         return -1;
     }
     if ((scopes & AUTH_SCOPE_ALL) == 0) {
-        set_err(err, errlen, "no scope to grant");
+        errbuf_set(err, errlen, "no scope to grant");
         return -1;
     }
     if (iat_s <= 0 || ttl_s <= 0 || __builtin_add_overflow(iat_s, ttl_s, &exp)) {
-        set_err(err, errlen, "token lifetime out of range");
+        errbuf_set(err, errlen, "token lifetime out of range");
         return -1;
     }
     auth_scopes_format(scopes & AUTH_SCOPE_ALL, scope_text, sizeof(scope_text));
 
     if (jwt_new(&j) != 0) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     rc |= jwt_set_alg(j, JWT_ALG_HS256, secret, (int)secret_len);
@@ -710,13 +697,13 @@ int auth_mint_hs256(const unsigned char *secret, size_t secret_len, const char *
         rc |= jwt_add_grant(j, "iss", issuer);
     if (rc != 0) {
         jwt_free(j);
-        set_err(err, errlen, "cannot build the token");
+        errbuf_set(err, errlen, "cannot build the token");
         return -1;
     }
     tok = jwt_encode_str(j);
     jwt_free(j);
     if (tok == NULL) {
-        set_err(err, errlen, "cannot sign the token");
+        errbuf_set(err, errlen, "cannot sign the token");
         return -1;
     }
     *token_out = tok;

@@ -106,7 +106,7 @@ static void call_free(struct call *c)
     free(c);
 }
 
-void calls_chat_send(struct session *s, json_object *id, const char *text)
+void calls_chat_send_event(struct session *s, json_object *id, const char *text, int64_t seq)
 {
     char **parts = NULL;
     size_t n = chat_split(text, &parts);
@@ -115,9 +115,16 @@ void calls_chat_send(struct session *s, json_object *id, const char *text)
         json_object_object_add(d, "text", json_object_new_string(parts[i]));
         json_object_object_add(d, "part", json_object_new_int((int)i + 1));
         json_object_object_add(d, "parts", json_object_new_int((int)n));
+        if (seq > 0)
+            json_object_object_add(d, "event", json_object_new_int64(seq));
         session_send(s, "chat_reply", id, d);
     }
     chat_parts_free(parts, n);
+}
+
+void calls_chat_send(struct session *s, json_object *id, const char *text)
+{
+    calls_chat_send_event(s, id, text, 0);
 }
 
 void calls_reply(struct session *s, json_object *id, json_object *result, const char *code,

@@ -24,8 +24,10 @@ void calls_shutdown(struct helper *h);
  * a chat message asked, so answers are chat_reply text. */
 void calls_dispatch(struct session *s, const struct cmd_def *def, json_object *id,
                     json_object *args, const char *chat_word);
-/* Sends text as chat_reply parts of at most 4096 characters. */
+/* Sends text as chat_reply parts of at most 4096 characters; with seq > 0
+ * each part carries data.event = seq (an event pushed to a chat). */
 void calls_chat_send(struct session *s, json_object *id, const char *text);
+void calls_chat_send_event(struct session *s, json_object *id, const char *text, int64_t seq);
 /* chat `cancel`: the session's latest chat-started task. 0 when none. */
 int calls_chat_cancel(struct session *s, char *name, size_t len);
 /* The session is closing: detach and end what it started. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "helper/auth.h"
+#include "helper/calls.h"
 #include "helper/helper.h"
 #include "helper/session.h"
 #include "workspace/chat.h"
@@ -137,17 +138,7 @@ static void chat_push(struct session *s, const struct event *e)
     char *text = chat_text(e);
     if (!text)
         return;
-    char **parts = NULL;
-    size_t n = chat_split(text, &parts);
-    for (size_t i = 0; i < n; i++) {
-        json_object *d = json_object_new_object();
-        json_object_object_add(d, "text", json_object_new_string(parts[i]));
-        json_object_object_add(d, "part", json_object_new_int((int)i + 1));
-        json_object_object_add(d, "parts", json_object_new_int((int)n));
-        json_object_object_add(d, "event", json_object_new_int64((int64_t)e->seq));
-        session_send(s, "chat_reply", NULL, d);
-    }
-    chat_parts_free(parts, n);
+    calls_chat_send_event(s, NULL, text, (int64_t)e->seq);
     free(text);
 }
 

@@ -35,8 +35,7 @@ static int split_host(const char *host, char *name, size_t namelen, int *port)
         const char *p = colon + 1;
         /* Digits only and no leading zero: the port must read as the server
          * writes it, not just evaluate to the same number. */
-        if (!*p || strlen(p) > 5 || strspn(p, "0123456789") != strlen(p) ||
-            (p[0] == '0' && p[1]))
+        if (!*p || strlen(p) > 5 || strspn(p, "0123456789") != strlen(p) || (p[0] == '0' && p[1]))
             return -1;
         *port = atoi(p);
         if (*port > 65535)

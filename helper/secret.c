@@ -7,6 +7,7 @@
  * it can mint tokens we accept, so loading checks the file's type, owner and
  * mode and the folder's writability, not only the content.
  */
+#include "helper/errbuf.h"
 #include "helper/secret.h"
 
 #include <errno.h>
@@ -27,20 +28,6 @@
 /* Longest secret file loaded; anything bigger is not a secret we wrote. */
 #define SECRET_FILE_MAX 4096
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 int secret_default_path(char *buf, size_t len, char *err, size_t errlen)
 {
     const char *xdg = getenv("XDG_CONFIG_HOME");
@@ -48,7 +35,7 @@ int secret_default_path(char *buf, size_t len, char *err, size_t errlen)
     int n;
 
     if (buf == NULL || len == 0) {
-        set_err(err, errlen, "no buffer for the secret path");
+        errbuf_set(err, errlen, "no buffer for the secret path");
         return -1;
     }
     buf[0] = '\0';
@@ -58,14 +45,14 @@ int secret_default_path(char *buf, size_t len, char *err, size_t errlen)
     } else if (home != NULL && home[0] == '/') {
         n = snprintf(buf, len, "%s/.config/companion/secret", home);
     } else {
-        set_err(err, errlen,
-                "cannot find the secret file: neither XDG_CONFIG_HOME nor HOME is "
-                "set to an absolute path");
+        errbuf_set(err, errlen,
+                   "cannot find the secret file: neither XDG_CONFIG_HOME nor HOME is "
+                   "set to an absolute path");
         return -1;
     }
     if (n < 0 || (size_t)n >= len) {
         buf[0] = '\0';
-        set_err(err, errlen, "secret file path is too long");
+        errbuf_set(err, errlen, "secret file path is too long");
         return -1;
     }
     return 0;
@@ -98,7 +85,7 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
     size_t n = strlen(dir);
 
     if (n >= sizeof(tmp)) {
-        set_err(err, errlen, "secret folder path is too long");
+        errbuf_set(err, errlen, "secret folder path is too long");
         return -1;
     }
     memcpy(tmp, dir, n + 1);
@@ -108,7 +95,7 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
         char saved = tmp[i];
         tmp[i] = '\0';
         if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-            set_err(err, errlen, "cannot create folder %s: %s", tmp, strerror(errno));
+            errbuf_set(err, errlen, "cannot create folder %s: %s", tmp, strerror(errno));
             return -1;
         }
         tmp[i] = saved;
@@ -123,16 +110,16 @@ static int dir_trusted(const char *dir, char *err, size_t errlen)
     struct stat st;
 
     if (stat(dir, &st) != 0) {
-        set_err(err, errlen, "cannot open folder %s: %s", dir, strerror(errno));
+        errbuf_set(err, errlen, "cannot open folder %s: %s", dir, strerror(errno));
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
-        set_err(err, errlen, "%s is not a folder", dir);
+        errbuf_set(err, errlen, "%s is not a folder", dir);
         return -1;
     }
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
-        set_err(err, errlen, "folder %s is writable by group or others; run: chmod 700 %s", dir,
-                dir);
+        errbuf_set(err, errlen, "folder %s is writable by group or others; run: chmod 700 %s", dir,
+                   dir);
         return -1;
     }
     return 0;
@@ -164,7 +151,7 @@ static int random_hex(char *out, char *err, size_t errlen)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            set_err(err, errlen, "cannot get random bytes: %s", strerror(errno));
+            errbuf_set(err, errlen, "cannot get random bytes: %s", strerror(errno));
             explicit_bzero(raw, sizeof(raw));
             return -1;
         }
@@ -192,7 +179,7 @@ static int create_secret(const char *path, const char *dir, char *err, size_t er
     int rc;
 
     if (snprintf(tmp, sizeof(tmp), "%s/.secret.XXXXXX", dir) >= (int)sizeof(tmp)) {
-        set_err(err, errlen, "secret folder path is too long");
+        errbuf_set(err, errlen, "secret folder path is too long");
         return -1;
     }
     if (random_hex(hex, err, errlen) != 0)
@@ -200,7 +187,7 @@ static int create_secret(const char *path, const char *dir, char *err, size_t er
     /* mkostemp opens with O_CREAT|O_EXCL and mode 0600. */
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, errlen, "cannot create a file in %s: %s", dir, strerror(errno));
+        errbuf_set(err, errlen, "cannot create a file in %s: %s", dir, strerror(errno));
         explicit_bzero(hex, sizeof(hex));
         return -1;
     }
@@ -213,7 +200,7 @@ static int create_secret(const char *path, const char *dir, char *err, size_t er
     if (rc != 0) {
         int e = errno;
         unlink(tmp);
-        set_err(err, errlen, "cannot write secret file in %s: %s", dir, strerror(e));
+        errbuf_set(err, errlen, "cannot write secret file in %s: %s", dir, strerror(e));
         return -1;
     }
 
@@ -225,7 +212,7 @@ static int create_secret(const char *path, const char *dir, char *err, size_t er
         unlink(tmp);
         if (e == EEXIST)
             return 1;
-        set_err(err, errlen, "cannot create secret file %s: %s", path, strerror(e));
+        errbuf_set(err, errlen, "cannot create secret file %s: %s", path, strerror(e));
         return -1;
     }
 
@@ -254,28 +241,29 @@ static int read_secret(const char *path, char **out, char *err, size_t errlen)
     if (fd < 0) {
         if (errno == ENOENT)
             return 1;
-        set_err(err, errlen, "cannot open secret file %s: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "cannot open secret file %s: %s", path, strerror(errno));
         return -1;
     }
     if (fstat(fd, &st) != 0) {
-        set_err(err, errlen, "cannot stat secret file %s: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "cannot stat secret file %s: %s", path, strerror(errno));
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "secret file %s is not a regular file", path);
+        errbuf_set(err, errlen, "secret file %s is not a regular file", path);
         goto out;
     }
     if (st.st_uid != geteuid()) {
-        set_err(err, errlen, "secret file %s is not owned by the current user", path);
+        errbuf_set(err, errlen, "secret file %s is not owned by the current user", path);
         goto out;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        set_err(err, errlen, "secret file %s is accessible by group or others; run: chmod 600 %s",
-                path, path);
+        errbuf_set(err, errlen,
+                   "secret file %s is accessible by group or others; run: chmod 600 %s", path,
+                   path);
         goto out;
     }
     if (st.st_size > SECRET_FILE_MAX) {
-        set_err(err, errlen, "secret file %s is too large", path);
+        errbuf_set(err, errlen, "secret file %s is too large", path);
         goto out;
     }
     for (;;) {
@@ -283,14 +271,14 @@ static int read_secret(const char *path, char **out, char *err, size_t errlen)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            set_err(err, errlen, "cannot read secret file %s: %s", path, strerror(errno));
+            errbuf_set(err, errlen, "cannot read secret file %s: %s", path, strerror(errno));
             goto out;
         }
         if (n == 0)
             break;
         len += (size_t)n;
         if (len > SECRET_FILE_MAX) {
-            set_err(err, errlen, "secret file %s is too large", path);
+            errbuf_set(err, errlen, "secret file %s is too large", path);
             goto out;
         }
     }
@@ -298,19 +286,19 @@ static int read_secret(const char *path, char **out, char *err, size_t errlen)
     if (len > 0 && buf[len - 1] == '\n')
         len--;
     if (len == 0) {
-        set_err(err, errlen, "secret file %s is empty", path);
+        errbuf_set(err, errlen, "secret file %s is empty", path);
         goto out;
     }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)buf[i];
         if (c < 0x20 || c > 0x7e) {
-            set_err(err, errlen, "secret file %s contains non-printable characters", path);
+            errbuf_set(err, errlen, "secret file %s contains non-printable characters", path);
             goto out;
         }
     }
     *out = malloc(len + 1);
     if (*out == NULL) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         goto out;
     }
     memcpy(*out, buf, len);
@@ -327,12 +315,12 @@ int secret_load(const char *path, int create, char **out, char *err, size_t errl
     char dir[PATH_MAX];
 
     if (out == NULL || path == NULL || path[0] == '\0') {
-        set_err(err, errlen, "no secret file path");
+        errbuf_set(err, errlen, "no secret file path");
         return -1;
     }
     *out = NULL;
     if (parent_dir(path, dir, sizeof(dir)) != 0) {
-        set_err(err, errlen, "secret file path is too long");
+        errbuf_set(err, errlen, "secret file path is too long");
         return -1;
     }
     if (create && make_dirs(dir, err, errlen) != 0)
@@ -347,7 +335,7 @@ int secret_load(const char *path, int create, char **out, char *err, size_t errl
         if (rc <= 0)
             return rc;
         if (!create || attempt > 0) {
-            set_err(err, errlen, "secret file %s does not exist", path);
+            errbuf_set(err, errlen, "secret file %s does not exist", path);
             return -1;
         }
         rc = create_secret(path, dir, err, errlen);
