@@ -25,6 +25,10 @@ run_suite() {
 dir=$(bash scripts/build.sh)
 run_suite "$dir" "release build"
 
+echo "== WhatsApp bridge: lint and tests against the real helper (WhatsApp itself stubbed)"
+(cd bridges/whatsapp && npm ci --no-audit --no-fund --loglevel=error && npm run lint \
+  && HELPER_BIN="$root/$dir/companion-helper" npm test)
+
 echo "== version check"
 bash package/check-version.sh "$root/$dir/companion-helper"
 

@@ -1,0 +1,80 @@
+/** Wires a chat transport, the helper clients and the relay together. */
+import type { Config } from './config.js';
+import type { Reporter } from './log.js';
+import { HelperClient } from './helperClient.js';
+import { Relay } from './relay.js';
+import type { ChatTransport, ConnectionUpdate } from './transport.js';
+
+export interface Bridge {
+  relay: Relay;
+  helpers: HelperClient[];
+  transport: ChatTransport;
+  /** Drains queued replies (up to drainMs), then closes both sides. */
+  stop(drainMs?: number): Promise<void>;
+}
+
+/** Wires a transport, the helpers and the relay together and starts them. */
+export interface BridgeTuning {
+  /** Passed to every HelperClient (tests shorten the waits). */
+  reconnectInitialMs?: number;
+  reconnectMaxMs?: number;
+  tokenPollMs?: number;
+}
+
+export async function startBridge(config: Config, transport: ChatTransport, reporter: Reporter, tuning: BridgeTuning = {}): Promise<Bridge> {
+  const helpers = config.workspaces.map((w) => new HelperClient({
+    name: w.name,
+    url: w.url,
+    tokenFile: w.tokenFile,
+    workspaceId: w.workspaceId,
+    reporter,
+    sendsPerSecond: config.helperSendsPerSecond,
+    ...tuning,
+  }));
+  const relay = new Relay({
+    transport,
+    workspaces: helpers,
+    reporter,
+    allow: config.allow,
+    groups: config.groups,
+    perSenderPerMinute: config.perSenderPerMinute,
+  });
+  transport.on('qr', (qr) => { reporter.event('qr', { qr }); });
+  transport.on('connection', (u: ConnectionUpdate) => {
+    if (u.state === 'close') {
+      if (u.reason === 'loggedOut') {
+        reporter.log('error', u.willReconnect
+          ? 'WhatsApp: this device was logged out; --relink given, showing a new QR code'
+          : 'WhatsApp: this device was logged out (removed from Linked devices). Run again with --relink to link it again.');
+      } else if (u.reason === 'replaced') {
+        reporter.log('error', 'WhatsApp: the session was replaced by another connection with the same credentials (is another companion-whatsapp running?). Not reconnecting.');
+      } else {
+        reporter.log(u.willReconnect ? 'warn' : 'info', `WhatsApp connection closed: ${u.detail}${u.willReconnect ? '; reconnecting' : ''}`);
+      }
+      reporter.event('status', { whatsapp: 'close', reason: u.reason, detail: u.detail, willReconnect: u.willReconnect });
+    } else if (u.state === 'open') {
+      reporter.event('status', { whatsapp: 'open', ownNumber: u.ownE164 });
+    } else {
+      reporter.event('status', { whatsapp: 'connecting' });
+    }
+  });
+  relay.start();
+  for (const h of helpers) h.start();
+  await transport.start();
+  let stopped: Promise<void> | null = null;
+  return {
+    relay,
+    helpers,
+    transport,
+    stop(drainMs = 5000): Promise<void> {
+      stopped ??= (async () => {
+        const drained = await relay.drain(drainMs);
+        if (!drained) reporter.log('warn', `some replies were not sent within ${drainMs} ms`);
+        await Promise.all(helpers.map((h) => h.stop()));
+        await transport.close();
+      })();
+      return stopped;
+    },
+  };
+}
+

@@ -1,0 +1,43 @@
+/** companion-whatsapp: entry point. */
+import { parseArgs, USAGE } from './config.js';
+import { ConsoleReporter } from './log.js';
+import { startBridge } from './bridge.js';
+import { VERSION } from './version.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const parsed = parseArgs(argv);
+  if (parsed.kind === 'help') { process.stdout.write(USAGE); return 0; }
+  if (parsed.kind === 'version') { process.stdout.write(`companion-whatsapp ${VERSION}\n`); return 0; }
+  if (parsed.kind === 'error') {
+    process.stderr.write(`companion-whatsapp: ${parsed.message}\n\n${USAGE}`);
+    return 2;
+  }
+  const config = parsed.config;
+  const reporter = new ConsoleReporter({ json: config.json, level: config.logLevel });
+  reporter.log('info', `companion-whatsapp ${VERSION}; session in ${config.authDir}`);
+  // Signals are handled from the start, so a stop during startup is graceful too.
+  let stopRequested: NodeJS.Signals | null = null;
+  let onStop: (() => void) | null = null;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (stopRequested) return;
+    stopRequested = sig;
+    reporter.log('info', `${sig}: sending queued replies, then stopping`);
+    onStop?.();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const { BaileysTransport } = await import('./baileys.js');
+  const transport = new BaileysTransport({ authDir: config.authDir, reporter, relink: config.relink });
+  const bridge = await startBridge(config, transport, reporter);
+  await new Promise<void>((resolve) => {
+    onStop = resolve;
+    if (stopRequested) resolve();
+  });
+  await bridge.stop(5000);
+  return 0;
+}
+
+main(process.argv.slice(2)).then((code) => { process.exit(code); }, (e: unknown) => {
+  process.stderr.write(`companion-whatsapp: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,211 @@
+/** Command line and JSON configuration. */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { normalizeE164 } from './transport.js';
+
+export interface WorkspaceConfig {
+  name: string;
+  url: string;
+  tokenFile?: string | undefined;
+  workspaceId?: string | undefined;
+}
+
+export interface Config {
+  workspaces: WorkspaceConfig[];
+  allow: string[];
+  groups: string[];
+  authDir: string;
+  json: boolean;
+  relink: boolean;
+  perSenderPerMinute: number;
+  helperSendsPerSecond: number;
+  logLevel: 'error' | 'warn' | 'info' | 'debug';
+}
+
+export type ParseResult =
+  | { kind: 'run'; config: Config }
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'error'; message: string };
+
+export const USAGE = `Usage: companion-whatsapp [options]
+
+Links to your WhatsApp account as a linked device and relays text commands
+("status", "run test", ...) to a Companion helper.
+
+Options:
+  --helper-url URL     helper WebSocket URL (default ws://127.0.0.1:3001/ws)
+  --token-file FILE    file holding the helper token (re-read when it changes)
+  --workspace ID       the helper's workspace id
+  --allow NUMBERS      E.164 numbers allowed to command (repeatable, or comma
+                       separated); your own "message yourself" chat always is
+  --auth-dir DIR       where the WhatsApp session is kept
+                       (default ~/.config/companion/whatsapp-auth, mode 0700)
+  --config FILE        JSON file with the same keys (helperUrl, tokenFile,
+                       workspaceId, allow, authDir, groups, perSenderPerMinute)
+                       and "workspaces": [{name, url, tokenFile, workspaceId}]
+  --json               stdout: one JSON event per line (qr, status, message,
+                       sent, error); logs go to stderr
+  --relink             forget the stored session and link again (new QR code)
+  --verbose            debug logs
+  --version            print the version
+  --help               this help
+`;
+
+interface FileConfig {
+  helperUrl?: unknown;
+  tokenFile?: unknown;
+  workspaceId?: unknown;
+  allow?: unknown;
+  groups?: unknown;
+  authDir?: unknown;
+  json?: unknown;
+  relink?: unknown;
+  perSenderPerMinute?: unknown;
+  helperSendsPerSecond?: unknown;
+  workspaces?: unknown;
+}
+
+const DEFAULT_URL = 'ws://127.0.0.1:3001/ws';
+
+function configHome(env: NodeJS.ProcessEnv): string {
+  return env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.length > 0 ? env.XDG_CONFIG_HOME : path.join(homedir(), '.config');
+}
+
+function str(v: unknown, key: string): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' || v.length === 0) throw new Error(`"${key}" must be a non-empty string`);
+  return v;
+}
+
+function strList(v: unknown, key: string): string[] {
+  if (v === undefined || v === null) return [];
+  if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new Error(`"${key}" must be a list of strings`);
+  return (v as string[]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
+function posInt(v: unknown, key: string, dflt: number): number {
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`"${key}" must be a number >= 0`);
+  return v;
+}
+
+function checkUrl(u: string, key: string): string {
+  let parsed: URL;
+  try { parsed = new URL(u); } catch { throw new Error(`"${key}" is not a URL: ${u}`); }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new Error(`"${key}" must be a ws:// or wss:// URL: ${u}`);
+  return u;
+}
+
+function resolvePath(p: string | undefined, base: string): string | undefined {
+  return p === undefined ? undefined : path.resolve(base, p);
+}
+
+/** Parses argv (without node and script) and the --config file it names. */
+export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ParseResult {
+  const flags: { helperUrl?: string; tokenFile?: string; workspaceId?: string; authDir?: string; config?: string } = {};
+  const allow: string[] = [];
+  let json = false;
+  let relink = false;
+  let verbose = false;
+  const valueFlags: Record<string, keyof typeof flags> = {
+    '--helper-url': 'helperUrl', '--token-file': 'tokenFile', '--workspace': 'workspaceId', '--auth-dir': 'authDir', '--config': 'config',
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i]!;
+    let inline: string | undefined;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) { inline = arg.slice(eq + 1); arg = arg.slice(0, eq); }
+    if (arg === '--help' || arg === '-h') return { kind: 'help' };
+    if (arg === '--version') return { kind: 'version' };
+    const boolFlag = arg === '--json' || arg === '--relink' || arg === '--verbose';
+    if (boolFlag) {
+      if (inline !== undefined) return { kind: 'error', message: `${arg} takes no value` };
+      if (arg === '--json') json = true; else if (arg === '--relink') relink = true; else verbose = true;
+      continue;
+    }
+    if (arg === '--allow' || valueFlags[arg]) {
+      const value = inline ?? argv[++i];
+      if (value === undefined || value.length === 0 || (inline === undefined && value.startsWith('--'))) {
+        return { kind: 'error', message: `${arg} needs a value` };
+      }
+      if (arg === '--allow') allow.push(...value.split(',').map((s) => s.trim()).filter(Boolean));
+      else flags[valueFlags[arg]!] = value;
+      continue;
+    }
+    return { kind: 'error', message: `unknown option: ${argv[i]}` };
+  }
+
+  let file: FileConfig = {};
+  let fileDir = cwd;
+  if (flags.config) {
+    const p = path.resolve(cwd, flags.config);
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(p, 'utf8'));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
+      file = parsed;
+      fileDir = path.dirname(p);
+    } catch (e) {
+      return { kind: 'error', message: `cannot read --config ${flags.config}: ${(e as Error).message}` };
+    }
+  }
+
+  try {
+    const workspaces: WorkspaceConfig[] = [];
+    if (file.workspaces !== undefined) {
+      if (!Array.isArray(file.workspaces) || file.workspaces.length === 0) throw new Error('"workspaces" must be a non-empty list');
+      const names = new Set<string>();
+      for (const [i, w] of (file.workspaces as unknown[]).entries()) {
+        if (typeof w !== 'object' || w === null) throw new Error(`workspaces[${i}] must be an object`);
+        const o = w as Record<string, unknown>;
+        const name = str(o.name, `workspaces[${i}].name`) ?? `ws${i + 1}`;
+        if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`workspaces[${i}].name may hold only letters, digits, _ . -`);
+        if (names.has(name.toLowerCase())) throw new Error(`workspace name "${name}" is used twice`);
+        names.add(name.toLowerCase());
+        workspaces.push({
+          name,
+          url: checkUrl(str(o.url, `workspaces[${i}].url`) ?? DEFAULT_URL, `workspaces[${i}].url`),
+          tokenFile: resolvePath(str(o.tokenFile, `workspaces[${i}].tokenFile`), fileDir),
+          workspaceId: str(o.workspaceId, `workspaces[${i}].workspaceId`),
+        });
+      }
+    } else {
+      workspaces.push({
+        name: 'default',
+        url: DEFAULT_URL,
+        tokenFile: resolvePath(str(file.tokenFile, 'tokenFile'), fileDir),
+        workspaceId: str(file.workspaceId, 'workspaceId'),
+      });
+      const url = str(file.helperUrl, 'helperUrl');
+      if (url) workspaces[0]!.url = checkUrl(url, 'helperUrl');
+    }
+    // Flags override the default (first) workspace.
+    const first = workspaces[0]!;
+    if (flags.helperUrl) first.url = checkUrl(flags.helperUrl, '--helper-url');
+    if (flags.tokenFile) first.tokenFile = path.resolve(cwd, flags.tokenFile);
+    if (flags.workspaceId) first.workspaceId = flags.workspaceId;
+
+    const allowAll = [...strList(file.allow, 'allow'), ...allow];
+    for (const a of allowAll) if (!normalizeE164(a)) throw new Error(`--allow: not a phone number in E.164 form (+15551234567): ${a}`);
+    const authDir = flags.authDir ? path.resolve(cwd, flags.authDir)
+      : resolvePath(str(file.authDir, 'authDir'), fileDir) ?? path.join(configHome(env), 'companion', 'whatsapp-auth');
+    return {
+      kind: 'run',
+      config: {
+        workspaces,
+        allow: allowAll.map((a) => normalizeE164(a)!),
+        groups: strList(file.groups, 'groups'),
+        authDir,
+        json: json || file.json === true,
+        relink: relink || file.relink === true,
+        perSenderPerMinute: posInt(file.perSenderPerMinute, 'perSenderPerMinute', 10),
+        helperSendsPerSecond: posInt(file.helperSendsPerSecond, 'helperSendsPerSecond', 10),
+        logLevel: verbose ? 'debug' : 'info',
+      },
+    };
+  } catch (e) {
+    return { kind: 'error', message: (e as Error).message };
+  }
+}

@@ -1,0 +1,450 @@
+/**
+ * A WebSocket client of one companion-helper, in chat mode: authenticates with
+ * a token (re-read from --token-file whenever it changes), reconnects with
+ * backoff and jitter, answers the helper's heartbeat (ws replies to PING
+ * frames with PONG on its own), paces its chat messages under the helper's
+ * commandsPerSecond and retries those refused with RATE_LIMITED.
+ */
+import { EventEmitter } from 'node:events';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import WebSocket from 'ws';
+import { Backoff } from './backoff.js';
+import type { Reporter } from './log.js';
+
+export type HelperState = 'stopped' | 'connecting' | 'ready' | 'offline' | 'authFailed';
+
+export interface HelperClientOptions {
+  name: string;
+  url: string;
+  tokenFile?: string | undefined;
+  /** A token given directly (used when there is no token file). */
+  token?: string | undefined;
+  workspaceId?: string | undefined;
+  reporter: Reporter;
+  /** Reconnect delays: initialMs doubling to maxMs, +-20 %. Default 1 s to 30 s. */
+  reconnectInitialMs?: number;
+  reconnectMaxMs?: number;
+  /** How often the token file is checked for a new token. Default 2000 ms. */
+  tokenPollMs?: number;
+  /** Chat messages sent per second at most (the helper allows 20 by default). Default 10. */
+  sendsPerSecond?: number;
+  /** A chat message refused RATE_LIMITED this many times fails. Default 10. */
+  maxRateLimitRetries?: number;
+}
+
+export class HelperOfflineError extends Error {
+  constructor(message = 'workspace offline') { super(message); this.name = 'HelperOfflineError'; }
+}
+
+export class HelperError extends Error {
+  constructor(readonly code: string, message: string) { super(message); this.name = 'HelperError'; }
+}
+
+export interface AuthFailure { code: string; message: string }
+
+interface Pending {
+  id: string;
+  seq: number;
+  text: string;
+  parts: Map<number, string>;
+  firstDone: boolean;
+  resolve: (parts: string[]) => void;
+  reject: (err: Error) => void;
+  onLater: ((parts: string[]) => void) | undefined;
+  rateLimited: number;
+}
+
+interface ServerMessage {
+  type?: string;
+  id?: string | number;
+  data?: {
+    success?: boolean;
+    text?: string;
+    part?: number;
+    parts?: number;
+    code?: string;
+    message?: string;
+    heartbeatIntervalMs?: number;
+    error?: { code?: string; message?: string };
+    event?: number;
+  };
+}
+
+const MAX_LINGERING = 256;
+
+export interface HelperClientEvents {
+  ready: () => void;
+  offline: (why: string) => void;
+  authFailed: (failure: AuthFailure) => void;
+  /** A chat_reply without an id (notifications). */
+  notice: (text: string) => void;
+}
+
+export class HelperClient extends EventEmitter {
+  readonly name: string;
+  private readonly opts: HelperClientOptions;
+  private readonly reporter: Reporter;
+  private ws: WebSocket | null = null;
+  private stateValue: HelperState = 'stopped';
+  private readonly backoff: Backoff;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private livenessTimer: NodeJS.Timeout | null = null;
+  private heartbeatMs = 25000;
+  private token: string | null = null;
+  private tokenUsed: string | null = null;
+  private authFailure: AuthFailure | null = null;
+  private authFailureReported = false;
+  /** Set once the helper was reported unreachable, or once it was reached. */
+  private unreachableReported = false;
+  private readonly pending = new Map<string, Pending>();
+  private readonly queue: string[] = [];
+  private pumpTimer: NodeJS.Timeout | null = null;
+  private lastSendAt = 0;
+  private pausedUntil = 0;
+  private lastSlowdownAt = 0;
+  /** Chat messages per second now (0: unpaced); lowered when the helper says RATE_LIMITED. */
+  private rate: number;
+  private seq = 0;
+  private reauthSeq = 0;
+  /** Counts, for logs and tests. */
+  readonly stats = { connects: 0, rateLimited: 0, sent: 0 };
+
+  constructor(opts: HelperClientOptions) {
+    super();
+    this.opts = opts;
+    this.name = opts.name;
+    this.reporter = opts.reporter;
+    this.backoff = new Backoff(opts.reconnectInitialMs ?? 1000, opts.reconnectMaxMs ?? 30000);
+    this.rate = opts.sendsPerSecond ?? 10;
+  }
+
+  override on<K extends keyof HelperClientEvents>(event: K, listener: HelperClientEvents[K]): this {
+    return super.on(event, listener);
+  }
+
+  get state(): HelperState {
+    return this.stateValue;
+  }
+
+  isReady(): boolean {
+    return this.stateValue === 'ready';
+  }
+
+  start(): void {
+    if (this.stateValue !== 'stopped') return;
+    this.token = this.readToken();
+    if (this.opts.tokenFile) {
+      watchFile(this.opts.tokenFile, { interval: this.opts.tokenPollMs ?? 2000 }, () => { this.onTokenFileChanged(); });
+    }
+    this.connect();
+  }
+
+  /** Closes the connection for good; pending requests fail as offline. */
+  async stop(): Promise<void> {
+    this.stateValue = 'stopped';
+    if (this.opts.tokenFile) unwatchFile(this.opts.tokenFile);
+    this.clearTimers();
+    this.failPending('stopping');
+    const ws = this.ws;
+    this.ws = null;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => { ws.terminate(); resolve(); }, 1000);
+        ws.once('close', () => { clearTimeout(t); resolve(); });
+        ws.close(1000, 'bridge stopping');
+      });
+    }
+  }
+
+  /**
+   * Sends text in chat mode. Resolves with the parts of the first reply
+   * group, in order; later groups with the same id (a task's end) go to
+   * onLater. Rejects with HelperOfflineError when the helper is not reachable
+   * or goes away before answering.
+   */
+  chat(text: string, onLater?: (parts: string[]) => void): Promise<string[]> {
+    if (!this.isReady()) return Promise.reject(new HelperOfflineError());
+    const seq = ++this.seq;
+    const id = `wa${seq}-${Math.random().toString(36).slice(2, 8)}`;
+    return new Promise<string[]>((resolve, reject) => {
+      this.pending.set(id, { id, seq, text, parts: new Map(), firstDone: false, resolve, reject, onLater, rateLimited: 0 });
+      this.queue.push(id);
+      this.pump();
+    });
+  }
+
+  private readToken(): string | null {
+    if (this.opts.tokenFile) {
+      try {
+        const t = readFileSync(this.opts.tokenFile, 'utf8').trim();
+        return t.length > 0 ? t : null;
+      } catch (e) {
+        this.reporter.log('warn', `[${this.name}] cannot read token file ${this.opts.tokenFile}: ${(e as Error).message}`);
+        return null;
+      }
+    }
+    return this.opts.token ?? null;
+  }
+
+  private onTokenFileChanged(): void {
+    if (this.stateValue === 'stopped') return;
+    const t = this.readToken();
+    if (!t || t === this.token) return;
+    this.token = t;
+    this.reporter.log('info', `[${this.name}] token file changed`);
+    if (this.stateValue === 'ready' && this.ws) {
+      // Refresh the live session (same user only); a refusal closes it 4001.
+      this.send({ type: 'auth', id: `reauth${++this.reauthSeq}`, data: this.authData(t) });
+      this.tokenUsed = t;
+    } else if (this.stateValue === 'authFailed' || this.stateValue === 'offline') {
+      this.backoff.reset();
+      this.scheduleReconnect(0);
+    }
+  }
+
+  private authData(token: string): Record<string, string> {
+    const d: Record<string, string> = { token };
+    if (this.opts.workspaceId) d.workspaceId = this.opts.workspaceId;
+    return d;
+  }
+
+  private connect(): void {
+    this.stateValue = 'connecting';
+    this.authFailure = null;
+    const token = this.token ?? this.readToken();
+    this.token = token;
+    if (!token) {
+      this.onAuthFailed({ code: 'NO_TOKEN', message: `no token (${this.opts.tokenFile ? `token file ${this.opts.tokenFile} is missing or empty` : 'none configured'})` });
+      return;
+    }
+    this.stats.connects++;
+    const ws = new WebSocket(this.opts.url, { handshakeTimeout: 10000 });
+    this.ws = ws;
+    ws.on('open', () => {
+      this.tokenUsed = token;
+      this.send({ type: 'auth', id: 'auth', data: this.authData(token) });
+      this.armLiveness();
+    });
+    ws.on('ping', () => { this.armLiveness(); });
+    ws.on('message', (data) => {
+      this.armLiveness();
+      let msg: ServerMessage;
+      const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
+      try { msg = JSON.parse(text) as ServerMessage; } catch { return; }
+      this.onMessage(msg);
+    });
+    ws.on('error', (e) => {
+      this.reporter.log('debug', `[${this.name}] socket error: ${e.message}`);
+    });
+    ws.on('close', (code, reason) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.onClose(code, reason.toString());
+    });
+  }
+
+  private onMessage(msg: ServerMessage): void {
+    const id = msg.id === undefined ? undefined : String(msg.id);
+    switch (msg.type) {
+      case 'auth_response': {
+        if (msg.data?.success) {
+          if (id === 'auth') {
+            this.heartbeatMs = msg.data.heartbeatIntervalMs ?? 25000;
+            this.stateValue = 'ready';
+            this.unreachableReported = true;
+            this.backoff.reset();
+            if (this.authFailureReported) this.reporter.log('info', `[${this.name}] authenticated again`);
+            this.authFailureReported = false;
+            this.reporter.log('info', `[${this.name}] connected to ${this.opts.url}`);
+            this.reporter.event('status', { workspace: this.name, helper: 'online' });
+            this.emit('ready');
+            this.pump();
+          } else {
+            this.reporter.log('info', `[${this.name}] session token refreshed`);
+          }
+        } else {
+          const err = msg.data?.error ?? {};
+          this.authFailure = { code: err.code ?? 'AUTH_INVALID', message: err.message ?? 'authentication failed' };
+        }
+        return;
+      }
+      case 'chat_reply':
+        if (id === undefined) {
+          if (typeof msg.data?.text === 'string') this.emit('notice', msg.data.text);
+          return;
+        }
+        this.onChatReply(id, msg.data ?? {});
+        return;
+      case 'error': {
+        const code = msg.data?.code ?? 'ERROR';
+        const p = id !== undefined ? this.pending.get(id) : undefined;
+        if (!p) {
+          if (code === 'AUTH_REQUIRED') this.authFailure = { code, message: msg.data?.message ?? 'authentication required' };
+          this.reporter.log('debug', `[${this.name}] error ${code}: ${msg.data?.message ?? ''}`);
+          return;
+        }
+        if (code === 'RATE_LIMITED' && !p.firstDone) {
+          this.stats.rateLimited++;
+          p.rateLimited++;
+          if (p.rateLimited > (this.opts.maxRateLimitRetries ?? 10)) {
+            this.pending.delete(p.id);
+            p.reject(new HelperError(code, 'the workspace is busy; try again in a moment'));
+            return;
+          }
+          // Back off: the whole queue pauses, sends are spaced further apart,
+          // and this message goes back in its place (commands keep their order).
+          const now = Date.now();
+          const delay = Math.min(5000, 250 * 2 ** Math.min(p.rateLimited - 1, 5));
+          this.pausedUntil = Math.max(this.pausedUntil, now + delay);
+          if (now - this.lastSlowdownAt > 1000) {
+            this.lastSlowdownAt = now;
+            this.rate = this.rate <= 0 ? 10 : Math.max(1, this.rate / 2);
+          }
+          let at = this.queue.findIndex((qid) => (this.pending.get(qid)?.seq ?? Infinity) > p.seq);
+          if (at < 0) at = this.queue.length;
+          this.queue.splice(at, 0, p.id);
+          this.reporter.log('debug', `[${this.name}] RATE_LIMITED, retrying in ${delay} ms`);
+          this.pump();
+          return;
+        }
+        if (!p.firstDone) {
+          this.pending.delete(p.id);
+          p.reject(new HelperError(code, msg.data?.message ?? code));
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private onChatReply(id: string, data: NonNullable<ServerMessage['data']>): void {
+    const p = this.pending.get(id);
+    if (!p) {
+      this.reporter.log('debug', `[${this.name}] chat_reply for unknown id ${id}`);
+      return;
+    }
+    const total = Math.max(1, data.parts ?? 1);
+    p.parts.set(Math.max(1, data.part ?? 1), data.text ?? '');
+    if (p.parts.size < total) return;
+    const ordered: string[] = [];
+    for (let i = 1; i <= total; i++) ordered.push(p.parts.get(i) ?? '');
+    p.parts = new Map();
+    if (!p.firstDone) {
+      p.firstDone = true;
+      p.resolve(ordered);
+      this.trimLingering();
+    } else if (p.onLater) {
+      p.onLater(ordered);
+    }
+  }
+
+  /** Answered requests stay a while for a later reply group (a task's end); bounded. */
+  private trimLingering(): void {
+    let lingering = 0;
+    for (const p of this.pending.values()) if (p.firstDone) lingering++;
+    for (const [id, p] of this.pending) {
+      if (lingering <= MAX_LINGERING) break;
+      if (p.firstDone) { this.pending.delete(id); lingering--; }
+    }
+  }
+
+  private pump(): void {
+    if (this.pumpTimer || this.stateValue !== 'ready') return;
+    const gap = this.rate > 0 ? 1000 / this.rate : 0;
+    while (this.queue.length > 0) {
+      const now = Date.now();
+      const wait = Math.max(this.pausedUntil - now, this.lastSendAt + gap - now);
+      if (wait > 0) {
+        this.pumpTimer = setTimeout(() => { this.pumpTimer = null; this.pump(); }, wait);
+        return;
+      }
+      const id = this.queue.shift()!;
+      const p = this.pending.get(id);
+      if (!p) continue;
+      this.lastSendAt = now;
+      this.stats.sent++;
+      this.send({ type: 'chat', id, data: { text: p.text } });
+    }
+  }
+
+  private send(obj: unknown): void {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(obj));
+  }
+
+  private armLiveness(): void {
+    if (this.livenessTimer) clearTimeout(this.livenessTimer);
+    // The helper pings every heartbeatIntervalMs; silence for much longer means a dead link.
+    this.livenessTimer = setTimeout(() => {
+      this.reporter.log('warn', `[${this.name}] no heartbeat from the helper; reconnecting`);
+      this.ws?.terminate();
+    }, Math.max(this.heartbeatMs * 2.5, 30000));
+  }
+
+  private clearTimers(): void {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.livenessTimer) clearTimeout(this.livenessTimer);
+    if (this.pumpTimer) clearTimeout(this.pumpTimer);
+    this.reconnectTimer = this.livenessTimer = this.pumpTimer = null;
+  }
+
+  private failPending(why: string): void {
+    this.queue.length = 0;
+    for (const p of this.pending.values()) if (!p.firstDone) p.reject(new HelperOfflineError(why));
+    this.pending.clear();
+  }
+
+  private onClose(code: number, reason: string): void {
+    if (this.livenessTimer) clearTimeout(this.livenessTimer);
+    if (this.pumpTimer) clearTimeout(this.pumpTimer);
+    this.livenessTimer = this.pumpTimer = null;
+    const wasReady = this.stateValue === 'ready';
+    this.failPending(`connection closed (${code})`);
+    if (this.stateValue === 'stopped') return;
+    if (code === 4001 || this.authFailure) {
+      const failure = this.authFailure ?? { code: 'AUTH_CLOSED', message: reason || 'authentication failed or token expired' };
+      const fresh = this.readToken();
+      if (fresh && fresh !== this.tokenUsed && !this.authFailure) {
+        // The session ended (e.g. expiry) but a new token is already there.
+        this.token = fresh;
+        this.stateValue = 'offline';
+        this.scheduleReconnect(0);
+        return;
+      }
+      this.onAuthFailed(failure);
+      return;
+    }
+    this.stateValue = 'offline';
+    if (wasReady) {
+      this.reporter.log('warn', `[${this.name}] helper connection closed (${code}${reason ? ` ${reason}` : ''}); reconnecting`);
+      this.reporter.event('status', { workspace: this.name, helper: 'offline', code });
+      this.emit('offline', `closed ${code}`);
+    } else if (!this.unreachableReported) {
+      this.unreachableReported = true;
+      this.reporter.log('warn', `[${this.name}] cannot reach the helper at ${this.opts.url}; retrying with backoff (messages get "Workspace offline." meanwhile)`);
+      this.reporter.event('status', { workspace: this.name, helper: 'offline', code });
+    }
+    this.scheduleReconnect(this.backoff.next());
+  }
+
+  private onAuthFailed(failure: AuthFailure): void {
+    this.stateValue = 'authFailed';
+    if (!this.authFailureReported) {
+      this.authFailureReported = true;
+      this.reporter.log('error', `[${this.name}] helper refused the token (${failure.code}: ${failure.message}); put a fresh token in ${this.opts.tokenFile ?? 'the token file'} (companion-helper token --scope read,run)`);
+      this.reporter.event('error', { workspace: this.name, code: failure.code, message: failure.message });
+      this.reporter.event('status', { workspace: this.name, helper: 'authFailed' });
+      this.emit('authFailed', failure);
+    }
+    // Without a token file there is nothing to wait for: keep retrying slowly.
+    if (!this.opts.tokenFile) this.scheduleReconnect(Math.max(this.backoff.next(), 30000));
+  }
+
+  private scheduleReconnect(delay: number): void {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.stateValue !== 'stopped') this.connect();
+    }, delay);
+  }
+}

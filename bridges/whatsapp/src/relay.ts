@@ -1,0 +1,241 @@
+/**
+ * The relay: decides who may command, routes text to a helper in chat mode
+ * and sends every reply back to the same chat, in order.
+ */
+import type { ChatTransport, ConnectionUpdate, IncomingMessage } from './transport.js';
+import { normalizeE164 } from './transport.js';
+import type { HelperClient } from './helperClient.js';
+import { HelperError, HelperOfflineError } from './helperClient.js';
+import type { Reporter } from './log.js';
+
+export const TEXT_ONLY = 'Text commands only.';
+export const OFFLINE = 'Workspace offline.';
+export const SLOW_DOWN = 'Slow down: too many messages. Try again in a minute.';
+
+export interface RelayOptions {
+  transport: ChatTransport;
+  /** First = default. */
+  workspaces: HelperClient[];
+  reporter: Reporter;
+  /** E.164 numbers allowed to command (besides the account's own "message yourself" chat). */
+  allow?: string[];
+  /** Group JIDs whose messages are relayed. */
+  groups?: string[];
+  /** Messages per sender per minute. Default 10. */
+  perSenderPerMinute?: number;
+  /** Longest wait for a helper's first answer. Default 120 s. */
+  replyTimeoutMs?: number;
+  /** Messages older than this (seconds) are not run. Default 120. */
+  maxAgeSeconds?: number;
+}
+
+interface SenderWindow { times: number[]; warned: boolean }
+
+export class Relay {
+  private readonly transport: ChatTransport;
+  private readonly workspaces: HelperClient[];
+  private readonly reporter: Reporter;
+  private readonly allow: Set<string>;
+  private readonly groups: Set<string>;
+  private readonly perMinute: number;
+  private readonly replyTimeoutMs: number;
+  private readonly maxAgeSeconds: number;
+  private readonly windows = new Map<string, SenderWindow>();
+  private readonly tails = new Map<string, Promise<void>>();
+  /** Ids of messages the bridge sent, so their echoes are not taken as commands. */
+  private readonly ownSent = new Set<string>();
+  private readonly ownSentOrder: string[] = [];
+  private stopping = false;
+  private readonly onMessageBound = (m: IncomingMessage): void => { this.onMessage(m); };
+  private readonly onConnectionBound = (u: ConnectionUpdate): void => { this.onConnection(u); };
+
+  constructor(opts: RelayOptions) {
+    if (opts.workspaces.length === 0) throw new Error('at least one workspace is needed');
+    this.transport = opts.transport;
+    this.workspaces = opts.workspaces;
+    this.reporter = opts.reporter;
+    this.allow = new Set();
+    for (const a of opts.allow ?? []) {
+      const n = normalizeE164(a);
+      if (!n) throw new Error(`not a phone number in E.164 form: ${a}`);
+      this.allow.add(n);
+    }
+    this.groups = new Set(opts.groups ?? []);
+    this.perMinute = opts.perSenderPerMinute ?? 10;
+    this.replyTimeoutMs = opts.replyTimeoutMs ?? 120000;
+    this.maxAgeSeconds = opts.maxAgeSeconds ?? 120;
+    for (const w of this.workspaces) {
+      w.on('authFailed', (f) => {
+        const label = this.workspaces.length > 1 ? ` "${w.name}"` : '';
+        this.toOwner(`Companion: the workspace${label} refused the bridge's token (${f.code}). Put a fresh token in the token file; until then commands get "${OFFLINE}"`);
+      });
+      w.on('notice', (text) => { this.toOwner(text); });
+    }
+  }
+
+  start(): void {
+    this.transport.on('message', this.onMessageBound);
+    this.transport.on('connection', this.onConnectionBound);
+  }
+
+  /** Stops taking messages and waits (up to timeoutMs) for queued replies to go out. */
+  async drain(timeoutMs = 5000): Promise<boolean> {
+    this.stopping = true;
+    this.transport.off('message', this.onMessageBound);
+    const all = Promise.all([...this.tails.values()]).then(() => true);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((r) => { timer = setTimeout(() => { r(false); }, timeoutMs); });
+    const done = await Promise.race([all, timeout]);
+    clearTimeout(timer);
+    return done;
+  }
+
+  private onConnection(u: ConnectionUpdate): void {
+    if (u.state === 'open') {
+      this.reporter.log('info', `WhatsApp connected${u.ownE164 ? ` as ${u.ownE164}` : ''}`);
+    }
+  }
+
+  private toOwner(text: string): void {
+    const self = this.transport.selfChatId();
+    if (!self) {
+      this.reporter.log('warn', `cannot tell the owner (WhatsApp not connected): ${text}`);
+      return;
+    }
+    this.enqueue(self, Promise.resolve([text]));
+  }
+
+  private isAllowed(m: IncomingMessage): { ok: boolean; why: string } {
+    if (m.isStatusBroadcast) return { ok: false, why: 'status broadcast' };
+    if (m.isGroup) {
+      return this.groups.has(m.chatId) ? { ok: true, why: 'listed group' } : { ok: false, why: 'group not listed' };
+    }
+    if (m.isFromMe) {
+      // The owner writing in other chats is their own conversation, not a command.
+      return m.isSelfChat ? { ok: true, why: 'own chat' } : { ok: false, why: 'own message in another chat' };
+    }
+    if (m.senderE164 && this.allow.has(m.senderE164)) return { ok: true, why: 'allowlist' };
+    return { ok: false, why: 'not in allowlist' };
+  }
+
+  private rememberSent(id: string): void {
+    this.ownSent.add(id);
+    this.ownSentOrder.push(id);
+    if (this.ownSentOrder.length > 1000) this.ownSent.delete(this.ownSentOrder.shift()!);
+  }
+
+  private onMessage(m: IncomingMessage): void {
+    if (this.stopping) return;
+    if (m.isFromMe && this.ownSent.has(m.id)) return; // our own reply, echoed back
+    const who = m.senderE164 ?? m.chatId;
+    const allowed = this.isAllowed(m);
+    this.reporter.event('message', { chatId: m.chatId, from: m.senderE164, kind: m.kind, allowed: allowed.ok, id: m.id });
+    if (!allowed.ok) {
+      if (!(m.isFromMe && !m.isSelfChat)) this.reporter.log('info', `ignored message from ${who} (${allowed.why})`);
+      return;
+    }
+    if (m.timestamp > 0 && Date.now() / 1000 - m.timestamp > this.maxAgeSeconds) {
+      this.reporter.log('info', `ignored stale message from ${who} (sent ${Math.round(Date.now() / 1000 - m.timestamp)} s ago)`);
+      return;
+    }
+    const limit = this.rateCheck(`${m.chatId}|${who}`);
+    if (limit === 'drop') {
+      this.reporter.log('info', `rate limit: dropped a message from ${who}`);
+      return;
+    }
+    if (limit === 'warn') {
+      this.reporter.log('info', `rate limit: ${who} sends more than ${this.perMinute} messages a minute`);
+      this.enqueue(m.chatId, Promise.resolve([SLOW_DOWN]));
+      return;
+    }
+    if (m.kind !== 'text' || m.text === null) {
+      this.enqueue(m.chatId, Promise.resolve([TEXT_ONLY]));
+      return;
+    }
+    this.enqueue(m.chatId, this.answer(m.chatId, m.text));
+  }
+
+  /** 'ok', 'warn' (first refusal in the window: say so once) or 'drop'. */
+  private rateCheck(key: string): 'ok' | 'warn' | 'drop' {
+    const now = Date.now();
+    let w = this.windows.get(key);
+    if (!w) { w = { times: [], warned: false }; this.windows.set(key, w); }
+    w.times = w.times.filter((t) => now - t < 60000);
+    if (w.times.length === 0) w.warned = false;
+    if (w.times.length < this.perMinute) {
+      w.times.push(now);
+      return 'ok';
+    }
+    if (w.warned) return 'drop';
+    w.warned = true;
+    return 'warn';
+  }
+
+  private pick(text: string): { helper: HelperClient | null; text: string; error?: string } {
+    const m = /^@(\S+)\s*([\s\S]*)$/.exec(text.trim());
+    if (!m) return { helper: this.workspaces[0]!, text };
+    const name = m[1]!.toLowerCase();
+    const helper = this.workspaces.find((w) => w.name.toLowerCase() === name);
+    if (!helper) {
+      return { helper: null, text, error: `Unknown workspace "${m[1]}". Workspaces: ${this.workspaces.map((w) => `@${w.name}`).join(', ')}.` };
+    }
+    return { helper, text: m[2]!.length > 0 ? m[2]! : 'help' };
+  }
+
+  private async answer(chatId: string, text: string): Promise<string[]> {
+    const route = this.pick(text);
+    if (!route.helper) return [route.error!];
+    const helper = route.helper;
+    const prefix = this.workspaces.length > 1 && helper !== this.workspaces[0] ? `[${helper.name}] ` : '';
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const reply = helper.chat(route.text, (later) => { this.enqueue(chatId, Promise.resolve(later.map((p, i) => (i === 0 ? prefix + p : p)))); });
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => { reject(new HelperError('TIMEOUT', 'no answer')); }, this.replyTimeoutMs);
+      });
+      const parts = await Promise.race([reply, timeout]);
+      return parts.map((p, i) => (i === 0 ? prefix + p : p));
+    } catch (e) {
+      if (e instanceof HelperOfflineError) return [OFFLINE];
+      if (e instanceof HelperError) {
+        this.reporter.log('warn', `[${helper.name}] ${e.code}: ${e.message}`);
+        return [e.code === 'TIMEOUT' ? 'No answer from the workspace.' : `Workspace error: ${e.message}`];
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Appends a reply to the chat's queue: replies leave in the order their messages came. */
+  private enqueue(chatId: string, reply: Promise<string[]>): void {
+    const prev = this.tails.get(chatId) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      let parts: string[];
+      try {
+        parts = await reply;
+      } catch (e) {
+        this.reporter.log('error', `reply failed: ${(e as Error).message}`);
+        return;
+      }
+      for (const part of parts) await this.sendOne(chatId, part);
+    });
+    this.tails.set(chatId, next);
+    void next.finally(() => { if (this.tails.get(chatId) === next) this.tails.delete(chatId); });
+  }
+
+  private async sendOne(chatId: string, text: string): Promise<void> {
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        const sent = await this.transport.sendText(chatId, text);
+        this.rememberSent(sent.id);
+        this.reporter.event('sent', { chatId, id: sent.id, length: text.length });
+        return;
+      } catch (e) {
+        this.reporter.log('warn', `sending to ${chatId} failed (attempt ${attempt}): ${(e as Error).message}`);
+        this.reporter.event('error', { chatId, message: (e as Error).message });
+        if (attempt < 3) await new Promise((r) => { setTimeout(r, 500 * attempt); });
+      }
+    }
+  }
+}

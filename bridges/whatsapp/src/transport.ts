@@ -1,0 +1,88 @@
+/**
+ * The boundary between the relay and WhatsApp. The real implementation is
+ * BaileysTransport (baileys.ts); tests use InMemoryWhatsAppTransport
+ * (memoryTransport.ts), a stand-in for WhatsApp's servers.
+ */
+
+export type MessageKind = 'text' | 'image' | 'video' | 'audio' | 'document' | 'sticker' | 'other';
+
+/** One incoming WhatsApp message, reduced to what the relay needs. */
+export interface IncomingMessage {
+  /** The chat the message belongs to (a JID: `<digits>@s.whatsapp.net`, `<id>@g.us`, `<id>@lid`). */
+  chatId: string;
+  /** The sender's number in E.164 (`+15551234567`), or null when WhatsApp did not tell it. */
+  senderE164: string | null;
+  isGroup: boolean;
+  /** Sent by the linked account itself (from the phone or another linked device). */
+  isFromMe: boolean;
+  isStatusBroadcast: boolean;
+  /** True for the account's own "message yourself" chat. */
+  isSelfChat: boolean;
+  /** The text (or a media caption), null when there is none. */
+  text: string | null;
+  kind: MessageKind;
+  id: string;
+  /** Seconds since the epoch, as WhatsApp stamps messages. */
+  timestamp: number;
+}
+
+export type CloseReason = 'loggedOut' | 'replaced' | 'other';
+
+export type ConnectionUpdate =
+  | { state: 'connecting' }
+  | { state: 'open'; ownE164: string | null; selfChatId: string | null }
+  | { state: 'close'; reason: CloseReason; detail: string; willReconnect: boolean };
+
+export interface TransportEvents {
+  qr: (qr: string) => void;
+  connection: (update: ConnectionUpdate) => void;
+  message: (message: IncomingMessage) => void;
+}
+
+export interface SentMessage {
+  /** The WhatsApp message id of what was sent. */
+  id: string;
+}
+
+export interface ChatTransport {
+  /** Starts linking / connecting; resolves once the attempt is under way. */
+  start(): Promise<void>;
+  on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): this;
+  off<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): this;
+  /** The account's own "message yourself" chat, once known (after open). */
+  selfChatId(): string | null;
+  sendText(chatId: string, text: string): Promise<SentMessage>;
+  close(): Promise<void>;
+}
+
+/** `15551234567@s.whatsapp.net` or `15551234567:3@s.whatsapp.net` -> `+15551234567`. */
+export function jidToE164(jid: string | null | undefined): string | null {
+  if (!jid) return null;
+  const at = jid.indexOf('@');
+  if (at < 0) return null;
+  const server = jid.slice(at + 1);
+  if (server !== 's.whatsapp.net' && server !== 'c.us') return null;
+  const user = jid.slice(0, at).split(':')[0]!.split('_')[0]!;
+  return /^\d{5,15}$/.test(user) ? `+${user}` : null;
+}
+
+/** `+1 (555) 123-4567` -> `+15551234567`; null when it is not a plausible E.164 number. */
+export function normalizeE164(input: string): string | null {
+  const digits = input.replace(/[\s()\-.]/g, '');
+  const m = /^\+?(\d{5,15})$/.exec(digits);
+  return m ? `+${m[1]}` : null;
+}
+
+/** The user part of a JID without the device suffix: `1555:3@s.whatsapp.net` -> `1555@s.whatsapp.net`. */
+export function normalizeJid(jid: string | null | undefined): string | null {
+  if (!jid) return null;
+  const at = jid.indexOf('@');
+  if (at < 0) return null;
+  const user = jid.slice(0, at).split(':')[0]!;
+  const server = jid.slice(at + 1);
+  return `${user}@${server === 'c.us' ? 's.whatsapp.net' : server}`;
+}
+
+export function e164ToJid(e164: string): string {
+  return `${e164.replace(/^\+/, '')}@s.whatsapp.net`;
+}
