@@ -52,7 +52,7 @@ static void check(const char *text)
     while (*p) {
         int x = 0;
         while (*p && *p != '\n') {
-            int top, bottom;
+            int top = 0, bottom = 0;
             assert_int_equal(cell(&p, &top, &bottom), 0);
             for (int half = 0; half < 2; half++) {
                 int y = rows * 2 + half - 2, mx = x - 2;
