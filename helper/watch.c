@@ -22,6 +22,8 @@
 /* inotify watches are a per-user kernel resource: leave plenty for others. */
 #define WATCH_MAX_DIRS    4096
 #define WATCH_DEBOUNCE_MS 1000
+#define WATCH_QUIET_MS    300
+#define WATCH_MAX_WAIT_MS 2000
 
 #define TREE_MASK                                                                                  \
     (IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |            \
@@ -41,6 +43,8 @@ struct wfolder {
     char *fingerprint; /* of the last status seen; NULL before the first */
     int dirty, running, have_baseline;
     int64_t last_run_ms;
+    int64_t first_change_ms; /* of the changes not yet looked at */
+    int64_t timer_at;
     void *timer;
 };
 
@@ -219,8 +223,11 @@ static void status_done(void *ud, enum cmd_status st, struct cmd_result *res)
             events_publish(w->h, EVENT_GIT_CHANGED, p);
         }
     }
-    if (f->dirty)
-        schedule(w, (size_t)(f - w->folders));
+    /* One status runs at a time: folders that changed meanwhile, this one
+     * or others held back by it, get their turn now. */
+    for (size_t i = 0; i < w->n_folders; i++)
+        if (w->folders[i].dirty && !w->folders[i].timer && !w->folders[i].running)
+            schedule(w, i);
 }
 
 static void run_now(struct watch *w, size_t i)
@@ -262,13 +269,27 @@ static void run_status(void *arg)
 static void schedule(struct watch *w, size_t i)
 {
     struct wfolder *f = &w->folders[i];
+    int64_t now = helper_now_ms();
+    if (!f->dirty)
+        f->first_change_ms = now;
     f->dirty = 1;
-    if (f->timer || f->running)
-        return;
-    /* At most one status a second per folder, and a burst is one run. */
-    int64_t since = helper_now_ms() - f->last_run_ms;
-    int64_t delay = since >= WATCH_DEBOUNCE_MS ? 200 : WATCH_DEBOUNCE_MS - since;
-    f->timer = w->h->task_loop.timer_start(w->h, delay, run_status, f);
+    if (f->running)
+        return; /* status_done reschedules */
+    /* A burst is one run: wait until the folder has been quiet for
+     * WATCH_QUIET_MS, but no more than WATCH_MAX_WAIT_MS after its first
+     * change, and never sooner than a second after the last run. */
+    int64_t at = now + WATCH_QUIET_MS;
+    if (at > f->first_change_ms + WATCH_MAX_WAIT_MS)
+        at = f->first_change_ms + WATCH_MAX_WAIT_MS;
+    if (at < f->last_run_ms + WATCH_DEBOUNCE_MS)
+        at = f->last_run_ms + WATCH_DEBOUNCE_MS;
+    if (f->timer) {
+        if (at <= f->timer_at)
+            return;
+        w->h->task_loop.timer_stop(w->h, f->timer);
+    }
+    f->timer_at = at;
+    f->timer = w->h->task_loop.timer_start(w->h, at - now, run_status, f);
 }
 
 static int is_repo(const char *path)

@@ -3,7 +3,8 @@
 # test: cmocka unit tests (ctest) and the integration suite (node --test
 # against the real binary), the version check, then both suites again under
 # ASan+UBSan (LeakSanitizer on) and the .deb install test in a debootstrapped
-# root. --quick skips the sanitizer pass and the install test.
+# root, and the extension's end-to-end suite in a real VS Code (code-server).
+# --quick skips the sanitizer pass, the install test and the end-to-end run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -29,6 +30,10 @@ echo "== WhatsApp bridge: lint and tests against the real helper (WhatsApp itsel
 (cd bridges/whatsapp && npm ci --no-audit --no-fund --loglevel=error && npm run lint \
   && HELPER_BIN="$root/$dir/companion-helper" npm test)
 
+echo "== VS Code extension: typecheck, lint, tests against the real helper"
+(cd vscode-ext && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm run lint \
+  && COMPANION_HELPER_BIN="$root/$dir/companion-helper" npm test)
+
 echo "== version check"
 bash package/check-version.sh "$root/$dir/companion-helper"
 
@@ -40,5 +45,7 @@ if [ $quick -eq 0 ]; then
   run_suite "$dir" "ASan+UBSan build"
   echo "== .deb install test (debootstrapped Debian 12 root)"
   bash package/test-install.sh
+  echo "== end-to-end in a real VS Code (code-server + chromium); screenshots in vscode-ext/e2e-artifacts/"
+  bash vscode-ext/scripts/e2e.sh
 fi
 echo "== all tests passed"

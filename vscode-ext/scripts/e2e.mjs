@@ -1,0 +1,359 @@
+// End-to-end test in a real VS Code (code-server 4.100.3, driven by Debian's
+// chromium through playwright-core): the packaged extension auto-starts the
+// helper, Pair Device mints a token a ws client authenticates with, Stop /
+// Start from the palette close and reopen the port, the Settings UI moves the
+// port, kill -9 is followed by a restart, editor.open opens the file,
+// saves and Notify Paired Devices reach subscribed clients as events.
+// Screenshots go to vscode-ext/e2e-artifacts/. Run through scripts/e2e.sh.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ext = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const tools = path.join(ext, 'e2e-tools');
+const vsix = process.env.E2E_VSIX || path.join(ext, 'companion-0.1.0.vsix');
+const artifacts = path.join(ext, 'e2e-artifacts');
+const require = createRequire(path.join(tools, 'package.json'));
+const { chromium } = require('playwright-core');
+const WebSocket = createRequire(path.join(ext, 'package.json'))('ws');
+const codeServer = path.join(tools, 'node_modules', '.bin', 'code-server');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const results = [];
+let failed = 0;
+function step(name, ok, detail = '') {
+  results.push({ name, ok, detail });
+  if (!ok) failed++;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? ` — ${detail}` : ''}`);
+}
+async function waitFor(fn, what, timeoutMs = 30000, stepMs = 200) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (${last.message})` : ''}`);
+    await sleep(stepMs);
+  }
+}
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+function health(port) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/health', timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => { req.destroy(); resolve(0); });
+  });
+}
+function helperPids(sid) {
+  const out = execFileSync('ps', ['-eo', 'pid=,sid=,args='], { encoding: 'utf8' });
+  return out.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 3 && Number(f[1]) === sid && f[2].endsWith('companion-helper') && f[3] === '--stdio').map((f) => Number(f[0]));
+}
+function findFile(dir, pred) {
+  let entries;
+  try { entries = readdirSync(dir, { withFileTypes: true }); } catch { return undefined; }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) { const f = findFile(p, pred); if (f) return f; } else if (pred(p)) return p;
+  }
+  return undefined;
+}
+function wsClient(url) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const msgs = [];
+    const c = {
+      ws, msgs,
+      closed: new Promise((r) => ws.on('close', (code) => r(code))),
+      send: (m) => ws.send(JSON.stringify(m)),
+      next: (pred, ms = 15000) => waitFor(() => { const i = msgs.findIndex(pred); return i >= 0 ? msgs.splice(i, 1)[0] : undefined; }, 'a ws message', ms, 50),
+    };
+    ws.on('message', (d) => msgs.push(JSON.parse(d.toString())));
+    ws.once('open', () => resolve(c));
+    ws.once('error', reject);
+  });
+}
+
+const root = mkdtempSync(path.join(tmpdir(), 'companion-e2e-'));
+const dirs = {
+  xdg: path.join(root, 'xdg'), userData: path.join(root, 'user-data'), exts: path.join(root, 'extensions'),
+  ws: path.join(root, 'workspace'), browser: path.join(root, 'browser'),
+};
+for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+mkdirSync(artifacts, { recursive: true });
+writeFileSync(path.join(dirs.ws, 'hello.txt'), 'line one\nline two\nline three\nline four\n');
+
+const port1 = await freePort();
+const port2 = await freePort();
+mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
+writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify({
+  'remote.autoForwardPorts': false, 'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off',
+  'workbench.tips.enabled': false, 'extensions.autoUpdate': false, 'extensions.autoCheckUpdates': false,
+  'companion.server.port': port1,
+}, null, 2));
+const env = {
+  ...process.env,
+  XDG_CONFIG_HOME: path.join(dirs.xdg, 'config'), XDG_DATA_HOME: path.join(dirs.xdg, 'data'),
+  XDG_CACHE_HOME: path.join(dirs.xdg, 'cache'),
+  EXTENSIONS_GALLERY: JSON.stringify({ serviceUrl: 'http://127.0.0.1:9/gallery', itemUrl: 'http://127.0.0.1:9/item' }),
+};
+const csArgs = ['--user-data-dir', dirs.userData, '--extensions-dir', dirs.exts, '--config', path.join(root, 'config.yaml')];
+writeFileSync(path.join(root, 'config.yaml'), 'auth: none\ncert: false\n');
+
+execFileSync(codeServer, [...csArgs, '--install-extension', vsix], { env, stdio: 'inherit' });
+
+let csLog = '';
+const sessions = [];
+let browser;
+
+/* Starts code-server (in its own session) and opens folder in chromium. */
+async function launch(folder, { trusted }) {
+  const csPort = await freePort();
+  const cs = spawn('setsid', [codeServer, ...csArgs, '--bind-addr', `127.0.0.1:${csPort}`, '--auth', 'none',
+    '--disable-telemetry', '--disable-update-check', ...(trusted ? ['--disable-workspace-trust'] : []), folder], {
+    env, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cs.stdout.on('data', (d) => { csLog += d; });
+  cs.stderr.on('data', (d) => { csLog += d; });
+  const sid = cs.pid; // setsid execs in place: its pid is the session id
+  sessions.push(sid);
+  await waitFor(async () => (await new Promise((r) => http.get(`http://127.0.0.1:${csPort}/healthz`, (res) => { res.resume(); r(res.statusCode === 200); }).on('error', () => r(false)))), 'code-server', 60000);
+  if (!browser) {
+    browser = await chromium.launchPersistentContext(dirs.browser, {
+      executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1400, height: 900 },
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'],
+    });
+    await browser.route('**/*', (route) => {
+      const u = new URL(route.request().url());
+      if (['127.0.0.1', 'localhost'].includes(u.hostname) || u.protocol === 'data:' || u.protocol === 'blob:') return route.continue();
+      return route.abort();
+    });
+  }
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  await page.goto(`http://127.0.0.1:${csPort}/?folder=${encodeURIComponent(folder)}`);
+  await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
+  return { page, sid };
+}
+
+async function stopSession(sid) {
+  try { process.kill(-sid, 'SIGTERM'); } catch { /* gone */ }
+  await sleep(1000);
+  try { process.kill(-sid, 'SIGKILL'); } catch { /* gone */ }
+}
+
+async function cleanup() {
+  try { await browser?.close(); } catch { /* closed */ }
+  for (const sid of sessions) await stopSession(sid);
+  writeFileSync(path.join(artifacts, 'code-server.log'), csLog);
+  writeFileSync(path.join(artifacts, 'results.json'), JSON.stringify({ failed, results }, null, 2));
+  rmSync(root, { recursive: true, force: true });
+}
+
+try {
+  const { page, sid } = await launch(dirs.ws, { trusted: true });
+
+  const statusItem = page.locator('.statusbar-item', { hasText: 'Companion' }).first();
+  const palette = async (title) => {
+    await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => {});
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10000 });
+    await input.fill(`>${title}`);
+    // Click the row whose label is exactly the title: fuzzy matching may
+    // put another command first ("Pair Device" also matches "Notify Paired
+    // Devices"), so Enter on the top row is not enough.
+    const exact = new RegExp(`^\\s*${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
+    const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
+    await row.waitFor({ timeout: 10000 });
+    await row.click();
+  };
+
+  // 1. auto-start
+  await waitFor(async () => (await health(port1)) === 200, `the helper on :${port1}`, 60000);
+  step('auto-start: the helper listens on the configured port', true, `:${port1}`);
+  const text1 = await waitFor(async () => { const t = await statusItem.innerText(); return t.includes(`:${port1}`) ? t : ''; }, 'status bar running', 20000);
+  step('status bar shows running on the port', true, text1.replace(/\s+/g, ' '));
+  await page.locator('#workbench\\.parts\\.statusbar').screenshot({ path: path.join(artifacts, 'statusbar-running.png') });
+
+  // 2. Pair Device: scopes read + editor, 1 hour, "e2e-phone"
+  await palette('Companion: Pair Device');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'editor' }).first().waitFor({ timeout: 10000 });
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'editor' }).first().locator('input[type=checkbox], .monaco-custom-toggle, .quick-input-list-checkbox').first().click();
+  await page.keyboard.press('Enter');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: '1 hour' }).first().waitFor({ timeout: 10000 });
+  await page.keyboard.press('Enter');
+  const nameBox = page.locator('.quick-input-widget input');
+  await nameBox.waitFor({ state: 'visible' });
+  await nameBox.fill('e2e-phone');
+  await page.keyboard.press('Enter');
+  const token = await waitFor(async () => {
+    for (const f of page.frames()) {
+      const el = await f.$('#v-token').catch(() => null);
+      if (el) return { token: (await el.innerText()).trim(), ws: (await (await f.$('#v-workspaceId')).innerText()).trim(), frame: f };
+    }
+    return undefined;
+  }, 'the pairing webview', 20000);
+  step('Pair Device shows a token in the webview', /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token.token), `workspace ${token.ws}`);
+  const qrOk = await token.frame.$eval('#qr', (img) => img.complete && img.naturalWidth > 0).catch(() => false);
+  step('the pairing webview renders the QR code', qrOk);
+  await page.screenshot({ path: path.join(artifacts, 'pairing-webview.png') });
+
+  // 3. a ws client authenticates with that token
+  const c1 = await wsClient(`ws://127.0.0.1:${port1}/ws`);
+  c1.send({ type: 'auth', id: 'a1', data: { token: token.token, workspaceId: token.ws } });
+  const auth = await c1.next((m) => m.id === 'a1');
+  step('a ws client authenticates with the Pair Device token', auth.data?.success === true, `scopes ${JSON.stringify(auth.data?.scopes)}`);
+  await waitFor(async () => (await statusItem.innerText()).includes('1 client'), 'status bar 1 client', 10000).then(
+    () => step('status bar counts the client', true), (e) => step('status bar counts the client', false, e.message));
+
+  // 4. editor.open opens the file
+  c1.send({ type: 'command', id: 'o1', data: { name: 'editor.open', args: { path: 'hello.txt', line: 3 } } });
+  const opened = await c1.next((m) => m.id === 'o1');
+  const tabOk = await page.locator('.tab', { hasText: 'hello.txt' }).first().waitFor({ timeout: 10000 }).then(() => true, () => false);
+  step('editor.open from a client opens the file', opened.data?.success === true && tabOk, JSON.stringify(opened.data));
+
+  // 4b. the editor's saves reach subscribed clients as file.saved events,
+  // and Notify Paired Devices reaches them as notify events
+  c1.send({ type: 'subscribe', id: 's1', data: { events: ['file.saved', 'notify'] } });
+  await c1.next((m) => m.id === 's1' && m.type === 'subscribed');
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await page.keyboard.press('End');
+  await page.keyboard.type(' saved');
+  await page.keyboard.press('Control+s');
+  const saved = await c1.next((m) => m.type === 'event' && m.data?.event === 'file.saved', 15000).catch((e) => ({ error: e.message }));
+  step('saving in the editor sends file.saved to subscribed clients', saved.data?.payload?.path === 'hello.txt', JSON.stringify(saved.data ?? saved));
+  await palette('Companion: Notify Paired Devices');
+  const msgBox = page.locator('.quick-input-widget input');
+  await msgBox.waitFor({ state: 'visible' });
+  await msgBox.fill('build finished');
+  await page.keyboard.press('Enter');
+  const note = await c1.next((m) => m.type === 'event' && m.data?.event === 'notify', 15000).catch((e) => ({ error: e.message }));
+  step('Notify Paired Devices reaches subscribed clients', note.data?.payload?.message === 'build finished', JSON.stringify(note.data ?? note));
+
+  // 5. Stop / Start from the palette
+  await palette('Companion: Stop Server');
+  const code = await Promise.race([c1.closed, sleep(10000).then(() => 'timeout')]);
+  await waitFor(async () => (await health(port1)) === 0, 'the port to close', 10000);
+  step('Stop Server closes the port (client closed 1001)', code === 1001, `close ${code}`);
+  await waitFor(async () => (await statusItem.innerText()).includes('stopped'), 'status bar stopped', 10000);
+  await page.locator('#workbench\\.parts\\.statusbar').screenshot({ path: path.join(artifacts, 'statusbar-stopped.png') });
+  await palette('Companion: Start Server');
+  await waitFor(async () => (await health(port1)) === 200, 'the port to reopen', 15000);
+  step('Start Server reopens the port', true);
+
+  // 6. kill -9 -> restart
+  const before = helperPids(sid);
+  step('one helper runs in the code-server session', before.length === 1, `pids ${before.join(',')}`);
+  const argv = readFileSync(`/proc/${before[0]}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(1);
+  step('the helper runs as `companion-helper --stdio` (no secret in argv)', argv.length === 1 && argv[0] === '--stdio', JSON.stringify(argv));
+  const logFile = findFile(path.join(dirs.userData, 'logs'), (f) => /Companion\.log$/.test(f));
+  const logText = logFile ? readFileSync(logFile, 'utf8') : '';
+  step('the Companion log has the helper\'s output and no token', /\[helper\]/.test(logText) && !logText.includes(token.token.split('.')[2]),
+    logFile ? path.relative(dirs.userData, logFile) : 'no log file');
+  if (logFile) writeFileSync(path.join(artifacts, 'Companion.log'), logText);
+  process.kill(before[0], 'SIGKILL');
+  const after = await waitFor(() => { const p = helperPids(sid); return p.length === 1 && p[0] !== before[0] ? p : undefined; }, 'a new helper', 20000);
+  await waitFor(async () => (await health(port1)) === 200, 'the restarted server', 20000);
+  step('kill -9 of the helper is followed by a restart', true, `pid ${before[0]} -> ${after[0]}`);
+
+  // 7. the Settings UI moves the port
+  await palette('Preferences: Open Settings (UI)');
+  const search = page.locator('.settings-editor .suggest-input-container textarea, .settings-editor .search-container input, .settings-editor .monaco-editor textarea').first();
+  await search.waitFor({ timeout: 15000 });
+  await search.focus(); // the search box has focus when the editor opens; this makes sure
+  await page.keyboard.type('companion.server.port');
+  const portInput = page.locator('.settings-editor .setting-item-contents', { hasText: 'Port of the WebSocket server' }).locator('input').first();
+  await portInput.waitFor({ timeout: 15000 });
+  await portInput.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type(String(port2));
+  await page.keyboard.press('Tab');
+  await waitFor(async () => (await health(port2)) === 200, `the server on :${port2}`, 20000);
+  await waitFor(async () => (await health(port1)) === 0, `:${port1} to close`, 10000);
+  const text2 = await waitFor(async () => { const t = await statusItem.innerText(); return t.includes(`:${port2}`) ? t : ''; }, 'status bar on the new port', 15000);
+  step('changing companion.server.port in the Settings UI moves the server', true, `${port1} -> ${port2}; ${text2.replace(/\s+/g, ' ')}`);
+  await page.locator('#workbench\\.parts\\.statusbar').screenshot({ path: path.join(artifacts, 'statusbar-moved.png') });
+
+  // 8. a taken port: a message naming it with "Change Port", which opens the setting
+  const blocker = net.createServer();
+  await new Promise((r) => blocker.listen(0, '127.0.0.1', r));
+  const taken = blocker.address().port;
+  await portInput.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type(String(taken));
+  await page.keyboard.press('Tab');
+  const toast = page.locator('.notification-toast', { hasText: 'already in use' }).first();
+  await toast.waitFor({ timeout: 20000 });
+  const toastText = (await toast.innerText()).replace(/\s+/g, ' ');
+  await page.screenshot({ path: path.join(artifacts, 'port-taken.png') });
+  step('a taken port shows a message naming the port', toastText.includes(String(taken)) && toastText.includes('Change Port'), toastText);
+  await waitFor(async () => (await statusItem.innerText()).includes('error'), 'status bar error', 10000).then(
+    () => step('status bar shows the error', true), (e) => step('status bar shows the error', false, e.message));
+  await toast.locator('.monaco-button', { hasText: 'Change Port' }).click();
+  const port3 = await freePort();
+  const portInput3 = page.locator('.settings-editor .setting-item-contents', { hasText: 'Port of the WebSocket server' }).locator('input').first();
+  await portInput3.waitFor({ timeout: 15000 });
+  await portInput3.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type(String(port3));
+  await page.keyboard.press('Tab');
+  await waitFor(async () => (await health(port3)) === 200, `the server on :${port3}`, 20000);
+  step('Change Port opens the setting; a free port starts the server again', true, `:${port3}`);
+  await new Promise((r) => blocker.close(r));
+  // 9. the editor dies (kill -9 of the extension host): the helper does not outlive it
+  const [orphan] = helperPids(sid);
+  const host = Number(execFileSync('ps', ['-o', 'ppid=', '-p', String(orphan)], { encoding: 'utf8' }).trim());
+  const aliveBefore = (() => { try { process.kill(orphan, 0); return true; } catch { return false; } })();
+  process.kill(host, 'SIGKILL'); // no deactivate can run: only the helper's own watch ends it
+  const t0 = Date.now();
+  await waitFor(() => { try { process.kill(orphan, 0); return false; } catch { return true; } }, 'the helper to exit after its editor', 10000, 50);
+  const goneMs = Date.now() - t0;
+  step('kill -9 of the extension host: the helper exits too (within 3 s)', aliveBefore && goneMs < 3000, `helper ${orphan} gone ${goneMs} ms after its parent ${host}`);
+  await page.goto('about:blank');
+  await stopSession(sid);
+
+  // 10. an untrusted workspace: nothing starts, the status bar says why
+  const untrustedWs = path.join(root, 'untrusted');
+  mkdirSync(untrustedWs);
+  writeFileSync(path.join(untrustedWs, 'x.txt'), 'x\n');
+  const u = await launch(untrustedWs, { trusted: false });
+  const uItem = u.page.locator('.statusbar-item', { hasText: 'Companion' }).first();
+  const uText = await waitFor(async () => { const t = await uItem.innerText(); return t.includes('restricted') ? t : ''; }, 'restricted mode in the status bar', 30000);
+  await sleep(2000);
+  step('untrusted workspace: status bar says restricted mode, no helper runs',
+    helperPids(u.sid).length === 0 && (await health(port3)) === 0, uText.replace(/\s+/g, ' '));
+  await u.page.locator('#workbench\\.parts\\.statusbar').screenshot({ path: path.join(artifacts, 'statusbar-restricted.png') });
+  // granting trust starts it (autoStart)
+  // the startup trust dialog is still open: answer it
+  await u.page.getByRole('button', { name: 'Yes, I trust the authors' }).click({ timeout: 15000 });
+  await waitFor(() => helperPids(u.sid).length === 1, 'a helper after trust', 20000);
+  const trustedText = await waitFor(async () => { const t = await uItem.innerText(); return /Companion :\d+/.test(t) ? t : ''; }, 'running after trust', 20000);
+  step('granting Workspace Trust starts Companion', true, trustedText.replace(/\s+/g, ' '));
+} catch (e) {
+  step('e2e run', false, e.message);
+  try { await browser?.pages()[0]?.screenshot({ path: path.join(artifacts, 'failure.png') }); } catch { /* no page */ }
+} finally {
+  await cleanup();
+}
+console.log(`\ne2e: ${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

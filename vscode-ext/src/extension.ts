@@ -1,0 +1,25 @@
+/* Companion for VS Code: entry points. */
+import * as vscode from 'vscode';
+import { registerCommands } from './commands';
+import { Controller } from './controller';
+import { Settings } from './settings';
+import { StatusBar } from './statusBar';
+
+let controller: Controller | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel('Companion', { log: true });
+  const settings = new Settings(context.secrets);
+  const statusBar = new StatusBar();
+  controller = new Controller(context, log, settings, statusBar);
+  context.subscriptions.push(log, settings, statusBar);
+  registerCommands(context, controller);
+  controller.activate();
+}
+
+/** shutdown, exit, kill after 2 s: VS Code waits for the promise. */
+export async function deactivate(): Promise<void> {
+  const c = controller;
+  controller = undefined;
+  await c?.shutdown();
+}

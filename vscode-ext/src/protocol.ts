@@ -1,0 +1,129 @@
+/*
+ * Types of the control plane (PROTOCOL.md section 1, docs/protocol.md): the
+ * requests the extension sends to companion-helper and those it answers.
+ * No vscode import: shared by the extension and the Node tests.
+ */
+
+export interface WorkspaceFolderParam {
+  uri: string;
+  name: string;
+}
+
+export interface InitializeParams {
+  processId: number;
+  clientInfo: { name: string; version: string };
+  workspaceId: string;
+  workspaceFolders: WorkspaceFolderParam[];
+  settings: HelperSettings;
+}
+
+export interface InitializeResult {
+  serverInfo: { name: string; version: string };
+  capabilities: { commands: string[] };
+  workspaceId?: string;
+}
+
+export interface StartResult {
+  url: string;
+  host: string;
+  port: number;
+}
+
+export interface ClientInfo {
+  sessionId: string;
+  userId: string;
+  remoteAddress: string;
+  connectedAt: number;
+  scopes?: string[];
+  expiresAt?: number;
+}
+
+export interface StatusResult {
+  state: 'running' | 'stopped';
+  url: string | null;
+  host?: string;
+  port?: number | null;
+  startedAt: number | null;
+  workspaceId?: string;
+  version?: string;
+  clients: ClientInfo[];
+  counters: Record<string, number>;
+}
+
+export type Scope = 'read' | 'run' | 'editor';
+
+export interface IssueTokenParams {
+  userId: string;
+  scopes: Scope[];
+  ttlSeconds: number;
+}
+
+export interface IssueTokenResult {
+  token: string;
+  expiresAt: number;
+  url: string;
+  workspaceId: string;
+}
+
+export interface ClientEventParams {
+  sessionId: string;
+  userId: string;
+  remoteAddress: string;
+  reason?: string;
+}
+
+export interface CommandExecutedParams {
+  sessionId: string;
+  userId: string;
+  name: string;
+  success: boolean;
+  durationMs: number;
+}
+
+export interface LogMessageParams {
+  type: 1 | 2 | 3 | 4;
+  message: string;
+}
+
+/* Requests the helper sends to the editor. */
+export interface EditorOpenParams {
+  uri: string;
+  path: string;
+  line?: number;
+}
+export interface EditorShowMessageParams {
+  text: string;
+  severity: 'info' | 'warning' | 'error';
+}
+export interface EditorDiagnosticsParams {
+  path?: string;
+}
+export interface EditorDiagnostic {
+  path: string;
+  line: number;
+  severity: 'error' | 'warning' | 'info' | 'hint';
+  message: string;
+  source: string;
+}
+export interface EditorExecuteCommandParams {
+  command: string;
+  args: unknown[];
+}
+export interface EditorConfirmParams {
+  title: string;
+  detail: string;
+}
+
+export interface EditorHandlers {
+  open(p: EditorOpenParams): Promise<{ opened: boolean }>;
+  showMessage(p: EditorShowMessageParams): Promise<{ shown: boolean }>;
+  diagnostics(p: EditorDiagnosticsParams): Promise<{ diagnostics: EditorDiagnostic[] }>;
+  executeCommand(p: EditorExecuteCommandParams): Promise<unknown>;
+  confirm(p: EditorConfirmParams): Promise<{ approved: boolean }>;
+}
+
+/* The nested settings object of PROTOCOL.md ("settings"), secret included. */
+export type HelperSettings = Record<string, unknown>;
+
+/** JSON-RPC error code of server/start when the port is taken. */
+export const PORT_TAKEN = -32001;

@@ -1,0 +1,95 @@
+/*
+ * The `companion` configuration section and the secret. The HS256 secret is
+ * 32 random bytes (hex) kept in SecretStorage, made on first run; it goes to
+ * the helper only inside initialize / didChangeConfiguration params.
+ */
+import { randomBytes } from 'node:crypto';
+import * as vscode from 'vscode';
+import type { HelperSettings } from './protocol';
+import { isLoopbackHost, toHelperSettings } from './settingsShape';
+
+export const SECTION = 'companion';
+const SECRET_KEY = 'companion.auth.secret';
+
+export function config(): vscode.WorkspaceConfiguration {
+  return vscode.workspace.getConfiguration(SECTION);
+}
+
+export class Settings implements vscode.Disposable {
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly changed = new vscode.EventEmitter<void>();
+  /** Fires when the companion settings or the secret change. */
+  readonly onDidChange = this.changed.event;
+  private warnedHost: string | undefined;
+
+  constructor(private readonly secrets: vscode.SecretStorage) {
+    this.disposables.push(
+      this.changed,
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration(SECTION)) this.changed.fire();
+      }),
+      secrets.onDidChange((e) => {
+        if (e.key === SECRET_KEY) this.changed.fire();
+      }),
+    );
+  }
+
+  /** The secret, made and stored on first use. */
+  async secret(): Promise<string> {
+    const existing = await this.secrets.get(SECRET_KEY);
+    if (existing) return existing;
+    const fresh = randomBytes(32).toString('hex');
+    await this.secrets.store(SECRET_KEY, fresh);
+    return fresh;
+  }
+
+  /** A new secret: every token issued so far stops working. */
+  async rotateSecret(): Promise<void> {
+    await this.secrets.store(SECRET_KEY, randomBytes(32).toString('hex'));
+  }
+
+  /** The settings object for the helper, secret included. */
+  async forHelper(): Promise<HelperSettings> {
+    const c = config();
+    return toHelperSettings((key) => c.get(key), await this.secret());
+  }
+
+  get autoStart(): boolean {
+    return config().get<boolean>('autoStart', true);
+  }
+
+  get helperPath(): string {
+    return config().get<string>('helper.path', '');
+  }
+
+  get notifyOnConnect(): boolean {
+    return config().get<boolean>('notifyOnConnect', false);
+  }
+
+  get host(): string {
+    return config().get<string>('server.host', '127.0.0.1');
+  }
+
+  /** Warns once per value when the server would listen beyond this machine. */
+  warnIfExposed(): void {
+    const host = this.host;
+    if (isLoopbackHost(host)) {
+      this.warnedHost = undefined;
+      return;
+    }
+    if (this.warnedHost === host) return;
+    this.warnedHost = host;
+    void vscode.window
+      .showWarningMessage(
+        `Companion: companion.server.host is "${host}", not loopback: other machines on the network can reach the server. Keep tokens short-lived.`,
+        'Open Setting',
+      )
+      .then((choice) => {
+        if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'companion.server.host');
+      });
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}

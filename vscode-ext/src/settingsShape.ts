@@ -1,0 +1,92 @@
+/*
+ * The `companion.*` settings as the helper wants them: flat VS Code keys
+ * (`server.port`) become the nested object of PROTOCOL.md ({server:{port}}).
+ * Keys only the extension uses are left out. No vscode import.
+ */
+import { createHash } from 'node:crypto';
+import type { HelperSettings } from './protocol';
+
+/** Every key of the contract, with its default (same as the helper's). */
+export const HELPER_SETTING_DEFAULTS: Readonly<Record<string, unknown>> = {
+  autoStart: true,
+  'server.host': '127.0.0.1',
+  'server.port': 3001,
+  'server.allowedOrigins': [],
+  'server.allowedHosts': [],
+  'auth.algorithm': 'HS256',
+  'auth.publicKey': '',
+  'auth.publicKeyPath': '',
+  'auth.audience': '',
+  'auth.issuer': '',
+  'auth.timeoutSeconds': 10,
+  'auth.leewaySeconds': 30,
+  'heartbeat.intervalSeconds': 25,
+  'heartbeat.timeoutSeconds': 60,
+  'events.historySize': 256,
+  'limits.maxConnections': 64,
+  'limits.maxUnauthenticated': 32,
+  'limits.maxMessageBytes': 1048576,
+  'limits.commandsPerSecond': 20,
+  'limits.maxOutputBytes': 1048576,
+  'limits.maxConcurrentTasks': 4,
+  'limits.maxQueuedBytes': 8388608,
+  tasks: {},
+  editorCommands: ['workbench.action.files.saveAll'],
+  'log.level': 'info',
+};
+
+/** Settings the extension contributes but never sends to the helper. */
+export const EXTENSION_ONLY_KEYS: readonly string[] = ['helper.path', 'notifyOnConnect'];
+
+/**
+ * Builds the nested settings object from a getter of flat keys (VS Code's
+ * WorkspaceConfiguration.get). Undefined values are left out so the helper
+ * applies its own default; the secret goes in auth.secret.
+ */
+export function toHelperSettings(
+  get: (key: string) => unknown,
+  secret: string | undefined,
+): HelperSettings {
+  const out: HelperSettings = {};
+  for (const key of Object.keys(HELPER_SETTING_DEFAULTS)) {
+    const value = get(key);
+    if (value === undefined) continue;
+    setPath(out, key.split('.'), value);
+  }
+  if (secret !== undefined) setPath(out, ['auth', 'secret'], secret);
+  return out;
+}
+
+function setPath(target: Record<string, unknown>, parts: string[], value: unknown): void {
+  let node = target;
+  for (let i = 0; i < parts.length - 1; i++) {
+    const part = parts[i] as string;
+    const next = node[part];
+    if (typeof next === 'object' && next !== null && !Array.isArray(next)) {
+      node = next as Record<string, unknown>;
+    } else {
+      const created: Record<string, unknown> = {};
+      node[part] = created;
+      node = created;
+    }
+  }
+  node[parts[parts.length - 1] as string] = value;
+}
+
+/** True for loopback names and addresses (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)) return true;
+  if (/^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)) return true;
+  return false;
+}
+
+/** A stable workspace id: the first 16 hex digits of sha256(first folder path). */
+export function workspaceIdFor(firstFolderFsPath: string | undefined, fallback: string): string {
+  return createHash('sha256')
+    .update(firstFolderFsPath ?? fallback)
+    .digest('hex')
+    .slice(0, 16);
+}
