@@ -1,7 +1,9 @@
 /** Wires a chat transport, the helper clients and the relay together. */
+import path from 'node:path';
 import type { Config } from './config.js';
 import type { Reporter } from './log.js';
 import { HelperClient } from './helperClient.js';
+import { NotifyState } from './notify.js';
 import { Relay } from './relay.js';
 import type { ChatTransport, ConnectionUpdate } from './transport.js';
 
@@ -19,9 +21,17 @@ export interface BridgeTuning {
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
   tokenPollMs?: number;
+  /** Notification bursts for one chat within this window become one message (default 2000 ms). */
+  coalesceMs?: number;
+}
+
+/** Where the notification state lives: `<stateDir>/notify.json`, stateDir defaulting to the auth folder's parent. */
+export function notifyStateFile(config: Config): string {
+  return path.join(config.stateDir ?? path.dirname(config.authDir), 'notify.json');
 }
 
 export async function startBridge(config: Config, transport: ChatTransport, reporter: Reporter, tuning: BridgeTuning = {}): Promise<Bridge> {
+  const { coalesceMs, ...helperTuning } = tuning;
   const helpers = config.workspaces.map((w) => new HelperClient({
     name: w.name,
     url: w.url,
@@ -29,8 +39,10 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
     workspaceId: w.workspaceId,
     reporter,
     sendsPerSecond: config.helperSendsPerSecond,
-    ...tuning,
+    ...helperTuning,
   }));
+  const notify = new NotifyState(notifyStateFile(config), 500, (e) => { reporter.log('warn', e.message); });
+  for (const w of config.workspaces) notify.bindWorkspaceId(w.name, w.workspaceId);
   const relay = new Relay({
     transport,
     workspaces: helpers,
@@ -38,6 +50,8 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
     allow: config.allow,
     groups: config.groups,
     perSenderPerMinute: config.perSenderPerMinute,
+    notify,
+    ...(coalesceMs !== undefined ? { coalesceMs } : {}),
   });
   transport.on('qr', (qr) => { reporter.event('qr', { qr }); });
   transport.on('connection', (u: ConnectionUpdate) => {
@@ -71,6 +85,7 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
         const drained = await relay.drain(drainMs);
         if (!drained) reporter.log('warn', `some replies were not sent within ${drainMs} ms`);
         await Promise.all(helpers.map((h) => h.stop()));
+        notify.flush();
         await transport.close();
       })();
       return stopped;

@@ -16,6 +16,8 @@ export interface Config {
   allow: string[];
   groups: string[];
   authDir: string;
+  /** Where notify.json is kept. Default: the parent of authDir. */
+  stateDir?: string | undefined;
   json: boolean;
   relink: boolean;
   perSenderPerMinute: number;
@@ -43,7 +45,8 @@ Options:
   --auth-dir DIR       where the WhatsApp session is kept
                        (default ~/.config/companion/whatsapp-auth, mode 0700)
   --config FILE        JSON file with the same keys (helperUrl, tokenFile,
-                       workspaceId, allow, authDir, groups, perSenderPerMinute)
+                       workspaceId, allow, authDir, stateDir, groups,
+                       perSenderPerMinute)
                        and "workspaces": [{name, url, tokenFile, workspaceId}]
   --json               stdout: one JSON event per line (qr, status, message,
                        sent, error); logs go to stderr
@@ -60,6 +63,7 @@ interface FileConfig {
   allow?: unknown;
   groups?: unknown;
   authDir?: unknown;
+  stateDir?: unknown;
   json?: unknown;
   relink?: unknown;
   perSenderPerMinute?: unknown;
@@ -198,6 +202,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
         allow: allowAll.map((a) => normalizeE164(a)!),
         groups: strList(file.groups, 'groups'),
         authDir,
+        stateDir: resolvePath(str(file.stateDir, 'stateDir'), fileDir),
         json: json || file.json === true,
         relink: relink || file.relink === true,
         perSenderPerMinute: posInt(file.perSenderPerMinute, 'perSenderPerMinute', 10),

@@ -10,6 +10,7 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import WebSocket from 'ws';
 import { Backoff } from './backoff.js';
 import type { Reporter } from './log.js';
+import type { HelperEvent } from './notify.js';
 
 export type HelperState = 'stopped' | 'connecting' | 'ready' | 'offline' | 'authFailed';
 
@@ -66,7 +67,9 @@ interface ServerMessage {
     message?: string;
     heartbeatIntervalMs?: number;
     error?: { code?: string; message?: string };
-    event?: number;
+    event?: number | string;
+    seq?: number;
+    payload?: Record<string, unknown>;
   };
 }
 
@@ -76,8 +79,18 @@ export interface HelperClientEvents {
   ready: () => void;
   offline: (why: string) => void;
   authFailed: (failure: AuthFailure) => void;
-  /** A chat_reply without an id (notifications). */
+  /** A chat_reply without an id and without data.event (a notice from the helper). */
   notice: (text: string) => void;
+  /** The helper confirmed a subscription; seq is its newest event. */
+  subscribed: (seq: number) => void;
+  /** An event pushed by the helper (including `resync`). */
+  event: (event: HelperEvent) => void;
+}
+
+/** What to subscribe to after every authentication; since() is read each time. */
+export interface EventSubscription {
+  events: readonly string[];
+  since: () => number | null;
 }
 
 export class HelperClient extends EventEmitter {
@@ -106,6 +119,8 @@ export class HelperClient extends EventEmitter {
   private rate: number;
   private seq = 0;
   private reauthSeq = 0;
+  private subscription: EventSubscription | null = null;
+  private subSeq = 0;
   /** Counts, for logs and tests. */
   readonly stats = { connects: 0, rateLimited: 0, sent: 0 };
 
@@ -162,15 +177,43 @@ export class HelperClient extends EventEmitter {
    * onLater. Rejects with HelperOfflineError when the helper is not reachable
    * or goes away before answering.
    */
-  chat(text: string, onLater?: (parts: string[]) => void): Promise<string[]> {
+  chat(text: string, onLater?: (parts: string[]) => void, onId?: (id: string) => void): Promise<string[]> {
     if (!this.isReady()) return Promise.reject(new HelperOfflineError());
     const seq = ++this.seq;
     const id = `wa${seq}-${Math.random().toString(36).slice(2, 8)}`;
+    onId?.(id);
     return new Promise<string[]>((resolve, reject) => {
       this.pending.set(id, { id, seq, text, parts: new Map(), firstDone: false, resolve, reject, onLater, rateLimited: 0 });
       this.queue.push(id);
       this.pump();
     });
+  }
+
+  /**
+   * Subscribes to events now (when connected) and after every
+   * (re)authentication, with since() as `since` (omitted when null);
+   * null unsubscribes.
+   */
+  setSubscription(sub: EventSubscription | null): void {
+    const prev = this.subscription;
+    this.subscription = sub;
+    if (!this.isReady()) return;
+    if (sub) this.sendSubscribe();
+    else if (prev) this.send({ type: 'unsubscribe', id: `unsub${++this.subSeq}`, data: { events: prev.events } });
+  }
+
+  get subscribedTo(): EventSubscription | null {
+    return this.subscription;
+  }
+
+  private sendSubscribe(): void {
+    const sub = this.subscription;
+    if (!sub) return;
+    const data: { events: readonly string[]; since?: number } = { events: sub.events };
+    const since = sub.since();
+    if (since !== null) data.since = since;
+    this.reporter.log('debug', `[${this.name}] subscribing to ${sub.events.join(', ')}${since !== null ? ` since ${since}` : ''}`);
+    this.send({ type: 'subscribe', id: `sub${++this.subSeq}`, data });
   }
 
   private readToken(): string | null {
@@ -257,6 +300,7 @@ export class HelperClient extends EventEmitter {
             this.authFailureReported = false;
             this.reporter.log('info', `[${this.name}] connected to ${this.opts.url}`);
             this.reporter.event('status', { workspace: this.name, helper: 'online' });
+            this.sendSubscribe();
             this.emit('ready');
             this.pump();
           } else {
@@ -270,15 +314,34 @@ export class HelperClient extends EventEmitter {
       }
       case 'chat_reply':
         if (id === undefined) {
+          // The helper's own chat `notify on` pushes (data.event): the bridge
+          // handles notifications itself through `subscribe`, so these are ignored.
+          if (msg.data?.event !== undefined) {
+            this.reporter.log('debug', `[${this.name}] ignored an unsolicited chat notification (event ${String(msg.data.event)})`);
+            return;
+          }
           if (typeof msg.data?.text === 'string') this.emit('notice', msg.data.text);
           return;
         }
         this.onChatReply(id, msg.data ?? {});
         return;
+      case 'subscribed':
+        if (typeof msg.data?.seq === 'number') this.emit('subscribed', msg.data.seq);
+        return;
+      case 'event': {
+        const d = msg.data;
+        if (typeof d?.event !== 'string' || typeof d.seq !== 'number') return;
+        this.emit('event', { event: d.event, seq: d.seq, payload: d.payload ?? {} });
+        return;
+      }
       case 'error': {
         const code = msg.data?.code ?? 'ERROR';
         const p = id !== undefined ? this.pending.get(id) : undefined;
         if (!p) {
+          if (id?.startsWith('sub')) {
+            this.reporter.log('warn', `[${this.name}] the helper refused the event subscription (${code}: ${msg.data?.message ?? ''})`);
+            return;
+          }
           if (code === 'AUTH_REQUIRED') this.authFailure = { code, message: msg.data?.message ?? 'authentication required' };
           this.reporter.log('debug', `[${this.name}] error ${code}: ${msg.data?.message ?? ''}`);
           return;

@@ -7,6 +7,8 @@ import { normalizeE164 } from './transport.js';
 import type { HelperClient } from './helperClient.js';
 import { HelperError, HelperOfflineError } from './helperClient.js';
 import type { Reporter } from './log.js';
+import type { HelperEvent, NotifyItem } from './notify.js';
+import { formatBatch, formatEvent, MISSED, NOTIFY_EVENTS, NOTIFY_OFF, NotifyState } from './notify.js';
 
 export const TEXT_ONLY = 'Text commands only.';
 export const OFFLINE = 'Workspace offline.';
@@ -27,9 +29,22 @@ export interface RelayOptions {
   replyTimeoutMs?: number;
   /** Messages older than this (seconds) are not run. Default 120. */
   maxAgeSeconds?: number;
+  /** Which chats want notifications, and the last event seq per workspace. Default: in memory only. */
+  notify?: NotifyState;
+  /** Events for one chat within this window are joined into one message. Default 2000 ms. */
+  coalesceMs?: number;
+  /** Events held per chat while WhatsApp is not connected. Default 100. */
+  maxHeldPerChat?: number;
 }
 
 interface SenderWindow { times: number[]; warned: boolean }
+
+/** Notifications waiting for one chat: the coalescing window, or WhatsApp to come back. */
+interface ChatBuffer { items: NotifyItem[]; dropped: number; timer: NodeJS.Timeout | null }
+
+export function notifyOnText(workspace: string): string {
+  return `Notifications on for ${workspace}: you'll hear when a task ends.`;
+}
 
 export class Relay {
   private readonly transport: ChatTransport;
@@ -46,6 +61,13 @@ export class Relay {
   private readonly ownSent = new Set<string>();
   private readonly ownSentOrder: string[] = [];
   private stopping = false;
+  private readonly notify: NotifyState;
+  private readonly coalesceMs: number;
+  private readonly maxHeld: number;
+  private readonly buffers = new Map<string, ChatBuffer>();
+  /** `${workspace}|${chat message id}` of `run` commands -> the chat that ran it (its end is already answered there). */
+  private readonly runOrigins = new Map<string, string>();
+  private waOpen = false;
   private readonly onMessageBound = (m: IncomingMessage): void => { this.onMessage(m); };
   private readonly onConnectionBound = (u: ConnectionUpdate): void => { this.onConnection(u); };
 
@@ -70,10 +92,117 @@ export class Relay {
         this.toOwner(`Companion: the workspace${label} refused the bridge's token (${f.code}). Put a fresh token in the token file; until then commands get "${OFFLINE}"`);
       });
       w.on('notice', (text) => { this.toOwner(text); });
+      w.on('subscribed', (seq) => {
+        // The first subscription (no since): resume from here next time.
+        if (this.notify.lastSeq(w.name) === null) this.notify.setLastSeq(w.name, seq);
+      });
+      w.on('event', (e) => { this.onHelperEvent(w, e); });
+    }
+    this.notify = opts.notify ?? new NotifyState(null);
+    this.coalesceMs = opts.coalesceMs ?? 2000;
+    this.maxHeld = opts.maxHeldPerChat ?? 100;
+    for (const w of this.workspaces) this.updateSubscription(w);
+  }
+
+  private updateSubscription(w: HelperClient): void {
+    const on = this.notify.chats(w.name).length > 0;
+    if (on && !w.subscribedTo) w.setSubscription({ events: NOTIFY_EVENTS, since: () => this.notify.lastSeq(w.name) });
+    else if (!on && w.subscribedTo) w.setSubscription(null);
+  }
+
+  private label(w: HelperClient): string {
+    return this.workspaces.length === 1 && w.name === 'default' ? 'this workspace' : w.name;
+  }
+
+  private onHelperEvent(w: HelperClient, e: HelperEvent): void {
+    // Stopping: leave the seq where it is, so the next run gets this event.
+    if (this.stopping) return;
+    const chats = this.notify.chats(w.name);
+    if (e.event === 'resync') {
+      // Events after our seq are gone (the helper restarted or its history moved on).
+      this.notify.setLastSeq(w.name, e.seq);
+      this.reporter.log('info', `[${w.name}] events were missed (resync at ${e.seq})`);
+      const prefix = this.workspaces.length > 1 ? `[${w.name}] ` : '';
+      for (const chat of chats) {
+        this.flushChat(chat);
+        this.addItem(chat, { text: prefix + MISSED, detail: '' });
+        this.flushChat(chat);
+      }
+      return;
+    }
+    const last = this.notify.lastSeq(w.name);
+    if (last !== null && e.seq <= last) {
+      this.reporter.log('debug', `[${w.name}] event ${e.seq} already seen`);
+      return;
+    }
+    this.notify.setLastSeq(w.name, e.seq);
+    const item = formatEvent(e);
+    if (!item) return;
+    const origin = e.event === 'task.finished' && (typeof e.payload.id === 'string' || typeof e.payload.id === 'number')
+      ? this.runOrigins.get(`${w.name}|${String(e.payload.id)}`) : undefined;
+    if (this.workspaces.length > 1) item.text = `[${w.name}] ${item.text}`;
+    for (const chat of chats) {
+      if (chat === origin) continue; // that chat gets the run's own end message
+      this.addItem(chat, { ...item });
     }
   }
 
+  private addItem(chatId: string, item: NotifyItem): void {
+    let b = this.buffers.get(chatId);
+    if (!b) { b = { items: [], dropped: 0, timer: null }; this.buffers.set(chatId, b); }
+    b.items.push(item);
+    while (b.items.length > this.maxHeld) { b.items.shift(); b.dropped++; }
+    if (!b.timer && this.waOpen) b.timer = setTimeout(() => { this.flushChat(chatId); }, this.coalesceMs);
+  }
+
+  /** Sends what the chat's buffer holds as one message (kept while WhatsApp is not connected). */
+  private flushChat(chatId: string): void {
+    const b = this.buffers.get(chatId);
+    if (!b) return;
+    if (b.timer) { clearTimeout(b.timer); b.timer = null; }
+    if (!this.waOpen || b.items.length === 0) return;
+    const items = b.items.splice(0);
+    const dropped = b.dropped;
+    b.dropped = 0;
+    this.buffers.delete(chatId);
+    this.enqueueNotification(chatId, items, dropped);
+  }
+
+  private enqueueNotification(chatId: string, items: NotifyItem[], dropped: number): void {
+    const prev = this.tails.get(chatId) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      const ok = this.waOpen && await this.sendOne(chatId, formatBatch(items, dropped));
+      if (!ok) {
+        // WhatsApp went away: hold them (bounded) until it is back.
+        let b = this.buffers.get(chatId);
+        if (!b) { b = { items: [], dropped: 0, timer: null }; this.buffers.set(chatId, b); }
+        b.items.unshift(...items);
+        b.dropped += dropped;
+        while (b.items.length > this.maxHeld) { b.items.shift(); b.dropped++; }
+      }
+    });
+    this.tails.set(chatId, next);
+    void next.finally(() => { if (this.tails.get(chatId) === next) this.tails.delete(chatId); });
+  }
+
+  private notifyCommand(chatId: string, helper: HelperClient, on: boolean, explicit: boolean): string {
+    if (on) {
+      this.notify.turnOn(helper.name, chatId);
+      this.updateSubscription(helper);
+      this.reporter.log('info', `notifications on for ${chatId} (${helper.name})`);
+      return notifyOnText(this.label(helper));
+    }
+    // A plain "notify off" stops every workspace's; "@name notify off" that one's.
+    for (const w of explicit ? [helper] : this.workspaces) {
+      this.notify.turnOff(w.name, chatId);
+      this.updateSubscription(w);
+    }
+    this.reporter.log('info', `notifications off for ${chatId}${explicit ? ` (${helper.name})` : ''}`);
+    return NOTIFY_OFF;
+  }
+
   start(): void {
+    if (this.transport.selfChatId()) this.waOpen = true;
     this.transport.on('message', this.onMessageBound);
     this.transport.on('connection', this.onConnectionBound);
   }
@@ -82,6 +211,9 @@ export class Relay {
   async drain(timeoutMs = 5000): Promise<boolean> {
     this.stopping = true;
     this.transport.off('message', this.onMessageBound);
+    for (const chat of [...this.buffers.keys()]) this.flushChat(chat);
+    for (const b of this.buffers.values()) if (b.timer) { clearTimeout(b.timer); b.timer = null; }
+    this.notify.flush();
     const all = Promise.all([...this.tails.values()]).then(() => true);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<boolean>((r) => { timer = setTimeout(() => { r(false); }, timeoutMs); });
@@ -93,6 +225,11 @@ export class Relay {
   private onConnection(u: ConnectionUpdate): void {
     if (u.state === 'open') {
       this.reporter.log('info', `WhatsApp connected${u.ownE164 ? ` as ${u.ownE164}` : ''}`);
+      this.waOpen = true;
+      // Notifications held while WhatsApp was away go out now.
+      if (!this.stopping) for (const chat of [...this.buffers.keys()]) this.flushChat(chat);
+    } else if (u.state === 'close') {
+      this.waOpen = false;
     }
   }
 
@@ -116,6 +253,11 @@ export class Relay {
     }
     if (m.senderE164 && this.allow.has(m.senderE164)) return { ok: true, why: 'allowlist' };
     return { ok: false, why: 'not in allowlist' };
+  }
+
+  private rememberRun(key: string, chatId: string): void {
+    this.runOrigins.set(key, chatId);
+    if (this.runOrigins.size > 256) this.runOrigins.delete(this.runOrigins.keys().next().value!);
   }
 
   private rememberSent(id: string): void {
@@ -171,25 +313,30 @@ export class Relay {
     return 'warn';
   }
 
-  private pick(text: string): { helper: HelperClient | null; text: string; error?: string } {
+  private pick(text: string): { helper: HelperClient | null; text: string; explicit: boolean; error?: string } {
     const m = /^@(\S+)\s*([\s\S]*)$/.exec(text.trim());
-    if (!m) return { helper: this.workspaces[0]!, text };
+    if (!m) return { helper: this.workspaces[0]!, text, explicit: false };
     const name = m[1]!.toLowerCase();
     const helper = this.workspaces.find((w) => w.name.toLowerCase() === name);
     if (!helper) {
-      return { helper: null, text, error: `Unknown workspace "${m[1]}". Workspaces: ${this.workspaces.map((w) => `@${w.name}`).join(', ')}.` };
+      return { helper: null, text, explicit: true, error: `Unknown workspace "${m[1]}". Workspaces: ${this.workspaces.map((w) => `@${w.name}`).join(', ')}.` };
     }
-    return { helper, text: m[2]!.length > 0 ? m[2]! : 'help' };
+    return { helper, text: m[2]!.length > 0 ? m[2]! : 'help', explicit: true };
   }
 
   private async answer(chatId: string, text: string): Promise<string[]> {
     const route = this.pick(text);
     if (!route.helper) return [route.error!];
     const helper = route.helper;
+    // Notifications are the bridge's business: the helper is not asked.
+    const notify = /^notify\s+(on|off)$/i.exec(route.text.trim());
+    if (notify) return [this.notifyCommand(chatId, helper, notify[1]!.toLowerCase() === 'on', route.explicit)];
+    const isRun = /^run\s/i.test(route.text.trim());
     const prefix = this.workspaces.length > 1 && helper !== this.workspaces[0] ? `[${helper.name}] ` : '';
     let timer: NodeJS.Timeout | undefined;
     try {
-      const reply = helper.chat(route.text, (later) => { this.enqueue(chatId, Promise.resolve(later.map((p, i) => (i === 0 ? prefix + p : p)))); });
+      const reply = helper.chat(route.text, (later) => { this.enqueue(chatId, Promise.resolve(later.map((p, i) => (i === 0 ? prefix + p : p)))); },
+        isRun ? (id) => { this.rememberRun(`${helper.name}|${id}`, chatId); } : undefined);
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => { reject(new HelperError('TIMEOUT', 'no answer')); }, this.replyTimeoutMs);
       });
@@ -224,18 +371,19 @@ export class Relay {
     void next.finally(() => { if (this.tails.get(chatId) === next) this.tails.delete(chatId); });
   }
 
-  private async sendOne(chatId: string, text: string): Promise<void> {
+  private async sendOne(chatId: string, text: string): Promise<boolean> {
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
         const sent = await this.transport.sendText(chatId, text);
         this.rememberSent(sent.id);
         this.reporter.event('sent', { chatId, id: sent.id, length: text.length });
-        return;
+        return true;
       } catch (e) {
         this.reporter.log('warn', `sending to ${chatId} failed (attempt ${attempt}): ${(e as Error).message}`);
         this.reporter.event('error', { chatId, message: (e as Error).message });
         if (attempt < 3) await new Promise((r) => { setTimeout(r, 500 * attempt); });
       }
     }
+    return false;
   }
 }
