@@ -45,7 +45,9 @@ if [ $quick -eq 0 ]; then
   run_suite "$dir" "ASan+UBSan build"
   echo "== .deb install test (debootstrapped Debian 12 root)"
   bash package/test-install.sh
+  echo "== VSIX: manifest, bundled helper, size budget"
+  bash package/test-vsix.sh
   echo "== end-to-end in a real VS Code (code-server + chromium); screenshots in vscode-ext/e2e-artifacts/"
-  bash vscode-ext/scripts/e2e.sh
+  E2E_SKIP_PACKAGE=1 bash vscode-ext/scripts/e2e.sh
 fi
 echo "== all tests passed"

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Builds the VSIX: a Release companion-helper in bin/, the bundled extension
-# in out/, then vsce. Usage: scripts/package.sh [output.vsix]
+# Builds the VSIX for one platform: a Release companion-helper in bin/, the
+# bundled extension in out/, then `vsce package --target`. Usage:
+#   scripts/package.sh [output.vsix]
+#   VSCE_TARGET=linux-arm64|darwin-arm64|...  the VS Code target (default: this
+#     machine's, e.g. linux-x64); a runner of that platform builds its own
+#     helper, so the same script serves every target.
 #   COMPANION_HELPER_BIN=/path/to/companion-helper  use that binary instead of
-#   building one (it must print "companion-helper <version>").
+#     building one (it must print "companion-helper <version>").
 set -euo pipefail
 ext="$(cd "$(dirname "$0")/.." && pwd)"
 root="$(cd "$ext/.." && pwd)"
@@ -13,6 +17,14 @@ if [ "$version" != "$pkg_version" ]; then
   echo "package.json version $pkg_version differs from CMakeLists.txt $version" >&2
   exit 1
 fi
+case "$(uname -s)-$(uname -m)" in
+  Linux-x86_64) default_target=linux-x64 ;;
+  Linux-aarch64) default_target=linux-arm64 ;;
+  Darwin-arm64) default_target=darwin-arm64 ;;
+  Darwin-x86_64) default_target=darwin-x64 ;;
+  *) default_target=unknown ;;
+esac
+target="${VSCE_TARGET:-$default_target}"
 out="${1:-$ext/companion-$version.vsix}"
 
 helper="${COMPANION_HELPER_BIN:-}"
@@ -32,7 +44,8 @@ cp "$helper" bin/companion-helper
 strip bin/companion-helper 2>/dev/null || true
 chmod +x bin/companion-helper
 
+cp "$root/LICENSE" LICENSE
 [ -d node_modules ] || npm ci
 npm run --silent build
-npx --no-install vsce package --no-dependencies --skip-license --allow-missing-repository -o "$out" </dev/null
+npx --no-install vsce package --target "$target" --no-dependencies --allow-missing-repository -o "$out" </dev/null
 ls -l "$out"
