@@ -8,6 +8,7 @@
 #include "helper/helper.h"
 #include "helper/calls.h"
 #include "helper/loopio.h"
+#include "helper/reaper.h"
 #include "helper/session.h"
 #include "helper/watch.h"
 
@@ -115,6 +116,8 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
     memset(h, 0, sizeof(*h));
     h->mode = mode;
     h->stdin_fd = h->stdout_fd = h->signal_fd = h->parent_fd = -1;
+    /* Forked first: before any thread, and before the fds of the loop. */
+    h->reaper_fd = reaper_start();
     h->process_started_ms = helper_now_ms();
     log_init(&h->log, LOG_INFO);
     settings_init(&h->settings);
@@ -235,6 +238,8 @@ void helper_free(struct helper *h)
     }
     control_free(h);
     events_free(&h->events);
+    if (h->reaper_fd >= 0)
+        close(h->reaper_fd); /* the reaper kills what is left, then exits */
     settings_free(&h->settings);
     workspace_free(&h->ws);
 }

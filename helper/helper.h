@@ -92,6 +92,7 @@ struct helper {
     int running_tasks;
 
     struct events events;
+    int reaper_fd;       /* to the process that kills task groups if we die */
     struct watch *watch; /* git.changed */
     void *watch_job;     /* the watcher's status run in flight */
 

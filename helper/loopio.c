@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "helper/helper.h"
+#include "helper/reaper.h"
 
 struct watcher {
     struct lws *wsi;
@@ -136,8 +137,20 @@ static int64_t now_ms(void *ud)
     return helper_now_ms();
 }
 
+static void group_started(void *ud, pid_t pgid)
+{
+    reaper_track(((struct helper *)ud)->reaper_fd, pgid);
+}
+
+static void group_ended(void *ud, pid_t pgid)
+{
+    reaper_untrack(((struct helper *)ud)->reaper_fd, pgid);
+}
+
 void loopio_task_loop(struct helper *h, struct task_loop *loop)
 {
+    loop->group_started = group_started;
+    loop->group_ended = group_ended;
     loop->ud = h;
     loop->watch_fd = watch_fd;
     loop->unwatch_fd = unwatch_fd;

@@ -189,6 +189,9 @@ static void maybe_finish(struct task *t)
     if (!t->exited || t->out_fd[0] >= 0 || t->out_fd[1] >= 0 || t->finished)
         return;
     t->finished = 1;
+    /* The group was killed when its leader exited; its id may be reused. */
+    if (t->loop.group_ended)
+        t->loop.group_ended(t->loop.ud, t->pid);
     stop_timers(t);
     if (t->abandoned) {
         task_free(t);
@@ -279,6 +282,8 @@ struct task *task_start(const struct task_loop *loop, const struct task_spec *sp
         goto fail;
     }
     t->started_ms = loop->now_ms(loop->ud);
+    if (loop->group_started)
+        loop->group_started(loop->ud, t->pid);
     close(outp[1]);
     close(errp[1]);
     outp[1] = errp[1] = -1;
@@ -294,6 +299,8 @@ struct task *task_start(const struct task_loop *loop, const struct task_spec *sp
         /* Without a way to see the end, the run cannot be supervised. */
         kill_group(t, SIGKILL);
         waitpid(t->pid, NULL, 0);
+        if (loop->group_ended)
+            loop->group_ended(loop->ud, t->pid);
         snprintf(err, errlen, "cannot supervise the task");
         if (t->pidfd >= 0 && !t->pid_watch)
             close(t->pidfd);

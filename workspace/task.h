@@ -33,6 +33,10 @@ struct task_loop {
     void *(*timer_start)(void *ud, int64_t delay_ms, void (*cb)(void *arg), void *arg);
     void (*timer_stop)(void *ud, void *handle);
     int64_t (*now_ms)(void *ud);
+    /* A task's process group began / is gone (may be NULL): lets the owner
+     * make sure it dies with the owner, whatever happens to the owner. */
+    void (*group_started)(void *ud, pid_t pgid);
+    void (*group_ended)(void *ud, pid_t pgid);
 };
 
 struct task_spec {

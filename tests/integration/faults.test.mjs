@@ -115,3 +115,33 @@ describe('faults', () => {
     }
   });
 });
+
+describe('faults: the helper killed with SIGKILL', () => {
+  test('no task survives it: its reaper kills every task group', async () => {
+    const marker = `companion-orphan-${process.pid}`;
+    const ed = new Editor();
+    try {
+      await ed.startServer({
+        folders: [tempDir()],
+        settings: { tasks: { long: { command: 'sh', args: ['-c', 'sleep 60 & sleep 60; wait', marker] } } },
+      });
+      const c = await ed.client({ scope: 'read run' });
+      c.send({ type: 'command', id: 'l', data: { name: 'task.run', args: { name: 'long' } } });
+      await c.next((m) => m.id === 'l' && m.type === 'stream_start');
+      const alive = () => { try { return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).trim(); } catch { return ''; } };
+      const group = () => { try { return execFileSync('pgrep', ['-g', alive().split('\n')[0] || '0'], { encoding: 'utf8' }).trim(); } catch { return ''; } };
+      await sleep(200);
+      assert.notEqual(alive(), '', 'the task runs');
+      const pgid = alive().split('\n')[0];
+      assert.ok(group().split('\n').length >= 2, 'with children in its group');
+      ed.child.kill('SIGKILL');
+      await ed.exited;
+      const deadline = Date.now() + 5000;
+      const left = () => { try { return execFileSync('pgrep', ['-g', pgid], { encoding: 'utf8' }).trim(); } catch { return ''; } };
+      while (left() && Date.now() < deadline) await sleep(100);
+      assert.equal(left(), '', `processes of the task's group survived the helper: ${left()}`);
+    } finally {
+      await ed.stop();
+    }
+  });
+});

@@ -1,0 +1,108 @@
+/*
+ * reaper: the watchdog process for task groups (see reaper.h).
+ */
+#include "helper/reaper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define REAPER_MAX 1024
+
+static void reaper_main(int rfd)
+{
+    pid_t groups[REAPER_MAX];
+    size_t n = 0;
+    char buf[4096], line[32];
+    size_t ll = 0;
+    prctl(PR_SET_NAME, "companion-reap", 0, 0, 0);
+    /* Only the helper's end-of-file may end it: not the terminal's Ctrl+C,
+     * which would otherwise reach it before the helper has cleaned up. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    for (;;) {
+        ssize_t r = read(rfd, buf, sizeof(buf));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        for (ssize_t i = 0; i < r; i++) {
+            if (buf[i] != '\n') {
+                if (ll < sizeof(line) - 1)
+                    line[ll++] = buf[i];
+                continue;
+            }
+            line[ll] = '\0';
+            ll = 0;
+            pid_t pg = (pid_t)atoi(line + 1);
+            if (pg <= 1)
+                continue;
+            if (line[0] == '+' && n < REAPER_MAX) {
+                groups[n++] = pg;
+            } else if (line[0] == '-') {
+                for (size_t k = 0; k < n; k++)
+                    if (groups[k] == pg) {
+                        groups[k] = groups[--n];
+                        break;
+                    }
+            }
+        }
+    }
+    for (size_t k = 0; k < n; k++)
+        kill(-groups[k], SIGKILL);
+    _exit(0);
+}
+
+int reaper_start(void)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        /* Keep only the read end: a copy of the write end here would keep
+         * the pipe open after the helper died. */
+        close(p[1]);
+        int keep = p[0];
+        for (int fd = 0; fd < 1024; fd++)
+            if (fd != keep)
+                close(fd);
+        reaper_main(keep);
+    }
+    close(p[0]);
+    /* Never block the loop on it; a full pipe means the reaper is stuck,
+     * and then tracking is best effort. */
+    fcntl(p[1], F_SETFL, O_NONBLOCK);
+    return p[1];
+}
+
+static void send_line(int fd, char op, pid_t pgid)
+{
+    if (fd < 0 || pgid <= 1)
+        return;
+    char line[32];
+    int n = snprintf(line, sizeof(line), "%c%d\n", op, (int)pgid);
+    if (write(fd, line, (size_t)n) < 0) {
+    }
+}
+
+void reaper_track(int fd, pid_t pgid)
+{
+    send_line(fd, '+', pgid);
+}
+
+void reaper_untrack(int fd, pid_t pgid)
+{
+    send_line(fd, '-', pgid);
+}
