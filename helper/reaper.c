@@ -75,9 +75,9 @@ int reaper_start(void)
          * the pipe open after the helper died. */
         close(p[1]);
         int keep = p[0];
-        for (int fd = 0; fd < 1024; fd++)
-            if (fd != keep)
-                close(fd);
+        if (keep > 0)
+            close_range(0, (unsigned)keep - 1, 0);
+        close_range((unsigned)keep + 1, ~0U, 0);
         reaper_main(keep);
     }
     close(p[0]);
