@@ -79,6 +79,8 @@ struct helper {
     int n_connections;
     int n_unauthenticated;
     struct helper_counters counters;
+    lws_sorted_usec_list_t sul_tick; /* every session's deadlines (session.c) */
+    int tick_armed;
     int stopping;                 /* clients are being closed after a stop */
     struct rpc_req *pending_stop; /* server/stop waits for the clients to be closed */
     int pending_stop_null;        /* answer it with null (shutdown) */

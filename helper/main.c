@@ -16,7 +16,6 @@
 #include "helper/qr.h"
 #include "helper/secret.h"
 #include "helper/watch.h"
-#include "workspace/git_ctx.h"
 
 #define TTL_MAX_S (365LL * 24 * 3600)
 
@@ -253,8 +252,6 @@ int main(int argc, char **argv)
      * (Sanitizer builds keep it: LeakSanitizer needs ptrace.) */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 #endif
-    /* libgit2 wants its global state set up before any thread exists. */
-    git_ctx_global_init();
     int stdio_mode = 0, opt;
     opterr = 0;
     /* "+" stops at the subcommand so its own flags are parsed after it. */

@@ -53,8 +53,8 @@ struct session {
     char close_reason[SESSION_REASON_MAX + 1];
 
     int64_t last_rx_ms;
-    lws_sorted_usec_list_t sul_auth;      /* auth timeout, then token expiry */
-    lws_sorted_usec_list_t sul_heartbeat; /* PING frames and the idle limit */
+    int64_t deadline_ms;  /* authentication deadline, then the token's exp + leeway */
+    int64_t next_ping_ms; /* when the next PING frame goes out */
 
     struct call *calls;    /* commands still running for this session */
     const char *chat_word; /* set while a chat message is being dispatched */
@@ -95,6 +95,10 @@ int session_is_closing(const struct session *s);
 void session_set_authed(struct session *s, char *user_id, unsigned scopes, int64_t exp_s);
 /* Restarts the expiry timer after a token refresh. */
 void session_set_expiry(struct session *s, int64_t exp_s);
+
+/* Arms the helper's session tick (authentication and token deadlines,
+ * PINGs, the idle limit) if sessions exist and it is not armed. */
+void session_tick_arm(struct helper *h);
 
 /* Takes one token from the rate bucket: 1 allowed, 0 refused. */
 int session_rate_take(struct session *s);

@@ -28,7 +28,7 @@
 
 /* Notifications are dropped (and counted) once this many bytes wait for the
  * editor to read stdout; responses are always queued. */
-#define RPC_OUT_SOFT_CAP (8u * 1024 * 1024)
+#define RPC_OUT_SOFT_CAP (1u * 1024 * 1024)
 
 struct rpc;
 struct rpc_req; /* an incoming request waiting for its answer */

@@ -23,6 +23,7 @@ struct worker_pool {
     void *wake_ud;
     int n_threads;
     pthread_t *threads;
+    int git_ready; /* libgit2 set up, by the first thread, under mu */
 };
 
 static void append(struct worker_job **head, struct worker_job **tail, struct worker_job *j)
@@ -38,6 +39,14 @@ static void append(struct worker_job **head, struct worker_job **tail, struct wo
 static void *thread_main(void *arg)
 {
     struct worker_pool *p = arg;
+    /* libgit2's global set-up reads the system CA bundle (15 ms): done here,
+     * off the loop's start-up path, once, and before any thread uses it. */
+    pthread_mutex_lock(&p->mu);
+    if (!p->git_ready) {
+        git_ctx_global_init();
+        p->git_ready = 1;
+    }
+    pthread_mutex_unlock(&p->mu);
     struct worker_thread t = {.git = git_ctx_new()};
     pthread_mutex_lock(&p->mu);
     for (;;) {
