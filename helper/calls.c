@@ -71,7 +71,7 @@ static struct call *call_new(struct session *s, const struct cmd_def *def, json_
     c->s = s;
     c->def = def;
     c->id = id ? json_object_get(id) : NULL;
-    c->started_ms = helper_now_ms();
+    c->started_ms = helper_mono_ms();
     c->user = strdup(s->user_id ? s->user_id : "");
     if (s->chat_word)
         snprintf(c->chat_word, sizeof(c->chat_word), "%s", s->chat_word);
@@ -151,7 +151,7 @@ void calls_audit(struct session *s, const char *name, int ok, int64_t started_ms
     json_object_object_add(n, "userId", json_object_new_string(s->user_id ? s->user_id : ""));
     json_object_object_add(n, "name", json_object_new_string(name));
     json_object_object_add(n, "success", json_object_new_boolean(ok));
-    json_object_object_add(n, "durationMs", json_object_new_int64(helper_now_ms() - started_ms));
+    json_object_object_add(n, "durationMs", json_object_new_int64(helper_mono_ms() - started_ms));
     control_notify(s->h, "companion/commandExecuted", n);
 }
 
@@ -635,7 +635,7 @@ static void dispatch_task_run(struct session *s, const struct cmd_def *def, json
         off += snprintf(detail + off, sizeof(detail) - (size_t)off, " %s", t->args.v[i]);
     json_object_object_add(p, "title", json_object_new_string(title));
     json_object_object_add(p, "detail", json_object_new_string(detail));
-    c->editor_req = rpc_request(h->rpc, "editor/confirm", p, helper_now_ms(), CONFIRM_TIMEOUT_MS,
+    c->editor_req = rpc_request(h->rpc, "editor/confirm", p, helper_mono_ms(), CONFIRM_TIMEOUT_MS,
                                 confirm_answer, c);
     control_schedule_deadline(h);
     if (c->editor_req < 0) {
@@ -971,7 +971,7 @@ static void dispatch_editor(struct session *s, const struct cmd_def *def, json_o
         return;
     }
     c->editor_req =
-        rpc_request(h->rpc, method, params, helper_now_ms(), EDITOR_TIMEOUT_MS, editor_answer, c);
+        rpc_request(h->rpc, method, params, helper_mono_ms(), EDITOR_TIMEOUT_MS, editor_answer, c);
     control_schedule_deadline(h);
     if (c->editor_req < 0) {
         c->editor_req = 0;
@@ -1051,7 +1051,7 @@ void calls_session_closed(struct session *s)
              * awaited, since the group is being killed. */
             struct task_result r = {.exit_code = -1,
                                     .signal = SIGKILL,
-                                    .duration_ms = helper_now_ms() - c->started_ms,
+                                    .duration_ms = helper_mono_ms() - c->started_ms,
                                     .cancelled = 1};
             publish_task(c, EVENT_TASK_FINISHED, &r);
             c->task = NULL;

@@ -630,7 +630,7 @@ void control_on_writable(struct helper *h)
 static void rpc_deadline_cb(lws_sorted_usec_list_t *sul)
 {
     struct helper *h = lws_container_of(sul, struct helper, sul_rpc);
-    rpc_expire(h->rpc, helper_now_ms());
+    rpc_expire(h->rpc, helper_mono_ms());
     control_schedule_deadline(h);
 }
 
@@ -643,7 +643,7 @@ void control_schedule_deadline(struct helper *h)
         lws_sul_cancel(&h->sul_rpc);
         return;
     }
-    int64_t delay = d - helper_now_ms();
+    int64_t delay = d - helper_mono_ms();
     lws_sul_schedule(h->ctx, 0, &h->sul_rpc, rpc_deadline_cb,
                      (lws_usec_t)(delay > 0 ? delay : 0) * LWS_US_PER_MS);
 }

@@ -193,7 +193,7 @@ static void on_command(struct session *s, json_object *id, json_object *data)
         args = NULL;
 
     const char *name = json_object_get_string(name_o);
-    int64_t started = helper_now_ms();
+    int64_t started = helper_mono_ms();
     h->counters.commands++;
     const struct cmd_def *def = cmd_lookup(name);
     if (!def) {

@@ -32,6 +32,13 @@ int64_t helper_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t helper_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void on_signal(struct helper *h)
 {
     struct signalfd_siginfo si;
@@ -199,11 +206,11 @@ static void flush_stdout(struct helper *h)
 {
     if (!h->rpc || h->stdout_fd < 0)
         return;
-    int64_t deadline = helper_now_ms() + 300;
+    int64_t deadline = helper_mono_ms() + 300;
     size_t len;
     const char *p;
     while ((p = rpc_out_peek(h->rpc, &len)) && len > 0) {
-        int64_t left = deadline - helper_now_ms();
+        int64_t left = deadline - helper_mono_ms();
         struct pollfd pfd = {.fd = h->stdout_fd, .events = POLLOUT};
         if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
             return;

@@ -73,7 +73,8 @@ struct helper {
     int running;
     int bound_port;
     char url[300];
-    int64_t started_at_ms;
+    int64_t started_at_ms;   /* wall clock, for server/status */
+    int64_t started_mono_ms; /* for /health's uptime */
     int64_t process_started_ms;
     struct session *sessions; /* every open WebSocket, doubly linked */
     int n_connections;
@@ -105,7 +106,11 @@ struct helper {
     lws_sorted_usec_list_t sul_exit;
 };
 
+/* Wall-clock ms since the epoch: timestamps and token claims only. */
 int64_t helper_now_ms(void);
+/* Monotonic ms: every duration, deadline and idle limit, so a jump of the
+ * system clock (NTP, resume from suspend) closes nothing by itself. */
+int64_t helper_mono_ms(void);
 
 /* Builds the lws context and the io vhost. */
 int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errlen);

@@ -134,7 +134,7 @@ static void timer_stop(void *ud, void *handle)
 
 static int64_t now_ms(void *ud)
 {
-    return helper_now_ms();
+    return helper_mono_ms();
 }
 
 static void group_started(void *ud, pid_t pgid)

@@ -36,9 +36,10 @@ struct session *session_new(struct helper *h, struct lws *wsi)
     if (!lws_get_peer_simple(wsi, s->remote, sizeof(s->remote)))
         snprintf(s->remote, sizeof(s->remote), "unknown");
     s->connected_ms = helper_now_ms();
-    s->last_rx_ms = s->connected_ms;
+    int64_t mono = helper_mono_ms();
+    s->last_rx_ms = mono;
     s->tokens = h->settings.commands_per_second;
-    s->tokens_ms = s->connected_ms;
+    s->tokens_ms = mono;
 
     s->next = h->sessions;
     if (h->sessions)
@@ -48,8 +49,8 @@ struct session *session_new(struct helper *h, struct lws *wsi)
     h->n_unauthenticated++;
     h->counters.connections_total++;
 
-    s->deadline_ms = s->connected_ms + (int64_t)h->settings.auth_timeout_s * 1000;
-    s->next_ping_ms = s->connected_ms + (int64_t)h->settings.heartbeat_interval_s * 1000;
+    s->auth_deadline_ms = mono + (int64_t)h->settings.auth_timeout_s * 1000;
+    s->next_ping_ms = mono + (int64_t)h->settings.heartbeat_interval_s * 1000;
     session_tick_arm(h);
     return s;
 }
@@ -210,7 +211,7 @@ int session_on_receive(struct session *s, const void *in, size_t len)
 {
     struct helper *h = s->h;
     struct lws *wsi = s->wsi;
-    s->last_rx_ms = helper_now_ms();
+    s->last_rx_ms = helper_mono_ms();
     h->counters.bytes_in += len;
     int first = lws_is_first_fragment(wsi);
     int last = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
@@ -263,7 +264,7 @@ int session_on_receive(struct session *s, const void *in, size_t len)
 
 void session_on_pong(struct session *s)
 {
-    s->last_rx_ms = helper_now_ms();
+    s->last_rx_ms = helper_mono_ms();
 }
 
 /* One timer for every session: lws keeps timers in a sorted list, so a
@@ -272,17 +273,18 @@ void session_on_pong(struct session *s)
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
     struct helper *h = lws_container_of(sul, struct helper, sul_tick);
-    int64_t now = helper_now_ms();
+    int64_t now = helper_mono_ms(), wall = helper_now_ms();
     int64_t interval = (int64_t)h->settings.heartbeat_interval_s * 1000;
     int64_t idle = (int64_t)h->settings.heartbeat_timeout_s * 1000;
     h->tick_armed = 0;
     for (struct session *s = h->sessions; s; s = s->next) {
         if (session_is_closing(s))
             continue;
-        if (!s->authed && now >= s->deadline_ms) {
+        if (!s->authed && now >= s->auth_deadline_ms) {
             h->counters.auth_timeouts++;
             session_close(s, 4001, "authentication timeout");
-        } else if (s->authed && now >= s->deadline_ms) {
+        } else if (s->authed && wall >= s->expiry_ms) {
+            /* exp is a wall-clock claim: this one follows the wall clock. */
             session_close(s, 4001, "token expired");
         } else if (now - s->last_rx_ms >= idle) {
             h->counters.heartbeat_timeouts++;
@@ -308,7 +310,7 @@ void session_set_expiry(struct session *s, int64_t exp_s)
 {
     s->exp_s = exp_s;
     /* exp was range-checked by auth_verify, so this cannot overflow. */
-    s->deadline_ms = (exp_s + s->h->settings.leeway_s) * 1000;
+    s->expiry_ms = (exp_s + s->h->settings.leeway_s) * 1000;
 }
 
 void session_set_authed(struct session *s, char *user_id, unsigned scopes, int64_t exp_s)
@@ -328,7 +330,7 @@ int session_rate_take(struct session *s)
 {
     struct helper *h = s->h;
     double rate = h->settings.commands_per_second;
-    int64_t now = helper_now_ms();
+    int64_t now = helper_mono_ms();
     s->tokens += (double)(now - s->tokens_ms) * rate / 1000.0;
     if (s->tokens > rate)
         s->tokens = rate;

@@ -52,9 +52,10 @@ struct session {
     int close_sent; /* the close frame has been handed to lws */
     char close_reason[SESSION_REASON_MAX + 1];
 
-    int64_t last_rx_ms;
-    int64_t deadline_ms;  /* authentication deadline, then the token's exp + leeway */
-    int64_t next_ping_ms; /* when the next PING frame goes out */
+    int64_t last_rx_ms;       /* monotonic */
+    int64_t auth_deadline_ms; /* monotonic: when an unauthenticated session is closed */
+    int64_t expiry_ms;        /* wall clock: the token's exp + leeway */
+    int64_t next_ping_ms;     /* monotonic: when the next PING frame goes out */
 
     struct call *calls;    /* commands still running for this session */
     const char *chat_word; /* set while a chat message is being dispatched */

@@ -250,7 +250,7 @@ static void run_now(struct watch *w, size_t i)
     sj->folder = i;
     f->dirty = 0;
     f->running = 1;
-    f->last_run_ms = helper_now_ms();
+    f->last_run_ms = helper_mono_ms();
     w->h->watch_job = sj;
     if (calls_run_internal(w->h, "git.status", args, status_done, sj) < 0) {
         f->running = 0;
@@ -269,7 +269,7 @@ static void run_status(void *arg)
 static void schedule(struct watch *w, size_t i)
 {
     struct wfolder *f = &w->folders[i];
-    int64_t now = helper_now_ms();
+    int64_t now = helper_mono_ms();
     if (!f->dirty)
         f->first_change_ms = now;
     f->dirty = 1;

@@ -110,7 +110,7 @@ static int on_http(struct helper *h, struct lws *wsi, struct ws_pss *pss, const 
     json_object_object_add(o, "status", json_object_new_string("ok"));
     json_object_object_add(o, "version", json_object_new_string(COMPANION_VERSION));
     json_object_object_add(o, "uptime",
-                           json_object_new_int64((helper_now_ms() - h->started_at_ms) / 1000));
+                           json_object_new_int64((helper_mono_ms() - h->started_mono_ms) / 1000));
     json_object_object_add(o, "connections", json_object_new_int(h->n_connections));
     size_t len;
     const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
@@ -403,6 +403,7 @@ int helper_server_start(struct helper *h, int *rpc_code, char *err, size_t errle
              shown, h->bound_port);
     h->running = 1;
     h->started_at_ms = helper_now_ms();
+    h->started_mono_ms = helper_mono_ms();
     log_msg(&h->log, LOG_INFO, "listening on %s", h->url);
     if (!guard_host_is_loopback(shown))
         log_msg(&h->log, LOG_WARN,

@@ -4,7 +4,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, existsSync, readdirSync, writeFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { Editor, connect, sleep, tempDir, HELPER_BIN, SLOW } from './lib/harness.mjs';
 import { write, baseRepo } from './lib/gitfix.mjs';
@@ -140,6 +140,46 @@ describe('faults: the helper killed with SIGKILL', () => {
       const left = () => { try { return execFileSync('pgrep', ['-g', pgid], { encoding: 'utf8' }).trim(); } catch { return ''; } };
       while (left() && Date.now() < deadline) await sleep(100);
       assert.equal(left(), '', `processes of the task's group survived the helper: ${left()}`);
+    } finally {
+      await ed.stop();
+    }
+  });
+});
+
+describe('faults: the wall clock jumps (libfaketime)', () => {
+  const lib = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+  test('a jump past a token\'s expiry closes its session 4001; a jump back does not revive expired tokens', async () => {
+    const dir = tempDir('companion-clock-');
+    const clock = path.join(dir, 'offset');
+    // Replaced atomically, so the helper never reads a half-written offset.
+    const setClock = (offset) => { writeFileSync(`${clock}.new`, `${offset}\n`); renameSync(`${clock}.new`, clock); };
+    setClock('+0');
+    // Only the wall clock is faked: lws's timers run on the monotonic one.
+    const ed = new Editor({
+      env: { LD_PRELOAD: lib, FAKETIME_TIMESTAMP_FILE: clock, FAKETIME_NO_CACHE: '1', DONT_FAKE_MONOTONIC: '1' },
+    });
+    try {
+      await ed.startServer({ settings: { auth: { leewaySeconds: 5 } } });
+      const c = await ed.client({ sub: 'clock' }, {});
+      const other = await ed.client({ sub: 'long' });
+      // A token good for 10 minutes, then the clock moves 20 minutes ahead.
+      const short = await connect(ed.url);
+      const tok = ed.token({ sub: 'short' }, { expiresIn: '10m' });
+      assert.equal((await short.auth(tok, ed.workspaceId)).data.success, true);
+      setClock('+20m');
+      const info = await short.waitClose(5000 * SLOW);
+      assert.equal(info.code, 4001, 'closed when the wall clock passed exp + leeway');
+      const again = await connect(ed.url);
+      assert.equal((await again.auth(tok, ed.workspaceId)).data.error.code, 'AUTH_EXPIRED');
+      // Back in time: the token looks valid again by the clock, and it is:
+      // only the token's own claims decide, so no state is lost either way.
+      setClock('+0');
+      const back = await connect(ed.url);
+      assert.equal((await back.auth(tok, ed.workspaceId)).data.success, true);
+      back.close();
+      // The helper kept serving throughout.
+      assert.equal((await other.request({ type: 'ping', id: 'p' })).type, 'pong');
+      c.close(); other.close();
     } finally {
       await ed.stop();
     }
