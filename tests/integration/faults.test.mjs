@@ -155,8 +155,13 @@ describe('faults: the wall clock jumps (libfaketime)', () => {
     const setClock = (offset) => { writeFileSync(`${clock}.new`, `${offset}\n`); renameSync(`${clock}.new`, clock); };
     setClock('+0');
     // Only the wall clock is faked: lws's timers run on the monotonic one.
+    // ASan wants its runtime first among loaded libraries; libfaketime in
+    // LD_PRELOAD is placed before it, which is harmless here.
+    const asan = `${process.env.ASAN_OPTIONS || ''}:verify_asan_link_order=0`;
     const ed = new Editor({
-      env: { LD_PRELOAD: lib, FAKETIME_TIMESTAMP_FILE: clock, FAKETIME_NO_CACHE: '1', DONT_FAKE_MONOTONIC: '1' },
+      env: {
+        LD_PRELOAD: lib, FAKETIME_TIMESTAMP_FILE: clock, FAKETIME_NO_CACHE: '1', DONT_FAKE_MONOTONIC: '1', ASAN_OPTIONS: asan,
+      },
     });
     try {
       await ed.startServer({ settings: { auth: { leewaySeconds: 5 } } });
