@@ -14,6 +14,7 @@
 #include "helper/auth.h"
 #include "helper/helper.h"
 #include "helper/qr.h"
+#include "helper/reaper.h"
 #include "helper/secret.h"
 #include "helper/watch.h"
 
@@ -222,6 +223,10 @@ static int cmd_stdio(void)
 
 int main(int argc, char **argv)
 {
+    /* The helper's own watchdog process (helper/reaper.c); not for users. */
+    if (argc == 2 && strcmp(argv[1], "--reap") == 0)
+        return reaper_run(REAPER_FD);
+
     enum {
         OPT_STDIO = 256,
         OPT_WORKSPACE,

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 
 #define REAPER_MAX 1024
 
-static void reaper_main(int rfd)
+int reaper_run(int rfd)
 {
     pid_t groups[REAPER_MAX];
     size_t n = 0;
@@ -56,7 +57,7 @@ static void reaper_main(int rfd)
     }
     for (size_t k = 0; k < n; k++)
         kill(-groups[k], SIGKILL);
-    _exit(0);
+    return 0;
 }
 
 int reaper_start(void)
@@ -64,23 +65,35 @@ int reaper_start(void)
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return -1;
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(p[0]);
+    /* A separate program (this binary with --reap), not a fork: it shows as
+     * itself in ps, shares no memory with the helper, and holds only the
+     * pipe's read end (fd 3); the write end is close-on-exec. */
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none;
+    sigemptyset(&none);
+    char *argv[] = {"companion-helper", "--reap", NULL};
+    char *envp[] = {NULL};
+    pid_t pid;
+    int rc = -1;
+    if (posix_spawn_file_actions_init(&fa) == 0) {
+        if (posix_spawnattr_init(&attr) == 0) {
+            if (posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) == 0 &&
+                posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0) == 0 &&
+                posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0) == 0 &&
+                posix_spawn_file_actions_adddup2(&fa, p[0], REAPER_FD) == 0 &&
+                posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK) == 0 &&
+                posix_spawnattr_setsigmask(&attr, &none) == 0)
+                rc = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, envp);
+            posix_spawnattr_destroy(&attr);
+        }
+        posix_spawn_file_actions_destroy(&fa);
+    }
+    close(p[0]);
+    if (rc != 0) {
         close(p[1]);
         return -1;
     }
-    if (pid == 0) {
-        /* Keep only the read end: a copy of the write end here would keep
-         * the pipe open after the helper died. */
-        close(p[1]);
-        int keep = p[0];
-        if (keep > 0)
-            close_range(0, (unsigned)keep - 1, 0);
-        close_range((unsigned)keep + 1, ~0U, 0);
-        reaper_main(keep);
-    }
-    close(p[0]);
     /* Never block the loop on it; a full pipe means the reaper is stuck,
      * and then tracking is best effort. */
     fcntl(p[1], F_SETFL, O_NONBLOCK);

@@ -10,9 +10,14 @@
 
 #include <sys/types.h>
 
-/* Forks the reaper; returns the pipe's write end (-1 if it could not start:
+#define REAPER_FD 3
+
+/* Starts the reaper; returns the pipe's write end (-1 if it could not start:
  * tasks then only have the helper's own cleanup). */
 int reaper_start(void);
+/* The reaper itself (`companion-helper --reap`): reads fd until EOF, then
+ * kills what is listed. Returns the exit code. */
+int reaper_run(int fd);
 /* Records or forgets a task's process group. Never blocks. */
 void reaper_track(int fd, pid_t pgid);
 void reaper_untrack(int fd, pid_t pgid);
