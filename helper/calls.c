@@ -241,6 +241,18 @@ static void job_done(struct worker_job *base, int cancelled)
     job_free(j);
 }
 
+/* The worker's own copy of the folder list (the loop may change the
+ * workspace's while the job runs). j->folders is NULL when out of memory. */
+static void job_copy_folders(struct cmd_job *j, const struct helper *h)
+{
+    j->folders = calloc(h->ws.n_folders ? h->ws.n_folders : 1, sizeof(*j->folders));
+    for (size_t i = 0; j->folders && i < h->ws.n_folders; i++) {
+        j->folders[i].name = strdup(h->ws.folders[i].name);
+        j->folders[i].path = strdup(h->ws.folders[i].path);
+        j->n_folders++;
+    }
+}
+
 static char *job_key(const struct cmd_def *def, json_object *args)
 {
     const char *a = args ? json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN) : "{}";
@@ -284,15 +296,10 @@ static void dispatch_worker(struct session *s, const struct cmd_def *def, json_o
     j->key = key;
     /* The worker gets its own copies: json-c and our folder list are not
      * shared across threads. */
-    j->args = args ? json_object_get(NULL) : NULL;
+    j->args = NULL;
     if (args && json_object_deep_copy(args, &j->args, NULL) != 0)
         j->args = NULL;
-    j->folders = calloc(h->ws.n_folders ? h->ws.n_folders : 1, sizeof(*j->folders));
-    for (size_t i = 0; j->folders && i < h->ws.n_folders; i++) {
-        j->folders[i].name = strdup(h->ws.folders[i].name);
-        j->folders[i].path = strdup(h->ws.folders[i].path);
-        j->n_folders++;
-    }
+    job_copy_folders(j, h);
     j->waiters = c;
     if ((args && !j->args) || !j->folders || worker_pool_submit(h->pool, &j->base) < 0) {
         j->waiters = NULL;
@@ -322,12 +329,7 @@ int calls_run_internal(struct helper *h, const char *name, json_object *args,
     j->args = args;
     j->internal = done;
     j->internal_ud = ud;
-    j->folders = calloc(h->ws.n_folders ? h->ws.n_folders : 1, sizeof(*j->folders));
-    for (size_t i = 0; j->folders && i < h->ws.n_folders; i++) {
-        j->folders[i].name = strdup(h->ws.folders[i].name);
-        j->folders[i].path = strdup(h->ws.folders[i].path);
-        j->n_folders++;
-    }
+    job_copy_folders(j, h);
     if (!j->folders || worker_pool_submit(h->pool, &j->base) < 0) {
         job_free(j);
         return -1;
@@ -479,8 +481,15 @@ static void task_finished(void *ud, const struct task_result *r)
     call_free(c);
 }
 
+/* 1 when path is root or below it (a '/' boundary, not a name prefix). */
+static int inside(const char *root, const char *path)
+{
+    size_t n = strlen(root);
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
 /* Resolves the task's cwd inside the first folder. */
-static int task_cwd(struct helper *h, const struct settings_task *t, char *out, size_t len,
+static int task_cwd(struct helper *h, const struct settings_task *t, char out[PATH_MAX],
                     const char **code, char *msg, size_t msglen)
 {
     if (h->ws.n_folders == 0) {
@@ -496,13 +505,11 @@ static int task_cwd(struct helper *h, const struct settings_task *t, char *out, 
         snprintf(msg, msglen, "the task's cwd %s does not exist", t->cwd ? t->cwd : ".");
         return -1;
     }
-    size_t rl = strlen(root);
-    if (strncmp(out, root, rl) != 0 || (out[rl] != '/' && out[rl] != '\0')) {
+    if (!inside(root, out)) {
         *code = "FORBIDDEN";
         snprintf(msg, msglen, "the task's cwd leaves the workspace");
         return -1;
     }
-    (void)len;
     return 0;
 }
 
@@ -524,7 +531,7 @@ static void task_begin(struct call *c)
         call_complete(c, NULL, "BUSY", "too many tasks are running");
         return;
     }
-    if (task_cwd(h, t, cwd, sizeof(cwd), &code, msg, sizeof(msg)) < 0) {
+    if (task_cwd(h, t, cwd, &code, msg, sizeof(msg)) < 0) {
         call_complete(c, NULL, code, msg);
         return;
     }
@@ -708,12 +715,6 @@ static const struct workspace_folder *pick_folder(struct helper *h, json_object 
         return NULL;
     }
     return &h->ws.folders[0];
-}
-
-static int inside(const char *root, const char *path)
-{
-    size_t n = strlen(root);
-    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
 /* A workspace-relative path to an existing file inside the folder, as an
