@@ -971,6 +971,177 @@ static enum cmd_status run_status(const struct git_target *t, json_object *out,
     return CMD_OK;
 }
 
+/* ---- git.status from an earlier answer -------------------------------- */
+
+/* 1 when `path` is one of `paths` or lies below one of them. */
+static int path_in(const char *path, char *const *paths, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(paths[i]);
+        if (strncmp(path, paths[i], len) == 0 && (path[len] == '\0' || path[len] == '/'))
+            return 1;
+    }
+    return 0;
+}
+
+/* base_list's entries outside `paths`, shared (not copied) into a new list. */
+static json_object *keep_outside(json_object *base_list, char *const *paths, size_t n)
+{
+    json_object *out = json_object_new_array();
+    for (size_t i = 0; i < json_object_array_length(base_list); i++) {
+        json_object *e = json_object_array_get_idx(base_list, i);
+        json_object *p = json_object_object_get(e, "path");
+        if (!path_in(json_object_get_string(p), paths, n))
+            json_object_array_add(out, json_object_get(e));
+    }
+    return out;
+}
+
+/* Moves every entry of `from` to the end of `to`, then sorts `to` by path
+ * as the full status orders it. -1 when `to` would go past the list cap
+ * (the full status must then decide what is dropped). */
+static int merge_list(json_object *to, json_object *from)
+{
+    size_t n = json_object_array_length(from);
+    if (json_object_array_length(to) + n > GIT_CTX_STATUS_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add(to, json_object_get(json_object_array_get_idx(from, i)));
+    if (n)
+        json_object_array_sort(to, cmp_entry_path);
+    return 0;
+}
+
+/* A list of `base` that can be reused: present, an array, not truncated. */
+static json_object *base_list(json_object *base, const char *key)
+{
+    json_object *v = NULL;
+    return json_object_object_get_ex(base, key, &v) && json_object_is_type(v, json_type_array)
+               ? v
+               : NULL;
+}
+
+/* 1 when the index has a gitlink: submodules are found by walking them all
+ * (find_sub_changes), which a partial look cannot do. */
+static int index_has_gitlink(git_index *index)
+{
+    for (size_t i = 0; i < git_index_entrycount(index); i++) {
+        const git_index_entry *e = git_index_get_byindex(index, i);
+        if (e && e->mode == GIT_FILEMODE_COMMIT)
+            return 1;
+    }
+    return 0;
+}
+
+/* The status as `base` said, with the work-tree state of `paths` looked at
+ * again. 1 when it cannot give the full status's answer (the caller runs
+ * that instead), 0 with out filled, -1 with res set. */
+static int update_status(const struct git_target *t, json_object *base, char *const *paths,
+                         size_t n_paths, json_object *out, struct cmd_result *res)
+{
+    json_object *b_staged = base_list(base, "staged"), *b_unstaged = base_list(base, "unstaged"),
+                *b_untracked = base_list(base, "untracked"),
+                *b_conflicted = base_list(base, "conflicted"), *trunc = NULL;
+    if (t->entry->prefix[0] || !b_staged || !b_unstaged || !b_untracked || !b_conflicted ||
+        !json_object_object_get_ex(base, "truncated", &trunc) || json_object_get_boolean(trunc))
+        return 1;
+    for (size_t i = 0; i < n_paths; i++)
+        if (!paths[i][0] || !utf8_is_valid(paths[i], strlen(paths[i])))
+            return 1;
+
+    git_repository *repo = t->entry->repo;
+    git_index *index = NULL;
+    int err = git_repository_index(&index, repo);
+    if (err == 0)
+        err = git_index_read(index, 0);
+    if (err < 0) {
+        git_index_free(index);
+        fail_git(res, "reading the index", err);
+        return -1;
+    }
+    int subs = index_has_gitlink(index);
+    git_index_free(index);
+    if (subs)
+        return 1;
+
+    git_status_options opts;
+    git_status_options_init(&opts, GIT_STATUS_OPTIONS_VERSION);
+    opts.show = GIT_STATUS_SHOW_WORKDIR_ONLY;
+    opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
+                 GIT_STATUS_OPT_EXCLUDE_SUBMODULES | GIT_STATUS_OPT_DISABLE_PATHSPEC_MATCH |
+                 GIT_STATUS_OPT_SORT_CASE_SENSITIVELY;
+    opts.pathspec.strings = (char **)paths;
+    opts.pathspec.count = n_paths;
+    git_status_list *list = NULL;
+    if ((err = git_status_list_new(&list, repo, &opts)) < 0) {
+        fail_git(res, "git status", err);
+        return -1;
+    }
+    struct status_lists fresh = {
+        .staged = json_object_new_array(),
+        .unstaged = json_object_new_array(),
+        .untracked = json_object_new_array(),
+        .conflicted = json_object_new_array(),
+    };
+    size_t n = git_status_list_entrycount(list);
+    for (size_t i = 0; i < n; i++)
+        status_entry(t->entry, git_status_byindex(list, i), &fresh);
+    git_status_list_free(list);
+
+    /* The index did not change (the caller knows: it watches .git), so the
+     * staged and conflicted lists stand; the work-tree lists are the old
+     * ones outside `paths` and the fresh ones inside. */
+    json_object *unstaged = keep_outside(b_unstaged, paths, n_paths);
+    json_object *untracked = keep_outside(b_untracked, paths, n_paths);
+    int over = fresh.truncated || merge_list(unstaged, fresh.unstaged) < 0 ||
+               merge_list(untracked, fresh.untracked) < 0;
+    json_object_put(fresh.staged);
+    json_object_put(fresh.unstaged);
+    json_object_put(fresh.untracked);
+    json_object_put(fresh.conflicted);
+    if (over || add_head_fields(repo, out, res) < 0) {
+        json_object_put(unstaged);
+        json_object_put(untracked);
+        return over ? 1 : -1;
+    }
+    json_object_object_add(out, "staged", json_object_get(b_staged));
+    json_object_object_add(out, "unstaged", unstaged);
+    json_object_object_add(out, "untracked", untracked);
+    json_object_object_add(out, "conflicted", json_object_get(b_conflicted));
+    json_object_object_add(out, "truncated", json_object_new_boolean(0));
+    return 0;
+}
+
+enum cmd_status git_ctx_status_update(struct git_ctx *g, const struct workspace_folder *folders,
+                                      size_t n_folders, const char *name, json_object *base,
+                                      char *const *paths, size_t n_paths, int *partial,
+                                      struct cmd_result *res)
+{
+    res->result = NULL;
+    *partial = 0;
+    struct git_target t = {0};
+    if (pick_target(g, folders, n_folders, name, &t, res) != CMD_OK)
+        return CMD_ERROR;
+    json_object *out = json_object_new_object();
+    int rc = base && paths ? update_status(&t, base, paths, n_paths, out, res) : 1;
+    if (rc == 1) {
+        /* Start again: update_status adds nothing before it decides. */
+        json_object_put(out);
+        out = json_object_new_object();
+        rc = run_status(&t, out, res) == CMD_OK ? 0 : -1;
+    } else if (rc == 0) {
+        *partial = 1;
+    }
+    if (rc < 0) {
+        json_object_put(out);
+        return CMD_ERROR;
+    }
+    json_object_object_add(out, "folder", utf8_json_string(t.folder->name));
+    json_object_object_add(out, "prefix", utf8_json_string(t.entry->prefix));
+    res->result = out;
+    return CMD_OK;
+}
+
 /* ---- git.log --------------------------------------------------------- */
 
 /* The walk queue: newest commit time first, ties in insertion order, as

@@ -1647,6 +1647,129 @@ static void test_large_repo_and_cap(void **state)
     folders_free(&fs);
 }
 
+/* ---- git.status from an earlier answer ----------------------------------- */
+
+/* git_ctx_status_update(base, paths) must give exactly what a full status
+ * gives (the JSON compared whole), and say whether it looked only at paths. */
+static json_object *update_checked(struct env *e, const struct folders *fs, json_object *base,
+                                   char *const *paths, size_t n, int want_partial)
+{
+    struct cmd_result res = {0};
+    int partial = -1;
+    enum cmd_status st =
+        git_ctx_status_update(e->g, fs->f, fs->n, NULL, base, paths, n, &partial, &res);
+    if (st != CMD_OK)
+        fail_msg("status update failed: %s %s", res.code, res.message);
+    check_json(res.result);
+    json_object *full = call(e, "git.status", fs, NULL);
+    if (!json_object_equal(res.result, full))
+        fail_msg("after %s...: update says\n%s\nfull status says\n%s", n ? paths[0] : "(none)",
+                 json_object_to_json_string(res.result), json_object_to_json_string(full));
+    json_object_put(full);
+    assert_int_equal(partial, want_partial);
+    return res.result;
+}
+
+static void test_status_update(void **state)
+{
+    struct env *e = *state;
+    char dir[PATH_MAX];
+    new_repo(e, "update", dir, sizeof(dir));
+    write_file(dir, "a.txt", "a\n");
+    write_file(dir, "a.b", "dot sorts before slash\n");
+    write_file(dir, "b.txt", "b\n");
+    write_file(dir, "c.txt", "c\n");
+    write_file(dir, "dir/x.txt", "x\n");
+    write_file(dir, "dir/y.txt", "y\n");
+    write_file(dir, "keep/k.txt", "k\n");
+    write_file(dir, ".gitignore", "*.log\n");
+    commit_all(e, dir, "initial");
+    write_file(dir, "staged.txt", "s\n");
+    GIT(e, dir, "add", "staged.txt");
+    write_file(dir, "keep/k.txt", "changed before the base\n");
+
+    struct folders fs = {0};
+    folder_add(&fs, "update", dir);
+    json_object *base = call(e, "git.status", &fs, NULL);
+    struct step {
+        const char *what;
+        char *paths[3];
+        size_t n;
+    } steps[] = {
+        {"modify a tracked file", {"a.txt"}, 1},
+        {"untracked files in a new directory", {"new"}, 1},
+        {"a tracked directory removed", {"dir"}, 1},
+        {"a file created and removed again", {"gone.txt"}, 1},
+        {"mode change", {"b.txt"}, 1},
+        {"a file replaced by a directory", {"c.txt"}, 1},
+        {"an ignored file", {"debug.log"}, 1},
+        {"a path that never existed", {"nothing/here"}, 1},
+        {"a change undone, and another path", {"a.txt", "a"}, 2},
+    };
+    char path[PATH_MAX + 16];
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        switch (i) {
+        case 0:
+            write_file(dir, "a.txt", "a changed\n");
+            break;
+        case 1:
+            write_file(dir, "new/deep/n1.txt", "n\n");
+            write_file(dir, "new/n2.txt", "n\n");
+            break;
+        case 2: {
+            const char *argv[] = {"rm", "-rf", "dir", NULL};
+            run_argv(e, dir, NULL, argv);
+            break;
+        }
+        case 3:
+            write_file(dir, "gone.txt", "g\n");
+            remove_file(dir, "gone.txt");
+            break;
+        case 4:
+            FMT(path, sizeof(path), "%s/b.txt", dir);
+            assert_int_equal(chmod(path, 0755), 0);
+            break;
+        case 5:
+            remove_file(dir, "c.txt");
+            write_file(dir, "c.txt/inner.txt", "i\n");
+            break;
+        case 6:
+            write_file(dir, "debug.log", "ignored\n");
+            break;
+        case 7:
+            break;
+        case 8:
+            write_file(dir, "a.txt", "a\n");
+            write_file(dir, "a/inside.txt", "i\n");
+            break;
+        }
+        json_object *next = update_checked(e, &fs, base, steps[i].paths, steps[i].n, 1);
+        json_object_put(base);
+        base = next;
+    }
+    expect_entry(base, "staged", "staged.txt", 'A', NULL);
+    expect_entry(base, "unstaged", "keep/k.txt", 'M', NULL);
+    expect_entry(base, "unstaged", "dir/x.txt", 'D', NULL);
+    expect_entry(base, "untracked", "new/deep/n1.txt", 0, NULL);
+    expect_entry(base, "untracked", "c.txt/inner.txt", 0, NULL);
+    assert_null(find_path(jget(base, "unstaged"), "a.txt"));
+
+    /* Where a partial look could be wrong, the full status runs. */
+    char *one[] = {"a.txt"};
+    char bad_utf8[] = {'\xff', '.', 't', 'x', 't', '\0'};
+    char *bad[] = {bad_utf8};
+    json_object_put(update_checked(e, &fs, base, NULL, 0, 0));
+    json_object_put(update_checked(e, &fs, NULL, one, 1, 0));
+    json_object_put(update_checked(e, &fs, base, bad, 1, 0));
+    json_object *truncated = NULL;
+    assert_int_equal(json_object_deep_copy(base, &truncated, NULL), 0);
+    json_object_object_add(truncated, "truncated", json_object_new_boolean(1));
+    json_object_put(update_checked(e, &fs, truncated, one, 1, 0));
+    json_object_put(truncated);
+    json_object_put(base);
+    folders_free(&fs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1664,6 +1787,7 @@ int main(void)
         cmocka_unit_test(test_diff_vs_cli),
         cmocka_unit_test(test_diff_truncation_utf8),
         cmocka_unit_test(test_cache_sees_changes),
+        cmocka_unit_test(test_status_update),
         cmocka_unit_test(test_subfolder_scope),
         cmocka_unit_test(test_owned_by_another_user),
         cmocka_unit_test(test_no_memory_growth),
