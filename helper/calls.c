@@ -12,6 +12,8 @@
 #include "helper/helper.h"
 #include "helper/loopio.h"
 #include "helper/session.h"
+#include "helper/status_cache.h"
+#include "helper/watch.h"
 #include "workspace/git_ctx.h"
 #include "workspace/chat.h"
 #include "workspace/task.h"
@@ -202,11 +204,7 @@ static void job_run(struct worker_thread *t, struct worker_job *base)
 
 static void job_free(struct cmd_job *j)
 {
-    for (size_t i = 0; i < j->n_folders; i++) {
-        free(j->folders[i].name);
-        free(j->folders[i].path);
-    }
-    free(j->folders);
+    workspace_folders_free(j->folders, j->n_folders);
     json_object_put(j->args);
     free(j->key);
     free(j);
@@ -241,18 +239,6 @@ static void job_done(struct worker_job *base, int cancelled)
     job_free(j);
 }
 
-/* The worker's own copy of the folder list (the loop may change the
- * workspace's while the job runs). j->folders is NULL when out of memory. */
-static void job_copy_folders(struct cmd_job *j, const struct helper *h)
-{
-    j->folders = calloc(h->ws.n_folders ? h->ws.n_folders : 1, sizeof(*j->folders));
-    for (size_t i = 0; j->folders && i < h->ws.n_folders; i++) {
-        j->folders[i].name = strdup(h->ws.folders[i].name);
-        j->folders[i].path = strdup(h->ws.folders[i].path);
-        j->n_folders++;
-    }
-}
-
 static char *job_key(const struct cmd_def *def, json_object *args)
 {
     const char *a = args ? json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN) : "{}";
@@ -263,10 +249,46 @@ static char *job_key(const struct cmd_def *def, json_object *args)
     return k;
 }
 
+static void status_cached_done(void *ud, enum cmd_status st, struct cmd_result *res)
+{
+    struct call *c = ud;
+    if (st == CMD_OK)
+        call_complete(c, json_object_get(res->result), NULL, NULL);
+    else
+        call_complete(c, NULL, res->code ? res->code : "PROCESSING_ERROR", res->message);
+}
+
+/* git.status of a watched folder: from the status cache. 0 when the call
+ * is not one it can take (arguments to be checked by git_ctx, a folder
+ * that is not watched). */
+static int dispatch_status(struct session *s, const struct cmd_def *def, json_object *id,
+                           json_object *args)
+{
+    struct helper *h = s->h;
+    json_object *folder = NULL;
+    if (!h->watch || strcmp(def->name, "git.status") != 0 ||
+        (args && !json_object_is_type(args, json_type_object)))
+        return 0;
+    if (args && json_object_object_get_ex(args, "folder", &folder) && folder &&
+        !json_object_is_type(folder, json_type_string))
+        return 0;
+    int i = watch_folder_for(h->watch, folder ? json_object_get_string(folder) : NULL);
+    if (i < 0)
+        return 0;
+    struct call *c = call_new(s, def, id);
+    if (!c)
+        return 0;
+    if (status_cache_get(watch_cache(h->watch), (size_t)i, status_cached_done, c) < 0)
+        call_complete(c, NULL, "BUSY", "too many commands in progress; try again shortly");
+    return 1;
+}
+
 static void dispatch_worker(struct session *s, const struct cmd_def *def, json_object *id,
                             json_object *args)
 {
     struct helper *h = s->h;
+    if (dispatch_status(s, def, id, args))
+        return;
     char *key = def->coalesce ? job_key(def, args) : NULL;
     if (key) {
         for (struct cmd_job *j = h->inflight; j; j = j->next_inflight) {
@@ -299,7 +321,7 @@ static void dispatch_worker(struct session *s, const struct cmd_def *def, json_o
     j->args = NULL;
     if (args && json_object_deep_copy(args, &j->args, NULL) != 0)
         j->args = NULL;
-    job_copy_folders(j, h);
+    j->folders = workspace_folders_copy(&h->ws, &j->n_folders);
     j->waiters = c;
     if ((args && !j->args) || !j->folders || worker_pool_submit(h->pool, &j->base) < 0) {
         j->waiters = NULL;
@@ -329,7 +351,7 @@ int calls_run_internal(struct helper *h, const char *name, json_object *args,
     j->args = args;
     j->internal = done;
     j->internal_ud = ud;
-    job_copy_folders(j, h);
+    j->folders = workspace_folders_copy(&h->ws, &j->n_folders);
     if (!j->folders || worker_pool_submit(h->pool, &j->base) < 0) {
         job_free(j);
         return -1;

@@ -280,6 +280,9 @@ static json_object *counters_json(const struct helper *h)
     C("slowConsumers", slow_consumers);
     C("heartbeatTimeouts", heartbeat_timeouts);
     C("oversizeMessages", oversize_messages);
+    C("gitStatusCached", git_status_cached);
+    C("gitStatusPartial", git_status_partial);
+    C("gitStatusFull", git_status_full);
 #undef C
     json_object_object_add(o, "connections", json_object_new_int(h->n_connections));
     json_object_object_add(o, "authenticating", json_object_new_int(h->n_unauthenticated));

@@ -46,6 +46,9 @@ struct helper_counters {
     uint64_t slow_consumers;
     uint64_t heartbeat_timeouts;
     uint64_t oversize_messages;
+    uint64_t git_status_cached;  /* answered from the last status */
+    uint64_t git_status_partial; /* brought up to date from the paths that changed */
+    uint64_t git_status_full;    /* walked the whole work tree (watched folders) */
 };
 
 struct helper {

@@ -12,26 +12,34 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "helper/calls.h"
 #include "helper/events.h"
 #include "helper/helper.h"
 #include "helper/loopio.h"
+#include "helper/status_cache.h"
 
-/* inotify watches are a per-user kernel resource: leave plenty for others. */
-#define WATCH_MAX_DIRS    4096
+/* inotify watches are a per-user kernel resource: take at most half of
+ * fs.inotify.max_user_watches, within these bounds. */
+#define WATCH_MIN_DIRS 1024
+#define WATCH_MAX_DIRS 65536
+/* Changed paths kept per folder; past this, a full status is as cheap. */
+#define WATCH_MAX_CHANGED 512
 #define WATCH_DEBOUNCE_MS 1000
 #define WATCH_QUIET_MS    300
 #define WATCH_MAX_WAIT_MS 2000
 
+/* IN_MODIFY too: a file kept open while written (a log) never closes. */
 #define TREE_MASK                                                                                  \
-    (IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |            \
-     IN_DELETE_SELF | IN_ONLYDIR)
+    (IN_CLOSE_WRITE | IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |            \
+     IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
 struct wdir {
     int wd;
     int folder; /* index into watch.folders */
+    int in_git; /* below the folder's .git directory */
     char *path;
 };
 
@@ -40,7 +48,15 @@ struct wfolder {
     size_t index;
     char *name;
     char *path;
+    size_t path_len;
     char *fingerprint; /* of the last status seen; NULL before the first */
+    /* What changed since the last watch_take_changes: these work-tree paths
+     * (relative, each a file or a directory), or anything (all_changed). */
+    char **changed;
+    size_t n_changed, cap_changed;
+    int all_changed;
+    int index_changed; /* .git/index rewritten (perhaps with the same entries) */
+    int local;         /* on a local file system, where inotify sees every change */
     int dirty, running, have_baseline;
     int64_t last_run_ms;
     int64_t first_change_ms; /* of the changes not yet looked at */
@@ -52,52 +68,96 @@ struct watch {
     struct helper *h;
     int fd;
     void *fd_watch;
-    struct wdir *dirs;
-    size_t n_dirs, cap_dirs;
+    struct wdir *dirs; /* sorted by wd */
+    size_t n_dirs, cap_dirs, max_dirs;
     int capped;
+    struct status_cache *cache;
     struct wfolder *folders;
     size_t n_folders;
 };
 
 static void schedule(struct watch *w, size_t i);
 
-static int add_dir(struct watch *w, size_t folder, const char *path)
+/* Index of wd in w->dirs, or where it would go (*found 0). */
+static size_t wd_pos(const struct watch *w, int wd, int *found)
 {
-    if (w->n_dirs >= WATCH_MAX_DIRS) {
+    size_t lo = 0, hi = w->n_dirs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->dirs[mid].wd < wd)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < w->n_dirs && w->dirs[lo].wd == wd;
+    return lo;
+}
+
+static int add_dir(struct watch *w, size_t folder, const char *path, int in_git)
+{
+    if (w->n_dirs >= w->max_dirs) {
         if (!w->capped)
             log_msg(&w->h->log, LOG_WARN,
-                    "watching %d folders already: deeper changes are seen through git's index "
-                    "and refs only",
-                    WATCH_MAX_DIRS);
+                    "watching %zu folders already: deeper changes are seen through git's index "
+                    "and refs only, and git.status is not kept between calls",
+                    w->max_dirs);
         w->capped = 1;
         return -1;
     }
-    int wd = inotify_add_watch(w->fd, path, TREE_MASK);
+    int wd = inotify_add_watch(w->fd, path, in_git ? TREE_MASK & ~IN_MODIFY : TREE_MASK);
     if (wd < 0)
         return -1;
-    for (size_t i = 0; i < w->n_dirs; i++)
-        if (w->dirs[i].wd == wd)
-            return 0; /* the same directory reached twice (bind mounts) */
+    int found;
+    size_t at = wd_pos(w, wd, &found);
+    if (found)
+        return 0; /* the same directory reached twice (bind mounts) */
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
     if (w->n_dirs == w->cap_dirs) {
         size_t cap = w->cap_dirs ? w->cap_dirs * 2 : 64;
         struct wdir *nd = realloc(w->dirs, cap * sizeof(*nd));
-        if (!nd)
+        if (!nd) {
+            free(copy);
             return -1;
+        }
         w->dirs = nd;
         w->cap_dirs = cap;
     }
-    w->dirs[w->n_dirs].wd = wd;
-    w->dirs[w->n_dirs].folder = (int)folder;
-    w->dirs[w->n_dirs].path = strdup(path);
+    memmove(&w->dirs[at + 1], &w->dirs[at], (w->n_dirs - at) * sizeof(*w->dirs));
+    w->dirs[at] = (struct wdir){.wd = wd, .folder = (int)folder, .in_git = in_git, .path = copy};
     w->n_dirs++;
     return 0;
 }
 
+static void remove_at(struct watch *w, size_t i)
+{
+    free(w->dirs[i].path);
+    memmove(&w->dirs[i], &w->dirs[i + 1], (w->n_dirs - i - 1) * sizeof(*w->dirs));
+    w->n_dirs--;
+}
+
+/* A directory moved away: its watches would report changes under its old
+ * name, so they go (add_tree watches it again where it lands). */
+static void drop_tree(struct watch *w, const char *path)
+{
+    size_t len = strlen(path);
+    for (size_t i = 0; i < w->n_dirs;) {
+        const char *p = w->dirs[i].path;
+        if (strncmp(p, path, len) == 0 && (p[len] == '\0' || p[len] == '/')) {
+            inotify_rm_watch(w->fd, w->dirs[i].wd);
+            remove_at(w, i);
+        } else {
+            i++;
+        }
+    }
+}
+
 /* Adds `path` and the directories below it; skips .git (watched apart)
  * and symlinks (they may lead anywhere). */
-static void add_tree(struct watch *w, size_t folder, const char *path, int depth)
+static void add_tree(struct watch *w, size_t folder, const char *path, int depth, int in_git)
 {
-    if (depth > 64 || add_dir(w, folder, path) < 0)
+    if (depth > 64 || add_dir(w, folder, path, in_git) < 0)
         return;
     DIR *d = opendir(path);
     if (!d)
@@ -109,7 +169,7 @@ static void add_tree(struct watch *w, size_t folder, const char *path, int depth
             continue;
         char sub[PATH_MAX];
         if (snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name) < (int)sizeof(sub))
-            add_tree(w, folder, sub, depth + 1);
+            add_tree(w, folder, sub, depth + 1, in_git);
     }
     closedir(d);
 }
@@ -117,17 +177,134 @@ static void add_tree(struct watch *w, size_t folder, const char *path, int depth
 static void add_git_dir(struct watch *w, size_t folder, const char *git)
 {
     char refs[PATH_MAX];
-    add_dir(w, folder, git); /* HEAD, index, packed-refs, FETCH_HEAD */
+    add_dir(w, folder, git, 1); /* HEAD, index, packed-refs, config */
     if (snprintf(refs, sizeof(refs), "%s/refs", git) < (int)sizeof(refs))
-        add_tree(w, folder, refs, 0); /* heads, remotes, tags */
+        add_tree(w, folder, refs, 0, 1); /* heads, remotes, tags */
+    if (snprintf(refs, sizeof(refs), "%s/info", git) < (int)sizeof(refs))
+        add_dir(w, folder, refs, 1); /* exclude */
 }
 
 static struct wdir *find_wd(struct watch *w, int wd)
 {
-    for (size_t i = 0; i < w->n_dirs; i++)
-        if (w->dirs[i].wd == wd)
-            return &w->dirs[i];
-    return NULL;
+    int found;
+    size_t at = wd_pos(w, wd, &found);
+    return found ? &w->dirs[at] : NULL;
+}
+
+static void free_changed(struct wfolder *f)
+{
+    for (size_t i = 0; i < f->n_changed; i++)
+        free(f->changed[i]);
+    free(f->changed);
+    f->changed = NULL;
+    f->n_changed = f->cap_changed = 0;
+}
+
+static void mark_all(struct wfolder *f)
+{
+    free_changed(f);
+    f->all_changed = 1;
+}
+
+/* Records that `name` in directory `dir` (absolute; name NULL: the
+ * directory itself) changed. */
+static void note_change(struct wfolder *f, const char *dir, const char *name)
+{
+    if (f->all_changed)
+        return;
+    const char *rel = dir[f->path_len] == '/' ? dir + f->path_len + 1 : "";
+    char path[PATH_MAX];
+    int n = name ? snprintf(path, sizeof(path), "%s%s%s", rel, rel[0] ? "/" : "", name)
+                 : snprintf(path, sizeof(path), "%s", rel);
+    if (n <= 0 || n >= (int)sizeof(path)) {
+        mark_all(f); /* the folder itself, or a name too long to keep */
+        return;
+    }
+    for (size_t i = 0; i < f->n_changed; i++) {
+        size_t len = strlen(f->changed[i]);
+        if (strncmp(path, f->changed[i], len) == 0 && (path[len] == '\0' || path[len] == '/'))
+            return; /* already covered */
+    }
+    if (f->n_changed == WATCH_MAX_CHANGED) {
+        mark_all(f);
+        return;
+    }
+    if (f->n_changed == f->cap_changed) {
+        size_t cap = f->cap_changed ? f->cap_changed * 2 : 16;
+        char **nc = realloc(f->changed, cap * sizeof(*nc));
+        if (!nc) {
+            mark_all(f);
+            return;
+        }
+        f->changed = nc;
+        f->cap_changed = cap;
+    }
+    if (!(f->changed[f->n_changed] = strdup(path))) {
+        mark_all(f);
+        return;
+    }
+    f->n_changed++;
+}
+
+/* Names in the work tree whose change can alter the status of any path. */
+static int changes_everything(const char *name)
+{
+    return !strcmp(name, ".gitignore") || !strcmp(name, ".gitattributes") ||
+           !strcmp(name, ".gitmodules");
+}
+
+static void on_event(struct watch *w, const struct inotify_event *e)
+{
+    if (e->mask & IN_Q_OVERFLOW) {
+        /* Events were lost: nothing is known any more. */
+        for (size_t i = 0; i < w->n_folders; i++) {
+            mark_all(&w->folders[i]);
+            schedule(w, i);
+        }
+        return;
+    }
+    struct wdir *d = find_wd(w, e->wd);
+    if (!d)
+        return;
+    size_t folder = (size_t)d->folder;
+    struct wfolder *f = &w->folders[folder];
+    if (e->mask & IN_IGNORED) {
+        /* The directory is gone (its parent reported it) or unwatched. */
+        remove_at(w, (size_t)(d - w->dirs));
+        return;
+    }
+    if (d->in_git) {
+        /* A lock file appearing is git at work, not a change yet. */
+        if (e->len && strstr(e->name, ".lock"))
+            return;
+        if (e->len && !strcmp(e->name, "index") && d->path[f->path_len + 5] == '\0')
+            f->index_changed = 1; /* `git status` in a terminal refreshes it */
+        else
+            mark_all(f); /* HEAD, a ref, the config, the excludes */
+        schedule(w, folder);
+        return;
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", d->path); /* d may move below */
+    if (!e->len) {
+        /* The directory itself was deleted or moved. */
+        note_change(f, dir, NULL);
+    } else if (changes_everything(e->name)) {
+        mark_all(f);
+    } else if (!strcmp(e->name, ".git")) {
+        note_change(f, dir, NULL); /* a nested repository: its folder lists differently */
+    } else {
+        note_change(f, dir, e->name);
+        char sub[PATH_MAX];
+        if ((e->mask & IN_ISDIR) &&
+            snprintf(sub, sizeof(sub), "%s/%s", dir, e->name) < (int)sizeof(sub)) {
+            if (e->mask & IN_MOVED_FROM)
+                drop_tree(w, sub);
+            if (e->mask & (IN_CREATE | IN_MOVED_TO))
+                add_tree(w, folder, sub, 0, 0);
+        }
+    }
+    schedule(w, folder);
 }
 
 static void on_inotify(void *arg)
@@ -141,23 +318,7 @@ static void on_inotify(void *arg)
         for (char *p = buf; p < buf + n;) {
             struct inotify_event *e = (struct inotify_event *)p;
             p += sizeof(*e) + e->len;
-            struct wdir *d = find_wd(w, e->wd);
-            if (!d)
-                continue;
-            /* A lock file appearing is git at work, not a change yet. */
-            if (e->len && strstr(e->name, ".lock"))
-                continue;
-            if ((e->mask & IN_ISDIR) && (e->mask & (IN_CREATE | IN_MOVED_TO)) && e->len &&
-                strcmp(e->name, ".git") != 0) {
-                char sub[PATH_MAX];
-                int folder = d->folder;
-                if (snprintf(sub, sizeof(sub), "%s/%s", d->path, e->name) < (int)sizeof(sub))
-                    add_tree(w, (size_t)folder, sub, 0);
-                d = NULL; /* add_tree may have moved the array */
-                schedule(w, (size_t)folder);
-                continue;
-            }
-            schedule(w, (size_t)d->folder);
+            on_event(w, e);
         }
     }
 }
@@ -240,19 +401,16 @@ static void run_now(struct watch *w, size_t i)
         return;
     }
     struct status_job *sj = calloc(1, sizeof(*sj));
-    json_object *args = json_object_new_object();
-    json_object_object_add(args, "folder", json_object_new_string(f->name));
-    if (!sj) {
-        json_object_put(args);
+    if (!sj)
         return;
-    }
     sj->w = w;
     sj->folder = i;
     f->dirty = 0;
     f->running = 1;
     f->last_run_ms = helper_mono_ms();
     w->h->watch_job = sj;
-    if (calls_run_internal(w->h, "git.status", args, status_done, sj) < 0) {
+    /* status_done may run before this returns (nothing changed). */
+    if (status_cache_get(w->cache, i, status_done, sj) < 0) {
         f->running = 0;
         f->dirty = 1;
         w->h->watch_job = NULL;
@@ -292,6 +450,42 @@ static void schedule(struct watch *w, size_t i)
     f->timer = w->h->task_loop.timer_start(w->h, at - now, run_status, f);
 }
 
+/* inotify sees changes made through this machine's kernel only: not those
+ * made on a file server by others. */
+static int is_local(const char *path)
+{
+    struct statfs sf;
+    if (statfs(path, &sf) != 0)
+        return 0;
+    switch ((unsigned long)sf.f_type) {
+    case 0x6969UL:     /* NFS */
+    case 0x517BUL:     /* SMB */
+    case 0xFF534D42UL: /* CIFS */
+    case 0xFE534D42UL: /* SMB2 */
+    case 0x65735546UL: /* FUSE (sshfs and friends) */
+    case 0x01021997UL: /* 9P */
+    case 0x00C36400UL: /* Ceph */
+    case 0x5346414FUL: /* AFS */
+    case 0x73757245UL: /* Coda */
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static size_t max_dirs(void)
+{
+    unsigned long max = 0;
+    FILE *fp = fopen("/proc/sys/fs/inotify/max_user_watches", "re");
+    if (fp) {
+        if (fscanf(fp, "%lu", &max) != 1)
+            max = 0;
+        fclose(fp);
+    }
+    max /= 2;
+    return max < WATCH_MIN_DIRS ? WATCH_MIN_DIRS : max > WATCH_MAX_DIRS ? WATCH_MAX_DIRS : max;
+}
+
 static int is_repo(const char *path)
 {
     char git[PATH_MAX];
@@ -306,6 +500,7 @@ struct watch *watch_start(struct helper *h)
     if (!w)
         return NULL;
     w->h = h;
+    w->max_dirs = max_dirs();
     w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     w->folders = calloc(h->ws.n_folders ? h->ws.n_folders : 1, sizeof(*w->folders));
     if (w->fd < 0 || !w->folders) {
@@ -326,13 +521,28 @@ struct watch *watch_start(struct helper *h)
         f->index = w->n_folders;
         f->name = strdup(wf->name);
         f->path = strdup(wf->path);
+        f->path_len = strlen(wf->path);
+        f->all_changed = 1;
+        f->local = is_local(wf->path);
         char git[PATH_MAX];
         snprintf(git, sizeof(git), "%s/.git", wf->path);
         add_git_dir(w, w->n_folders, git);
-        add_tree(w, w->n_folders, wf->path, 0);
+        add_tree(w, w->n_folders, wf->path, 0, 0);
         w->n_folders++;
     }
-    if (w->n_folders == 0) {
+    char **names = calloc(w->n_folders ? w->n_folders : 1, sizeof(*names));
+    for (size_t i = 0; names && i < w->n_folders; i++)
+        names[i] = w->folders[i].name ? w->folders[i].name : "";
+    if (names && w->n_folders)
+        w->cache = status_cache_new(h, w, w->n_folders, names);
+    free(names);
+    if (w->n_folders == 0 || !w->cache) {
+        for (size_t i = 0; i < w->n_folders; i++) {
+            free(w->folders[i].name);
+            free(w->folders[i].path);
+        }
+        for (size_t i = 0; i < w->n_dirs; i++)
+            free(w->dirs[i].path);
         close(w->fd);
         free(w->folders);
         free(w->dirs);
@@ -360,12 +570,14 @@ void watch_stop(struct watch *w)
         ((struct status_job *)h->watch_job)->cancelled = 1;
         h->watch_job = NULL;
     }
+    status_cache_free(w->cache);
     for (size_t i = 0; i < w->n_folders; i++) {
         if (w->folders[i].timer)
             h->task_loop.timer_stop(h, w->folders[i].timer);
         free(w->folders[i].name);
         free(w->folders[i].path);
         free(w->folders[i].fingerprint);
+        free_changed(&w->folders[i]);
     }
     if (w->fd_watch)
         loopio_close_now(w->fd_watch);
@@ -380,4 +592,59 @@ void watch_restart(struct helper *h)
 {
     watch_stop(h->watch);
     h->watch = watch_start(h);
+}
+
+void watch_sync(struct watch *w)
+{
+    if (w && w->fd_watch)
+        on_inotify(w);
+}
+
+int watch_folder_for(const struct watch *w, const char *name)
+{
+    if (!w || !w->fd_watch || w->capped)
+        return -1;
+    const struct workspace *ws = &w->h->ws;
+    /* git_ctx picks the first folder that is a repository when none is
+     * named: only when that is folder 0 is it surely a watched one. */
+    const char *path = NULL;
+    for (size_t i = 0; i < ws->n_folders && !path; i++)
+        if (name ? strcmp(ws->folders[i].name, name) == 0 : i == 0)
+            path = ws->folders[i].path;
+    for (size_t i = 0; path && i < w->n_folders; i++)
+        if (strcmp(w->folders[i].path, path) == 0)
+            return w->folders[i].local ? (int)i : -1;
+    return -1;
+}
+
+int watch_has_changes(const struct watch *w, size_t i)
+{
+    const struct wfolder *f = &w->folders[i];
+    return w->capped || !f->local || !w->fd_watch || f->all_changed || f->index_changed ||
+           f->n_changed > 0;
+}
+
+int watch_take_changes(struct watch *w, size_t i, char ***paths, size_t *n, int *index_changed)
+{
+    struct wfolder *f = &w->folders[i];
+    int all = w->capped || !f->local || !w->fd_watch || f->all_changed;
+    *paths = NULL;
+    *n = 0;
+    *index_changed = f->index_changed;
+    f->index_changed = 0;
+    if (all) {
+        free_changed(f);
+    } else {
+        *paths = f->changed;
+        *n = f->n_changed;
+        f->changed = NULL;
+        f->n_changed = f->cap_changed = 0;
+    }
+    f->all_changed = 0;
+    return all;
+}
+
+struct status_cache *watch_cache(struct watch *w)
+{
+    return w ? w->cache : NULL;
 }

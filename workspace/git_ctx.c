@@ -1033,11 +1033,73 @@ static int index_has_gitlink(git_index *index)
     return 0;
 }
 
+/* What of the index the status depends on: each entry's path, mode, object
+ * and stage or flags, not its stat data (which `git status` itself rewrites
+ * when it refreshes the index). FNV-1a, 64 bits. */
+static uint64_t index_digest(git_index *index)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    size_t n = git_index_entrycount(index);
+    for (size_t i = 0; i < n; i++) {
+        const git_index_entry *e = git_index_get_byindex(index, i);
+        if (!e)
+            continue;
+        uint32_t meta[3] = {e->mode, e->flags, e->flags_extended};
+        const unsigned char *parts[3] = {(const unsigned char *)e->path, e->id.id,
+                                         (const unsigned char *)meta};
+        size_t lens[3] = {strlen(e->path) + 1, sizeof(e->id.id), sizeof(meta)};
+        for (int p = 0; p < 3; p++)
+            for (size_t k = 0; k < lens[p]; k++)
+                h = (h ^ parts[p][k]) * 0x100000001b3ULL;
+    }
+    h ^= n;
+    return h ? h : 1; /* 0 means "unknown" */
+}
+
+/* The index's digest, 0 when it cannot be read (the next update then runs
+ * the full status). */
+static uint64_t current_index_digest(git_repository *repo)
+{
+    git_index *index = NULL;
+    uint64_t d = 0;
+    if (git_repository_index(&index, repo) == 0 && git_index_read(index, 0) == 0)
+        d = index_digest(index);
+    git_index_free(index);
+    git_error_clear();
+    return d;
+}
+
+/* The work-tree status of `paths` only, into l. */
+static int collect_paths(const struct git_target *t, char *const *paths, size_t n_paths,
+                         struct status_lists *l, struct cmd_result *res)
+{
+    git_status_options opts;
+    git_status_options_init(&opts, GIT_STATUS_OPTIONS_VERSION);
+    opts.show = GIT_STATUS_SHOW_WORKDIR_ONLY;
+    opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
+                 GIT_STATUS_OPT_EXCLUDE_SUBMODULES | GIT_STATUS_OPT_DISABLE_PATHSPEC_MATCH |
+                 GIT_STATUS_OPT_SORT_CASE_SENSITIVELY;
+    opts.pathspec.strings = (char **)paths;
+    opts.pathspec.count = n_paths;
+    git_status_list *list = NULL;
+    int err = git_status_list_new(&list, t->entry->repo, &opts);
+    if (err < 0) {
+        fail_git(res, "git status", err);
+        return -1;
+    }
+    size_t n = git_status_list_entrycount(list);
+    for (size_t i = 0; i < n; i++)
+        status_entry(t->entry, git_status_byindex(list, i), l);
+    git_status_list_free(list);
+    return 0;
+}
+
 /* The status as `base` said, with the work-tree state of `paths` looked at
  * again. 1 when it cannot give the full status's answer (the caller runs
  * that instead), 0 with out filled, -1 with res set. */
 static int update_status(const struct git_target *t, json_object *base, char *const *paths,
-                         size_t n_paths, json_object *out, struct cmd_result *res)
+                         size_t n_paths, int index_changed, uint64_t *digest, json_object *out,
+                         struct cmd_result *res)
 {
     json_object *b_staged = base_list(base, "staged"), *b_unstaged = base_list(base, "unstaged"),
                 *b_untracked = base_list(base, "untracked"),
@@ -1060,33 +1122,24 @@ static int update_status(const struct git_target *t, json_object *base, char *co
         return -1;
     }
     int subs = index_has_gitlink(index);
+    uint64_t d = index_changed ? index_digest(index) : *digest;
     git_index_free(index);
-    if (subs)
-        return 1;
+    if (subs || d != *digest || !d)
+        return 1; /* the index says something else now: staged lists too */
 
-    git_status_options opts;
-    git_status_options_init(&opts, GIT_STATUS_OPTIONS_VERSION);
-    opts.show = GIT_STATUS_SHOW_WORKDIR_ONLY;
-    opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
-                 GIT_STATUS_OPT_EXCLUDE_SUBMODULES | GIT_STATUS_OPT_DISABLE_PATHSPEC_MATCH |
-                 GIT_STATUS_OPT_SORT_CASE_SENSITIVELY;
-    opts.pathspec.strings = (char **)paths;
-    opts.pathspec.count = n_paths;
-    git_status_list *list = NULL;
-    if ((err = git_status_list_new(&list, repo, &opts)) < 0) {
-        fail_git(res, "git status", err);
-        return -1;
-    }
     struct status_lists fresh = {
         .staged = json_object_new_array(),
         .unstaged = json_object_new_array(),
         .untracked = json_object_new_array(),
         .conflicted = json_object_new_array(),
     };
-    size_t n = git_status_list_entrycount(list);
-    for (size_t i = 0; i < n; i++)
-        status_entry(t->entry, git_status_byindex(list, i), &fresh);
-    git_status_list_free(list);
+    if (n_paths > 0 && collect_paths(t, paths, n_paths, &fresh, res) < 0) {
+        json_object_put(fresh.staged);
+        json_object_put(fresh.unstaged);
+        json_object_put(fresh.untracked);
+        json_object_put(fresh.conflicted);
+        return -1;
+    }
 
     /* The index did not change (the caller knows: it watches .git), so the
      * staged and conflicted lists stand; the work-tree lists are the old
@@ -1114,8 +1167,8 @@ static int update_status(const struct git_target *t, json_object *base, char *co
 
 enum cmd_status git_ctx_status_update(struct git_ctx *g, const struct workspace_folder *folders,
                                       size_t n_folders, const char *name, json_object *base,
-                                      char *const *paths, size_t n_paths, int *partial,
-                                      struct cmd_result *res)
+                                      char *const *paths, size_t n_paths, int index_changed,
+                                      uint64_t *digest, int *partial, struct cmd_result *res)
 {
     res->result = NULL;
     *partial = 0;
@@ -1123,11 +1176,14 @@ enum cmd_status git_ctx_status_update(struct git_ctx *g, const struct workspace_
     if (pick_target(g, folders, n_folders, name, &t, res) != CMD_OK)
         return CMD_ERROR;
     json_object *out = json_object_new_object();
-    int rc = base && paths ? update_status(&t, base, paths, n_paths, out, res) : 1;
+    int rc = base ? update_status(&t, base, paths, n_paths, index_changed, digest, out, res) : 1;
     if (rc == 1) {
-        /* Start again: update_status adds nothing before it decides. */
+        /* Start again: update_status adds nothing before it decides. The
+         * digest is taken before the walk: an index rewritten during it then
+         * shows as a difference next time, never the other way round. */
         json_object_put(out);
         out = json_object_new_object();
+        *digest = current_index_digest(t.entry->repo);
         rc = run_status(&t, out, res) == CMD_OK ? 0 : -1;
     } else if (rc == 0) {
         *partial = 1;

@@ -12,6 +12,7 @@
 #define COMPANION_GIT_CTX_H
 
 #include <json-c/json.h>
+#include <stdint.h>
 
 #include "workspace/command.h"
 #include "workspace/workspace.h"
@@ -49,17 +50,22 @@ enum cmd_status git_ctx_run(struct git_ctx *g, const char *name,
 /* git.status of the folder named `name` (NULL: the default, as
  * git_ctx_run picks it), computed from `base`, an earlier git.status result
  * for that folder (read only), by looking again at `paths` only: the work
- * tree entries at or below each (repository-relative, literal). The caller
- * vouches that nothing else changed since `base`: no other path in the work
- * tree and nothing in the .git directory (the helper's inotify watch does).
- * Falls back to the full status when a partial look cannot give the same
- * answer (no base or paths NULL, a truncated base, submodules, a folder
- * below the work tree's root, a path that is not UTF-8, a list that would
- * pass the cap); *partial says which was done. Errors as git_ctx_run. */
+ * tree entries at or below each (repository-relative, literal; n_paths may
+ * be 0). The caller vouches that nothing else changed since `base`: no
+ * other path in the work tree and nothing in the .git directory but the
+ * index file, and sets index_changed when that may have been rewritten
+ * (the helper's inotify watch knows). *digest is the index digest that
+ * came with `base` and is set to the new one: a rewritten index with the
+ * same entries (`git status` refreshing stat data) keeps the partial look
+ * possible. Falls back to the full status when a partial look cannot give
+ * the same answer (no base, other index entries, a truncated base,
+ * submodules, a folder below the work tree's root, a path that is not
+ * UTF-8, a list that would pass the cap); *partial says which was done.
+ * Errors as git_ctx_run. */
 enum cmd_status git_ctx_status_update(struct git_ctx *g, const struct workspace_folder *folders,
                                       size_t n_folders, const char *name, json_object *base,
-                                      char *const *paths, size_t n_paths, int *partial,
-                                      struct cmd_result *res);
+                                      char *const *paths, size_t n_paths, int index_changed,
+                                      uint64_t *digest, int *partial, struct cmd_result *res);
 
 /* 1 for the names git_ctx_run handles. */
 int git_ctx_handles(const char *name);

@@ -288,3 +288,28 @@ json_object *workspace_info_json(const struct workspace *w, const char *version)
     json_object_object_add(o, "version", json_object_new_string(version));
     return o;
 }
+
+struct workspace_folder *workspace_folders_copy(const struct workspace *w, size_t *n)
+{
+    struct workspace_folder *f = calloc(w->n_folders ? w->n_folders : 1, sizeof(*f));
+    *n = 0;
+    for (size_t i = 0; f && i < w->n_folders; i++) {
+        f[i].name = strdup(w->folders[i].name);
+        f[i].path = strdup(w->folders[i].path);
+        *n = i + 1;
+        if (!f[i].name || !f[i].path) {
+            workspace_folders_free(f, *n);
+            return NULL;
+        }
+    }
+    return f;
+}
+
+void workspace_folders_free(struct workspace_folder *f, size_t n)
+{
+    for (size_t i = 0; f && i < n; i++) {
+        free(f[i].name);
+        free(f[i].path);
+    }
+    free(f);
+}

@@ -52,6 +52,11 @@ void workspace_id_for_path(const char *path, char out[17]);
 char *workspace_path_from_uri(const char *uri);
 
 /* {workspaceId, name, folders:[{name,path}], version} */
+/* A copy of w's folders for another thread (*n set). NULL when out of
+ * memory; free with workspace_folders_free. */
+struct workspace_folder *workspace_folders_copy(const struct workspace *w, size_t *n);
+void workspace_folders_free(struct workspace_folder *f, size_t n);
+
 json_object *workspace_info_json(const struct workspace *w, const char *version);
 
 #endif

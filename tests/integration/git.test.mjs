@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { Editor, tempDir } from './lib/harness.mjs';
-import { git, write, baseRepo, oracleStatus, numstat } from './lib/gitfix.mjs';
+import { git, write, baseRepo, oracleStatus, numstat, assertStatusMatches } from './lib/gitfix.mjs';
 
 const editors = [];
 async function serve(folders) {
@@ -15,20 +15,6 @@ async function serve(folders) {
   return ed.client({ scope: 'read' });
 }
 after(async () => { for (const e of editors) await e.stop(); });
-
-const byPath = (a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
-function assertStatusMatches(result, oracle) {
-  assert.equal(result.branch, oracle.branch);
-  assert.equal(result.head, oracle.head);
-  assert.equal(result.upstream ?? null, oracle.upstream);
-  assert.equal(result.ahead, oracle.ahead);
-  assert.equal(result.behind, oracle.behind);
-  for (const k of ['staged', 'unstaged']) {
-    assert.deepEqual(result[k].map(({ path: p, status }) => ({ path: p, status })).sort(byPath), oracle[k], k);
-  }
-  assert.deepEqual(result.untracked.map(({ path: p }) => ({ path: p })).sort(byPath), oracle.untracked, 'untracked');
-  assert.deepEqual(result.conflicted.map(({ path: p }) => ({ path: p })).sort(byPath), oracle.conflicted, 'conflicted');
-}
 
 describe('git.status against git status --porcelain=v2', () => {
   test('staged, modified, deleted, untracked, renamed', async () => {

@@ -1652,12 +1652,13 @@ static void test_large_repo_and_cap(void **state)
 /* git_ctx_status_update(base, paths) must give exactly what a full status
  * gives (the JSON compared whole), and say whether it looked only at paths. */
 static json_object *update_checked(struct env *e, const struct folders *fs, json_object *base,
-                                   char *const *paths, size_t n, int want_partial)
+                                   char *const *paths, size_t n, int index_changed,
+                                   uint64_t *digest, int want_partial)
 {
     struct cmd_result res = {0};
     int partial = -1;
-    enum cmd_status st =
-        git_ctx_status_update(e->g, fs->f, fs->n, NULL, base, paths, n, &partial, &res);
+    enum cmd_status st = git_ctx_status_update(e->g, fs->f, fs->n, NULL, base, paths, n,
+                                               index_changed, digest, &partial, &res);
     if (st != CMD_OK)
         fail_msg("status update failed: %s %s", res.code, res.message);
     check_json(res.result);
@@ -1690,7 +1691,9 @@ static void test_status_update(void **state)
 
     struct folders fs = {0};
     folder_add(&fs, "update", dir);
-    json_object *base = call(e, "git.status", &fs, NULL);
+    uint64_t digest = 0;
+    json_object *base = update_checked(e, &fs, NULL, NULL, 0, 0, &digest, 0);
+    assert_true(digest != 0);
     struct step {
         const char *what;
         char *paths[3];
@@ -1705,6 +1708,7 @@ static void test_status_update(void **state)
         {"an ignored file", {"debug.log"}, 1},
         {"a path that never existed", {"nothing/here"}, 1},
         {"a change undone, and another path", {"a.txt", "a"}, 2},
+        {"the index rewritten by git status, same entries", {"a.txt"}, 1},
     };
     char path[PATH_MAX + 16];
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
@@ -1742,8 +1746,19 @@ static void test_status_update(void **state)
             write_file(dir, "a.txt", "a\n");
             write_file(dir, "a/inside.txt", "i\n");
             break;
+        case 9: {
+            write_file(dir, "a.txt", "a, and the index refreshed\n");
+            const char *argv[] = {"git", "status", "--porcelain", NULL};
+            struct buf out = {0};
+            assert_int_equal(run_argv(e, dir, &out, argv), 0);
+            free(out.data);
+            break;
         }
-        json_object *next = update_checked(e, &fs, base, steps[i].paths, steps[i].n, 1);
+        }
+        uint64_t before = digest;
+        json_object *next =
+            update_checked(e, &fs, base, steps[i].paths, steps[i].n, i == 9, &digest, 1);
+        assert_true(digest == before);
         json_object_put(base);
         base = next;
     }
@@ -1752,19 +1767,30 @@ static void test_status_update(void **state)
     expect_entry(base, "unstaged", "dir/x.txt", 'D', NULL);
     expect_entry(base, "untracked", "new/deep/n1.txt", 0, NULL);
     expect_entry(base, "untracked", "c.txt/inner.txt", 0, NULL);
-    assert_null(find_path(jget(base, "unstaged"), "a.txt"));
+    expect_entry(base, "unstaged", "a.txt", 'M', NULL);
 
     /* Where a partial look could be wrong, the full status runs. */
     char *one[] = {"a.txt"};
     char bad_utf8[] = {'\xff', '.', 't', 'x', 't', '\0'};
     char *bad[] = {bad_utf8};
-    json_object_put(update_checked(e, &fs, base, NULL, 0, 0));
-    json_object_put(update_checked(e, &fs, NULL, one, 1, 0));
-    json_object_put(update_checked(e, &fs, base, bad, 1, 0));
+    uint64_t d = digest;
+    json_object_put(update_checked(e, &fs, base, NULL, 0, 0, &d, 1)); /* nothing to look at */
+    json_object_put(update_checked(e, &fs, base, NULL, 0, 1, &d, 1)); /* same entries */
+    json_object_put(update_checked(e, &fs, NULL, one, 1, 0, &d, 0));
+    json_object_put(update_checked(e, &fs, base, bad, 1, 0, &d, 0));
+    uint64_t unknown = 0;
+    json_object_put(update_checked(e, &fs, base, one, 1, 0, &unknown, 0));
+    assert_true(unknown == digest);
+    /* Staged: other entries, so the staged list must come from a full run. */
+    GIT(e, dir, "add", "a.txt");
+    d = digest;
+    json_object_put(update_checked(e, &fs, base, one, 1, 1, &d, 0));
+    assert_true(d != digest);
     json_object *truncated = NULL;
     assert_int_equal(json_object_deep_copy(base, &truncated, NULL), 0);
     json_object_object_add(truncated, "truncated", json_object_new_boolean(1));
-    json_object_put(update_checked(e, &fs, truncated, one, 1, 0));
+    d = digest;
+    json_object_put(update_checked(e, &fs, truncated, one, 1, 0, &d, 0));
     json_object_put(truncated);
     json_object_put(base);
     folders_free(&fs);

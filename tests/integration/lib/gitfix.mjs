@@ -1,6 +1,7 @@
 // Fixture repositories made with the git CLI, which is also the oracle the
 // helper's libgit2 answers are compared with.
 import { execFileSync } from 'node:child_process';
+import assert from 'node:assert/strict';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from './harness.mjs';
@@ -63,3 +64,19 @@ export function numstat(dir, ...args) {
     return a === '-' ? { path: p, binary: true } : { path: p, additions: Number(a), deletions: Number(d), binary: false };
   }).sort((x, y) => (x.path < y.path ? -1 : 1));
 }
+
+const byPath = (a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+/* The helper's git.status result against oracleStatus(). */
+export function assertStatusMatches(result, oracle) {
+  assert.equal(result.branch, oracle.branch);
+  assert.equal(result.head, oracle.head);
+  assert.equal(result.upstream ?? null, oracle.upstream);
+  assert.equal(result.ahead, oracle.ahead);
+  assert.equal(result.behind, oracle.behind);
+  for (const k of ['staged', 'unstaged']) {
+    assert.deepEqual(result[k].map(({ path: p, status }) => ({ path: p, status })).sort(byPath), oracle[k], k);
+  }
+  assert.deepEqual(result.untracked.map(({ path: p }) => ({ path: p })).sort(byPath), oracle.untracked, 'untracked');
+  assert.deepEqual(result.conflicted.map(({ path: p }) => ({ path: p })).sort(byPath), oracle.conflicted, 'conflicted');
+}
+
