@@ -20,6 +20,7 @@
 #include "helper/helper.h"
 #include "helper/loopio.h"
 #include "helper/status_cache.h"
+#include "workspace/worker.h"
 
 /* inotify watches are a per-user kernel resource: take at most half of
  * fs.inotify.max_user_watches, within these bounds. */
@@ -64,13 +65,28 @@ struct wfolder {
     void *timer;
 };
 
+/* The watched directories, sorted by wd. Filled by a worker thread at
+ * first (struct walk_job), then owned by the loop. */
+struct dirtab {
+    int fd; /* the inotify instance */
+    struct wdir *dirs;
+    size_t n, cap, max;
+    int capped; /* a directory was left out: max reached */
+};
+
+struct walk_job;
+
 struct watch {
     struct helper *h;
     int fd;
     void *fd_watch;
-    struct wdir *dirs; /* sorted by wd */
-    size_t n_dirs, cap_dirs, max_dirs;
-    int capped;
+    struct dirtab tab;
+    int capped_logged;
+    struct walk_job *walk; /* the first walk, while it runs */
+    /* Events read while the walk runs, replayed once its table is in. */
+    char *early;
+    size_t n_early;
+    int early_lost;
     struct status_cache *cache;
     struct wfolder *folders;
     size_t n_folders;
@@ -78,75 +94,79 @@ struct watch {
 
 static void schedule(struct watch *w, size_t i);
 
-/* Index of wd in w->dirs, or where it would go (*found 0). */
-static size_t wd_pos(const struct watch *w, int wd, int *found)
+/* Index of wd in t->dirs, or where it would go (*found 0). */
+static size_t wd_pos(const struct dirtab *t, int wd, int *found)
 {
-    size_t lo = 0, hi = w->n_dirs;
+    size_t lo = 0, hi = t->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (w->dirs[mid].wd < wd)
+        if (t->dirs[mid].wd < wd)
             lo = mid + 1;
         else
             hi = mid;
     }
-    *found = lo < w->n_dirs && w->dirs[lo].wd == wd;
+    *found = lo < t->n && t->dirs[lo].wd == wd;
     return lo;
 }
 
-static int add_dir(struct watch *w, size_t folder, const char *path, int in_git)
+static int add_dir(struct dirtab *t, size_t folder, const char *path, int in_git)
 {
-    if (w->n_dirs >= w->max_dirs) {
-        if (!w->capped)
-            log_msg(&w->h->log, LOG_WARN,
-                    "watching %zu folders already: deeper changes are seen through git's index "
-                    "and refs only, and git.status is not kept between calls",
-                    w->max_dirs);
-        w->capped = 1;
+    if (t->n >= t->max) {
+        t->capped = 1;
         return -1;
     }
-    int wd = inotify_add_watch(w->fd, path, in_git ? TREE_MASK & ~IN_MODIFY : TREE_MASK);
+    int wd = inotify_add_watch(t->fd, path, in_git ? TREE_MASK & ~IN_MODIFY : TREE_MASK);
     if (wd < 0)
         return -1;
     int found;
-    size_t at = wd_pos(w, wd, &found);
+    size_t at = wd_pos(t, wd, &found);
     if (found)
         return 0; /* the same directory reached twice (bind mounts) */
     char *copy = strdup(path);
     if (!copy)
         return -1;
-    if (w->n_dirs == w->cap_dirs) {
-        size_t cap = w->cap_dirs ? w->cap_dirs * 2 : 64;
-        struct wdir *nd = realloc(w->dirs, cap * sizeof(*nd));
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        struct wdir *nd = realloc(t->dirs, cap * sizeof(*nd));
         if (!nd) {
             free(copy);
             return -1;
         }
-        w->dirs = nd;
-        w->cap_dirs = cap;
+        t->dirs = nd;
+        t->cap = cap;
     }
-    memmove(&w->dirs[at + 1], &w->dirs[at], (w->n_dirs - at) * sizeof(*w->dirs));
-    w->dirs[at] = (struct wdir){.wd = wd, .folder = (int)folder, .in_git = in_git, .path = copy};
-    w->n_dirs++;
+    memmove(&t->dirs[at + 1], &t->dirs[at], (t->n - at) * sizeof(*t->dirs));
+    t->dirs[at] = (struct wdir){.wd = wd, .folder = (int)folder, .in_git = in_git, .path = copy};
+    t->n++;
     return 0;
 }
 
-static void remove_at(struct watch *w, size_t i)
+static void remove_at(struct dirtab *t, size_t i)
 {
-    free(w->dirs[i].path);
-    memmove(&w->dirs[i], &w->dirs[i + 1], (w->n_dirs - i - 1) * sizeof(*w->dirs));
-    w->n_dirs--;
+    free(t->dirs[i].path);
+    memmove(&t->dirs[i], &t->dirs[i + 1], (t->n - i - 1) * sizeof(*t->dirs));
+    t->n--;
+}
+
+static void tab_free(struct dirtab *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->dirs[i].path);
+    free(t->dirs);
+    t->dirs = NULL;
+    t->n = t->cap = 0;
 }
 
 /* A directory moved away: its watches would report changes under its old
  * name, so they go (add_tree watches it again where it lands). */
-static void drop_tree(struct watch *w, const char *path)
+static void drop_tree(struct dirtab *t, const char *path)
 {
     size_t len = strlen(path);
-    for (size_t i = 0; i < w->n_dirs;) {
-        const char *p = w->dirs[i].path;
+    for (size_t i = 0; i < t->n;) {
+        const char *p = t->dirs[i].path;
         if (strncmp(p, path, len) == 0 && (p[len] == '\0' || p[len] == '/')) {
-            inotify_rm_watch(w->fd, w->dirs[i].wd);
-            remove_at(w, i);
+            inotify_rm_watch(t->fd, t->dirs[i].wd);
+            remove_at(t, i);
         } else {
             i++;
         }
@@ -155,9 +175,9 @@ static void drop_tree(struct watch *w, const char *path)
 
 /* Adds `path` and the directories below it; skips .git (watched apart)
  * and symlinks (they may lead anywhere). */
-static void add_tree(struct watch *w, size_t folder, const char *path, int depth, int in_git)
+static void add_tree(struct dirtab *t, size_t folder, const char *path, int depth, int in_git)
 {
-    if (depth > 64 || add_dir(w, folder, path, in_git) < 0)
+    if (depth > 64 || add_dir(t, folder, path, in_git) < 0)
         return;
     DIR *d = opendir(path);
     if (!d)
@@ -169,26 +189,37 @@ static void add_tree(struct watch *w, size_t folder, const char *path, int depth
             continue;
         char sub[PATH_MAX];
         if (snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name) < (int)sizeof(sub))
-            add_tree(w, folder, sub, depth + 1, in_git);
+            add_tree(t, folder, sub, depth + 1, in_git);
     }
     closedir(d);
 }
 
-static void add_git_dir(struct watch *w, size_t folder, const char *git)
+static void add_git_dir(struct dirtab *t, size_t folder, const char *git)
 {
     char refs[PATH_MAX];
-    add_dir(w, folder, git, 1); /* HEAD, index, packed-refs, config */
+    add_dir(t, folder, git, 1); /* HEAD, index, packed-refs, config */
     if (snprintf(refs, sizeof(refs), "%s/refs", git) < (int)sizeof(refs))
-        add_tree(w, folder, refs, 0, 1); /* heads, remotes, tags */
+        add_tree(t, folder, refs, 0, 1); /* heads, remotes, tags */
     if (snprintf(refs, sizeof(refs), "%s/info", git) < (int)sizeof(refs))
-        add_dir(w, folder, refs, 1); /* exclude */
+        add_dir(t, folder, refs, 1); /* exclude */
+}
+
+static void log_capped(struct watch *w)
+{
+    if (!w->tab.capped || w->capped_logged)
+        return;
+    w->capped_logged = 1;
+    log_msg(&w->h->log, LOG_WARN,
+            "watching %zu folders already: deeper changes are seen through git's index and refs "
+            "only, and git.status is not kept between calls",
+            w->tab.max);
 }
 
 static struct wdir *find_wd(struct watch *w, int wd)
 {
     int found;
-    size_t at = wd_pos(w, wd, &found);
-    return found ? &w->dirs[at] : NULL;
+    size_t at = wd_pos(&w->tab, wd, &found);
+    return found ? &w->tab.dirs[at] : NULL;
 }
 
 static void free_changed(struct wfolder *f)
@@ -270,7 +301,7 @@ static void on_event(struct watch *w, const struct inotify_event *e)
     struct wfolder *f = &w->folders[folder];
     if (e->mask & IN_IGNORED) {
         /* The directory is gone (its parent reported it) or unwatched. */
-        remove_at(w, (size_t)(d - w->dirs));
+        remove_at(&w->tab, (size_t)(d - w->tab.dirs));
         return;
     }
     if (d->in_git) {
@@ -299,12 +330,42 @@ static void on_event(struct watch *w, const struct inotify_event *e)
         if ((e->mask & IN_ISDIR) &&
             snprintf(sub, sizeof(sub), "%s/%s", dir, e->name) < (int)sizeof(sub)) {
             if (e->mask & IN_MOVED_FROM)
-                drop_tree(w, sub);
-            if (e->mask & (IN_CREATE | IN_MOVED_TO))
-                add_tree(w, folder, sub, 0, 0);
+                drop_tree(&w->tab, sub);
+            if (e->mask & (IN_CREATE | IN_MOVED_TO)) {
+                add_tree(&w->tab, folder, sub, 0, 0);
+                log_capped(w);
+            }
         }
     }
     schedule(w, folder);
+}
+
+/* Events read while the first walk runs are kept (up to this much) and
+ * replayed when its table is in: a directory created meanwhile must still
+ * be watched. Past it, what was missed is unknown. */
+#define WATCH_EARLY_MAX (1024 * 1024)
+
+static void keep_early(struct watch *w, const char *buf, size_t n)
+{
+    if (w->early_lost)
+        return;
+    char *nb = w->n_early + n <= WATCH_EARLY_MAX ? realloc(w->early, w->n_early + n) : NULL;
+    if (!nb) {
+        w->early_lost = 1;
+        return;
+    }
+    memcpy(nb + w->n_early, buf, n);
+    w->early = nb;
+    w->n_early += n;
+}
+
+static void on_events(struct watch *w, char *buf, size_t n)
+{
+    for (char *p = buf; p < buf + n;) {
+        struct inotify_event *e = (struct inotify_event *)p;
+        p += sizeof(*e) + e->len;
+        on_event(w, e);
+    }
 }
 
 static void on_inotify(void *arg)
@@ -315,6 +376,10 @@ static void on_inotify(void *arg)
         ssize_t n = read(w->fd, buf, sizeof(buf));
         if (n <= 0)
             return;
+        if (w->walk) {
+            keep_early(w, buf, (size_t)n);
+            continue;
+        }
         for (char *p = buf; p < buf + n;) {
             struct inotify_event *e = (struct inotify_event *)p;
             p += sizeof(*e) + e->len;
@@ -494,14 +559,126 @@ static int is_repo(const char *path)
     return stat(git, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* The first walk of every folder's tree, on a worker thread: thousands of
+ * inotify_add_watch calls and directory reads would hold the loop (140 ms
+ * for 5,000 folders). It works on its own table and its own descriptor of
+ * the inotify instance, so the watch may stop meanwhile. */
+struct walk_job {
+    struct worker_job base;
+    struct watch *w; /* NULL once the watch stopped */
+    struct dirtab tab;
+    char **paths; /* each folder's path */
+    size_t n_paths;
+};
+
+static void walk_run(struct worker_thread *t, struct worker_job *base)
+{
+    struct walk_job *j = (struct walk_job *)base;
+    (void)t;
+    for (size_t i = 0; i < j->n_paths; i++) {
+        char git[PATH_MAX];
+        snprintf(git, sizeof(git), "%s/.git", j->paths[i]);
+        add_git_dir(&j->tab, i, git);
+        add_tree(&j->tab, i, j->paths[i], 0, 0);
+    }
+}
+
+static void walk_free(struct walk_job *j)
+{
+    tab_free(&j->tab);
+    if (j->tab.fd >= 0)
+        close(j->tab.fd);
+    for (size_t i = 0; i < j->n_paths; i++)
+        free(j->paths[i]);
+    free(j->paths);
+    free(j);
+}
+
+/* The table is in: changes from now on are known by path. */
+static void walk_finished(struct watch *w)
+{
+    if (w->early_lost) {
+        /* Too much happened to know which new directories need a watch. */
+        w->tab.capped = 1;
+        log_msg(&w->h->log, LOG_WARN,
+                "too many changes while the repositories were first watched: git.status is not "
+                "kept between calls");
+        w->capped_logged = 1;
+    }
+    log_capped(w);
+    on_events(w, w->early, w->n_early);
+    free(w->early);
+    w->early = NULL;
+    w->n_early = 0;
+    /* The first status is the baseline: it publishes nothing. */
+    for (size_t i = 0; i < w->n_folders; i++) {
+        mark_all(&w->folders[i]);
+        schedule(w, i);
+    }
+    log_msg(&w->h->log, LOG_DEBUG, "watching %zu repositories (%zu folders)", w->n_folders,
+            w->tab.n);
+}
+
+static void walk_done(struct worker_job *base, int cancelled)
+{
+    struct walk_job *j = (struct walk_job *)base;
+    struct watch *w = j->w;
+    if (w) {
+        w->walk = NULL;
+        if (!cancelled) {
+            w->tab.dirs = j->tab.dirs;
+            w->tab.n = j->tab.n;
+            w->tab.cap = j->tab.cap;
+            w->tab.capped = j->tab.capped;
+            j->tab.dirs = NULL;
+            j->tab.n = j->tab.cap = 0;
+        } else {
+            w->tab.capped = 1; /* nothing is watched below the roots */
+        }
+        walk_finished(w);
+    }
+    walk_free(j);
+}
+
+/* Starts the first walk; on the loop when no worker can take it. */
+static void start_walk(struct watch *w)
+{
+    struct walk_job *j = calloc(1, sizeof(*j));
+    if (j) {
+        j->base.run = walk_run;
+        j->base.done = walk_done;
+        j->w = w;
+        j->tab.fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+        j->tab.max = w->tab.max;
+        j->paths = calloc(w->n_folders, sizeof(*j->paths));
+        for (size_t i = 0; j->paths && i < w->n_folders; i++)
+            if ((j->paths[i] = strdup(w->folders[i].path)))
+                j->n_paths++;
+    }
+    if (j && j->tab.fd >= 0 && j->n_paths == w->n_folders &&
+        worker_pool_submit(w->h->pool, &j->base) == 0) {
+        w->walk = j;
+        return;
+    }
+    if (j)
+        walk_free(j);
+    for (size_t i = 0; i < w->n_folders; i++) {
+        char git[PATH_MAX];
+        snprintf(git, sizeof(git), "%s/.git", w->folders[i].path);
+        add_git_dir(&w->tab, i, git);
+        add_tree(&w->tab, i, w->folders[i].path, 0, 0);
+    }
+    walk_finished(w);
+}
+
 struct watch *watch_start(struct helper *h)
 {
     struct watch *w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
     w->h = h;
-    w->max_dirs = max_dirs();
-    w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    w->tab.max = max_dirs();
+    w->fd = w->tab.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     w->folders = calloc(h->ws.n_folders ? h->ws.n_folders : 1, sizeof(*w->folders));
     if (w->fd < 0 || !w->folders) {
         log_msg(&h->log, LOG_WARN, "cannot watch repositories (%s): no git.changed events",
@@ -524,10 +701,6 @@ struct watch *watch_start(struct helper *h)
         f->path_len = strlen(wf->path);
         f->all_changed = 1;
         f->local = is_local(wf->path);
-        char git[PATH_MAX];
-        snprintf(git, sizeof(git), "%s/.git", wf->path);
-        add_git_dir(w, w->n_folders, git);
-        add_tree(w, w->n_folders, wf->path, 0, 0);
         w->n_folders++;
     }
     char **names = calloc(w->n_folders ? w->n_folders : 1, sizeof(*names));
@@ -536,28 +709,29 @@ struct watch *watch_start(struct helper *h)
     if (names && w->n_folders)
         w->cache = status_cache_new(h, w, w->n_folders, names);
     free(names);
-    if (w->n_folders == 0 || !w->cache) {
+    int ok = w->n_folders > 0 && w->cache;
+    for (size_t i = 0; ok && i < w->n_folders; i++)
+        ok = w->folders[i].name && w->folders[i].path;
+    if (!ok) {
+        status_cache_free(w->cache);
         for (size_t i = 0; i < w->n_folders; i++) {
             free(w->folders[i].name);
             free(w->folders[i].path);
         }
-        for (size_t i = 0; i < w->n_dirs; i++)
-            free(w->dirs[i].path);
         close(w->fd);
         free(w->folders);
-        free(w->dirs);
         free(w);
         return NULL;
     }
     w->fd_watch = h->task_loop.watch_fd(h, w->fd, on_inotify, w);
     if (!w->fd_watch) {
         close(w->fd);
-        w->fd = -1;
+        w->fd = w->tab.fd = -1;
+        for (size_t i = 0; i < w->n_folders; i++)
+            schedule(w, i);
+        return w;
     }
-    /* The first status is the baseline: it publishes nothing. */
-    for (size_t i = 0; i < w->n_folders; i++)
-        schedule(w, i);
-    log_msg(&h->log, LOG_DEBUG, "watching %zu repositories (%zu folders)", w->n_folders, w->n_dirs);
+    start_walk(w);
     return w;
 }
 
@@ -571,6 +745,9 @@ void watch_stop(struct watch *w)
         h->watch_job = NULL;
     }
     status_cache_free(w->cache);
+    if (w->walk)
+        w->walk->w = NULL; /* it finishes on its own and frees itself */
+    free(w->early);
     for (size_t i = 0; i < w->n_folders; i++) {
         if (w->folders[i].timer)
             h->task_loop.timer_stop(h, w->folders[i].timer);
@@ -581,9 +758,7 @@ void watch_stop(struct watch *w)
     }
     if (w->fd_watch)
         loopio_close_now(w->fd_watch);
-    for (size_t i = 0; i < w->n_dirs; i++)
-        free(w->dirs[i].path);
-    free(w->dirs);
+    tab_free(&w->tab);
     free(w->folders);
     free(w);
 }
@@ -602,7 +777,7 @@ void watch_sync(struct watch *w)
 
 int watch_folder_for(const struct watch *w, const char *name)
 {
-    if (!w || !w->fd_watch || w->capped)
+    if (!w || !w->fd_watch || w->walk || w->tab.capped)
         return -1;
     const struct workspace *ws = &w->h->ws;
     /* git_ctx picks the first folder that is a repository when none is
@@ -620,14 +795,14 @@ int watch_folder_for(const struct watch *w, const char *name)
 int watch_has_changes(const struct watch *w, size_t i)
 {
     const struct wfolder *f = &w->folders[i];
-    return w->capped || !f->local || !w->fd_watch || f->all_changed || f->index_changed ||
-           f->n_changed > 0;
+    return w->tab.capped || w->walk || !f->local || !w->fd_watch || f->all_changed ||
+           f->index_changed || f->n_changed > 0;
 }
 
 int watch_take_changes(struct watch *w, size_t i, char ***paths, size_t *n, int *index_changed)
 {
     struct wfolder *f = &w->folders[i];
-    int all = w->capped || !f->local || !w->fd_watch || f->all_changed;
+    int all = w->tab.capped || w->walk || !f->local || !w->fd_watch || f->all_changed;
     *paths = NULL;
     *n = 0;
     *index_changed = f->index_changed;
