@@ -115,9 +115,9 @@ static void answer_all(struct sc_waiter *list, enum cmd_status st, struct cmd_re
 static void job_run(struct worker_thread *t, struct worker_job *base)
 {
     struct sc_job *j = (struct sc_job *)base;
-    j->st =
-        git_ctx_status_update(t->git, j->folders, j->n_folders, j->name, j->base_result, j->paths,
-                              j->n_paths, j->index_changed, &j->digest, &j->partial, &j->res);
+    j->st = git_ctx_status_update(worker_git(t), j->folders, j->n_folders, j->name, j->base_result,
+                                  j->paths, j->n_paths, j->index_changed, &j->digest, &j->partial,
+                                  &j->res);
 }
 
 static void job_free(struct sc_job *j)

@@ -24,7 +24,7 @@ static enum cmd_status run_git(struct worker_thread *t, const char *name,
                                const struct workspace_folder *folders, size_t n, json_object *args,
                                struct cmd_result *res)
 {
-    return git_ctx_run(t->git, name, folders, n, args, res);
+    return git_ctx_run(worker_git(t), name, folders, n, args, res);
 }
 
 static enum cmd_status run_fs(struct worker_thread *t, const char *name,

@@ -23,7 +23,11 @@ struct worker_pool {
     void *wake_ud;
     int n_threads;
     pthread_t *threads;
-    int git_ready; /* libgit2 set up, by the first thread, under mu */
+    /* libgit2 is set up by the first job that needs it, under its own
+     * mutex: under mu it would hold the loop's worker_pool_drain for the
+     * 15 ms it takes to read the system CA bundle. */
+    pthread_mutex_t git_mu;
+    int git_ready;
 };
 
 static void append(struct worker_job **head, struct worker_job **tail, struct worker_job *j)
@@ -36,18 +40,25 @@ static void append(struct worker_job **head, struct worker_job **tail, struct wo
     *tail = j;
 }
 
+struct git_ctx *worker_git(struct worker_thread *t)
+{
+    if (!t->git) {
+        struct worker_pool *p = t->pool;
+        pthread_mutex_lock(&p->git_mu);
+        if (!p->git_ready) {
+            git_ctx_global_init();
+            p->git_ready = 1;
+        }
+        pthread_mutex_unlock(&p->git_mu);
+        t->git = git_ctx_new();
+    }
+    return t->git;
+}
+
 static void *thread_main(void *arg)
 {
     struct worker_pool *p = arg;
-    /* libgit2's global set-up reads the system CA bundle (15 ms): done here,
-     * off the loop's start-up path, once, and before any thread uses it. */
-    pthread_mutex_lock(&p->mu);
-    if (!p->git_ready) {
-        git_ctx_global_init();
-        p->git_ready = 1;
-    }
-    pthread_mutex_unlock(&p->mu);
-    struct worker_thread t = {.git = git_ctx_new()};
+    struct worker_thread t = {.git = NULL, .pool = p};
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->queue_head && !p->stopping)
@@ -88,6 +99,7 @@ struct worker_pool *worker_pool_new(int n_threads, size_t max_queued, void (*wak
         return NULL;
     }
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->git_mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->max_queued = max_queued;
     p->wake = wake;
@@ -171,6 +183,7 @@ void worker_pool_free(struct worker_pool *p)
     }
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->git_mu);
     free(p->threads);
     free(p);
 }

@@ -16,9 +16,11 @@
 #include <stddef.h>
 
 struct git_ctx;
+struct worker_pool;
 
 struct worker_thread {
-    struct git_ctx *git;
+    struct git_ctx *git; /* NULL until worker_git() */
+    struct worker_pool *pool;
 };
 
 struct worker_job {
@@ -30,7 +32,9 @@ struct worker_job {
     void (*done)(struct worker_job *job, int cancelled);
 };
 
-struct worker_pool;
+/* The thread's git_ctx, made (and libgit2 set up, once per process) on
+ * first use: jobs that never touch git cost nothing for it. */
+struct git_ctx *worker_git(struct worker_thread *t);
 
 /* n_threads >= 1; max_queued jobs wait at most. NULL on failure. */
 struct worker_pool *worker_pool_new(int n_threads, size_t max_queued, void (*wake)(void *ud),
