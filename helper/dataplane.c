@@ -112,6 +112,9 @@ static void authenticate(struct session *s, json_object *id, const char *token, 
     if (!refresh) {
         log_msg(&h->log, LOG_INFO, "session %s: %s connected from %s", s->id, s->user_id,
                 s->remote);
+        /* Standalone (no editor): control_notify would drop it unread. */
+        if (!h->rpc)
+            return;
         json_object *n = json_object_new_object();
         json_object_object_add(n, "sessionId", json_object_new_string(s->id));
         json_object_object_add(n, "userId", json_object_new_string(s->user_id));
@@ -148,6 +151,8 @@ void dataplane_session_closed(struct session *s)
         return;
     log_msg(&h->log, LOG_INFO, "session %s: %s disconnected (%d %s)", s->id, s->user_id,
             s->close_code, s->close_reason);
+    if (!h->rpc)
+        return; /* no editor to tell */
     json_object *n = json_object_new_object();
     json_object_object_add(n, "sessionId", json_object_new_string(s->id));
     json_object_object_add(n, "userId", json_object_new_string(s->user_id));

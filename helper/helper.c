@@ -8,7 +8,6 @@
 #include "helper/helper.h"
 #include "helper/calls.h"
 #include "helper/loopio.h"
-#include "helper/reaper.h"
 #include "helper/session.h"
 #include "helper/watch.h"
 
@@ -123,8 +122,10 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
     memset(h, 0, sizeof(*h));
     h->mode = mode;
     h->stdin_fd = h->stdout_fd = h->signal_fd = h->parent_fd = -1;
-    /* Forked first: before any thread, and before the fds of the loop. */
-    h->reaper_fd = reaper_start();
+    /* Started with the server (helper_server_start), not here: only clients
+     * start tasks, and an editor's start-up should not wait for a second
+     * process to load every library. */
+    h->reaper_fd = -1;
     h->process_started_ms = helper_now_ms();
     log_init(&h->log, LOG_INFO);
     settings_init(&h->settings);

@@ -67,7 +67,9 @@ int reaper_start(void)
         return -1;
     /* A separate program (this binary with --reap), not a fork: it shows as
      * itself in ps, shares no memory with the helper, and holds only the
-     * pipe's read end (fd 3); the write end is close-on-exec. */
+     * pipe's read end (fd 3). It is started once the server runs, so every
+     * other fd is closed explicitly too: a socket or pipe that leaked into
+     * it would stay open for as long as the reaper lives. */
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none;
@@ -82,6 +84,7 @@ int reaper_start(void)
                 posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0) == 0 &&
                 posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0) == 0 &&
                 posix_spawn_file_actions_adddup2(&fa, p[0], REAPER_FD) == 0 &&
+                posix_spawn_file_actions_addclosefrom_np(&fa, REAPER_FD + 1) == 0 &&
                 posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK) == 0 &&
                 posix_spawnattr_setsigmask(&attr, &none) == 0)
                 rc = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, envp);

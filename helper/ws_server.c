@@ -19,6 +19,7 @@
 #include "helper/guard.h"
 #include "helper/helper.h"
 #include "helper/loopio.h"
+#include "helper/reaper.h"
 #include "helper/session.h"
 
 /* How long server/stop waits for clients to take their 1001 before the
@@ -336,6 +337,16 @@ static void close_listener(struct helper *h)
     free(l);
 }
 
+/* No lws "validity" timer: without a policy lws 4.1 arms one per connection
+ * (PING after 300 s of no PONG, hang-up after 310 s) and re-arms it on every
+ * PONG, each time inserting into its sorted timer list past every other
+ * connection's: O(N) per connection and per heartbeat. It would also hang up,
+ * without a close code, a client that keeps itself alive with `ping`
+ * messages, which the protocol allows. The session tick (session.c) is the
+ * one heartbeat: PINGs every interval, 4002 after the timeout. */
+static const lws_retry_bo_t ws_no_validity = {.secs_since_valid_ping = 0,
+                                              .secs_since_valid_hangup = 0};
+
 int ws_server_init(struct helper *h, char *err, size_t errlen)
 {
     struct lws_context_creation_info info;
@@ -345,6 +356,7 @@ int ws_server_init(struct helper *h, char *err, size_t errlen)
     info.vhost_name = "companion";
     info.timeout_secs = 10;
     info.keepalive_timeout = 5;
+    info.retry_and_idle_policy = &ws_no_validity;
     h->ws_vhost = lws_create_vhost(h->ctx, &info);
     if (!h->ws_vhost) {
         snprintf(err, errlen, "cannot create the WebSocket vhost");
@@ -397,6 +409,10 @@ int helper_server_start(struct helper *h, int *rpc_code, char *err, size_t errle
         return -1;
     }
     h->listener = l;
+    /* Tasks are started by clients only, so their reaper is needed from
+     * here on; a reaper that could not start is tried again next time. */
+    if (h->reaper_fd < 0)
+        h->reaper_fd = reaper_start();
     const char *shown = h->settings.host;
     int v6 = strchr(iface, ':') != NULL;
     snprintf(h->url, sizeof(h->url), v6 && shown[0] != '[' ? "ws://[%s]:%d/ws" : "ws://%s:%d/ws",
