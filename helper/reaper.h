@@ -1,7 +1,8 @@
 /*
  * reaper: makes sure no task outlives the helper, even when the helper is
- * killed with SIGKILL and cannot clean up. A small process forked at start
- * (before any thread) reads "+PGID" / "-PGID" lines from a pipe; when the
+ * killed with SIGKILL and cannot clean up. A small process (this binary with
+ * --reap), started with the server, reads "+PGID" / "-PGID" lines from a
+ * pipe; when the
  * pipe reaches end-of-file, because the helper exited or died, it sends
  * SIGKILL to every group still listed and exits.
  */
