@@ -81,8 +81,8 @@ static void parent_poll_cb(lws_sorted_usec_list_t *sul)
         helper_exit(h, 1);
         return;
     }
-    lws_sul_schedule(h->ctx, 0, &h->sul_parent, parent_poll_cb,
-                     (lws_usec_t)PARENT_POLL_MS * LWS_US_PER_MS);
+    helper_sul_schedule(h, &h->sul_parent, parent_poll_cb,
+                        (lws_usec_t)PARENT_POLL_MS * LWS_US_PER_MS);
 }
 
 static int watch_parent(struct helper *h, pid_t pid)
@@ -98,8 +98,8 @@ static int watch_parent(struct helper *h, pid_t pid)
         close(fd);
     }
     /* No pidfd (old kernel, seccomp): ask the kernel twice a second. */
-    lws_sul_schedule(h->ctx, 0, &h->sul_parent, parent_poll_cb,
-                     (lws_usec_t)PARENT_POLL_MS * LWS_US_PER_MS);
+    helper_sul_schedule(h, &h->sul_parent, parent_poll_cb,
+                        (lws_usec_t)PARENT_POLL_MS * LWS_US_PER_MS);
     return 0;
 }
 
@@ -647,8 +647,8 @@ void control_schedule_deadline(struct helper *h)
         return;
     }
     int64_t delay = d - helper_mono_ms();
-    lws_sul_schedule(h->ctx, 0, &h->sul_rpc, rpc_deadline_cb,
-                     (lws_usec_t)(delay > 0 ? delay : 0) * LWS_US_PER_MS);
+    helper_sul_schedule(h, &h->sul_rpc, rpc_deadline_cb,
+                        (lws_usec_t)(delay > 0 ? delay : 0) * LWS_US_PER_MS);
 }
 
 int control_init(struct helper *h, char *err, size_t errlen)

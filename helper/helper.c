@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <ev.h>
 
 /* Whatever is left is abandoned this long after helper_exit(). */
 #define EXIT_DEADLINE_MS 1500
@@ -29,6 +30,36 @@ int64_t helper_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* lws 4.1's libev plugin re-arms its timer with ev_timer_start, which does
+ * nothing while the timer is already running: a deadline earlier than the
+ * one armed (a session's first tick while the timer waits 30 s) would fire
+ * late. So each of our deadlines also arms our own timer, and that one
+ * wakes lws (its idle pass runs what is due). */
+static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct helper *h = w->data;
+    (void)loop;
+    (void)revents;
+    h->kick_at = 0;
+    lws_cancel_service(h->ctx);
+}
+
+void helper_sul_schedule(struct helper *h, lws_sorted_usec_list_t *sul, sul_cb_t cb, lws_usec_t us)
+{
+    lws_sul_schedule(h->ctx, 0, sul, cb, us);
+    if (!h->ev_loop || !h->kick)
+        return;
+    /* A millisecond late, so the deadline is surely due when lws looks. */
+    lws_usec_t at = lws_now_usecs() + us + LWS_US_PER_MS;
+    if (h->kick_at && h->kick_at <= at)
+        return;
+    h->kick_at = at;
+    ev_timer *k = h->kick;
+    ev_timer_stop(h->ev_loop, k);
+    ev_timer_set(k, (ev_tstamp)(us + LWS_US_PER_MS) / 1e6, 0.);
+    ev_timer_start(h->ev_loop, k);
 }
 
 int64_t helper_mono_ms(void)
@@ -151,7 +182,39 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
                    LWS_SERVER_OPTION_VALIDATE_UTF8;
     info.user = h;
     info.port = CONTEXT_PORT_NO_LISTEN;
-    h->ctx = lws_create_context(&info);
+    /* lws 4.1's own loop polls every socket with poll(2) on each turn, so
+     * idle connections slow the busy ones; its libev plugin uses epoll. The
+     * loop is ours (foreign to lws): lws then installs no signal watcher,
+     * and EVFLAG_NOSIGMASK keeps libev off the signal mask, so SIGTERM
+     * keeps reaching the signalfd. (Not the libuv plugin: Debian builds lws
+     * with _DEBUG, which makes it close every wsi twice under libuv, and
+     * the second close drops the close frame.) */
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    void *loops[1] = {loop};
+    if (loop) {
+        info.options |= LWS_SERVER_OPTION_LIBEV;
+        info.foreign_loops = loops;
+        h->ctx = lws_create_context(&info);
+        ev_timer *kick = h->ctx ? calloc(1, sizeof(*kick)) : NULL;
+        if (kick) {
+            ev_timer_init(kick, kick_cb, 0., 0.);
+            kick->data = h;
+            h->kick = kick;
+        }
+        if (h->ctx) {
+            h->ev_loop = loop;
+        } else {
+            ev_loop_destroy(loop);
+            info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+            info.foreign_loops = NULL;
+        }
+    }
+    if (!h->ev_loop) {
+        log_msg(&h->log, LOG_WARN,
+                "libwebsockets' libev plugin is not available (package "
+                "libwebsockets-evlib-ev): using poll(2), slower with many connections");
+        h->ctx = lws_create_context(&info);
+    }
     if (!h->ctx) {
         snprintf(err, errlen, "cannot create the event loop");
         return -1;
@@ -194,8 +257,8 @@ void helper_exit(struct helper *h, int code)
         return;
     h->exiting = 1;
     h->exit_code = code;
-    lws_sul_schedule(h->ctx, 0, &h->sul_exit, exit_deadline_cb,
-                     (lws_usec_t)EXIT_DEADLINE_MS * LWS_US_PER_MS);
+    helper_sul_schedule(h, &h->sul_exit, exit_deadline_cb,
+                        (lws_usec_t)EXIT_DEADLINE_MS * LWS_US_PER_MS);
     if (h->rpc)
         rpc_fail_outgoing(h->rpc, RPC_REQUEST_CANCELLED, "the helper is exiting");
     /* Closing the sessions (server stop) ends every task they started. */
@@ -225,9 +288,12 @@ static void flush_stdout(struct helper *h)
 
 int helper_run(struct helper *h)
 {
-    while (!h->quit)
-        if (lws_service(h->ctx, 0) < 0)
+    while (!h->quit) {
+        if (h->ev_loop)
+            ev_run(h->ev_loop, EVRUN_ONCE);
+        else if (lws_service(h->ctx, 0) < 0)
             break;
+    }
     flush_stdout(h);
     return h->exit_code;
 }
@@ -243,6 +309,14 @@ void helper_free(struct helper *h)
     if (h->ctx) {
         lws_context_destroy(h->ctx);
         h->ctx = NULL;
+    }
+    if (h->ev_loop) {
+        if (h->kick)
+            ev_timer_stop(h->ev_loop, h->kick);
+        free(h->kick);
+        h->kick = NULL;
+        ev_loop_destroy(h->ev_loop);
+        h->ev_loop = NULL;
     }
     control_free(h);
     events_free(&h->events);

@@ -58,6 +58,9 @@ struct helper {
     struct workspace ws;
 
     struct lws_context *ctx;
+    struct ev_loop *ev_loop; /* the loop lws runs on (NULL: lws's own poll loop) */
+    void *kick;              /* ev_timer: see helper_sul_schedule() */
+    lws_usec_t kick_at;
     struct lws_vhost *io_vhost; /* no listener: stdin, stdout, pidfd, signalfd */
     struct lws_vhost *ws_vhost; /* serves the sockets our listener accepts */
     struct listener *listener;  /* the listening socket while the server runs */
@@ -114,6 +117,10 @@ int64_t helper_now_ms(void);
 /* Monotonic ms: every duration, deadline and idle limit, so a jump of the
  * system clock (NTP, resume from suspend) closes nothing by itself. */
 int64_t helper_mono_ms(void);
+
+/* lws_sul_schedule on the helper's context, and sure to fire on time with
+ * the libev loop (see helper.c). Every deadline of ours goes through it. */
+void helper_sul_schedule(struct helper *h, lws_sorted_usec_list_t *sul, sul_cb_t cb, lws_usec_t us);
 
 /* Builds the lws context and the io vhost. */
 int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errlen);

@@ -118,8 +118,8 @@ static void *timer_start(void *ud, int64_t delay_ms, void (*cb)(void *arg), void
         return NULL;
     t->cb = cb;
     t->arg = arg;
-    lws_sul_schedule(h->ctx, 0, &t->sul, timer_fire,
-                     (lws_usec_t)(delay_ms > 0 ? delay_ms : 0) * LWS_US_PER_MS);
+    helper_sul_schedule(h, &t->sul, timer_fire,
+                        (lws_usec_t)(delay_ms > 0 ? delay_ms : 0) * LWS_US_PER_MS);
     return t;
 }
 

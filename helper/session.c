@@ -303,7 +303,7 @@ void session_tick_arm(struct helper *h)
     if (h->tick_armed || !h->sessions)
         return;
     h->tick_armed = 1;
-    lws_sul_schedule(h->ctx, 0, &h->sul_tick, tick_cb, SESSION_TICK_MS * LWS_US_PER_MS);
+    helper_sul_schedule(h, &h->sul_tick, tick_cb, SESSION_TICK_MS * LWS_US_PER_MS);
 }
 
 void session_set_expiry(struct session *s, int64_t exp_s)

@@ -465,19 +465,19 @@ void helper_server_stop(struct helper *h, void (*done)(struct helper *h))
         close_listener(h);
         for (struct session *s = h->sessions; s; s = s->next)
             session_close(s, 1001, "server stopping");
-        lws_sul_schedule(h->ctx, 0, &h->sul_stop, stop_timer_cb,
-                         (lws_usec_t)STOP_GRACE_MS * LWS_US_PER_MS);
+        helper_sul_schedule(h, &h->sul_stop, stop_timer_cb,
+                            (lws_usec_t)STOP_GRACE_MS * LWS_US_PER_MS);
     }
     if (!h->stopping) {
         /* Not running: nothing to wait for, but answer from the loop. */
         h->stopping = 1;
-        lws_sul_schedule(h->ctx, 0, &h->sul_stop, stop_timer_cb, 1);
+        helper_sul_schedule(h, &h->sul_stop, stop_timer_cb, 1);
         return;
     }
     /* Never finish from inside a closing session's callback: the last
      * CLOSED, or this call, only schedules it for the next turn. */
     if (!h->sessions)
-        lws_sul_schedule(h->ctx, 0, &h->sul_stop, stop_timer_cb, 1);
+        helper_sul_schedule(h, &h->sul_stop, stop_timer_cb, 1);
 }
 
 static void restart_after_stop(struct helper *h)

@@ -3,6 +3,7 @@
 // consumers, and 200 concurrent clients.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readlinkSync, readFileSync } from 'node:fs';
 import {
   Editor, connect, httpGet, rssKb, sleep, waitFor, SLOW,
 } from './lib/harness.mjs';
@@ -485,6 +486,14 @@ describe('limits: 200 concurrent authenticated clients', () => {
       assert.equal(info.data.success, true);
       assert.equal(info.data.result.workspaceId, ed.workspaceId);
     }
+    // They are watched with epoll (the libev loop), not polled one by one
+    // on every turn: each client's socket is registered with an eventpoll
+    // fd, which /proc shows as one "tfd:" line per watched fd.
+    const fdDir = `/proc/${ed.child.pid}/fd`;
+    const registered = readdirSync(fdDir)
+      .filter((fd) => { try { return readlinkSync(`${fdDir}/${fd}`) === 'anon_inode:[eventpoll]'; } catch { return false; } })
+      .map((fd) => readFileSync(`/proc/${ed.child.pid}/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('tfd:')).length);
+    assert.ok(Math.max(0, ...registered) >= N, `eventpoll registrations: ${JSON.stringify(registered)}`);
     const st = await status(ed);
     assert.equal(st.clients.length, N);
     assert.equal(new Set(st.clients.map((x) => x.sessionId)).size, N);
