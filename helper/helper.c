@@ -35,14 +35,41 @@ int64_t helper_now_ms(void)
 /* lws 4.1's libev plugin re-arms its timer with ev_timer_start, which does
  * nothing while the timer is already running: a deadline earlier than the
  * one armed (a session's first tick while the timer waits 30 s) would fire
- * late. So each of our deadlines also arms our own timer, and that one
- * wakes lws (its idle pass runs what is due). */
+ * late. So the deadlines of ours are also kept here, the earliest armed on a
+ * timer of our own that wakes lws (its idle pass runs what is due), and a
+ * one-second wake-up bounds how late lws's own timeouts (handshakes, close
+ * acknowledgements) and deadlines past HELPER_KICKS_MAX can be. */
+static void arm_kick(struct helper *h)
+{
+    ev_timer *k = h->kick;
+    ev_timer_stop(h->ev_loop, k);
+    if (h->n_kicks == 0)
+        return;
+    lws_usec_t wait = h->kicks[0] - lws_now_usecs();
+    ev_timer_set(k, wait > 0 ? (ev_tstamp)wait / 1e6 : 0., 0.);
+    ev_timer_start(h->ev_loop, k);
+}
+
 static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct helper *h = w->data;
     (void)loop;
     (void)revents;
-    h->kick_at = 0;
+    lws_usec_t now = lws_now_usecs();
+    int due = 0;
+    while (due < h->n_kicks && h->kicks[due] <= now)
+        due++;
+    memmove(h->kicks, h->kicks + due, (size_t)(h->n_kicks - due) * sizeof(h->kicks[0]));
+    h->n_kicks -= due;
+    lws_cancel_service(h->ctx);
+    arm_kick(h);
+}
+
+static void heal_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct helper *h = w->data;
+    (void)loop;
+    (void)revents;
     lws_cancel_service(h->ctx);
 }
 
@@ -51,15 +78,22 @@ void helper_sul_schedule(struct helper *h, lws_sorted_usec_list_t *sul, sul_cb_t
     lws_sul_schedule(h->ctx, 0, sul, cb, us);
     if (!h->ev_loop || !h->kick)
         return;
-    /* A millisecond late, so the deadline is surely due when lws looks. */
+    /* A millisecond late, so the deadline is surely due when lws looks;
+     * deadlines within a millisecond of each other share a wake-up. */
     lws_usec_t at = lws_now_usecs() + us + LWS_US_PER_MS;
-    if (h->kick_at && h->kick_at <= at)
+    int i = 0;
+    while (i < h->n_kicks && h->kicks[i] < at)
+        i++;
+    if ((i > 0 && at - h->kicks[i - 1] < LWS_US_PER_MS) ||
+        (i < h->n_kicks && h->kicks[i] - at < LWS_US_PER_MS) || i == HELPER_KICKS_MAX)
         return;
-    h->kick_at = at;
-    ev_timer *k = h->kick;
-    ev_timer_stop(h->ev_loop, k);
-    ev_timer_set(k, (ev_tstamp)(us + LWS_US_PER_MS) / 1e6, 0.);
-    ev_timer_start(h->ev_loop, k);
+    if (h->n_kicks == HELPER_KICKS_MAX)
+        h->n_kicks--; /* the latest goes: the one-second wake-up covers it */
+    memmove(h->kicks + i + 1, h->kicks + i, (size_t)(h->n_kicks - i) * sizeof(h->kicks[0]));
+    h->kicks[i] = at;
+    h->n_kicks++;
+    if (i == 0)
+        arm_kick(h);
 }
 
 int64_t helper_mono_ms(void)
@@ -195,10 +229,12 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
         info.options |= LWS_SERVER_OPTION_LIBEV;
         info.foreign_loops = loops;
         h->ctx = lws_create_context(&info);
-        ev_timer *kick = h->ctx ? calloc(1, sizeof(*kick)) : NULL;
+        ev_timer *kick = h->ctx ? calloc(2, sizeof(*kick)) : NULL;
         if (kick) {
-            ev_timer_init(kick, kick_cb, 0., 0.);
-            kick->data = h;
+            ev_timer_init(&kick[0], kick_cb, 0., 0.);
+            ev_timer_init(&kick[1], heal_cb, 1., 1.);
+            kick[0].data = kick[1].data = h;
+            ev_timer_start(loop, &kick[1]);
             h->kick = kick;
         }
         if (h->ctx) {
@@ -311,8 +347,10 @@ void helper_free(struct helper *h)
         h->ctx = NULL;
     }
     if (h->ev_loop) {
-        if (h->kick)
-            ev_timer_stop(h->ev_loop, h->kick);
+        if (h->kick) {
+            ev_timer_stop(h->ev_loop, &((ev_timer *)h->kick)[0]);
+            ev_timer_stop(h->ev_loop, &((ev_timer *)h->kick)[1]);
+        }
         free(h->kick);
         h->kick = NULL;
         ev_loop_destroy(h->ev_loop);

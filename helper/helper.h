@@ -29,6 +29,9 @@ struct listener;
 
 enum helper_mode { HELPER_MODE_STDIO = 0, HELPER_MODE_SERVE };
 
+/* Deadlines of ours tracked for the libev loop (helper.c). */
+#define HELPER_KICKS_MAX 32
+
 struct helper_counters {
     uint64_t connections_total;
     uint64_t connections_refused; /* 403/404/503 before the upgrade */
@@ -58,9 +61,10 @@ struct helper {
     struct workspace ws;
 
     struct lws_context *ctx;
-    struct ev_loop *ev_loop; /* the loop lws runs on (NULL: lws's own poll loop) */
-    void *kick;              /* ev_timer: see helper_sul_schedule() */
-    lws_usec_t kick_at;
+    struct ev_loop *ev_loop;            /* the loop lws runs on (NULL: lws's own poll loop) */
+    void *kick;                         /* two ev_timers: see helper_sul_schedule() */
+    lws_usec_t kicks[HELPER_KICKS_MAX]; /* our pending deadlines, earliest first */
+    int n_kicks;
     struct lws_vhost *io_vhost; /* no listener: stdin, stdout, pidfd, signalfd */
     struct lws_vhost *ws_vhost; /* serves the sockets our listener accepts */
     struct listener *listener;  /* the listening socket while the server runs */
