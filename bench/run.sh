@@ -202,7 +202,24 @@ startup() {
     printf '%s\n' "${line/#\{/\{\"round\":$round,}" >>"$RESULTS"
 }
 
+# wait_quiet PID: until the process has used no CPU for half a second (at
+# most 20 s). The helper watches the repository and computes a first
+# git.status when it starts, in the background; measuring memory per held
+# connection during that would count the status's memory as theirs.
+wait_quiet() {
+    local last=-1 now i
+    for ((i = 0; i < 40; i++)); do
+        now=$(awk '{print $14 + $15}' "/proc/$1/stat")
+        [[ $now == "$last" ]] && return 0
+        last=$now
+        sleep 0.5
+    done
+    log "process $1 still busy after 20 s"
+}
+
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+wait_quiet "$HPID"
+wait_quiet "$PPID_NODE"
 # Idle first, on fresh processes: RSS per connection is a difference, and a
 # server that already served storms has freed memory to reuse.
 # While they are held, 16 clients ping: what idle connections cost the busy ones.
