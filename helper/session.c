@@ -253,7 +253,7 @@ int session_on_receive(struct session *s, const void *in, size_t len)
         return 0;
     }
     if (s->rx_len + len + 1 > s->rx_cap) {
-        size_t cap = s->rx_cap ? s->rx_cap : 4096;
+        size_t cap = s->rx_cap ? s->rx_cap : 1024;
         while (cap < s->rx_len + len + 1)
             cap *= 2;
         char *nb = realloc(s->rx, cap);
@@ -268,13 +268,11 @@ int session_on_receive(struct session *s, const void *in, size_t len)
     s->rx_len += len;
     if (last) {
         dataplane_on_message(s, s->rx, s->rx_len, s->rx_binary);
-        s->rx_len = 0;
-        /* Idle connections should not keep a large message's buffer. */
-        if (s->rx_cap > 65536) {
-            free(s->rx);
-            s->rx = NULL;
-            s->rx_cap = 0;
-        }
+        /* Idle connections keep no buffer: most messages arrive in one
+         * piece, and the next one in several gets a new one. */
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_len = s->rx_cap = 0;
     }
     return 0;
 }

@@ -224,7 +224,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 static const struct lws_protocols ws_protocols[] = {
     /* lws keeps an rx buffer of this size per connection; messages larger
      * than it arrive in pieces, which session.c reassembles. */
-    {"companion", ws_callback, sizeof(struct ws_pss), 1024, 0, NULL, 0},
+    {"companion", ws_callback, sizeof(struct ws_pss), 256, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
