@@ -18,7 +18,9 @@
 
 struct call;
 
-#define SESSION_ID_LEN     36
+#define SESSION_ID_LEN 36
+/* The most lws hands the socket in one write (ws_server.c). */
+#define SESSION_TX_PACKET  (256 * 1024)
 #define SESSION_REASON_MAX 123 /* a close frame's reason, in bytes */
 
 struct session_out {

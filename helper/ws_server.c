@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -223,8 +224,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 
 static const struct lws_protocols ws_protocols[] = {
     /* lws keeps an rx buffer of this size per connection; messages larger
-     * than it arrive in pieces, which session.c reassembles. */
-    {"companion", ws_callback, sizeof(struct ws_pss), 256, 0, NULL, 0},
+     * than it arrive in pieces, which session.c reassembles. Sends are not
+     * tied to it (tx_packet_size, or lws would write 256 bytes per turn of
+     * the loop): a write goes out in one call as far as the socket takes
+     * it, lws keeping the rest. */
+    {"companion", ws_callback, sizeof(struct ws_pss), 256, 0, NULL, SESSION_TX_PACKET},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -268,6 +272,11 @@ static void on_accept(void *arg)
             }
             return;
         }
+        /* lws sets this on sockets it accepts itself, not on adopted ones.
+         * Without it a reply in two segments waits for the client's delayed
+         * ACK: 40 ms. */
+        int one = 1;
+        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (!lws_adopt_socket_vhost(h->ws_vhost, cfd))
             h->counters.connections_refused++; /* lws has closed cfd */
     }
