@@ -85,12 +85,14 @@ cmake --build "$WORK/build" -j2 >/dev/null
 LG=$WORK/build/companion-loadgen
 if [[ $BUILD == 1 && -z ${HELPER_BIN_SET:-} ]]; then
     log "building companion-helper"
-    cmake --build "$ROOT/build" --target companion-helper -j2 >/dev/null
+    cmake --build "$ROOT/build" --target companion-helper companion-git -j2 >/dev/null
 fi
 [[ -x $HELPER_BIN ]] || { echo "no helper at $HELPER_BIN" >&2; exit 1; }
 # Measure a snapshot: a rebuild of build/ during the run must not swap the
 # binary under the benchmark.
 cp "$HELPER_BIN" "$WORK/companion-helper.bench"
+# git commands come from a module loaded from beside the binary
+cp "$(dirname "$HELPER_BIN")/companion-git.so" "$WORK/companion-git.so"
 HELPER_DESC="$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown), sha256 $(sha256sum "$HELPER_BIN" | cut -c1-12)"
 HELPER_BIN=$WORK/companion-helper.bench
 

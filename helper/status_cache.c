@@ -115,9 +115,15 @@ static void answer_all(struct sc_waiter *list, enum cmd_status st, struct cmd_re
 static void job_run(struct worker_thread *t, struct worker_job *base)
 {
     struct sc_job *j = (struct sc_job *)base;
-    j->st = git_ctx_status_update(worker_git(t), j->folders, j->n_folders, j->name, j->base_result,
-                                  j->paths, j->n_paths, j->index_changed, &j->digest, &j->partial,
-                                  &j->res);
+    const struct git_ctx_api *api = NULL;
+    char err[160];
+    struct git_ctx *g = worker_git(t, &api, err, sizeof(err));
+    if (!g) {
+        j->st = cmd_fail(&j->res, "PROCESSING_ERROR", "%s", err);
+        return;
+    }
+    j->st = api->status_update(g, j->folders, j->n_folders, j->name, j->base_result, j->paths,
+                               j->n_paths, j->index_changed, &j->digest, &j->partial, &j->res);
 }
 
 static void job_free(struct sc_job *j)

@@ -41,7 +41,8 @@ chroot "$root" sh -c "apt-get update -qq >/dev/null && DEBIAN_FRONTEND=nonintera
 got=$(chroot "$root" companion-helper --version)
 [ "$got" = "companion-helper $version" ] || { echo "install-test: --version said '$got'" >&2; exit 1; }
 echo "install-test: $got"
-for f in /usr/bin/companion-helper /usr/share/man/man1/companion-helper.1.gz \
+for f in /usr/bin/companion-helper /usr/lib/companion-helper/companion-git.so \
+         /usr/share/man/man1/companion-helper.1.gz \
          /usr/lib/systemd/user/companion-helper.service /usr/share/doc/companion-helper/copyright \
          /usr/share/doc/companion-helper/changelog.gz; do
   [ -e "$root$f" ] || { echo "install-test: missing $f" >&2; exit 1; }
@@ -50,6 +51,9 @@ echo "install-test: files in place (binary, man page, user unit, docs)"
 
 mkdir -p "$root/srv/ws"
 echo "hello from the chroot" > "$root/srv/ws/README.txt"
+# A repository, so that git.status loads the git module from where the
+# package put it (the chroot has no git: the .git is copied in).
+git -c init.defaultBranch=main init -q "$root/srv/ws"
 chroot "$root" env HOME=/root XDG_CONFIG_HOME=/root/.config \
   companion-helper serve --workspace /srv/ws --port 0 > "$root/tmp/serve.out" 2>"$root/tmp/serve.err" &
 serve_pid=$!
@@ -73,7 +77,10 @@ ws.on('message', (raw) => {
     ws.send(JSON.stringify({ type: 'command', id: 'c', data: { name: 'fs.read', args: { path: 'README.txt' } } }));
   } else if (m.id === 'c') {
     if (!m.data.success || m.data.result.content !== 'hello from the chroot\n') fail('fs.read: ' + JSON.stringify(m.data));
-    console.log('install-test: /ws round trip: authenticated, fs.read answered from the installed helper');
+    ws.send(JSON.stringify({ type: 'command', id: 'g', data: { name: 'git.status' } }));
+  } else if (m.id === 'g') {
+    if (!m.data.success || m.data.result.branch !== 'main' || !m.data.result.untracked.some((u) => u.path === 'README.txt')) fail('git.status: ' + JSON.stringify(m.data));
+    console.log('install-test: /ws round trip: authenticated, fs.read and git.status (the git module) answered from the installed helper');
     process.exit(0);
   }
 });

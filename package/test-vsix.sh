@@ -29,6 +29,7 @@ check version "$(node -p "require('$m').version")" "$version"
 check engines.vscode "$(node -p "require('$m').engines.vscode")" "^1.100.0"
 check "manifest target" "$(sed -n 's/.*TargetPlatform="\([^"]*\)".*/\1/p' "$work/extension.vsixmanifest" | head -1)" linux-x64
 check "bundled helper" "$("$work/extension/bin/companion-helper" --version)" "companion-helper $version"
+check "bundled git module" "$(test -f "$work/extension/bin/companion-git.so" && echo present)" present
 size=$(stat -c %s "$vsix")
 if [ "$size" -lt "$budget" ]; then echo "vsix: size $((size / 1024)) KiB (budget 5 MiB)"; else echo "vsix: $size bytes is over the 5 MiB budget" >&2; fail=1; fi
-[ $fail -eq 0 ] && echo "vsix: 6 passed, 0 failed" || { echo "vsix: failed" >&2; exit 1; }
+[ $fail -eq 0 ] && echo "vsix: 7 passed, 0 failed" || { echo "vsix: failed" >&2; exit 1; }

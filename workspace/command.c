@@ -24,7 +24,12 @@ static enum cmd_status run_git(struct worker_thread *t, const char *name,
                                const struct workspace_folder *folders, size_t n, json_object *args,
                                struct cmd_result *res)
 {
-    return git_ctx_run(worker_git(t), name, folders, n, args, res);
+    const struct git_ctx_api *api = NULL;
+    char err[160];
+    struct git_ctx *g = worker_git(t, &api, err, sizeof(err));
+    if (!g)
+        return cmd_fail(res, "PROCESSING_ERROR", "%s", err);
+    return api->run(g, name, folders, n, args, res);
 }
 
 static enum cmd_status run_fs(struct worker_thread *t, const char *name,

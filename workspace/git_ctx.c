@@ -1952,3 +1952,15 @@ enum cmd_status git_ctx_run(struct git_ctx *g, const char *name,
     res->result = out;
     return CMD_OK;
 }
+
+const struct git_ctx_api *git_ctx_api(void)
+{
+    static const struct git_ctx_api api = {
+        .global_init = git_ctx_global_init,
+        .new_ctx = git_ctx_new,
+        .free_ctx = git_ctx_free,
+        .run = git_ctx_run,
+        .status_update = git_ctx_status_update,
+    };
+    return &api;
+}

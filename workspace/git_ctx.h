@@ -67,6 +67,25 @@ enum cmd_status git_ctx_status_update(struct git_ctx *g, const struct workspace_
                                       char *const *paths, size_t n_paths, int index_changed,
                                       uint64_t *digest, int *partial, struct cmd_result *res);
 
+/* The helper does not link libgit2: git_ctx.c and libgit2 are a module
+ * (companion-git.so) that the first git job loads (workspace/git_load.c).
+ * Its one entry point, found with dlsym, is git_ctx_api(). Tests link
+ * git_ctx.c directly and call the functions by name. */
+struct git_ctx_api {
+    void (*global_init)(void);
+    struct git_ctx *(*new_ctx)(void);
+    void (*free_ctx)(struct git_ctx *g);
+    enum cmd_status (*run)(struct git_ctx *g, const char *name,
+                           const struct workspace_folder *folders, size_t n_folders,
+                           json_object *args, struct cmd_result *res);
+    enum cmd_status (*status_update)(struct git_ctx *g, const struct workspace_folder *folders,
+                                     size_t n_folders, const char *name, json_object *base,
+                                     char *const *paths, size_t n_paths, int index_changed,
+                                     uint64_t *digest, int *partial, struct cmd_result *res);
+};
+#define GIT_CTX_API_SYMBOL "git_ctx_api"
+const struct git_ctx_api *git_ctx_api(void);
+
 /* 1 for the names git_ctx_run handles. */
 int git_ctx_handles(const char *name);
 

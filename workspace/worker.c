@@ -7,10 +7,11 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-#include "workspace/git_ctx.h"
+#include "workspace/git_load.h"
 
 struct worker_pool {
     pthread_mutex_t mu;
@@ -28,6 +29,8 @@ struct worker_pool {
      * 15 ms it takes to read the system CA bundle. */
     pthread_mutex_t git_mu;
     int git_ready;
+    const struct git_ctx_api *git_api; /* NULL until loaded */
+    char git_err[160];
 };
 
 static void append(struct worker_job **head, struct worker_job **tail, struct worker_job *j)
@@ -40,18 +43,27 @@ static void append(struct worker_job **head, struct worker_job **tail, struct wo
     *tail = j;
 }
 
-struct git_ctx *worker_git(struct worker_thread *t)
+struct git_ctx *worker_git(struct worker_thread *t, const struct git_ctx_api **api, char *err,
+                           size_t errlen)
 {
+    struct worker_pool *p = t->pool;
     if (!t->git) {
-        struct worker_pool *p = t->pool;
         pthread_mutex_lock(&p->git_mu);
         if (!p->git_ready) {
-            git_ctx_global_init();
+            p->git_api = git_load(p->git_err, sizeof(p->git_err));
+            if (p->git_api)
+                p->git_api->global_init();
             p->git_ready = 1;
         }
         pthread_mutex_unlock(&p->git_mu);
-        t->git = git_ctx_new();
+        if (p->git_api)
+            t->git = p->git_api->new_ctx();
+        if (!t->git) {
+            snprintf(err, errlen, "%s", p->git_api ? "out of memory" : p->git_err);
+            return NULL;
+        }
     }
+    *api = p->git_api;
     return t->git;
 }
 
@@ -83,7 +95,8 @@ static void *thread_main(void *arg)
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
-    git_ctx_free(t.git);
+    if (t.git)
+        p->git_api->free_ctx(t.git);
     return NULL;
 }
 

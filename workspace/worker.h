@@ -32,9 +32,13 @@ struct worker_job {
     void (*done)(struct worker_job *job, int cancelled);
 };
 
-/* The thread's git_ctx, made (and libgit2 set up, once per process) on
- * first use: jobs that never touch git cost nothing for it. */
-struct git_ctx *worker_git(struct worker_thread *t);
+struct git_ctx_api;
+
+/* The thread's git_ctx and the module's functions (*api), made on first
+ * use: the git module is loaded and libgit2 set up once per process, by the
+ * first git job. NULL with err set when the module cannot be loaded. */
+struct git_ctx *worker_git(struct worker_thread *t, const struct git_ctx_api **api, char *err,
+                           size_t errlen);
 
 /* n_threads >= 1; max_queued jobs wait at most. NULL on failure. */
 struct worker_pool *worker_pool_new(int n_threads, size_t max_queued, void (*wake)(void *ud),

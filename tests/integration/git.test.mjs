@@ -2,9 +2,10 @@
 // CLI being the oracle for every answer (libgit2 inside the helper).
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, rmSync, symlinkSync } from 'node:fs';
+import { writeFileSync, rmSync, symlinkSync, copyFileSync, existsSync, chmodSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { Editor, tempDir } from './lib/harness.mjs';
+import { Editor, tempDir, HELPER_BIN } from './lib/harness.mjs';
 import { git, write, baseRepo, oracleStatus, numstat, assertStatusMatches } from './lib/gitfix.mjs';
 
 const editors = [];
@@ -181,6 +182,36 @@ describe('git.log, git.diff, git.branches against the CLI', () => {
     assert.equal(r.current, 'main');
     assert.deepEqual(r.local, git(clone, 'branch', '--format=%(refname:short)').split('\n').filter(Boolean).sort());
     assert.deepEqual(r.remote, git(clone, 'branch', '-r', '--format=%(refname:short)').split('\n').filter((b) => b && !b.endsWith('/HEAD') && b !== 'origin').sort());
+    c.close();
+  });
+});
+
+describe('the git module (companion-git.so) is loaded on first use', () => {
+  test('it sits beside the helper, and the helper does not link libgit2 itself', () => {
+    assert.ok(existsSync(path.join(path.dirname(HELPER_BIN), 'companion-git.so')));
+    const maps = execFileSync('ldd', [HELPER_BIN], { encoding: 'utf8' });
+    assert.doesNotMatch(maps, /libgit2/);
+  });
+
+  test('a helper without the module answers git commands with a clear error and serves the rest', async () => {
+    const dir = baseRepo();
+    const alone = tempDir('companion-nogit-');
+    const bin = path.join(alone, 'companion-helper');
+    copyFileSync(HELPER_BIN, bin);
+    chmodSync(bin, 0o755);
+    const ed = new Editor({ bin });
+    editors.push(ed);
+    await ed.startServer({ folders: [dir] });
+    const c = await ed.client({ scope: 'read' });
+    for (const name of ['git.status', 'git.log']) {
+      const r = await c.command(name);
+      assert.equal(r.data.success, false, JSON.stringify(r.data));
+      assert.equal(r.data.error.code, 'PROCESSING_ERROR');
+      assert.match(r.data.error.message, /git support is unavailable: companion-git\.so not found/);
+    }
+    const f = await c.command('fs.read', { path: 'a.txt' });
+    assert.equal(f.data.success, true);
+    assert.equal(f.data.result.content, 'one\ntwo\nthree\n');
     c.close();
   });
 });

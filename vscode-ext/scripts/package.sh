@@ -31,7 +31,7 @@ helper="${COMPANION_HELPER_BIN:-}"
 if [ -z "$helper" ]; then
   echo "== building the Release helper in build-release/"
   cmake -S "$root" -B "$root/build-release" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$root/build-release" --target companion-helper -j"$(nproc)" >/dev/null
+  cmake --build "$root/build-release" --target companion-helper companion-git -j"$(nproc)" >/dev/null
   helper="$root/build-release/companion-helper"
 fi
 got="$("$helper" --version)"
@@ -39,9 +39,14 @@ if [ "$got" != "companion-helper $version" ]; then
   echo "$helper --version says '$got', expected 'companion-helper $version'" >&2
   exit 1
 fi
+# The git commands are a module the helper loads from beside itself.
+module="$(dirname "$helper")/companion-git.so"
+[ -f "$module" ] || { echo "no $module beside the helper" >&2; exit 1; }
 mkdir -p bin
 cp "$helper" bin/companion-helper
+cp "$module" bin/companion-git.so
 strip bin/companion-helper 2>/dev/null || true
+strip --strip-unneeded bin/companion-git.so 2>/dev/null || true
 chmod +x bin/companion-helper
 
 cp "$root/LICENSE" LICENSE

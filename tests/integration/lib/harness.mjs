@@ -75,14 +75,15 @@ class Proc {
 
 /* Editor mode: `companion-helper --stdio` with a vscode-jsonrpc connection. */
 export class Editor extends Proc {
-  /* fdLimit: run under `ulimit -n fdLimit` (fault tests). */
-  constructor({ env = {}, args = [], fdLimit } = {}) {
+  /* fdLimit: run under `ulimit -n fdLimit` (fault tests); bin: another
+   * copy of the helper. */
+  constructor({ env = {}, args = [], fdLimit, bin = HELPER_BIN } = {}) {
     const argv = ['--stdio', ...args];
     const child = fdLimit
-      ? spawn('sh', ['-c', `ulimit -n ${Number(fdLimit)} && exec "$0" "$@"`, HELPER_BIN, ...argv], {
+      ? spawn('sh', ['-c', `ulimit -n ${Number(fdLimit)} && exec "$0" "$@"`, bin, ...argv], {
         stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env },
       })
-      : spawn(HELPER_BIN, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+      : spawn(bin, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     super(child);
     this.conn = rpc.createMessageConnection(
       new rpc.StreamMessageReader(child.stdout),
