@@ -85,6 +85,9 @@ cmake --build "$WORK/build" -j2 >/dev/null
 LG=$WORK/build/companion-loadgen
 if [[ $BUILD == 1 && -z ${HELPER_BIN_SET:-} ]]; then
     log "building companion-helper"
+    # Configure first: on a fresh clone build/ does not exist, and an older
+    # build/ may not know the companion-git target yet.
+    cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     cmake --build "$ROOT/build" --target companion-helper companion-git -j2 >/dev/null
 fi
 [[ -x $HELPER_BIN ]] || { echo "no helper at $HELPER_BIN" >&2; exit 1; }
