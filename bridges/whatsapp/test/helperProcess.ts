@@ -27,7 +27,7 @@ export function tempDir(prefix: string): string {
 }
 
 /**
- * The tests run a private copy of the helper binary, so a rebuild of
+ * The tests run a private copy of the helper binary (and its git module), so a rebuild of
  * build/companion-helper while they run (a shared checkout) cannot break a
  * spawn half-way. The copy is retried until it runs.
  */
@@ -40,6 +40,8 @@ function snapshotHelper(): string {
     try {
       copyFileSync(HELPER_BIN_SOURCE, bin);
       chmodSync(bin, 0o755);
+      // The git commands are a module the helper loads from beside itself.
+      copyFileSync(path.join(path.dirname(HELPER_BIN_SOURCE), 'companion-git.so'), path.join(dir, 'companion-git.so'));
       execFileSync(bin, ['--version'], { stdio: 'ignore' });
       return bin;
     } catch (e) {
