@@ -65,6 +65,17 @@ static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     arm_kick(h);
 }
 
+/* The exit deadline does not wait for lws: a descriptor that is ready on
+ * every turn would keep lws's idle pass, which runs its timers, from
+ * running at all. */
+static void exit_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct helper *h = w->data;
+    (void)revents;
+    h->quit = 1;
+    ev_break(loop, EVBREAK_ONE);
+}
+
 static void heal_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct helper *h = w->data;
@@ -138,6 +149,15 @@ static int io_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             log_msg(&h->log, LOG_INFO, "the editor process %d is gone: stopping",
                     (int)h->parent_pid);
             h->parent_wsi = NULL;
+            helper_exit(h, 1);
+            return -1;
+        }
+        if (wsi == h->stdout_wsi) {
+            /* Nothing is read from stdout: readable means its reader hung up
+             * (libev reports a hang-up as readable, where lws's poll loop
+             * closed the fd). Left open, it would be ready on every turn. */
+            h->stdout_wsi = NULL;
+            h->stdout_fd = -1; /* lws closes it: nothing may write there */
             helper_exit(h, 1);
             return -1;
         }
@@ -229,11 +249,12 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
         info.options |= LWS_SERVER_OPTION_LIBEV;
         info.foreign_loops = loops;
         h->ctx = lws_create_context(&info);
-        ev_timer *kick = h->ctx ? calloc(2, sizeof(*kick)) : NULL;
+        ev_timer *kick = h->ctx ? calloc(3, sizeof(*kick)) : NULL;
         if (kick) {
             ev_timer_init(&kick[0], kick_cb, 0., 0.);
             ev_timer_init(&kick[1], heal_cb, 1., 1.);
-            kick[0].data = kick[1].data = h;
+            ev_timer_init(&kick[2], exit_timer_cb, (ev_tstamp)EXIT_DEADLINE_MS / 1e3, 0.);
+            kick[0].data = kick[1].data = kick[2].data = h;
             ev_timer_start(loop, &kick[1]);
             h->kick = kick;
         }
@@ -295,6 +316,8 @@ void helper_exit(struct helper *h, int code)
     h->exit_code = code;
     helper_sul_schedule(h, &h->sul_exit, exit_deadline_cb,
                         (lws_usec_t)EXIT_DEADLINE_MS * LWS_US_PER_MS);
+    if (h->ev_loop && h->kick)
+        ev_timer_start(h->ev_loop, &((ev_timer *)h->kick)[2]);
     if (h->rpc)
         rpc_fail_outgoing(h->rpc, RPC_REQUEST_CANCELLED, "the helper is exiting");
     /* Closing the sessions (server stop) ends every task they started. */
@@ -348,8 +371,8 @@ void helper_free(struct helper *h)
     }
     if (h->ev_loop) {
         if (h->kick) {
-            ev_timer_stop(h->ev_loop, &((ev_timer *)h->kick)[0]);
-            ev_timer_stop(h->ev_loop, &((ev_timer *)h->kick)[1]);
+            for (int i = 0; i < 3; i++)
+                ev_timer_stop(h->ev_loop, &((ev_timer *)h->kick)[i]);
         }
         free(h->kick);
         h->kick = NULL;

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
 import {
-  Editor, connect, mintToken, httpGet, sleep, tempDir, newSecret, HELPER_BIN, SLOW,
+  Editor, connect, mintToken, httpGet, sleep, tempDir, newSecret, HELPER_BIN, SLOW, waitFor,
 } from './lib/harness.mjs';
 
 const VERSION_LINE = execFileSync(HELPER_BIN, ['--version']).toString().trim();
@@ -766,6 +766,45 @@ describe('exit', () => {
     } finally {
       if (parent.exitCode === null && parent.signalCode === null) parent.kill('SIGKILL');
       await ed.stop();
+    }
+  });
+
+  test('the editor killed with SIGKILL (stdin and stdout hang up at once): the helper exits within 2 s', async () => {
+    // A real parent: a Node process that spawns the helper over pipes, as
+    // the extension host does, and is then killed without a word.
+    const dir = tempDir('companion-host-');
+    const host = path.join(dir, 'host.mjs');
+    const jsonrpc = path.join(path.dirname(new URL(import.meta.url).pathname), 'node_modules', 'vscode-jsonrpc', 'node.js');
+    fs.writeFileSync(host, `
+      import { spawn } from 'node:child_process';
+      import * as rpc from ${JSON.stringify(jsonrpc)};
+      const child = spawn(process.argv[2], ['--stdio'], { stdio: ['pipe', 'pipe', 'ignore'] });
+      const conn = rpc.createMessageConnection(new rpc.StreamMessageReader(child.stdout), new rpc.StreamMessageWriter(child.stdin));
+      conn.listen();
+      await conn.sendRequest('initialize', { processId: process.pid, workspaceId: 'host-ws', workspaceFolders: [],
+        settings: { auth: { secret: ${JSON.stringify(newSecret())} }, server: { host: '127.0.0.1', port: 0 } } });
+      conn.sendNotification('initialized', {});
+      await conn.sendRequest('server/start', {});
+      console.log(child.pid);
+      setInterval(() => {}, 1000);
+    `);
+    const parent = spawn(process.execPath, [host, HELPER_BIN], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number(await new Promise((resolve, reject) => {
+        parent.stdout.once('data', (d) => resolve(String(d).trim()));
+        parent.once('exit', () => reject(new Error('the host exited')));
+      }));
+      assert.ok(pid > 0);
+      // Gone, or a zombie waiting for init now that its parent is dead.
+      const ended = () => { try { return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] === 'Z'; } catch { return true; } };
+      assert.equal(ended(), false);
+      const t0 = Date.now();
+      parent.kill('SIGKILL');
+      await waitFor(() => ended(), 'the helper to exit', 4000 * SLOW, 20);
+      const ms = Date.now() - t0;
+      assert.ok(ms <= 2000 * SLOW, `exited after ${ms} ms`);
+    } finally {
+      if (parent.exitCode === null && parent.signalCode === null) parent.kill('SIGKILL');
     }
   });
 
