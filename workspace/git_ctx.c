@@ -1165,6 +1165,17 @@ static int update_status(const struct git_target *t, json_object *base, char *co
     return 0;
 }
 
+/* Every answer says which folder it is for and where that lies in the
+ * repository. Takes out. */
+static enum cmd_status finish_result(const struct git_target *t, json_object *out,
+                                     struct cmd_result *res)
+{
+    json_object_object_add(out, "folder", utf8_json_string(t->folder->name));
+    json_object_object_add(out, "prefix", utf8_json_string(t->entry->prefix));
+    res->result = out;
+    return CMD_OK;
+}
+
 enum cmd_status git_ctx_status_update(struct git_ctx *g, const struct workspace_folder *folders,
                                       size_t n_folders, const char *name, json_object *base,
                                       char *const *paths, size_t n_paths, int index_changed,
@@ -1192,10 +1203,7 @@ enum cmd_status git_ctx_status_update(struct git_ctx *g, const struct workspace_
         json_object_put(out);
         return CMD_ERROR;
     }
-    json_object_object_add(out, "folder", utf8_json_string(t.folder->name));
-    json_object_object_add(out, "prefix", utf8_json_string(t.entry->prefix));
-    res->result = out;
-    return CMD_OK;
+    return finish_result(&t, out, res);
 }
 
 /* ---- git.log --------------------------------------------------------- */
@@ -1947,10 +1955,7 @@ enum cmd_status git_ctx_run(struct git_ctx *g, const char *name,
         json_object_put(out);
         return st;
     }
-    json_object_object_add(out, "folder", utf8_json_string(t.folder->name));
-    json_object_object_add(out, "prefix", utf8_json_string(t.entry->prefix));
-    res->result = out;
-    return CMD_OK;
+    return finish_result(&t, out, res);
 }
 
 const struct git_ctx_api *git_ctx_api(void)
