@@ -374,7 +374,7 @@ static enum auth_result check_times(json_object *root, const struct auth_config 
     case CLAIM_OK:
         break;
     }
-    if (exp <= 0) {
+    if (exp <= 0 || exp > AUTH_TIME_MAX_S) {
         errbuf_set(err, errlen, "claim 'exp' out of range");
         return AUTH_INVALID;
     }
@@ -393,6 +393,10 @@ static enum auth_result check_times(json_object *root, const struct auth_config 
             return AUTH_INVALID;
         case CLAIM_OK:
             break;
+        }
+        if (t < 0 || t > AUTH_TIME_MAX_S) {
+            errbuf_set(err, errlen, "claim '%s' out of range", not_ahead[i]);
+            return AUTH_INVALID;
         }
         if (t > add_sat(now_s, leeway)) {
             errbuf_set(err, errlen, "claim '%s' is in the future", not_ahead[i]);
@@ -707,5 +711,30 @@ int auth_mint_hs256(const unsigned char *secret, size_t secret_len, const char *
         return -1;
     }
     *token_out = tok;
+    return 0;
+}
+
+int auth_derive_workspace_key(const char *secret, size_t secret_len, const char *workspace_id,
+                              char out[AUTH_KEY_HEX_LEN + 1])
+{
+    static const char label[] = "companion-workspace-key/v1:";
+    unsigned char mac[EVP_MAX_MD_SIZE], msg[sizeof(label) + 256];
+    unsigned int mac_len = 0;
+    size_t wl = strlen(workspace_id), ll = sizeof(label) - 1;
+    out[0] = '\0';
+    if (!secret || secret_len == 0 || secret_len > INT_MAX || wl > 256)
+        return -1;
+    memcpy(msg, label, ll);
+    memcpy(msg + ll, workspace_id, wl);
+    if (!HMAC(EVP_sha256(), secret, (int)secret_len, msg, ll + wl, mac, &mac_len) ||
+        mac_len != AUTH_KEY_HEX_LEN / 2)
+        return -1;
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < mac_len; i++) {
+        out[2 * i] = hex[mac[i] >> 4];
+        out[2 * i + 1] = hex[mac[i] & 15];
+    }
+    out[AUTH_KEY_HEX_LEN] = '\0';
+    OPENSSL_cleanse(mac, sizeof(mac));
     return 0;
 }

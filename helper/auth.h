@@ -12,6 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Latest time a token may name (exp, nbf, iat): 9999-12-31T23:59:59Z. Later
+ * values are AUTH_INVALID, so every deadline computed from a claim (in
+ * milliseconds, plus leeway) stays far from int64 overflow. */
+#define AUTH_TIME_MAX_S 253402300799LL
+
 /* Longest token accepted; anything longer is AUTH_INVALID without decoding. */
 #define AUTH_TOKEN_MAX 8192
 
@@ -63,6 +68,16 @@ int auth_mint_hs256(const unsigned char *secret, size_t secret_len, const char *
                     const char *user_id, unsigned scopes, int64_t iat_s, int64_t ttl_s,
                     const char *audience, const char *issuer, char **token_out, char *err,
                     size_t errlen);
+
+/* The HS256 key of one workspace, derived from the stored secret:
+ * lowercase hex of HMAC-SHA256(key = secret, message =
+ * "companion-workspace-key/v1:" + workspace_id). The extension derives the
+ * same key from its own secret (vscode-ext/src/workspaceKey.ts), so a key
+ * or a token of one workspace is worthless for any other, and the stored
+ * secret itself never signs anything. Returns 0, or -1 (empty secret). */
+#define AUTH_KEY_HEX_LEN 64
+int auth_derive_workspace_key(const char *secret, size_t secret_len, const char *workspace_id,
+                              char out[AUTH_KEY_HEX_LEN + 1]);
 
 /* "read,run" or "read run" -> mask. Unknown words are an error (-1). */
 int auth_scopes_parse(const char *text, unsigned *out, char *err, size_t errlen);

@@ -5,15 +5,19 @@
 
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "helper/helper.h"
 #include "helper/loopio.h"
 #include "helper/session.h"
 #include "helper/status_cache.h"
 #include "helper/watch.h"
+#include "workspace/editor_cmd.h"
+#include "workspace/folder.h"
 #include "workspace/git_ctx.h"
 #include "workspace/chat.h"
 #include "workspace/task.h"
@@ -53,6 +57,7 @@ struct cmd_job {
     struct workspace_folder *folders;
     size_t n_folders;
     char *key;
+    size_t reply_max; /* see struct cmd_job_env */
     struct call *waiters;
     /* Internal jobs (no session): called on the loop with the outcome. */
     void (*internal)(void *ud, enum cmd_status st, struct cmd_result *res);
@@ -143,7 +148,10 @@ void calls_reply(struct session *s, json_object *id, json_object *result, const 
     } else {
         json_object_object_add(data, "result", result ? result : json_object_new_object());
     }
-    session_send(s, "command_response", id, data);
+    if (session_send(s, "command_response", id, data) == SESSION_TOO_LARGE)
+        calls_reply(s, id, NULL, "RESULT_TOO_LARGE",
+                    "the answer is larger than limits.maxQueuedBytes: ask for less (maxBytes, "
+                    "path)");
 }
 
 void calls_audit(struct session *s, const char *name, int ok, int64_t started_ms)
@@ -196,10 +204,19 @@ static void answer_now(struct session *s, const struct cmd_def *def, json_object
 
 /* ---- worker jobs ---- */
 
+/* The largest reply a client can be sent: its whole outbound queue, less
+ * what the envelope adds. */
+static size_t calls_reply_max(const struct helper *h)
+{
+    size_t q = (size_t)h->settings.max_queued_bytes;
+    return q > 1024 ? q - 1024 : q;
+}
+
 static void job_run(struct worker_thread *t, struct worker_job *base)
 {
     struct cmd_job *j = (struct cmd_job *)base;
-    j->st = j->def->wfn(t, j->def->name, j->folders, j->n_folders, j->args, &j->res);
+    struct cmd_job_env env = {j->folders, j->n_folders, j->reply_max};
+    j->st = j->def->wfn(t, j->def->name, &env, j->args, &j->res);
 }
 
 static void job_free(struct cmd_job *j)
@@ -316,6 +333,7 @@ static void dispatch_worker(struct session *s, const struct cmd_def *def, json_o
     j->h = h;
     j->def = def;
     j->key = key;
+    j->reply_max = calls_reply_max(h);
     /* The worker gets its own copies: json-c and our folder list are not
      * shared across threads. */
     j->args = NULL;
@@ -349,6 +367,7 @@ int calls_run_internal(struct helper *h, const char *name, json_object *args,
     j->h = h;
     j->def = def;
     j->args = args;
+    j->reply_max = SIZE_MAX; /* read by the helper, not sent */
     j->internal = done;
     j->internal_ud = ud;
     j->folders = workspace_folders_copy(&h->ws, &j->n_folders);
@@ -503,43 +522,43 @@ static void task_finished(void *ud, const struct task_result *r)
     call_free(c);
 }
 
-/* 1 when path is root or below it (a '/' boundary, not a name prefix). */
-static int inside(const char *root, const char *path)
-{
-    size_t n = strlen(root);
-    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
-}
-
-/* Resolves the task's cwd inside the first folder. */
+/* Resolves the task's cwd inside the first folder, confined like every
+ * client path (a cwd from the workspace's settings must not leave it). */
 static int task_cwd(struct helper *h, const struct settings_task *t, char out[PATH_MAX],
-                    const char **code, char *msg, size_t msglen)
+                    struct cmd_result *res)
 {
+    const char *rel = t->cwd ? t->cwd : ".";
+    struct folder_target ft;
     if (h->ws.n_folders == 0) {
-        *code = "NOT_FOUND";
-        snprintf(msg, msglen, "no workspace folder to run in");
+        cmd_fail(res, "NOT_FOUND", "no workspace folder to run in");
         return -1;
     }
-    const char *root = h->ws.folders[0].path;
-    char joined[PATH_MAX];
-    snprintf(joined, sizeof(joined), "%s/%s", root, t->cwd ? t->cwd : ".");
-    if (!realpath(joined, out)) {
-        *code = "NOT_FOUND";
-        snprintf(msg, msglen, "the task's cwd %s does not exist", t->cwd ? t->cwd : ".");
+    if (folder_check_path(rel, strlen(rel), res) < 0)
+        return -1;
+    enum folder_err e = folder_resolve(&h->ws.folders[0], rel, &ft);
+    if (e != FOLDER_OK) {
+        folder_fail(res, e, rel);
+        if (e == FOLDER_E_NOT_FOUND)
+            cmd_fail(res, "NOT_FOUND", "the task's cwd %.200s does not exist", rel);
         return -1;
     }
-    if (!inside(root, out)) {
-        *code = "FORBIDDEN";
-        snprintf(msg, msglen, "the task's cwd leaves the workspace");
-        return -1;
+    int rc = 0;
+    if (!S_ISDIR(ft.st.st_mode)) {
+        cmd_fail(res, "NOT_FOUND", "the task's cwd %.200s is not a folder", rel);
+        rc = -1;
+    } else if (folder_target_path(&ft, out, PATH_MAX) < 0) {
+        cmd_fail(res, "PROCESSING_ERROR", "the task's cwd cannot be opened");
+        rc = -1;
     }
-    return 0;
+    folder_target_close(&ft);
+    return rc;
 }
 
 static void task_begin(struct call *c)
 {
     struct helper *h = c->h;
     const struct settings_task *t = settings_find_task(&h->settings, c->task_name);
-    const char *code = NULL;
+    struct cmd_result res = {0};
     char msg[256], cwd[PATH_MAX];
     if (!c->s) {
         call_free(c);
@@ -553,8 +572,8 @@ static void task_begin(struct call *c)
         call_complete(c, NULL, "BUSY", "too many tasks are running");
         return;
     }
-    if (task_cwd(h, t, cwd, &code, msg, sizeof(msg)) < 0) {
-        call_complete(c, NULL, code, msg);
+    if (task_cwd(h, t, cwd, &res) < 0) {
+        call_complete(c, NULL, res.code, res.message);
         return;
     }
     const char **env = calloc(t->env_n + 1, sizeof(char *));
@@ -712,122 +731,6 @@ static void dispatch_task_cancel(struct session *s, const struct cmd_def *def, j
 
 /* ---- editor actions ---- */
 
-/* Picks args.folder by name (default the first folder). */
-static const struct workspace_folder *pick_folder(struct helper *h, json_object *args,
-                                                  const char **code, const char **msg)
-{
-    json_object *f = NULL;
-    if (args && json_object_object_get_ex(args, "folder", &f) &&
-        !json_object_is_type(f, json_type_null)) {
-        if (!json_object_is_type(f, json_type_string)) {
-            *code = "INVALID_ARGS";
-            *msg = "args.folder: expected a folder name";
-            return NULL;
-        }
-        for (size_t i = 0; i < h->ws.n_folders; i++)
-            if (strcmp(h->ws.folders[i].name, json_object_get_string(f)) == 0)
-                return &h->ws.folders[i];
-        *code = "NOT_FOUND";
-        *msg = "no workspace folder with that name";
-        return NULL;
-    }
-    if (h->ws.n_folders == 0) {
-        *code = "NOT_FOUND";
-        *msg = "no workspace folder";
-        return NULL;
-    }
-    return &h->ws.folders[0];
-}
-
-/* A workspace-relative path to an existing file inside the folder, as an
- * absolute path in out. Refuses absolute paths, `..`, and symlinks that
- * lead outside, without saying where they lead. */
-static int confine(const struct workspace_folder *f, const char *rel, size_t rel_len, char *out,
-                   const char **code, const char **msg)
-{
-    if (rel_len == 0 || rel_len != strlen(rel) || rel_len >= PATH_MAX / 2) {
-        *code = "INVALID_ARGS";
-        *msg = "args.path: expected a relative path";
-        return -1;
-    }
-    if (rel[0] == '/' || strcmp(rel, "..") == 0 || strncmp(rel, "../", 3) == 0 ||
-        strstr(rel, "/../") || (rel_len >= 3 && strcmp(rel + rel_len - 3, "/..") == 0)) {
-        *code = "FORBIDDEN";
-        *msg = "paths must stay inside the workspace folder";
-        return -1;
-    }
-    char joined[PATH_MAX];
-    snprintf(joined, sizeof(joined), "%s/%s", f->path, rel);
-    if (!realpath(joined, out)) {
-        *code = "NOT_FOUND";
-        *msg = "no such file in the workspace";
-        return -1;
-    }
-    if (!inside(f->path, out)) {
-        *code = "FORBIDDEN";
-        *msg = "paths must stay inside the workspace folder";
-        return -1;
-    }
-    return 0;
-}
-
-static char *file_uri(const char *path)
-{
-    size_t n = strlen(path);
-    char *u = malloc(7 + n * 3 + 1);
-    if (!u)
-        return NULL;
-    char *o = u + sprintf(u, "file://");
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)path[i];
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-            strchr("/-._~", ch))
-            *o++ = (char)ch;
-        else
-            o += sprintf(o, "%%%02X", ch);
-    }
-    *o = '\0';
-    return u;
-}
-
-/* The editor's diagnostics, keeping only those inside the workspace, with
- * folder-relative paths (absolute ones would reveal the machine's layout). */
-static json_object *map_diagnostics(struct helper *h, json_object *result)
-{
-    json_object *in = NULL, *out = json_object_new_array();
-    if (json_object_is_type(result, json_type_object))
-        json_object_object_get_ex(result, "diagnostics", &in);
-    size_t n = json_object_is_type(in, json_type_array) ? json_object_array_length(in) : 0;
-    for (size_t i = 0; i < n && json_object_array_length(out) < 1000; i++) {
-        json_object *d = json_object_array_get_idx(in, i), *p = NULL, *v;
-        if (!json_object_is_type(d, json_type_object) ||
-            !json_object_object_get_ex(d, "path", &p) || !json_object_is_type(p, json_type_string))
-            continue;
-        const char *abs = json_object_get_string(p);
-        char *decoded = strncmp(abs, "file://", 7) == 0 ? workspace_path_from_uri(abs) : NULL;
-        if (decoded)
-            abs = decoded;
-        for (size_t k = 0; k < h->ws.n_folders; k++) {
-            const struct workspace_folder *f = &h->ws.folders[k];
-            if (!inside(f->path, abs) || abs[strlen(f->path)] == '\0')
-                continue;
-            json_object *e = json_object_new_object();
-            json_object_object_add(e, "path", utf8_json_string(abs + strlen(f->path) + 1));
-            json_object_object_add(e, "folder", utf8_json_string(f->name));
-            static const char *const keys[] = {"line", "severity", "message", "source"};
-            for (size_t j = 0; j < 4; j++)
-                if (json_object_object_get_ex(d, keys[j], &v))
-                    json_object_object_add(e, keys[j], json_object_get(v));
-            json_object_array_add(out, e);
-            break;
-        }
-        free(decoded);
-    }
-    json_object *r = json_object_new_object();
-    json_object_object_add(r, "diagnostics", out);
-    return r;
-}
-
 static void editor_answer(void *ud, json_object *result, const struct rpc_error *err)
 {
     struct call *c = ud;
@@ -845,146 +748,24 @@ static void editor_answer(void *ud, json_object *result, const struct rpc_error 
         }
         return;
     }
-    json_object *r;
-    const char *name = c->def->name;
-    if (strcmp(name, "editor.diagnostics") == 0) {
-        r = map_diagnostics(c->h, result);
-    } else if (strcmp(name, "editor.command") == 0) {
-        r = json_object_new_object();
-        json_object_object_add(r, "result", json_object_get(result));
-    } else {
-        r = json_object_new_object();
-        json_object_object_add(r, strcmp(name, "editor.open") == 0 ? "opened" : "shown",
-                               json_object_new_boolean(1));
-    }
+    json_object *r = editor_cmd_result(&c->h->ws, c->def->name, result);
     call_complete(c, r, NULL, NULL);
-}
-
-/* Builds the editor/... request for a command; NULL with code/msg set when
- * the arguments are refused. */
-static json_object *editor_params(struct helper *h, const char *name, json_object *args,
-                                  const char **method, const char **code, const char **msg)
-{
-    json_object *v = NULL;
-    *code = "INVALID_ARGS";
-    if (strcmp(name, "editor.open") == 0) {
-        char abs[PATH_MAX];
-        const struct workspace_folder *f = pick_folder(h, args, code, msg);
-        if (!f)
-            return NULL;
-        if (!args || !json_object_object_get_ex(args, "path", &v) ||
-            !json_object_is_type(v, json_type_string)) {
-            *msg = "args.path: expected a relative path";
-            return NULL;
-        }
-        if (confine(f, json_object_get_string(v), (size_t)json_object_get_string_len(v), abs, code,
-                    msg) < 0)
-            return NULL;
-        json_object *line = NULL;
-        if (json_object_object_get_ex(args, "line", &line) &&
-            !json_object_is_type(line, json_type_null) &&
-            (!json_object_is_type(line, json_type_int) || json_object_get_int64(line) < 1 ||
-             json_object_get_int64(line) > 10000000)) {
-            *code = "INVALID_ARGS";
-            *msg = "args.line: expected a line number from 1";
-            return NULL;
-        }
-        char *uri = file_uri(abs);
-        json_object *p = json_object_new_object();
-        json_object_object_add(p, "uri", json_object_new_string(uri ? uri : ""));
-        json_object_object_add(p, "path", json_object_new_string(abs));
-        if (line && json_object_is_type(line, json_type_int))
-            json_object_object_add(p, "line", json_object_get(line));
-        free(uri);
-        *method = "editor/open";
-        return p;
-    }
-    if (strcmp(name, "editor.message") == 0) {
-        json_object *sev = NULL;
-        if (!args || !json_object_object_get_ex(args, "text", &v) ||
-            !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0 ||
-            json_object_get_string_len(v) > 4000) {
-            *msg = "args.text: expected 1 to 4000 characters";
-            return NULL;
-        }
-        const char *severity = "info";
-        if (json_object_object_get_ex(args, "severity", &sev) &&
-            !json_object_is_type(sev, json_type_null)) {
-            severity =
-                json_object_is_type(sev, json_type_string) ? json_object_get_string(sev) : "";
-            if (strcmp(severity, "info") && strcmp(severity, "warning") &&
-                strcmp(severity, "error")) {
-                *msg = "args.severity: expected info, warning or error";
-                return NULL;
-            }
-        }
-        json_object *p = json_object_new_object();
-        json_object_object_add(p, "text", json_object_get(v));
-        json_object_object_add(p, "severity", json_object_new_string(severity));
-        *method = "editor/showMessage";
-        return p;
-    }
-    if (strcmp(name, "editor.diagnostics") == 0) {
-        json_object *p = json_object_new_object();
-        if (args && json_object_object_get_ex(args, "path", &v) &&
-            !json_object_is_type(v, json_type_null)) {
-            char abs[PATH_MAX];
-            const struct workspace_folder *f = pick_folder(h, args, code, msg);
-            if (!f || !json_object_is_type(v, json_type_string) ||
-                confine(f, json_object_get_string(v), (size_t)json_object_get_string_len(v), abs,
-                        code, msg) < 0) {
-                if (f && !json_object_is_type(v, json_type_string)) {
-                    *code = "INVALID_ARGS";
-                    *msg = "args.path: expected a relative path";
-                }
-                json_object_put(p);
-                return NULL;
-            }
-            json_object_object_add(p, "path", json_object_new_string(abs));
-        }
-        *method = "editor/diagnostics";
-        return p;
-    }
-    /* editor.command: only ids the user listed in editorCommands. */
-    json_object *cargs = NULL;
-    if (!args || !json_object_object_get_ex(args, "command", &v) ||
-        !json_object_is_type(v, json_type_string)) {
-        *msg = "args.command: expected a VS Code command id";
-        return NULL;
-    }
-    if (!settings_strv_contains(&h->settings.editor_commands, json_object_get_string(v))) {
-        *code = "FORBIDDEN";
-        *msg = "that command is not in companion.editorCommands";
-        return NULL;
-    }
-    if (json_object_object_get_ex(args, "args", &cargs) &&
-        !json_object_is_type(cargs, json_type_null) &&
-        !json_object_is_type(cargs, json_type_array)) {
-        *msg = "args.args: expected an array";
-        return NULL;
-    }
-    json_object *p = json_object_new_object();
-    json_object_object_add(p, "command", json_object_get(v));
-    json_object_object_add(p, "args",
-                           cargs && json_object_is_type(cargs, json_type_array)
-                               ? json_object_get(cargs)
-                               : json_object_new_array());
-    *method = "editor/executeCommand";
-    return p;
 }
 
 static void dispatch_editor(struct session *s, const struct cmd_def *def, json_object *id,
                             json_object *args)
 {
     struct helper *h = s->h;
-    const char *method = NULL, *code = NULL, *msg = NULL;
+    const char *method = NULL;
+    json_object *params = NULL;
+    struct cmd_result res = {0};
     if (!editor_attached(h)) {
         answer_now(s, def, id, NULL, "EDITOR_UNAVAILABLE", "no editor is attached to this helper");
         return;
     }
-    json_object *params = editor_params(h, def->name, args, &method, &code, &msg);
-    if (!params) {
-        answer_now(s, def, id, NULL, code, msg);
+    struct editor_cmd_allow allow = {h->settings.editor_commands.v, h->settings.editor_commands.n};
+    if (editor_cmd_params(&h->ws, &allow, def->name, args, &method, &params, &res) != CMD_OK) {
+        answer_now(s, def, id, NULL, res.code ? res.code : "PROCESSING_ERROR", res.message);
         return;
     }
     struct call *c = call_new(s, def, id);

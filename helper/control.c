@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -15,7 +16,9 @@
 #include "helper/helper.h"
 #include "helper/session.h"
 #include "helper/watch.h"
+#include "helper/private_paths.h"
 #include "workspace/command.h"
+#include "workspace/folder.h"
 #include "workspace/utf8.h"
 
 #define TTL_MAX_S      (365LL * 24 * 3600)
@@ -185,6 +188,12 @@ static void on_initialize(struct rpc *rpc, struct rpc_req *req, json_object *par
     h->settings = s;
     apply_log_level(h);
     events_resize(&h->events, (size_t)h->settings.history_size);
+    json_object *priv = param(params, "privatePaths");
+    if (priv && !json_object_is_type(priv, json_type_array))
+        log_msg(&h->log, LOG_WARN, "privatePaths: expected an array of absolute paths (ignored)");
+    else if (priv)
+        private_paths_set_extra(&h->priv, priv);
+    private_paths_apply(&h->priv, &h->settings, &h->ws, &h->log);
 
     if (pid && watch_parent(h, (pid_t)json_object_get_int64(pid)) < 0) {
         rpc_respond_error(req, RPC_INVALID_PARAMS, "processId: no such process", NULL);
@@ -486,10 +495,9 @@ static void on_did_change_configuration(struct rpc *rpc, struct rpc_req *req, js
     h->settings = s;
     apply_log_level(h);
     events_resize(&h->events, (size_t)h->settings.history_size);
+    private_paths_apply(&h->priv, &h->settings, &h->ws, &h->log);
     if (auth_material_changed(&old, &h->settings)) {
-        int n = 0;
-        for (struct session *x = h->sessions; x; x = x->next, n++)
-            session_close(x, 4001, "credentials changed");
+        int n = session_close_all(h, 4001, "credentials changed");
         if (n)
             log_msg(&h->log, LOG_INFO, "auth settings changed: %d session(s) closed", n);
     }
@@ -507,6 +515,7 @@ static void on_did_change_folders(struct rpc *rpc, struct rpc_req *req, json_obj
         log_msg(&h->log, LOG_ERROR, "workspace folders change refused: %s", err);
     else {
         log_msg(&h->log, LOG_INFO, "workspace folders: %zu", h->ws.n_folders);
+        private_paths_apply(&h->priv, &h->settings, &h->ws, &h->log);
         watch_restart(h);
     }
 }
@@ -518,16 +527,13 @@ static void on_did_save(struct rpc *rpc, struct rpc_req *req, json_object *param
     char *path = uri && json_object_is_type(uri, json_type_string)
                      ? workspace_path_from_uri(json_object_get_string(uri))
                      : NULL;
-    for (size_t i = 0; path && i < h->ws.n_folders; i++) {
-        const struct workspace_folder *f = &h->ws.folders[i];
-        size_t n = strlen(f->path);
-        if (strncmp(path, f->path, n) != 0 || path[n] != '/' || !path[n + 1])
-            continue;
+    char rel[PATH_MAX];
+    int k = path ? folder_relative(h->ws.folders, h->ws.n_folders, path, rel, sizeof(rel)) : -1;
+    if (k >= 0 && strcmp(rel, ".") != 0) {
         json_object *p = json_object_new_object();
-        json_object_object_add(p, "folder", utf8_json_string(f->name));
-        json_object_object_add(p, "path", utf8_json_string(path + n + 1));
+        json_object_object_add(p, "folder", utf8_json_string(h->ws.folders[k].name));
+        json_object_object_add(p, "path", utf8_json_string(rel));
         events_publish(h, EVENT_FILE_SAVED, p);
-        break;
     }
     free(path);
 }

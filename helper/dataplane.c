@@ -11,6 +11,7 @@
 #include "helper/auth.h"
 #include "helper/calls.h"
 #include "helper/envelope.h"
+#include "helper/guard.h"
 #include "helper/session.h"
 #include "workspace/chat.h"
 #include "workspace/command.h"
@@ -125,23 +126,42 @@ static void authenticate(struct session *s, json_object *id, const char *token, 
 
 void dataplane_on_established(struct session *s)
 {
-    char hdr[AUTH_TOKEN_MAX + 16];
-    char wsid[WORKSPACE_ID_MAX + 1] = "";
-    const char *token = NULL;
+    struct guard_creds c;
+    char buf[GUARD_TOKEN_MAX + 32];
     struct lws *wsi = s->wsi;
+    guard_creds_init(&c);
 
-    int n = lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION);
-    if (n > 7 && strncasecmp(hdr, "Bearer ", 7) == 0) {
-        token = hdr + 7;
-        while (*token == ' ')
-            token++;
-    } else {
-        token = lws_get_urlarg_by_name(wsi, "token=", hdr, sizeof(hdr));
+    int hl = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (hl > 0) {
+        int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION);
+        if (n < 0)
+            c.bad = "Authorization header too long";
+        else
+            guard_creds_header(&c, buf, (size_t)n);
     }
-    const char *w = lws_get_urlarg_by_name(wsi, "workspaceId=", wsid, sizeof(wsid));
-    if (token && *token)
-        authenticate(s, NULL, token, strlen(token), w);
-    explicit_bzero(hdr, sizeof(hdr));
+    /* Every query argument, long or not: lws_get_urlarg_by_name stops at
+     * the first one longer than its buffer, which hid a workspaceId. */
+    /* lws counts one separator between fragments in the total. */
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS), seen = 0;
+    for (int idx = 0; seen < total && idx < 256; idx++) {
+        int fl = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, idx);
+        seen += fl + (idx > 0);
+        if (fl <= 0)
+            continue;
+        int n = fl < (int)sizeof(buf)
+                    ? lws_hdr_copy_fragment(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_URI_ARGS, idx)
+                    : -1;
+        guard_creds_arg(&c, n < 0 ? NULL : buf, n < 0 ? (size_t)fl : (size_t)n);
+    }
+    if (seen < total)
+        c.bad = "too many query arguments";
+    explicit_bzero(buf, sizeof(buf));
+    if (c.bad && (c.has_token || c.from_header || c.has_workspace_id)) {
+        auth_fail(s, NULL, AUTH_INVALID, c.bad);
+    } else if (c.has_token) {
+        authenticate(s, NULL, c.token, strlen(c.token), c.has_workspace_id ? c.workspace_id : NULL);
+    }
+    guard_creds_clear(&c);
 }
 
 void dataplane_session_closed(struct session *s)

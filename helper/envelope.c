@@ -7,38 +7,41 @@
 #include <string.h>
 
 /* json-c's strict mode still takes raw control characters inside strings,
- * which RFC 8259 forbids; outside strings only JSON whitespace may appear. */
-static int controls_ok(const char *msg, size_t len)
+ * which RFC 8259 forbids; outside strings only JSON whitespace may appear.
+ * A NUL written as \u0000 is refused too: C compares strings up to the
+ * first NUL, so "ping\u0000x" would be taken for "ping" and a checked value
+ * would differ from the one forwarded. */
+static const char *controls_ok(const char *msg, size_t len)
 {
     int in_string = 0, escaped = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)msg[i];
         if (in_string) {
             if (c < 0x20)
-                return 0;
-            if (escaped)
+                return "control character in a string";
+            if (escaped) {
                 escaped = 0;
-            else if (c == '\\')
+                if (c == 'u' && len - i > 4 && memcmp(msg + i + 1, "0000", 4) == 0)
+                    return "a string holds a NUL character (\\u0000)";
+            } else if (c == '\\')
                 escaped = 1;
             else if (c == '"')
                 in_string = 0;
         } else if (c == '"') {
             in_string = 1;
         } else if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-            return 0;
+            return "control character outside a string";
         }
     }
-    return 1;
+    return NULL;
 }
 
 /* Parses with json-c's strict mode and UTF-8 validation; NULL on error with
  * a description the client can act on. */
 static json_object *parse_json(const char *msg, size_t len, const char **why)
 {
-    if (!controls_ok(msg, len)) {
-        *why = "control character in a string";
+    if ((*why = controls_ok(msg, len)) != NULL)
         return NULL;
-    }
     json_tokener *tok = json_tokener_new_ex(ENVELOPE_DEPTH);
     if (!tok) {
         *why = "out of memory";

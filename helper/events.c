@@ -83,12 +83,31 @@ int events_resize(struct events *ev, size_t cap)
     return 0;
 }
 
-static json_object *event_message(const struct event *e)
+/* 1 when s must not see e's task output (events.taskOutput "own" and
+ * another user's task). */
+static int hide_tail(const struct helper *h, const struct session *s, const struct event *e)
+{
+    json_object *u = NULL;
+    if (h->settings.task_output != TASK_OUTPUT_OWN || e->kind != EVENT_TASK_FINISHED)
+        return 0;
+    return !json_object_object_get_ex(e->payload, "userId", &u) || !s->user_id ||
+           strcmp(json_object_get_string(u), s->user_id) != 0;
+}
+
+static json_object *event_message(const struct event *e, int no_tail)
 {
     json_object *d = json_object_new_object();
+    json_object *payload = json_object_get(e->payload);
+    if (no_tail) {
+        json_object *copy = NULL;
+        json_object_put(payload);
+        payload = json_object_deep_copy(e->payload, &copy, NULL) == 0 ? copy : NULL;
+        if (payload)
+            json_object_object_del(payload, "tail");
+    }
     json_object_object_add(d, "event", json_object_new_string(event_kind_name(e->kind)));
     json_object_object_add(d, "seq", json_object_new_int64((int64_t)e->seq));
-    json_object_object_add(d, "payload", json_object_get(e->payload));
+    json_object_object_add(d, "payload", payload);
     json_object *m = json_object_new_object();
     json_object_object_add(m, "type", json_object_new_string("event"));
     json_object_object_add(m, "data", d);
@@ -112,7 +131,7 @@ static int64_t int_field(json_object *o, const char *key, int64_t dflt)
 }
 
 /* The text a phone gets for an event in "notify on" mode. */
-static char *chat_text(const struct event *e)
+static char *chat_text(const struct event *e, int no_tail)
 {
     json_object *p = e->payload, *v = NULL;
     if (e->kind == EVENT_TASK_FINISHED) {
@@ -123,7 +142,7 @@ static char *chat_text(const struct event *e)
         int truncated = json_object_object_get_ex(p, "truncated", &v) && json_object_get_boolean(v);
         return chat_format_task_end(str_field(p, "name", "task"), exit_code, sig,
                                     int_field(p, "durationMs", 0), timed_out, cancelled,
-                                    str_field(p, "tail", NULL), truncated);
+                                    no_tail ? NULL : str_field(p, "tail", NULL), truncated);
     }
     const char *title = str_field(p, "title", ""), *msg = str_field(p, "message", "");
     size_t n = strlen(title) + strlen(msg) + 16;
@@ -135,7 +154,7 @@ static char *chat_text(const struct event *e)
 
 static void chat_push(struct session *s, const struct event *e)
 {
-    char *text = chat_text(e);
+    char *text = chat_text(e, hide_tail(s->h, s, e));
     if (!text)
         return;
     calls_chat_send_event(s, NULL, text, (int64_t)e->seq);
@@ -168,17 +187,19 @@ int events_publish(struct helper *h, enum event_kind kind, json_object *payload)
     ev->count++;
 
     int delivered = 0;
-    json_object *msg = NULL;
+    json_object *msg[2] = {NULL, NULL}; /* with and without the task's output */
     for (struct session *s = h->sessions; s; s = s->next) {
         if (!may_receive(s))
             continue;
         if (s->event_mask & kind) {
-            if (!msg)
-                msg = event_message(e);
+            int hide = hide_tail(h, s, e);
+            if (!msg[hide])
+                msg[hide] = event_message(e, hide);
             /* Each session gets its own copy of the envelope: session_send_obj
              * adds a timestamp and takes ownership. */
             json_object *copy = NULL;
-            if (json_object_deep_copy(msg, &copy, NULL) == 0 && session_send_obj(s, copy) == 0)
+            if (json_object_deep_copy(msg[hide], &copy, NULL) == 0 &&
+                session_send_obj(s, copy) == 0)
                 delivered++;
         }
         if (s->chat_notify && (kind & CHAT_KINDS)) {
@@ -186,7 +207,8 @@ int events_publish(struct helper *h, enum event_kind kind, json_object *payload)
             delivered++;
         }
     }
-    json_object_put(msg);
+    json_object_put(msg[0]);
+    json_object_put(msg[1]);
     return delivered;
 }
 
@@ -262,7 +284,7 @@ void events_on_subscribe(struct session *s, json_object *id, json_object *data, 
     for (size_t i = 0; i < ev->count; i++) {
         const struct event *e = &ev->ring[(ev->head + i) % ev->cap];
         if (e->seq > (uint64_t)since && (e->kind & s->event_mask))
-            if (session_send_obj(s, event_message(e)) < 0)
+            if (session_send_obj(s, event_message(e, hide_tail(s->h, s, e))) < 0)
                 return;
     }
 }

@@ -94,3 +94,80 @@ int guard_origin_allowed(const char *origin, const struct settings_strv *allowed
     }
     return 0;
 }
+
+void guard_creds_init(struct guard_creds *c)
+{
+    memset(c, 0, sizeof(*c));
+}
+
+void guard_creds_clear(struct guard_creds *c)
+{
+    explicit_bzero(c->token, sizeof(c->token));
+    guard_creds_init(c);
+}
+
+static void set_token(struct guard_creds *c, const char *v, size_t n)
+{
+    if (n > GUARD_TOKEN_MAX) {
+        c->bad = "token too long";
+        return;
+    }
+    if (memchr(v, '\0', n)) {
+        c->bad = "token holds a NUL";
+        return;
+    }
+    memcpy(c->token, v, n);
+    c->token[n] = '\0';
+    c->has_token = 1;
+}
+
+void guard_creds_header(struct guard_creds *c, const char *value, size_t len)
+{
+    if (len < 7 || strncasecmp(value, "Bearer ", 7) != 0)
+        return;
+    value += 7;
+    len -= 7;
+    while (len && (*value == ' ' || *value == '\t'))
+        value++, len--;
+    while (len && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+        len--;
+    if (!len)
+        return;
+    c->from_header = 1;
+    c->has_token = 0;
+    set_token(c, value, len);
+}
+
+void guard_creds_arg(struct guard_creds *c, const char *arg, size_t len)
+{
+    if (!arg) {
+        /* Too long to read: it might have been either credential. */
+        c->bad = "query argument too long";
+        return;
+    }
+    const char *eq = memchr(arg, '=', len);
+    size_t nlen = eq ? (size_t)(eq - arg) : len;
+    const char *v = eq ? eq + 1 : arg + len;
+    size_t vlen = len - nlen - (eq ? 1 : 0);
+    if (nlen == 5 && memcmp(arg, "token", 5) == 0) {
+        if (c->query_tokens++ > 0) {
+            c->bad = "token given twice";
+            return;
+        }
+        if (c->from_header || vlen == 0)
+            return;
+        set_token(c, v, vlen);
+    } else if (nlen == 11 && memcmp(arg, "workspaceId", 11) == 0) {
+        if (c->query_ids++ > 0) {
+            c->bad = "workspaceId given twice";
+            return;
+        }
+        if (vlen > GUARD_WSID_MAX || memchr(v, '\0', vlen)) {
+            c->bad = "workspaceId malformed";
+            return;
+        }
+        memcpy(c->workspace_id, v, vlen);
+        c->workspace_id[vlen] = '\0';
+        c->has_workspace_id = 1;
+    }
+}

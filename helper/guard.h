@@ -25,4 +25,31 @@ int guard_origin_allowed(const char *origin, const struct settings_strv *allowed
 /* 1 for a host setting that only this machine can reach. */
 int guard_host_is_loopback(const char *host);
 
+/* The credentials an upgrade request may carry: `Authorization: Bearer`, or
+ * `?token=` and `&workspaceId=` in the query. Every query argument is read,
+ * whatever its length: an argument too long to hold, a repeated `token` or
+ * `workspaceId`, or a NUL makes the request's credentials unusable
+ * (`bad` set with a reason), so nothing the client sent is silently
+ * skipped. Pure: fed argument by argument (as lws splits and decodes
+ * them), so it is fuzzed without a socket. */
+#define GUARD_TOKEN_MAX 8192 /* = AUTH_TOKEN_MAX */
+#define GUARD_WSID_MAX  128  /* = WORKSPACE_ID_MAX */
+struct guard_creds {
+    char token[GUARD_TOKEN_MAX + 1];
+    char workspace_id[GUARD_WSID_MAX + 1];
+    int has_token, has_workspace_id, from_header;
+    int query_tokens, query_ids; /* how many of each the query held */
+    const char *bad;             /* static text: why the credentials are refused */
+};
+void guard_creds_init(struct guard_creds *c);
+/* An Authorization header value (len bytes). A `Bearer` token there wins
+ * over one in the query; other schemes are ignored. */
+void guard_creds_header(struct guard_creds *c, const char *value, size_t len);
+/* One query argument, "name=value" as lws hands it (len bytes, already
+ * percent-decoded). len beyond what fits: pass the real length with
+ * arg NULL, and the credentials become unusable. */
+void guard_creds_arg(struct guard_creds *c, const char *arg, size_t len);
+/* Wipes the token. */
+void guard_creds_clear(struct guard_creds *c);
+
 #endif

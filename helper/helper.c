@@ -6,6 +6,7 @@
  * within 2 s of stdin EOF or the editor's death.
  */
 #include "helper/helper.h"
+#include "helper/secret_watch.h"
 #include "helper/calls.h"
 #include "helper/loopio.h"
 #include "helper/session.h"
@@ -364,6 +365,8 @@ void helper_free(struct helper *h)
         calls_session_closed(s);
     watch_stop(h->watch);
     h->watch = NULL;
+    secret_watch_stop(h->secret_watch);
+    h->secret_watch = NULL;
     calls_shutdown(h);
     if (h->ctx) {
         lws_context_destroy(h->ctx);
@@ -381,6 +384,9 @@ void helper_free(struct helper *h)
     }
     control_free(h);
     events_free(&h->events);
+    private_paths_free(&h->priv);
+    free(h->secret_path);
+    h->secret_path = NULL;
     if (h->reaper_fd >= 0)
         close(h->reaper_fd); /* the reaper kills what is left, then exits */
     settings_free(&h->settings);

@@ -16,6 +16,7 @@
 
 #include "helper/events.h"
 #include "helper/log.h"
+#include "helper/private_paths.h"
 #include "helper/settings.h"
 #include "ipc/rpc.h"
 #include "workspace/task.h"
@@ -59,6 +60,9 @@ struct helper {
     struct logger log;
     struct settings settings;
     struct workspace ws;
+    struct private_paths priv; /* what is never served (private_paths.h) */
+    char *secret_path;         /* serve: the standalone secret the key comes from */
+    void *secret_watch;        /* serve: notices the secret changing (secret_watch.c) */
 
     struct lws_context *ctx;
     struct ev_loop *ev_loop;            /* the loop lws runs on (NULL: lws's own poll loop) */

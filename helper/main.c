@@ -16,6 +16,7 @@
 #include "helper/qr.h"
 #include "helper/reaper.h"
 #include "helper/secret.h"
+#include "helper/secret_watch.h"
 #include "helper/watch.h"
 
 #define TTL_MAX_S (365LL * 24 * 3600)
@@ -74,9 +75,15 @@ struct cli {
     int port; /* -1: from settings */
 };
 
-/* Settings from --config, then the secret file when the config has none. */
-static int load_settings(struct settings *st, const struct cli *c, char *err, size_t errlen)
+/* Settings from --config, then the key from the secret file when the config
+ * has none: the workspace's own key, derived from the stored secret
+ * (auth_derive_workspace_key), never the secret itself. *secret_path gets
+ * the file's path when the key came from it (caller frees). */
+static int load_settings(struct settings *st, const struct cli *c, const char *workspace_id,
+                         char **secret_path, char *err, size_t errlen)
 {
+    if (secret_path)
+        *secret_path = NULL;
     if (c->config) {
         if (settings_load_file(st, c->config, err, errlen) < 0)
             return -1;
@@ -90,10 +97,21 @@ static int load_settings(struct settings *st, const struct cli *c, char *err, si
     if (c->port >= 0)
         st->port = c->port;
     if (!st->secret && st->alg == AUTH_ALG_HS256) {
-        char path[4096];
+        char path[4096], key[AUTH_KEY_HEX_LEN + 1];
+        char *raw = NULL;
         if (secret_default_path(path, sizeof(path), err, errlen) < 0 ||
-            secret_load(path, 1, &st->secret, err, errlen) < 0)
+            secret_load(path, 1, &raw, err, errlen) < 0)
             return -1;
+        int rc = auth_derive_workspace_key(raw, strlen(raw), workspace_id, key);
+        secret_free(raw);
+        if (rc < 0 || !(st->secret = strdup(key))) {
+            explicit_bzero(key, sizeof(key));
+            snprintf(err, errlen, "cannot derive this workspace's key from the secret");
+            return -1;
+        }
+        explicit_bzero(key, sizeof(key));
+        if (secret_path)
+            *secret_path = strdup(path);
     }
     return 0;
 }
@@ -121,7 +139,7 @@ static int cmd_token(const struct cli *c, unsigned scopes, long long ttl)
     memset(&st, 0, sizeof(st)); /* settings_free is safe on it whatever fails */
     workspace_init(&ws);
     if (workspace_open_dir(&ws, c->workspace ? c->workspace : ".", err, sizeof(err)) < 0 ||
-        load_settings(&st, c, err, sizeof(err)) < 0) {
+        load_settings(&st, c, ws.id, NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "companion-helper: %s\n", err);
         settings_free(&st);
         workspace_free(&ws);
@@ -153,12 +171,17 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
         return 1;
     }
     settings_free(&h.settings);
-    if (load_settings(&h.settings, c, err, sizeof(err)) < 0) {
+    if (load_settings(&h.settings, c, h.ws.id, &h.secret_path, err, sizeof(err)) < 0) {
         fprintf(stderr, "companion-helper: %s\n", err);
         helper_free(&h);
         return 1;
     }
     h.log.level = (enum log_level)h.settings.log_level;
+    if (c->config)
+        h.priv.config_file = realpath(c->config, NULL);
+    private_paths_apply(&h.priv, &h.settings, &h.ws, &h.log);
+    if (h.secret_path)
+        h.secret_watch = secret_watch_start(&h);
     h.watch = watch_start(&h);
     events_resize(&h.events, (size_t)h.settings.history_size);
     int code;
@@ -184,7 +207,25 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
         token_json = strdup(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN |
                                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(p);
-        printf("  Token:        %s\n", token);
+        /* A token is printed only to a terminal: under the systemd unit
+         * stdout is the journal, which other members of the user's groups
+         * (adm, systemd-journal) may read. Otherwise it goes to a 0600 file. */
+        char tpath[4096], terr[300];
+        if (isatty(STDOUT_FILENO)) {
+            printf("  Token:        %s\n", token);
+        } else {
+            char name[WORKSPACE_ID_MAX + 32];
+            snprintf(name, sizeof(name), "serve-%s.token", h.ws.id);
+            size_t tl = strlen(token);
+            token[tl] = '\n';
+            int ok = secret_state_path(name, tpath, sizeof(tpath), terr, sizeof(terr)) == 0 &&
+                     secret_write_private(tpath, token, tl + 1, terr, sizeof(terr)) == 0;
+            token[tl] = '\0';
+            if (ok)
+                printf("  Token file:   %s (mode 0600: stdout is not a terminal)\n", tpath);
+            else
+                printf("  Token:        not shown (stdout is not a terminal and %s)\n", terr);
+        }
         printf("                (scopes: %s; expires in %llds; mint others with "
                "`companion-helper token --scope read,run`)\n",
                auth_scopes_format(scopes, scopes_text, sizeof(scopes_text)), ttl);

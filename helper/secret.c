@@ -25,6 +25,8 @@
 /* Random bytes in a secret made here; the file holds them as hex. */
 #define SECRET_RAW_BYTES 32
 #define SECRET_HEX_LEN   (2 * SECRET_RAW_BYTES)
+/* Shortest secret loaded: a short one can be guessed offline from a token. */
+#define SECRET_MIN_BYTES 32
 /* Longest secret file loaded; anything bigger is not a secret we wrote. */
 #define SECRET_FILE_MAX 4096
 
@@ -289,6 +291,12 @@ static int read_secret(const char *path, char **out, char *err, size_t errlen)
         errbuf_set(err, errlen, "secret file %s is empty", path);
         goto out;
     }
+    if (len < SECRET_MIN_BYTES) {
+        errbuf_set(err, errlen,
+                   "secret file %s is shorter than %d bytes; delete it and a new one is made", path,
+                   SECRET_MIN_BYTES);
+        goto out;
+    }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)buf[i];
         if (c < 0x20 || c > 0x7e) {
@@ -351,4 +359,55 @@ void secret_free(char *secret)
         return;
     explicit_bzero(secret, strlen(secret));
     free(secret);
+}
+
+int secret_state_path(const char *name, char *buf, size_t len, char *err, size_t errlen)
+{
+    const char *xdg = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    int n;
+    if (xdg != NULL && xdg[0] == '/')
+        n = snprintf(buf, len, "%s/companion/%s", xdg, name);
+    else if (home != NULL && home[0] == '/')
+        n = snprintf(buf, len, "%s/.local/state/companion/%s", home, name);
+    else {
+        errbuf_set(err, errlen, "neither XDG_STATE_HOME nor HOME is set to an absolute path");
+        return -1;
+    }
+    if (n < 0 || (size_t)n >= len) {
+        errbuf_set(err, errlen, "state file path is too long");
+        return -1;
+    }
+    return 0;
+}
+
+int secret_write_private(const char *path, const char *data, size_t len, char *err, size_t errlen)
+{
+    char dir[PATH_MAX], tmp[PATH_MAX];
+    if (parent_dir(path, dir, sizeof(dir)) != 0 ||
+        snprintf(tmp, sizeof(tmp), "%s/.tmp.XXXXXX", dir) >= (int)sizeof(tmp)) {
+        errbuf_set(err, errlen, "path is too long");
+        return -1;
+    }
+    if (make_dirs(dir, err, errlen) != 0 || dir_trusted(dir, err, errlen) != 0)
+        return -1;
+    int fd = mkostemp(tmp, O_CLOEXEC); /* O_EXCL, mode 0600 */
+    if (fd < 0) {
+        errbuf_set(err, errlen, "cannot create a file in %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    int rc = write_all(fd, data, len);
+    if (rc == 0)
+        rc = fsync(fd);
+    if (close(fd) != 0 && rc == 0)
+        rc = -1;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -1;
+    if (rc != 0) {
+        int e = errno;
+        unlink(tmp);
+        errbuf_set(err, errlen, "cannot write %s: %s", path, strerror(e));
+        return -1;
+    }
+    return 0;
 }

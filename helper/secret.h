@@ -20,6 +20,13 @@ int secret_default_path(char *buf, size_t len, char *err, size_t errlen);
  * Returns 0, or -1 with a message in err. */
 int secret_load(const char *path, int create, char **out, char *err, size_t errlen);
 
+/* $XDG_STATE_HOME/companion/NAME (else ~/.local/state/companion/NAME). */
+int secret_state_path(const char *name, char *buf, size_t len, char *err, size_t errlen);
+
+/* Writes data to path atomically (temporary file, fsync, rename), mode 0600,
+ * in a folder made 0700 when missing and refused when others may write it. */
+int secret_write_private(const char *path, const char *data, size_t len, char *err, size_t errlen);
+
 /* Overwrites and frees a secret string. */
 void secret_free(char *secret);
 

@@ -38,6 +38,7 @@ struct session *session_new(struct helper *h, struct lws *wsi)
     s->connected_ms = helper_now_ms();
     int64_t mono = helper_mono_ms();
     s->last_rx_ms = mono;
+    s->connected_mono_ms = mono;
     s->tokens = h->settings.commands_per_second;
     s->tokens_ms = mono;
 
@@ -118,6 +119,12 @@ int session_send_obj(struct session *s, json_object *msg)
     size_t len;
     const char *text = json_object_to_json_string_length(
         msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    if (len > (size_t)h->settings.max_queued_bytes) {
+        /* Too big for any queue: the client is not slow, the message is
+         * large. The caller says so instead (calls_reply). */
+        json_object_put(msg);
+        return SESSION_TOO_LARGE;
+    }
     if (s->out_bytes + len > (size_t)h->settings.max_queued_bytes) {
         json_object_put(msg);
         h->counters.slow_consumers++;
@@ -368,6 +375,32 @@ int session_rate_take(struct session *s)
     if (s->abuse > limit)
         session_close(s, 4008, "rate limit exceeded");
     return 0;
+}
+
+int session_close_all(struct helper *h, int code, const char *reason)
+{
+    int n = 0;
+    for (struct session *x = h->sessions; x; x = x->next, n++)
+        session_close(x, code, reason);
+    return n;
+}
+
+int session_evict_pending(struct helper *h, int64_t grace_ms)
+{
+    struct session *oldest = NULL;
+    int64_t now = helper_mono_ms();
+    for (struct session *s = h->sessions; s; s = s->next)
+        if (!s->authed && !session_is_closing(s) && now - s->connected_mono_ms > grace_ms &&
+            (!oldest || s->connected_mono_ms <= oldest->connected_mono_ms))
+            oldest = s;
+    if (!oldest)
+        return 0;
+    log_msg(&h->log, LOG_INFO,
+            "session %s from %s: closed, still not authenticated while others wait", oldest->id,
+            oldest->remote);
+    h->counters.auth_timeouts++;
+    session_close(oldest, 4001, "authentication timeout: others are waiting");
+    return 1;
 }
 
 struct session *session_find(struct helper *h, const char *id)

@@ -54,10 +54,11 @@ struct session {
     int close_sent; /* the close frame has been handed to lws */
     char close_reason[SESSION_REASON_MAX + 1];
 
-    int64_t last_rx_ms;       /* monotonic */
-    int64_t auth_deadline_ms; /* monotonic: when an unauthenticated session is closed */
-    int64_t expiry_ms;        /* wall clock: the token's exp + leeway */
-    int64_t next_ping_ms;     /* monotonic: when the next PING frame goes out */
+    int64_t connected_mono_ms; /* monotonic */
+    int64_t last_rx_ms;        /* monotonic */
+    int64_t auth_deadline_ms;  /* monotonic: when an unauthenticated session is closed */
+    int64_t expiry_ms;         /* wall clock: the token's exp + leeway */
+    int64_t next_ping_ms;      /* monotonic: when the next PING frame goes out */
 
     struct call *calls;    /* commands still running for this session */
     const char *chat_word; /* set while a chat message is being dispatched */
@@ -83,7 +84,10 @@ void session_on_pong(struct session *s);
 int session_on_writable(struct session *s);
 
 /* Queues {type, id?, data?, timestamp} (data owned, id borrowed). Returns 0,
- * or -1 when the session is closing or just overflowed (and is now closing). */
+ * -1 when the session is closing or just overflowed (and is now closing), or
+ * SESSION_TOO_LARGE when the message alone is larger than
+ * limits.maxQueuedBytes (dropped; the session stays open). */
+#define SESSION_TOO_LARGE (-2)
 int session_send(struct session *s, const char *type, json_object *id, json_object *data);
 /* Queues a whole message object (owned); adds timestamp. */
 int session_send_obj(struct session *s, json_object *msg);
@@ -105,6 +109,13 @@ void session_tick_arm(struct helper *h);
 
 /* Takes one token from the rate bucket: 1 allowed, 0 refused. */
 int session_rate_take(struct session *s);
+
+/* Closes every session with code/reason; returns how many. */
+int session_close_all(struct helper *h, int code, const char *reason);
+
+/* Closes (4001) the oldest session that has been waiting to authenticate
+ * longer than grace_ms, to make room for a new connection. 1 when one was. */
+int session_evict_pending(struct helper *h, int64_t grace_ms);
 
 struct session *session_find(struct helper *h, const char *id);
 /* {sessionId, userId, remoteAddress, connectedAt, scopes} */

@@ -43,6 +43,8 @@ static const char *const alg_names[] = {
 };
 _Static_assert(ARRAY_LEN(alg_names) == AUTH_ALG_ES256 + 1, "one name per enum auth_alg");
 
+/* Who sees a task's last output in task.finished (enum settings_task_output). */
+static const char *const task_output_names[] = {"all", "own"};
 static const char *const log_level_names[] = {
     [LOG_LEVEL_ERROR] = "error",
     [LOG_LEVEL_WARN] = "warn",
@@ -114,6 +116,7 @@ static const struct field settings_fields[] = {
     INT_AT(S, "heartbeat", "intervalSeconds", heartbeat_interval_s, 1, 3600),
     INT_AT(S, "heartbeat", "timeoutSeconds", heartbeat_timeout_s, 1, 86400),
     INT_AT(S, "events", "historySize", history_size, 16, 100000),
+    ENUM_AT(S, "events", "taskOutput", task_output, task_output_names),
     INT_AT(S, "limits", "maxConnections", max_connections, 1, 100000),
     INT_AT(S, "limits", "maxUnauthenticated", max_unauthenticated, 1, 100000),
     INT64_AT(S, "limits", "maxMessageBytes", max_message_bytes, 256, 67108864),
@@ -364,9 +367,9 @@ static int cwd_is_contained(const char *p)
 enum read_status { READ_OK = 0, READ_ERRNO, READ_TOO_BIG, READ_NOT_REGULAR };
 
 /* Reads a whole regular file of at most max bytes into a NUL-terminated
- * buffer. On READ_ERRNO, *errnum holds the cause. */
+ * buffer, with its mode and owner. On READ_ERRNO, *errnum holds the cause. */
 static enum read_status read_capped(const char *path, size_t max, char **out, size_t *len,
-                                    int *errnum)
+                                    struct stat *info, int *errnum)
 {
     /* O_NONBLOCK: a FIFO at the path must not hang the helper inside open(). */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -387,6 +390,8 @@ static enum read_status read_capped(const char *path, size_t max, char **out, si
         rs = READ_NOT_REGULAR;
         goto out;
     }
+    if (info)
+        *info = st;
     if (st.st_size < 0 || (uintmax_t)st.st_size > max) {
         rs = READ_TOO_BIG;
         goto out;
@@ -452,7 +457,7 @@ static int read_pem_file(const char *path, const char *file, char **dst, char *e
     char *buf = NULL, ebuf[128];
     size_t len = 0;
     int e = 0;
-    switch (read_capped(file, PEM_MAX, &buf, &len, &e)) {
+    switch (read_capped(file, PEM_MAX, &buf, &len, NULL, &e)) {
     case READ_OK:
         break;
     case READ_ERRNO:
@@ -526,9 +531,13 @@ static int parse_field(const struct field *f, json_object *v, void *dst, const c
     case FIELD_SECRET:
         if (get_text(v, path, "a string", &s, &len, err, errlen) != 0)
             return -1;
-        /* An empty HS256 key makes libjwt skip verification altogether. */
+        /* An empty HS256 key makes libjwt skip verification altogether, and
+         * a short one can be guessed offline from any token. */
         if (len == 0)
             return fail(err, errlen, "%s: must not be empty", path);
+        if (len < SETTINGS_SECRET_MIN)
+            return fail(err, errlen, "%s: must be at least %d bytes (64 random hex digits)", path,
+                        SETTINGS_SECRET_MIN);
         return replace_text(dst, s, len, err, errlen);
     case FIELD_PEM:
         describe_string(what, sizeof what, f->min, f->max);
@@ -761,6 +770,7 @@ void settings_free(struct settings *s)
     strv_free(&s->allowed_hosts);
     free_wiped(s->secret);
     free(s->public_key);
+    free(s->public_key_path);
     free(s->audience);
     free(s->issuer);
     for (size_t i = 0; i < s->tasks_n; i++)
@@ -794,14 +804,15 @@ int settings_copy(struct settings *dst, const struct settings *src)
     struct settings t = *src;
     /* Detach every pointer borrowed from src first, so a failure half-way
      * frees only what this copy allocated. */
-    t.host = t.secret = t.public_key = t.audience = t.issuer = NULL;
+    t.host = t.secret = t.public_key = t.public_key_path = t.audience = t.issuer = NULL;
     t.allowed_origins = t.allowed_hosts = t.editor_commands = (struct settings_strv){0};
     t.tasks = NULL;
     t.tasks_n = 0;
 
     int rc = dup_str(&t.host, src->host) || dup_str(&t.secret, src->secret) ||
-             dup_str(&t.public_key, src->public_key) || dup_str(&t.audience, src->audience) ||
-             dup_str(&t.issuer, src->issuer) ||
+             dup_str(&t.public_key, src->public_key) ||
+             dup_str(&t.public_key_path, src->public_key_path) ||
+             dup_str(&t.audience, src->audience) || dup_str(&t.issuer, src->issuer) ||
              strv_copy(&t.allowed_origins, &src->allowed_origins) ||
              strv_copy(&t.allowed_hosts, &src->allowed_hosts) ||
              strv_copy(&t.editor_commands, &src->editor_commands);
@@ -836,6 +847,16 @@ int settings_parse(struct settings *out, json_object *obj, char *err, size_t err
                 parse_tasks(&t, obj, err, errlen) != 0)) {
         settings_free(&t);
         return -1;
+    }
+    /* Kept so the file is never served (it was read above). */
+    json_object *auth = NULL, *kp = NULL;
+    if (obj && json_object_object_get_ex(obj, "auth", &auth) &&
+        json_object_is_type(auth, json_type_object) &&
+        json_object_object_get_ex(auth, "publicKeyPath", &kp) &&
+        json_object_is_type(kp, json_type_string) && json_object_get_string_len(kp) > 0 &&
+        !(t.public_key_path = strdup(json_object_get_string(kp)))) {
+        settings_free(&t);
+        return out_of_memory(err, errlen);
     }
     *out = t;
     return 0;
@@ -906,8 +927,9 @@ int settings_load_file(struct settings *out, const char *path, char *err, size_t
     char *buf = NULL, ebuf[128], sub[512];
     size_t len = 0;
     int e = 0;
+    struct stat info;
     *out = (struct settings){0};
-    switch (read_capped(path, CONFIG_MAX, &buf, &len, &e)) {
+    switch (read_capped(path, CONFIG_MAX, &buf, &len, &info, &e)) {
     case READ_OK:
         break;
     case READ_ERRNO:
@@ -929,6 +951,15 @@ int settings_load_file(struct settings *out, const char *path, char *err, size_t
     json_object_put(obj);
     if (rc != 0)
         return fail(err, errlen, "%s: %s", path, sub);
+    /* Whoever can read the file can mint tokens; whoever can write it can
+     * replace the key. */
+    if (out->secret && ((info.st_mode & (S_IRWXG | S_IRWXO)) || info.st_uid != geteuid())) {
+        settings_free(out);
+        return fail(err, errlen,
+                    "%s: holds auth.secret but other users can read or change it, or it is not "
+                    "yours (chmod 600 %s)",
+                    path, path);
+    }
     return 0;
 }
 

@@ -14,7 +14,13 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
+/* events.taskOutput: whether read subscribers see the last output of tasks
+ * other users (token subjects) started, or only of their own. */
+enum settings_task_output { TASK_OUTPUT_ALL = 0, TASK_OUTPUT_OWN };
 enum settings_log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+/* Shortest auth.secret accepted (bytes). */
+#define SETTINGS_SECRET_MIN 32
 
 struct settings_strv {
     char **v; /* each malloc'd */
@@ -45,18 +51,20 @@ struct settings {
     struct settings_strv allowed_origins;
     struct settings_strv allowed_hosts;
 
-    char *secret;       /* NULL when none was given; never logged */
-    int alg;            /* enum auth_alg */
-    char *public_key;   /* PEM text: publicKey, or the contents of publicKeyPath */
-    char *audience;     /* "" = not checked */
-    char *issuer;       /* "" = not checked */
-    int auth_timeout_s; /* 1..3600, default 10 */
-    int leeway_s;       /* 0..3600, default 30 */
+    char *secret;          /* NULL when none was given; never logged */
+    int alg;               /* enum auth_alg */
+    char *public_key;      /* PEM text: publicKey, or the contents of publicKeyPath */
+    char *public_key_path; /* publicKeyPath as given, or NULL: never served */
+    char *audience;        /* "" = not checked */
+    char *issuer;          /* "" = not checked */
+    int auth_timeout_s;    /* 1..3600, default 10 */
+    int leeway_s;          /* 0..3600, default 30 */
 
     int heartbeat_interval_s; /* 1..3600, default 25 */
     int heartbeat_timeout_s;  /* 1..86400, default 60 */
 
     int history_size; /* 16..100000, default 256 */
+    int task_output;  /* enum settings_task_output, default all */
 
     int max_connections;       /* 1..100000, default 64 */
     int max_unauthenticated;   /* 1..100000, default 32: connections still authenticating */

@@ -26,6 +26,9 @@
 /* How long server/stop waits for clients to take their 1001 before the
  * listener (and whatever is left) is torn down. */
 #define STOP_GRACE_MS 1000
+/* How long a connection may sit unauthenticated before it gives its place to
+ * a newer one once limits.maxUnauthenticated are waiting. */
+#define PENDING_GRACE_MS 1000
 
 struct ws_pss {
     struct session *session;
@@ -148,8 +151,14 @@ static int on_confirm_upgrade(struct helper *h, struct lws *wsi, const char *pro
         return refuse(h, wsi, 503, "UNAVAILABLE", "server stopping");
     if (h->n_connections >= h->settings.max_connections)
         return refuse(h, wsi, 503, "UNAVAILABLE", "too many connections");
+    /* Within maxConnections an honest client is never refused: when too
+     * many connections are still authenticating, the oldest one that has
+     * had PENDING_GRACE_MS makes room (an idle socket, not a client that
+     * answers promptly); younger ones are let in, bounded by maxConnections
+     * above. So a flood of idle sockets delays nobody for long, and a burst
+     * of clients authenticating at once is not turned away. */
     if (h->n_unauthenticated >= h->settings.max_unauthenticated)
-        return refuse(h, wsi, 503, "UNAVAILABLE", "too many connections authenticating");
+        session_evict_pending(h, PENDING_GRACE_MS);
     return 0;
 }
 

@@ -21,7 +21,7 @@ static enum cmd_status cmd_workspace_info(const struct cmd_ctx *ctx, json_object
 }
 
 static enum cmd_status run_git(struct worker_thread *t, const char *name,
-                               const struct workspace_folder *folders, size_t n, json_object *args,
+                               const struct cmd_job_env *env, json_object *args,
                                struct cmd_result *res)
 {
     const struct git_ctx_api *api = NULL;
@@ -29,15 +29,16 @@ static enum cmd_status run_git(struct worker_thread *t, const char *name,
     struct git_ctx *g = worker_git(t, &api, err, sizeof(err));
     if (!g)
         return cmd_fail(res, "PROCESSING_ERROR", "%s", err);
-    return api->run(g, name, folders, n, args, res);
+    return api->run(g, name, env->folders, env->n_folders, args, res);
 }
 
 static enum cmd_status run_fs(struct worker_thread *t, const char *name,
-                              const struct workspace_folder *folders, size_t n, json_object *args,
+                              const struct cmd_job_env *env, json_object *args,
                               struct cmd_result *res)
 {
-    return strcmp(name, "fs.list") == 0 ? fs_list(folders, n, args, res)
-                                        : fs_read(folders, n, args, res);
+    return strcmp(name, "fs.list") == 0
+               ? fs_list(env->folders, env->n_folders, args, res)
+               : fs_read_within(env->folders, env->n_folders, args, env->reply_max, res);
 }
 
 static const struct cmd_def commands[] = {
@@ -71,6 +72,15 @@ json_object *cmd_names_json(void)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         json_object_array_add(arr, json_object_new_string(commands[i].name));
     return arr;
+}
+
+json_object *cmd_arg(json_object *args, const char *key)
+{
+    json_object *v = NULL;
+    if (!args || !json_object_is_type(args, json_type_object) ||
+        !json_object_object_get_ex(args, key, &v) || json_object_is_type(v, json_type_null))
+        return NULL;
+    return v;
 }
 
 enum cmd_status cmd_fail(struct cmd_result *res, const char *code, const char *fmt, ...)

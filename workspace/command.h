@@ -46,9 +46,16 @@ enum cmd_kind {
 
 typedef enum cmd_status (*cmd_fn)(const struct cmd_ctx *ctx, json_object *args,
                                   struct cmd_result *res);
+/* What a worker handler sees besides its arguments: copies owned by the job. */
+struct cmd_job_env {
+    const struct workspace_folder *folders;
+    size_t n_folders;
+    size_t reply_max; /* the largest reply the client can be sent, in bytes */
+};
+
 typedef enum cmd_status (*cmd_worker_fn)(struct worker_thread *t, const char *name,
-                                         const struct workspace_folder *folders, size_t n_folders,
-                                         json_object *args, struct cmd_result *res);
+                                         const struct cmd_job_env *env, json_object *args,
+                                         struct cmd_result *res);
 
 struct cmd_def {
     const char *name;
@@ -63,6 +70,9 @@ struct cmd_def {
 const struct cmd_def *cmd_lookup(const char *name);
 /* ["workspace.info", ...] for initialize's capabilities. */
 json_object *cmd_names_json(void);
+/* args[key], or NULL when args is NULL, the key is absent or its value is
+ * JSON null (clients often send null for "unset"). Borrowed. */
+json_object *cmd_arg(json_object *args, const char *key);
 /* Sets code and a formatted message; returns CMD_ERROR. */
 enum cmd_status cmd_fail(struct cmd_result *res, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -8,7 +8,9 @@
  * FIFO would block); missing entries (NOT_FOUND). Resolution walks the path
  * component by component with openat(O_NOFOLLOW | O_PATH) relative to the
  * folder's directory fd, so a symlink swapped in during the walk cannot lead
- * outside. Synchronous: run on a worker thread.
+ * outside. Synchronous: run on a worker thread. The folder choice and the
+ * confinement are workspace/folder.c's (the one implementation every
+ * command uses); private files are left out of listings and refused.
  *
  * The rules in detail:
  * - Empty and `.` components are dropped ("a//./b/" is "a/b"; the `path` in a
@@ -42,6 +44,10 @@
 #define FS_READ_DEFAULT_BYTES (256 * 1024)
 #define FS_READ_MAX_BYTES     (8 * 1024 * 1024)
 #define FS_LIST_MAX_ENTRIES   5000
+/* The default limits.maxQueuedBytes, and what a reply needs besides the
+ * content (envelope, id, timestamp, other members). */
+#define FS_READ_REPLY_DEFAULT  (8 * 1024 * 1024)
+#define FS_READ_REPLY_OVERHEAD 2048
 
 /* args: {path (default "."), folder}
  * -> {path, entries:[{name, type:"file"|"dir"|"symlink"|"other", size}], truncated}
@@ -61,11 +67,12 @@ enum cmd_status fs_list(const struct workspace_folder *folders, size_t n_folders
  * when fewer bytes are returned than the file holds. Regular files only. */
 enum cmd_status fs_read(const struct workspace_folder *folders, size_t n_folders, json_object *args,
                         struct cmd_result *res);
-
-/* Picks a folder by `args.folder` name, default the first. NULL with res set
- * (NOT_FOUND / INVALID_ARGS) when there is none. */
-const struct workspace_folder *fs_pick_folder(const struct workspace_folder *folders,
-                                              size_t n_folders, json_object *args,
-                                              struct cmd_result *res);
+/* fs.read whose whole reply, once JSON-encoded, fits in reply_max bytes:
+ * content that would not fit (base64 grows by a third, escapes up to six
+ * times) is cut on a character boundary and `truncated` set, so an answer
+ * is always deliverable within limits.maxQueuedBytes. fs_read uses
+ * FS_READ_REPLY_DEFAULT (the default queue limit). */
+enum cmd_status fs_read_within(const struct workspace_folder *folders, size_t n_folders,
+                               json_object *args, size_t reply_max, struct cmd_result *res);
 
 #endif

@@ -214,8 +214,13 @@ static int parse_args(const char *name, json_object *args, struct git_args *a,
     }
     if ((rc = arg_get(args, "folder", json_type_string, "a string", &v, res)) < 0)
         return -1;
-    if (rc)
+    if (rc) {
         a->folder = json_object_get_string(v);
+        if ((size_t)json_object_get_string_len(v) != strlen(a->folder)) {
+            fail(res, "NOT_FOUND", "folder: no such workspace folder");
+            return -1;
+        }
+    }
 
     int is_log = strcmp(name, "git.log") == 0, is_diff = strcmp(name, "git.diff") == 0;
     if (is_log || is_diff) {
@@ -339,6 +344,144 @@ static struct repo_entry *cache_slot(struct git_ctx *g)
     return lru;
 }
 
+/* ---- where the repository's data lives ------------------------------- */
+
+/* 1 when `path` (canonical) is `root` or below it. */
+static int under(const char *root, const char *path)
+{
+    size_t n = strlen(root);
+    if (n > 1 && root[n - 1] == '/')
+        n--;
+    if (n == 1 && root[0] == '/')
+        return 1;
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* The first line of a small file, or NULL. malloc'd. */
+static char *first_line(const char *dir, const char *name)
+{
+    char path[PATH_MAX], buf[PATH_MAX + 16];
+    if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+        return NULL;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    char *line = fgets(buf, sizeof(buf), f);
+    fclose(f);
+    if (!line)
+        return NULL;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return strdup(buf);
+}
+
+/* realpath of `p`, relative paths taken from `base`. malloc'd or NULL. */
+static char *real_from(const char *base, const char *p)
+{
+    char joined[PATH_MAX];
+    if (p[0] == '/')
+        return realpath(p, NULL);
+    if (snprintf(joined, sizeof(joined), "%s/%s", base, p) >= (int)sizeof(joined))
+        return NULL;
+    return realpath(joined, NULL);
+}
+
+/* A git dir outside the work tree is one git itself made for it when it
+ * points back: a linked worktree's `<gitdir>/gitdir` names this work tree's
+ * .git file; a submodule's `core.worktree` names this work tree. A `.git`
+ * file written by anyone else (an unpacked archive, a cloned folder) has no
+ * such link back, and its repository is not served. */
+static int links_back(git_repository *repo, const char *gitdir, const char *workdir)
+{
+    char dotgit[PATH_MAX];
+    int ok = 0;
+    if (snprintf(dotgit, sizeof(dotgit), "%s/.git", workdir) >= (int)sizeof(dotgit))
+        return 0;
+    char *back = first_line(gitdir, "gitdir");
+    if (back) {
+        char *real = real_from(gitdir, back), *mine = realpath(dotgit, NULL);
+        ok = real && mine && strcmp(real, mine) == 0;
+        free(real);
+        free(mine);
+        free(back);
+        if (ok)
+            return 1;
+    }
+    git_config *cfg = NULL;
+    git_buf wt = {0};
+    if (git_repository_config_snapshot(&cfg, repo) == 0 &&
+        git_config_get_string_buf(&wt, cfg, "core.worktree") == 0 && wt.ptr) {
+        char *real = real_from(gitdir, wt.ptr);
+        ok = real && strcmp(real, workdir) == 0;
+        free(real);
+    }
+    git_buf_dispose(&wt);
+    git_config_free(cfg);
+    git_error_clear();
+    return ok;
+}
+
+/* Every object store the repository reads from: `objects/info/alternates`
+ * lines (relative to the objects folder), followed as libgit2 does, a few
+ * levels deep. Each must lie under one of the allowed roots. */
+static int alternates_confined(const char *objects, const char *const *roots, size_t n_roots,
+                               int depth)
+{
+    char path[PATH_MAX], line[PATH_MAX + 2];
+    if (depth > 5)
+        return 0;
+    if (snprintf(path, sizeof(path), "%s/info/alternates", objects) >= (int)sizeof(path))
+        return 0;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return errno == ENOENT || errno == ENOTDIR;
+    int ok = 1;
+    while (ok && fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!line[0] || line[0] == '#')
+            continue;
+        char *real = real_from(objects, line);
+        int inside = 0;
+        for (size_t i = 0; real && i < n_roots && !inside; i++)
+            inside = under(roots[i], real);
+        ok = inside && alternates_confined(real, roots, n_roots, depth + 1);
+        free(real);
+    }
+    fclose(f);
+    return ok;
+}
+
+/* The git dir, the common dir and the alternates must belong to this work
+ * tree: inside it, or (linked worktrees, submodules) linked back to it. A
+ * `.git` file pointing at another repository would otherwise serve that
+ * repository's log, staged diff and status to any `read` token. */
+static enum cmd_status gitdir_confined(git_repository *repo, const char *workdir,
+                                       struct cmd_result *res)
+{
+    char *gitdir = realpath(git_repository_path(repo), NULL);
+    char *common = realpath(git_repository_commondir(repo), NULL);
+    char objects[PATH_MAX];
+    int ok = gitdir && common;
+    if (ok && !under(workdir, gitdir))
+        ok = links_back(repo, gitdir, workdir);
+    if (ok && !under(workdir, common) && strcmp(common, gitdir) != 0) {
+        /* A linked worktree's git dir is <common>/worktrees/<name>. */
+        char wt[PATH_MAX];
+        ok = snprintf(wt, sizeof(wt), "%s/worktrees", common) < (int)sizeof(wt) &&
+             under(wt, gitdir) && !under(workdir, gitdir);
+    }
+    const char *roots[2] = {workdir, common};
+    if (ok)
+        ok = snprintf(objects, sizeof(objects), "%s/objects", common) < (int)sizeof(objects) &&
+             alternates_confined(objects, roots, under(workdir, common) ? 1 : 2, 0);
+    free(gitdir);
+    free(common);
+    if (!ok)
+        return fail(res, "FORBIDDEN",
+                    "the repository's data is outside this folder (a .git file, commondir or "
+                    "alternates pointing elsewhere): not served");
+    return CMD_OK;
+}
+
 /* Opens (or finds in the cache) the repository of `folder`. On failure
  * returns CMD_ERROR with NOT_A_REPOSITORY or PROCESSING_ERROR in res. */
 static enum cmd_status open_folder(struct git_ctx *g, const struct workspace_folder *folder,
@@ -395,6 +538,14 @@ static enum cmd_status open_folder(struct git_ctx *g, const struct workspace_fol
     if (!rest || strcmp(rest, ".git") == 0 || strncmp(rest, ".git/", 5) == 0) {
         git_repository_free(repo);
         return fail(res, "NOT_A_REPOSITORY", "folder is not in a repository's work tree");
+    }
+    char *wd = realpath(workdir, NULL);
+    enum cmd_status confined = wd ? gitdir_confined(repo, wd, res)
+                                  : fail(res, "PROCESSING_ERROR", "cannot open the repository");
+    free(wd);
+    if (confined != CMD_OK) {
+        git_repository_free(repo);
+        return CMD_ERROR;
     }
 
     struct repo_entry *e = cache_slot(g);
@@ -838,13 +989,18 @@ static int sub_state(const char *workdir, const git_index_entry *e, struct sub_c
         changed = errno == ENOENT || errno == ENOTDIR;
     } else if (S_ISDIR(st.st_mode)) {
         git_repository *sub = NULL;
-        if (git_repository_open_ext(&sub, full, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0 &&
+        struct cmd_result ignored = {0};
+        char *sub_real = realpath(full, NULL);
+        if (sub_real &&
+            git_repository_open_ext(&sub, full, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0 &&
+            gitdir_confined(sub, sub_real, &ignored) == CMD_OK &&
             git_reference_name_to_id(&c->current, sub, "HEAD") == 0) {
             c->status = 'M';
             c->inside = sub_changes_inside(sub);
             changed = c->inside || !git_oid_equal(&c->current, &c->recorded);
         }
         git_repository_free(sub);
+        free(sub_real);
         git_error_clear();
     }
     free(full);

@@ -261,6 +261,9 @@ struct task *task_start(const struct task_loop *loop, const struct task_spec *sp
         posix_spawn_file_actions_adddup2(&fa, outp[1], 1) != 0 ||
         posix_spawn_file_actions_adddup2(&fa, errp[1], 2) != 0 ||
         posix_spawn_file_actions_addchdir_np(&fa, spec->cwd) != 0 ||
+        /* Nothing else the helper holds reaches the task, not even an fd
+         * it inherited without close-on-exec from whoever started it. */
+        posix_spawn_file_actions_addclosefrom_np(&fa, 3) != 0 ||
         /* Own group for the whole tree; default signal handling and an empty
          * mask, since the helper blocks and ignores some signals. */
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |

@@ -17,20 +17,68 @@ void workspace_init(struct workspace *w)
     memset(w, 0, sizeof(*w));
 }
 
+static struct workspace_private *priv_ref(struct workspace_private *p)
+{
+    if (p)
+        atomic_fetch_add(&p->refs, 1);
+    return p;
+}
+
+static void priv_unref(struct workspace_private *p)
+{
+    if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < p->n; i++)
+        free(p->paths[i]);
+    free(p);
+}
+
 static void free_folders(struct workspace_folder *f, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; f && i < n; i++) {
         free(f[i].name);
         free(f[i].path);
+        priv_unref(f[i].priv);
     }
     free(f);
+}
+
+/* Every folder of w refers to w->priv. */
+static void share_private(struct workspace *w)
+{
+    for (size_t i = 0; i < w->n_folders; i++) {
+        if (w->folders[i].priv == w->priv)
+            continue;
+        priv_unref(w->folders[i].priv);
+        w->folders[i].priv = priv_ref(w->priv);
+    }
 }
 
 void workspace_free(struct workspace *w)
 {
     free_folders(w->folders, w->n_folders);
     free(w->name);
+    priv_unref(w->priv);
     workspace_init(w);
+}
+
+int workspace_set_private(struct workspace *w, const char *const *paths, size_t n)
+{
+    struct workspace_private *p = calloc(1, sizeof(*p) + n * sizeof(char *));
+    if (!p)
+        return -1;
+    atomic_init(&p->refs, 1);
+    for (size_t i = 0; i < n; i++) {
+        if (!(p->paths[p->n] = strdup(paths[i]))) {
+            priv_unref(p);
+            return -1;
+        }
+        p->n++;
+    }
+    priv_unref(w->priv);
+    w->priv = p;
+    share_private(w);
+    return 0;
 }
 
 void workspace_id_for_path(const char *path, char out[17])
@@ -73,12 +121,15 @@ int workspace_open_dir(struct workspace *w, const char *dir, char *err, size_t e
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    struct workspace_private *priv = priv_ref(w->priv);
     workspace_free(w);
+    w->priv = priv;
     f->name = fname;
     f->path = real;
     w->folders = f;
     w->n_folders = 1;
     w->name = name;
+    share_private(w);
     workspace_id_for_path(real, w->id);
     return 0;
 }
@@ -206,10 +257,13 @@ int workspace_set_folders(struct workspace *w, const char *id, json_object *fold
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    struct workspace_private *priv = priv_ref(w->priv);
     workspace_free(w);
+    w->priv = priv;
     w->folders = f;
     w->n_folders = n;
     w->name = name;
+    share_private(w);
     if (id && *id)
         snprintf(w->id, sizeof(w->id), "%s", id);
     else
@@ -249,6 +303,7 @@ int workspace_change_folders(struct workspace *w, json_object *event, char *err,
         if (gone) {
             free(w->folders[i].name);
             free(w->folders[i].path);
+            priv_unref(w->folders[i].priv);
         } else {
             nf[k++] = w->folders[i];
         }
@@ -269,6 +324,7 @@ int workspace_change_folders(struct workspace *w, json_object *event, char *err,
     free(w->folders);
     w->folders = nf;
     w->n_folders = k;
+    share_private(w);
     return 0;
 }
 
@@ -296,6 +352,7 @@ struct workspace_folder *workspace_folders_copy(const struct workspace *w, size_
     for (size_t i = 0; f && i < w->n_folders; i++) {
         f[i].name = strdup(w->folders[i].name);
         f[i].path = strdup(w->folders[i].path);
+        f[i].priv = priv_ref(w->folders[i].priv);
         *n = i + 1;
         if (!f[i].name || !f[i].path) {
             workspace_folders_free(f, *n);
@@ -307,9 +364,5 @@ struct workspace_folder *workspace_folders_copy(const struct workspace *w, size_
 
 void workspace_folders_free(struct workspace_folder *f, size_t n)
 {
-    for (size_t i = 0; f && i < n; i++) {
-        free(f[i].name);
-        free(f[i].path);
-    }
-    free(f);
+    free_folders(f, n);
 }

@@ -9,14 +9,27 @@
 #ifndef COMPANION_WORKSPACE_H
 #define COMPANION_WORKSPACE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <json-c/json.h>
 
 #define WORKSPACE_ID_MAX 128
 
+/* Paths the helper must never serve from any folder (its own secret, its
+ * companions' state, the extension's storage, key files named in settings):
+ * an immutable list shared by reference between the workspace and the
+ * folder copies that worker jobs hold. folder.c compares them by device and
+ * inode. */
+struct workspace_private {
+    _Atomic long refs;
+    size_t n;
+    char *paths[];
+};
+
 struct workspace_folder {
     char *name;
-    char *path; /* canonical absolute path */
+    char *path;                     /* canonical absolute path */
+    struct workspace_private *priv; /* a reference (may be NULL: nothing private) */
 };
 
 struct workspace {
@@ -24,6 +37,7 @@ struct workspace {
     char *name;
     struct workspace_folder *folders;
     size_t n_folders;
+    struct workspace_private *priv; /* handed to every folder */
 };
 
 void workspace_init(struct workspace *w);
@@ -51,12 +65,17 @@ void workspace_id_for_path(const char *path, char out[17]);
  * or an embedded NUL). */
 char *workspace_path_from_uri(const char *uri);
 
-/* {workspaceId, name, folders:[{name,path}], version} */
+/* Replaces the private paths (absolute; copied). Every folder, and every
+ * folder added later, refers to the new list; copies already made keep
+ * theirs. Returns 0 or -1 (out of memory: unchanged). */
+int workspace_set_private(struct workspace *w, const char *const *paths, size_t n);
+
 /* A copy of w's folders for another thread (*n set). NULL when out of
  * memory; free with workspace_folders_free. */
 struct workspace_folder *workspace_folders_copy(const struct workspace *w, size_t *n);
 void workspace_folders_free(struct workspace_folder *f, size_t n);
 
+/* {workspaceId, name, folders:[{name,path}], version} */
 json_object *workspace_info_json(const struct workspace *w, const char *version);
 
 #endif

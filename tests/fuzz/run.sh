@@ -11,11 +11,11 @@ secs=${1:-60}
 command -v clang >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null
 cmake -S "$root" -B "$root/build-fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCOMPANION_FUZZ=ON -DCOMPANION_TESTS=OFF >/dev/null
-targets=(rpc envelope jwt chat settings fs guard)
+targets=(rpc envelope jwt chat settings fs guard folder query)
 cmake --build "$root/build-fuzz" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
 mkdir -p "$here/crashes"
 work=$(mktemp -d)
-trap 'rm -rf "$work" /tmp/companion-fuzz-fs-*' EXIT
+trap 'rm -rf "$work" /tmp/companion-fuzz-fs-* /tmp/companion-fuzz-folder-*' EXIT
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 total=0

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, statSync, chmodSync, realpathSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { createHmac } from 'node:crypto';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
 import { Served, connect, configHome, tempDir, sleep, HELPER_BIN, SLOW } from './lib/harness.mjs';
@@ -26,6 +27,10 @@ function gitFolder(prefix = 'companion-ws-') {
 
 const secretPath = (home) => path.join(home.env.XDG_CONFIG_HOME, 'companion', 'secret');
 const readSecret = (home) => readFileSync(secretPath(home), 'utf8').replace(/\n$/, '');
+/* The key serve and token sign with: derived per workspace from the stored
+ * secret, never the secret itself (the same formula as the extension's). */
+const workspaceKey = (secret, workspaceId) =>
+  createHmac('sha256', secret).update(`companion-workspace-key/v1:${workspaceId}`).digest('hex');
 
 /* Starts `serve`, waits for its banner; stops it if the banner never comes. */
 async function serve(args, opts) {
@@ -118,8 +123,10 @@ describe('serve and token in a fresh git folder', () => {
       const secret = readSecret(home);
       assert.ok(secret.length >= 32, 'secret too short');
 
-      const claims = jwt.verify(token, secret, { algorithms: ['HS256'] });
+      const claims = jwt.verify(token, workspaceKey(secret, workspaceId), { algorithms: ['HS256'] });
       assert.equal(claims.workspaceId, workspaceId);
+      // The stored secret itself signs nothing.
+      assert.throws(() => jwt.verify(token, secret, { algorithms: ['HS256'] }), /invalid signature/);
 
       const { c } = await pairedClient(url, token, workspaceId);
       const info = await c.command('workspace.info', {});
@@ -146,11 +153,16 @@ describe('serve and token in a fresh git folder', () => {
       ]);
       assert.equal(a2.workspaceId, a1.workspaceId);
       assert.notEqual(b.workspaceId, a1.workspaceId);
-      // A token from one workspace does not open the other.
+      // A token from one workspace does not open the other: its key is
+      // another workspace's, so not even a token naming b's id would pass.
       const c = await connect(b.url);
       const res = await c.auth(a1.token, a1.workspaceId);
       assert.equal(res.data.success, false);
-      assert.equal(res.data.error.code, 'WORKSPACE_MISMATCH');
+      assert.equal(res.data.error.code, 'AUTH_INVALID');
+      const forged = jwt.sign({ sub: 'x', workspaceId: b.workspaceId, scope: 'read run editor' },
+        workspaceKey(readSecret(home), a1.workspaceId), { algorithm: 'HS256', expiresIn: '1h' });
+      const c2 = await connect(b.url);
+      assert.equal((await c2.auth(forged, b.workspaceId)).data.error.code, 'AUTH_INVALID');
     } finally {
       await Promise.all([a1.srv.stop(), a2?.srv.stop(), b?.srv.stop()]);
     }
@@ -165,7 +177,7 @@ describe('serve and token in a fresh git folder', () => {
       assert.equal(lines.length, 2, `expected one line: ${JSON.stringify(r.stdout)}`);
       assert.equal(lines[1], '');
       const token = lines[0];
-      const claims = jwt.verify(token, readSecret(home), { algorithms: ['HS256'] });
+      const claims = jwt.verify(token, workspaceKey(readSecret(home), workspaceId), { algorithms: ['HS256'] });
       assert.equal(claims.sub, 'ci');
       assert.equal(claims.scope, 'read run');
       assert.equal(claims.exp - claims.iat, 600);

@@ -735,12 +735,42 @@ static void test_expired(void **state)
 static void test_exp_far_future(void **state)
 {
     struct auth_config cfg = hs_cfg();
+    /* Beyond year 9999 a claim is refused outright: the helper computes
+     * (exp + leeway) * 1000, which near INT64_MAX overflowed (UB). */
     char *tok =
         hs256_token("{\"sub\":\"" SUB "\",\"workspaceId\":\"" WS "\",\"exp\":9223372036854775807}");
-
-    cfg.leeway_s = INT64_MAX; /* must not wrap into the past */
+    cfg.leeway_s = INT64_MAX;
+    assert_int_equal(check(&cfg, tok, WS, NOW), AUTH_INVALID);
+    free(tok);
+    tok = hs256_token("{\"sub\":\"" SUB "\",\"workspaceId\":\"" WS "\",\"exp\":9223372036854775}");
+    assert_int_equal(check(&cfg, tok, WS, NOW), AUTH_INVALID);
+    free(tok);
+    /* The bound itself is a valid (very long) life, leeway saturating. */
+    tok = hs256_token("{\"sub\":\"" SUB "\",\"workspaceId\":\"" WS "\",\"exp\":253402300799}");
     assert_int_equal(check(&cfg, tok, WS, NOW), AUTH_OK);
     free(tok);
+    tok = hs256_token("{\"sub\":\"" SUB "\",\"workspaceId\":\"" WS "\",\"exp\":253402300800}");
+    assert_int_equal(check(&cfg, tok, WS, NOW), AUTH_INVALID);
+    free(tok);
+    /* nbf and iat too. */
+    tok = hs256_token("{\"sub\":\"" SUB "\",\"workspaceId\":\"" WS
+                      "\",\"exp\":1700000600,\"nbf\":-9223372036854775807}");
+    cfg.leeway_s = 30;
+    assert_int_equal(check(&cfg, tok, WS, NOW), AUTH_INVALID);
+    free(tok);
+}
+
+static void test_derive_workspace_key(void **state)
+{
+    char key[AUTH_KEY_HEX_LEN + 1], other[AUTH_KEY_HEX_LEN + 1];
+    const char *secret = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    /* Pinned: openssl dgst -sha256 -hmac <64 a> of "companion-workspace-key/v1:abc".
+     * The extension (vscode-ext/src/workspaceKey.ts) must give the same. */
+    assert_int_equal(auth_derive_workspace_key(secret, 64, "abc", key), 0);
+    assert_string_equal(key, "e3877ab9a6557926588f4ae56f5f1c5490ed3b0e8b8cc7791eebb5d7783d0691");
+    assert_int_equal(auth_derive_workspace_key(secret, 64, "abd", other), 0);
+    assert_string_not_equal(key, other);
+    assert_int_equal(auth_derive_workspace_key(secret, 0, "abc", other), -1);
 }
 
 static void test_exp_bad(void **state)
@@ -1177,6 +1207,7 @@ int main(void)
         cmocka_unit_test(test_payload_not_object),
         cmocka_unit_test(test_expired),
         cmocka_unit_test(test_exp_far_future),
+        cmocka_unit_test(test_derive_workspace_key),
         cmocka_unit_test(test_exp_bad),
         cmocka_unit_test(test_nbf_iat),
         cmocka_unit_test(test_sub),

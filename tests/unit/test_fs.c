@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "workspace/folder.h"
 #include "workspace/fs.h"
 #include "workspace/utf8.h"
 
@@ -389,35 +390,35 @@ static void test_pick_folder(void **state)
     struct fx *fx = *state;
     struct cmd_result res;
     memset(&res, 0, sizeof(res));
-    assert_ptr_equal(fs_pick_folder(fx->folders, 2, NULL, &res), &fx->folders[0]);
+    assert_ptr_equal(folder_pick(fx->folders, 2, NULL, &res), &fx->folders[0]);
     json_object *a = parse("{\"folder\":\"other\"}");
-    assert_ptr_equal(fs_pick_folder(fx->folders, 2, a, &res), &fx->folders[1]);
+    assert_ptr_equal(folder_pick(fx->folders, 2, a, &res), &fx->folders[1]);
     json_object_put(a);
     a = parse("{\"folder\":null}");
-    assert_ptr_equal(fs_pick_folder(fx->folders, 2, a, &res), &fx->folders[0]);
+    assert_ptr_equal(folder_pick(fx->folders, 2, a, &res), &fx->folders[0]);
     json_object_put(a);
 
     a = parse("{\"folder\":\"nope\"}");
-    assert_null(fs_pick_folder(fx->folders, 2, a, &res));
+    assert_null(folder_pick(fx->folders, 2, a, &res));
     json_object_put(a);
     expect_err(fx, CMD_ERROR, &res, "NOT_FOUND");
     memset(&res, 0, sizeof(res));
     a = parse("{\"folder\":\"main\\u0000x\"}"); /* NUL: not "main" */
-    assert_null(fs_pick_folder(fx->folders, 2, a, &res));
+    assert_null(folder_pick(fx->folders, 2, a, &res));
     json_object_put(a);
     expect_err(fx, CMD_ERROR, &res, "NOT_FOUND");
     memset(&res, 0, sizeof(res));
     a = parse("{\"folder\":3}");
-    assert_null(fs_pick_folder(fx->folders, 2, a, &res));
+    assert_null(folder_pick(fx->folders, 2, a, &res));
     json_object_put(a);
     expect_err(fx, CMD_ERROR, &res, "INVALID_ARGS");
     memset(&res, 0, sizeof(res));
     a = parse("[1]");
-    assert_null(fs_pick_folder(fx->folders, 2, a, &res));
+    assert_null(folder_pick(fx->folders, 2, a, &res));
     json_object_put(a);
     expect_err(fx, CMD_ERROR, &res, "INVALID_ARGS");
     memset(&res, 0, sizeof(res));
-    assert_null(fs_pick_folder(fx->folders, 0, NULL, &res));
+    assert_null(folder_pick(fx->folders, 0, NULL, &res));
     expect_err(fx, CMD_ERROR, &res, "NOT_FOUND");
     assert_string_equal(res.message, "no workspace folder");
 }
@@ -451,7 +452,7 @@ static void test_folder_selection(void **state)
     /* A folder that has gone away: NOT_FOUND, and its path is not named. */
     char gone[PATH_MAX + 16];
     snprintf(gone, sizeof(gone), "%s/no-such-dir", fx->root);
-    struct workspace_folder f = {"gone", gone};
+    struct workspace_folder f = {.name = "gone", .path = gone};
     memset(&res, 0, sizeof(res));
     expect_err(fx, fs_list(&f, 1, NULL, &res), &res, "NOT_FOUND");
 }

@@ -302,18 +302,22 @@ static void test_content_rules(void **state)
     char big[4200];
 
     assert_int_equal(mkdir(f->dir, 0700), 0);
-    load_content(f, "abc", 3, 0, "abc");
-    load_content(f, "abc\n", 4, 0, "abc");                      /* one newline stripped */
-    load_content(f, "my pass phrase", 14, 0, "my pass phrase"); /* spaces are printable */
-    load_content(f, "abc\n\n", 5, -1, NULL);                    /* only one */
-    load_content(f, "abc\r\n", 5, -1, NULL);
+#define K32 "0123456789abcdef0123456789abcdef" /* the shortest accepted: 32 bytes */
+    load_content(f, K32, 32, 0, K32);
+    load_content(f, K32 "\n", 33, 0, K32); /* one newline stripped */
+    load_content(f, "my long pass phrase of 32 bytes!", 32, 0,
+                 "my long pass phrase of 32 bytes!"); /* spaces are printable */
+    load_content(f, K32 "\n\n", 34, -1, NULL);        /* only one */
+    load_content(f, K32 "\r\n", 34, -1, NULL);
     load_content(f, "", 0, -1, NULL);
     load_content(f, "\n", 1, -1, NULL);
-    load_content(f, "ab\x01z", 4, -1, NULL);
-    load_content(f, "ab\0z", 4, -1, NULL);
-    load_content(f, "ab\tz", 4, -1, NULL);
-    load_content(f, "caf\xc3\xa9", 5, -1, NULL);
-    load_content(f, "\nabc", 4, -1, NULL);
+    load_content(f, "abc", 3, -1, NULL);    /* too short to be a key */
+    load_content(f, K32 + 1, 31, -1, NULL); /* one byte short */
+    load_content(f, "ab\x01z" K32, 36, -1, NULL);
+    load_content(f, "ab\0z" K32, 36, -1, NULL);
+    load_content(f, "ab\tz" K32, 36, -1, NULL);
+    load_content(f, "caf\xc3\xa9" K32, 37, -1, NULL);
+    load_content(f, "\n" K32, 33, -1, NULL);
     memset(big, 'k', sizeof(big));
     big[4096] = '\0';
     load_content(f, big, 4096, 0, big);

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SECRET_MARK "s3cr3t-Do-Not-Echo"
+#define SECRET_MARK "s3cr3t-Do-Not-Echo-0123456789abcdef"
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
@@ -230,6 +230,8 @@ static void write_file(const char *dir, const char *name, const void *data, size
     assert_non_null(f);
     assert_int_equal(fwrite(data, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
+    /* As a user keeps a file holding a secret (see test_load_file_modes). */
+    assert_int_equal(chmod(path, 0600), 0);
 }
 
 static void write_text(const char *dir, const char *name, const char *text, char *path,
@@ -277,7 +279,8 @@ static const char protocol_example[] =
     "  \"autoStart\": true,\n"
     "  \"server\":    {\"host\": \"127.0.0.1\", \"port\": 3001, \"allowedOrigins\": [], "
     "\"allowedHosts\": []},\n"
-    "  \"auth\":      {\"secret\": \"\xE2\x80\xA6\", \"algorithm\": \"HS256\", \"publicKey\": "
+    "  \"auth\":      {\"secret\": \"\xE2\x80\xA6 (the placeholder, made 32 bytes long)\", "
+    "\"algorithm\": \"HS256\", \"publicKey\": "
     "\"\", \"publicKeyPath\": \"\",\n"
     "                \"audience\": \"\", \"issuer\": \"\", \"timeoutSeconds\": 10, "
     "\"leewaySeconds\": 30},\n"
@@ -297,7 +300,7 @@ static void test_protocol_example(void **state)
 {
     struct settings s;
     parse_ok(&s, protocol_example);
-    assert_string_equal(s.secret, "\xE2\x80\xA6");
+    assert_string_equal(s.secret, "\xE2\x80\xA6 (the placeholder, made 32 bytes long)");
     assert_null(s.public_key); /* "" publicKey and publicKeyPath mean "not set" */
     assert_int_equal(s.tasks_n, 1);
     const struct settings_task *t = &s.tasks[0];
@@ -330,7 +333,8 @@ static void test_every_key_non_default(void **state)
                  " \"server\": {\"host\": \"0.0.0.0\", \"port\": 0,"
                  "   \"allowedOrigins\": [\"https://a.example\", \"https://b.example\"],"
                  "   \"allowedHosts\": [\"box.lan\"]},"
-                 " \"auth\": {\"secret\": \"k3y\", \"algorithm\": \"ES256\","
+                 " \"auth\": {\"secret\": \"k3y-0123456789abcdef0123456789abcdef\", \"algorithm\": "
+                 "\"ES256\","
                  "   \"publicKey\": \"-----BEGIN PUBLIC KEY-----\\nAAA\\n\","
                  "   \"audience\": \"aud\", \"issuer\": \"iss\", \"timeoutSeconds\": 11,"
                  "   \"leewaySeconds\": 0},"
@@ -350,7 +354,7 @@ static void test_every_key_non_default(void **state)
     assert_string_equal(s.allowed_origins.v[1], "https://b.example");
     assert_int_equal(s.allowed_hosts.n, 1);
     assert_string_equal(s.allowed_hosts.v[0], "box.lan");
-    assert_string_equal(s.secret, "k3y");
+    assert_string_equal(s.secret, "k3y-0123456789abcdef0123456789abcdef");
     assert_int_equal(s.alg, AUTH_ALG_ES256);
     assert_string_equal(s.public_key, "-----BEGIN PUBLIC KEY-----\nAAA\n");
     assert_string_equal(s.audience, "aud");
@@ -662,6 +666,10 @@ static void test_empty_secret_refused(void **state)
 {
     expect_refused("{\"auth\":{\"secret\":\"\"}}", "auth.secret: must not be empty");
     expect_refused("{\"auth\":{\"secret\":5}}", "auth.secret: expected a string");
+    /* Short keys can be guessed offline from any token they signed. */
+    expect_refused("{\"auth\":{\"secret\":\"k\"}}", "auth.secret: must be at least 32 bytes");
+    expect_refused("{\"auth\":{\"secret\":\"0123456789abcdef0123456789abcde\"}}",
+                   "auth.secret: must be at least 32 bytes");
 }
 
 /* The secret's own refusals, and refusals of its neighbours, never show it. */
@@ -813,12 +821,12 @@ static void test_unknown_keys_ignored(void **state)
     struct settings s;
     parse_ok(&s, "{\"future\":{\"x\":1},\"trace\":\"verbose\","
                  "\"server\":{\"port\":4000,\"tls\":{\"cert\":5}},"
-                 "\"auth\":{\"kid\":[],\"secret\":\"k\"},"
+                 "\"auth\":{\"kid\":[],\"secret\":\"k3y-0123456789abcdef0123456789abcdef\"},"
                  "\"limits\":{\"maxBananas\":-1},"
                  "\"tasks\":{\"b\":{\"command\":\"c\",\"shell\":true,\"group\":\"build\"}},"
                  "\"log\":{\"file\":3,\"level\":\"warn\"}}");
     assert_int_equal(s.port, 4000);
-    assert_string_equal(s.secret, "k");
+    assert_string_equal(s.secret, "k3y-0123456789abcdef0123456789abcdef");
     assert_int_equal(s.tasks_n, 1);
     assert_string_equal(s.tasks[0].command, "c");
     assert_int_equal(s.log_level, LOG_LEVEL_WARN);
@@ -1017,7 +1025,8 @@ static void test_public_key_and_path_exclusive(void **state)
 static const char rich_settings[] =
     "{\"autoStart\":false,\"server\":{\"host\":\"::1\",\"port\":4100,"
     "\"allowedOrigins\":[\"https://a\"],\"allowedHosts\":[\"h1\",\"h2\"]},"
-    "\"auth\":{\"secret\":\"abc\",\"audience\":\"aud\",\"publicKey\":\"PEM\"},"
+    "\"auth\":{\"secret\":\"abc-0123456789abcdef0123456789abcdef\",\"audience\":\"aud\","
+    "\"publicKey\":\"PEM\"},"
     "\"limits\":{\"maxQueuedBytes\":70000},"
     "\"tasks\":{\"b\":{\"command\":\"make\",\"args\":[\"-j2\"],\"cwd\":\"src\","
     "\"env\":{\"CC\":\"gcc\",\"X\":\"1\"},\"confirm\":true},\"t\":{\"command\":\"ctest\"}},"
@@ -1073,7 +1082,7 @@ static void test_copy_equal_and_independent(void **state)
 
     /* The copy outlives the original (ASan/valgrind catch a shared pointer). */
     settings_free(&a);
-    assert_string_equal(b.secret, "abc");
+    assert_string_equal(b.secret, "abc-0123456789abcdef0123456789abcdef");
     assert_string_equal(b.tasks[1].command, "ctest");
     assert_string_equal(b.editor_commands.v[1], "b");
     settings_free(&b);
@@ -1147,6 +1156,30 @@ static void test_load_file_ok(void **state)
                sizeof path);
     assert_int_equal(settings_load_file(&s, path, err, sizeof err), 0);
     assert_int_equal(s.port, 3002);
+    settings_free(&s);
+}
+
+/* A config file that holds auth.secret must be the user's own and private:
+ * whoever reads it mints tokens, whoever writes it replaces the key. */
+static void test_load_file_modes(void **state)
+{
+    char path[512], err[512] = "";
+    struct settings s;
+    write_text(*state, "modes.json", "{\"auth\":{\"secret\":\"" SECRET_MARK "\"}}", path,
+               sizeof path);
+    static const mode_t bad[] = {0640, 0604, 0620, 0602, 0644};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(chmod(path, bad[i]), 0);
+        expect_load_refused(path, "chmod 600");
+    }
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(settings_load_file(&s, path, err, sizeof err), 0);
+    settings_free(&s);
+    /* Without a secret the file may be shared. */
+    write_text(*state, "public.json", "{\"server\":{\"port\":3003}}", path, sizeof path);
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(settings_load_file(&s, path, err, sizeof err), 0);
+    assert_int_equal(s.port, 3003);
     settings_free(&s);
 }
 
@@ -1233,11 +1266,14 @@ static void test_check_server(void **state)
 {
     expect_server_check("{}", "auth.secret is not set");
     expect_server_check("{\"auth\":{\"publicKey\":\"PEM\"}}", "auth.secret is not set");
-    expect_server_check("{\"auth\":{\"secret\":\"k\"}}", NULL);
-    expect_server_check("{\"auth\":{\"secret\":\"k\",\"algorithm\":\"HS256\"}}", NULL);
+    expect_server_check("{\"auth\":{\"secret\":\"k3y-0123456789abcdef0123456789abcdef\"}}", NULL);
+    expect_server_check(
+        "{\"auth\":{\"secret\":\"k3y-0123456789abcdef0123456789abcdef\",\"algorithm\":\"HS256\"}}",
+        NULL);
     expect_server_check("{\"auth\":{\"algorithm\":\"RS256\"}}",
                         "auth.publicKey or auth.publicKeyPath is required for RS256");
-    expect_server_check("{\"auth\":{\"algorithm\":\"RS256\",\"secret\":\"k\",\"publicKey\":\"\"}}",
+    expect_server_check("{\"auth\":{\"algorithm\":\"RS256\",\"secret\":\"k3y-"
+                        "0123456789abcdef0123456789abcdef\",\"publicKey\":\"\"}}",
                         "auth.publicKey or auth.publicKeyPath is required for RS256");
     expect_server_check("{\"auth\":{\"algorithm\":\"ES256\"}}",
                         "auth.publicKey or auth.publicKeyPath is required for ES256");
@@ -1270,6 +1306,7 @@ int main(void)
         cmocka_unit_test(test_port_specifics),
         cmocka_unit_test(test_bad_values_refused),
         cmocka_unit_test(test_empty_secret_refused),
+        cmocka_unit_test_setup_teardown(test_load_file_modes, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test(test_secret_never_in_errors),
         cmocka_unit_test(test_arrays_capped),
         cmocka_unit_test(test_tasks_capped),

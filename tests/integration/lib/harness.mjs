@@ -77,13 +77,16 @@ class Proc {
 export class Editor extends Proc {
   /* fdLimit: run under `ulimit -n fdLimit` (fault tests); bin: another
    * copy of the helper. */
-  constructor({ env = {}, args = [], fdLimit, bin = HELPER_BIN } = {}) {
+  constructor({ env = {}, args = [], fdLimit, bin = HELPER_BIN, inheritFd = false } = {}) {
     const argv = ['--stdio', ...args];
+    // inheritFd: the helper starts with an open fd 3 that is not
+    // close-on-exec, as a careless parent might leave it.
+    const stdio = inheritFd ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'];
     const child = fdLimit
       ? spawn('sh', ['-c', `ulimit -n ${Number(fdLimit)} && exec "$0" "$@"`, bin, ...argv], {
         stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env },
       })
-      : spawn(bin, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+      : spawn(bin, argv, { stdio, env: { ...process.env, ...env } });
     super(child);
     this.conn = rpc.createMessageConnection(
       new rpc.StreamMessageReader(child.stdout),
@@ -193,7 +196,12 @@ export class Served extends Proc {
       await sleep(20);
     }
     const field = (name) => (this.stdout.match(new RegExp(`${name}:\\s+(\\S+)`)) || [])[1];
-    return { url: field('URL'), workspaceId: field('Workspace id'), token: field('Token') };
+    // stdout is a pipe here, not a terminal: serve writes the token to a
+    // 0600 file and prints its path (never the token, which could land in
+    // the journal).
+    const tokenFile = field('Token file');
+    const token = tokenFile ? readFileSync(tokenFile, 'utf8').trim() : field('Token');
+    return { url: field('URL'), workspaceId: field('Workspace id'), token, tokenFile };
   }
 }
 
@@ -320,7 +328,11 @@ export async function withServer(opts, fn) {
 export function configHome() {
   const dir = tempDir('companion-home-');
   mkdirSync(path.join(dir, 'config'), { recursive: true });
-  return { dir, env: { XDG_CONFIG_HOME: path.join(dir, 'config'), HOME: dir }, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir,
+    env: { XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_STATE_HOME: path.join(dir, 'state'), HOME: dir },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 /* Plain HTTP request with any method, chosen headers and an optional body. */
