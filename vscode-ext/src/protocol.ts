@@ -122,7 +122,7 @@ export interface EditorHandlers {
   confirm(p: EditorConfirmParams): Promise<{ approved: boolean }>;
 }
 
-/* The nested settings object of PROTOCOL.md ("settings"), secret included. */
+/* The nested settings object of PROTOCOL.md ("settings"); auth.secret is the workspace's derived key. */
 export type HelperSettings = Record<string, unknown>;
 
 /** JSON-RPC error code of server/start when the port is taken. */

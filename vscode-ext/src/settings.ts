@@ -1,7 +1,9 @@
 /*
- * The `companion` configuration section and the secret. The HS256 secret is
- * 32 random bytes (hex) kept in SecretStorage, made on first run; it goes to
- * the helper only inside initialize / didChangeConfiguration params.
+ * The `companion` configuration section and the secret. The stored secret is
+ * 32 random bytes (hex) kept in SecretStorage, made on first run; it never
+ * leaves the extension: the helper gets a key derived from it for its
+ * workspace (workspaceKey.ts), inside initialize / didChangeConfiguration
+ * params only.
  */
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
@@ -48,10 +50,10 @@ export class Settings implements vscode.Disposable {
     await this.secrets.store(SECRET_KEY, randomBytes(32).toString('hex'));
   }
 
-  /** The settings object for the helper, secret included. */
-  async forHelper(): Promise<HelperSettings> {
+  /** The settings object for the helper of workspaceId, with that workspace's key as auth.secret. */
+  async forHelper(workspaceId: string): Promise<HelperSettings> {
     const c = config();
-    return toHelperSettings((key) => c.get(key), await this.secret());
+    return toHelperSettings((key) => c.get(key), { storedSecret: await this.secret(), workspaceId });
   }
 
   get autoStart(): boolean {

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { HelperSettings } from './protocol';
+import { workspaceKey } from './workspaceKey';
 
 /** Every key of the contract, with its default (same as the helper's). */
 export const HELPER_SETTING_DEFAULTS: Readonly<Record<string, unknown>> = {
@@ -38,22 +39,25 @@ export const HELPER_SETTING_DEFAULTS: Readonly<Record<string, unknown>> = {
 /** Settings the extension contributes but never sends to the helper. */
 export const EXTENSION_ONLY_KEYS: readonly string[] = ['helper.path', 'notifyOnConnect'];
 
+/** What auth.secret is made from: the stored secret and the helper's workspace id. */
+export interface KeyMaterial {
+  storedSecret: string;
+  workspaceId: string;
+}
+
 /**
- * Builds the nested settings object from a getter of flat keys (VS Code's
- * WorkspaceConfiguration.get). Undefined values are left out so the helper
- * applies its own default; the secret goes in auth.secret.
+ * Builds the nested settings object from a getter of flat keys. Undefined
+ * values are left out so the helper applies its own default. auth.secret is
+ * the workspace's derived key (workspaceKey.ts), never the stored secret.
  */
-export function toHelperSettings(
-  get: (key: string) => unknown,
-  secret: string | undefined,
-): HelperSettings {
+export function toHelperSettings(get: (key: string) => unknown, key: KeyMaterial | undefined): HelperSettings {
   const out: HelperSettings = {};
-  for (const key of Object.keys(HELPER_SETTING_DEFAULTS)) {
-    const value = get(key);
+  for (const k of Object.keys(HELPER_SETTING_DEFAULTS)) {
+    const value = get(k);
     if (value === undefined) continue;
-    setPath(out, key.split('.'), value);
+    setPath(out, k.split('.'), value);
   }
-  if (secret !== undefined) setPath(out, ['auth', 'secret'], secret);
+  if (key !== undefined) setPath(out, ['auth', 'secret'], workspaceKey(key.storedSecret, key.workspaceId));
   return out;
 }
 

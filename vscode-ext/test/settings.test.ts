@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import {
   EXTENSION_ONLY_KEYS, HELPER_SETTING_DEFAULTS, isLoopbackHost, toHelperSettings, workspaceIdFor,
 } from '../src/settingsShape';
+import { workspaceKey } from '../src/workspaceKey';
 
 interface ConfigProp { type: string | string[]; default: unknown; description?: string; markdownDescription?: string; minimum?: number; maximum?: number; enum?: string[]; scope?: string }
 const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
@@ -16,16 +17,16 @@ const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.js
 const props: Record<string, ConfigProp> = Object.assign({}, ...pkg.contributes.configuration.map((c) => c.properties)) as Record<string, ConfigProp>;
 
 describe('settings', () => {
-  it('nests flat keys, adds the secret and drops extension-only keys', () => {
+  it("nests flat keys, adds the workspace's key and drops extension-only keys", () => {
     const flat: Record<string, unknown> = {
       'server.port': 4000, 'server.host': '127.0.0.1', 'auth.algorithm': 'HS256',
       'limits.maxQueuedBytes': 65536, tasks: { t: { command: 'make' } },
       'helper.path': '/x', notifyOnConnect: true,
     };
-    const s = toHelperSettings((k) => flat[k], 'sekrit');
+    const s = toHelperSettings((k) => flat[k], { storedSecret: 'sekrit', workspaceId: 'w' });
     assert.deepEqual(s, {
       server: { port: 4000, host: '127.0.0.1' },
-      auth: { algorithm: 'HS256', secret: 'sekrit' },
+      auth: { algorithm: 'HS256', secret: workspaceKey('sekrit', 'w') },
       limits: { maxQueuedBytes: 65536 },
       tasks: { t: { command: 'make' } },
     });
