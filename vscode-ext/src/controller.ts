@@ -75,18 +75,30 @@ export class Controller implements vscode.Disposable {
     return workspaceIdFor(first?.uri.fsPath, `no-folder:${vscode.env.machineId}`);
   }
 
+  /**
+   * Where the extension keeps its own files (storage, logs): the helper must
+   * never serve anything under them, even when a workspace folder holds them.
+   */
+  private privatePaths(): string[] {
+    const uris = [this.context.globalStorageUri, this.context.storageUri, this.context.logUri];
+    return uris.filter((u): u is vscode.Uri => u?.scheme === 'file').map((u) => u.fsPath);
+  }
+
   private async initializeParams(): Promise<InitializeParams> {
     const ext = this.context.extension.packageJSON as { version: string };
     // The id and the key derived from it go together, at every (re)start.
     const workspaceId = this.workspaceId();
     const settings = await this.settings.forHelper(workspaceId);
+    const privatePaths = this.privatePaths();
     this.helperWorkspaceId = workspaceId;
+    this.log.info(`workspace ${workspaceId}; files the helper must not serve: ${privatePaths.join(', ')}`);
     return {
       processId: process.pid,
       clientInfo: { name: vscode.env.appName, version: `${vscode.version} companion ${ext.version}` },
       workspaceId,
       workspaceFolders: (vscode.workspace.workspaceFolders ?? []).map(folderParam),
       settings,
+      privatePaths,
     };
   }
 

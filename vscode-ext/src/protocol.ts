@@ -15,6 +15,8 @@ export interface InitializeParams {
   workspaceId: string;
   workspaceFolders: WorkspaceFolderParam[];
   settings: HelperSettings;
+  /** Absolute paths of the extension's own files (storage, logs): never served. Optional. */
+  privatePaths?: string[];
 }
 
 export interface InitializeResult {

@@ -3,9 +3,10 @@
  * real pipes, real sockets, real signals. No VS Code.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { HelperClient, isPortTaken, parseStderrLine } from '../src/client';
@@ -74,6 +75,16 @@ describe('HelperClient with the real helper', { timeout: 60000 }, () => {
       assert.ok(!environ.includes(v), `${what} in the environment`);
       assert.ok(!t.logger.text().includes(v), `${what} in the log`);
     }
+  });
+
+  it('sends privatePaths in initialize, which the helper accepts', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'companion-private-'));
+    const privatePaths = [path.join(dir, 'globalStorage'), path.join(dir, 'workspaceStorage'), path.join(dir, 'logs')];
+    const t = track(makeClient({}, {}, { privatePaths }));
+    const r = await t.client.start({ server: true });
+    assert.ok(r);
+    assert.deepEqual(t.initialized?.privatePaths, privatePaths);
+    assert.equal((await t.client.serverStatus()).state, 'running');
   });
 
   it('counts clients from clientConnected/clientDisconnected and can disconnect one', async () => {

@@ -71,6 +71,7 @@ export interface InitOverrides {
   workspaceId?: string;
   /** Builds the whole settings object (auth.secret included) instead of the default. */
   settings?: () => HelperSettings;
+  privatePaths?: string[];
 }
 
 /** A HelperClient on the real binary; settings can be changed through the returned object. */
@@ -104,6 +105,7 @@ export function makeClient(
         settings: init.settings
           ? init.settings()
           : { ...t.settings, auth: { ...(t.settings.auth as object | undefined), secret: t.key } },
+        ...(init.privatePaths ? { privatePaths: init.privatePaths } : {}),
       };
       return Promise.resolve(t.initialized);
     },
