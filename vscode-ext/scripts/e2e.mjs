@@ -3,10 +3,15 @@
 // helper, Pair Device mints a token a ws client authenticates with, Stop /
 // Start from the palette close and reopen the port, the Settings UI moves the
 // port, kill -9 is followed by a restart, editor.open opens the file,
-// saves and Notify Paired Devices reach subscribed clients as events.
+// saves and Notify Paired Devices reach subscribed clients as events. A
+// hostile workspace (its .vscode/settings.json sets auth.*, server.host and
+// helper.path) changes none of them, while the remote machine's settings
+// (where code-server keeps machine-scoped settings) do apply.
 // Screenshots go to vscode-ext/e2e-artifacts/. Run through scripts/e2e.sh.
+import { Buffer } from 'node:buffer';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import http from 'node:http';
 import net from 'node:net';
@@ -76,6 +81,62 @@ function findFile(dir, pred) {
     if (e.isDirectory()) { const f = findFile(p, pred); if (f) return f; } else if (pred(p)) return p;
   }
   return undefined;
+}
+function findFiles(dir, pred, out = []) {
+  let entries;
+  try { entries = readdirSync(dir, { withFileTypes: true }); } catch { return out; }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) findFiles(p, pred, out); else if (pred(p)) out.push(p);
+  }
+  return out;
+}
+/* The newest Companion.log of the extension (one per extension host run). */
+function newestCompanionLog() {
+  const logs = findFiles(path.join(dirs.userData, 'logs'), (f) => /Companion\.log$/.test(f));
+  logs.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  return logs[0];
+}
+/* Local addresses of the sockets listening on a TCP port, from /proc/net/tcp and tcp6. */
+function listeners(port) {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const out = [];
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = readFileSync(f, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 4 || cols[3] !== '0A') continue; // 0A: LISTEN
+      const [addr, p] = cols[1].split(':');
+      if (p !== hexPort) continue;
+      if (addr.length === 8) out.push(addr.match(/../g).reverse().map((h) => parseInt(h, 16)).join('.'));
+      else out.push(addr === '00000000000000000000000001000000' ? '::1' : addr === '0'.repeat(32) ? '::' : addr);
+    }
+  }
+  return out;
+}
+function b64url(b) { return Buffer.from(b).toString('base64url'); }
+function jwt(alg, claims, signer) {
+  const input = `${b64url(JSON.stringify({ alg, typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}`;
+  return `${input}.${b64url(signer(Buffer.from(input)))}`;
+}
+/* Opens a WebSocket, sends auth with token, answers auth_response.data (and closes). */
+async function tryAuth(url, tok, workspaceId) {
+  const c = await wsClient(url);
+  c.send({ type: 'auth', id: 'a1', data: { token: tok, workspaceId } });
+  const r = await c.next((m) => m.id === 'a1');
+  c.ws.close();
+  await c.closed;
+  return r.data;
+}
+/* The HTTP status of a WebSocket upgrade (101 when it opened; the socket stays open). */
+function upgradeStatus(url, open) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => { open.push(ws); resolve(101); });
+    ws.once('unexpected-response', (_req, res) => { res.resume(); resolve(res.statusCode); });
+    ws.once('error', () => resolve(0));
+  });
 }
 function wsClient(url) {
   return new Promise((resolve, reject) => {
@@ -169,24 +230,49 @@ async function cleanup() {
   rmSync(root, { recursive: true, force: true });
 }
 
+/* Runs a command from the palette (F1) by its exact title. */
+async function runCommand(page, title) {
+  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => {});
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 10000 });
+  await input.fill(`>${title}`);
+  // Click the row whose label is exactly the title: fuzzy matching may
+  // put another command first ("Pair Device" also matches "Notify Paired
+  // Devices"), so Enter on the top row is not enough.
+  const exact = new RegExp(`^\\s*${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
+  await row.waitFor({ timeout: 10000 });
+  await row.click();
+}
+
+/* Pair Device through its quick picks (read, plus editor when asked; 1 hour); the webview's values. */
+async function pairDevice(page, { name, editor }) {
+  await runCommand(page, 'Companion: Pair Device');
+  const editorRow = page.locator('.quick-input-list .monaco-list-row', { hasText: 'editor' }).first();
+  await editorRow.waitFor({ timeout: 10000 });
+  if (editor) await editorRow.locator('input[type=checkbox], .monaco-custom-toggle, .quick-input-list-checkbox').first().click();
+  await page.keyboard.press('Enter');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: '1 hour' }).first().waitFor({ timeout: 10000 });
+  await page.keyboard.press('Enter');
+  const nameBox = page.locator('.quick-input-widget input');
+  await nameBox.waitFor({ state: 'visible' });
+  await nameBox.fill(name);
+  await page.keyboard.press('Enter');
+  return waitFor(async () => {
+    for (const f of page.frames()) {
+      const el = await f.$('#v-token').catch(() => null);
+      if (el) return { token: (await el.innerText()).trim(), ws: (await (await f.$('#v-workspaceId')).innerText()).trim(), frame: f };
+    }
+    return undefined;
+  }, 'the pairing webview', 20000);
+}
+
 try {
   const { page, sid } = await launch(dirs.ws, { trusted: true });
 
   const statusItem = page.locator('.statusbar-item', { hasText: 'Companion' }).first();
-  const palette = async (title) => {
-    await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => {});
-    await page.keyboard.press('F1');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible', timeout: 10000 });
-    await input.fill(`>${title}`);
-    // Click the row whose label is exactly the title: fuzzy matching may
-    // put another command first ("Pair Device" also matches "Notify Paired
-    // Devices"), so Enter on the top row is not enough.
-    const exact = new RegExp(`^\\s*${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
-    const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
-    await row.waitFor({ timeout: 10000 });
-    await row.click();
-  };
+  const palette = (title) => runCommand(page, title);
 
   // 1. auto-start
   await waitFor(async () => (await health(port1)) === 200, `the helper on :${port1}`, 60000);
@@ -196,23 +282,7 @@ try {
   await page.locator('#workbench\\.parts\\.statusbar').screenshot({ path: path.join(artifacts, 'statusbar-running.png') });
 
   // 2. Pair Device: scopes read + editor, 1 hour, "e2e-phone"
-  await palette('Companion: Pair Device');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'editor' }).first().waitFor({ timeout: 10000 });
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'editor' }).first().locator('input[type=checkbox], .monaco-custom-toggle, .quick-input-list-checkbox').first().click();
-  await page.keyboard.press('Enter');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: '1 hour' }).first().waitFor({ timeout: 10000 });
-  await page.keyboard.press('Enter');
-  const nameBox = page.locator('.quick-input-widget input');
-  await nameBox.waitFor({ state: 'visible' });
-  await nameBox.fill('e2e-phone');
-  await page.keyboard.press('Enter');
-  const token = await waitFor(async () => {
-    for (const f of page.frames()) {
-      const el = await f.$('#v-token').catch(() => null);
-      if (el) return { token: (await el.innerText()).trim(), ws: (await (await f.$('#v-workspaceId')).innerText()).trim(), frame: f };
-    }
-    return undefined;
-  }, 'the pairing webview', 20000);
+  const token = await pairDevice(page, { name: 'e2e-phone', editor: true });
   step('Pair Device shows a token in the webview', /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token.token), `workspace ${token.ws}`);
   const qrOk = await token.frame.$eval('#qr', (img) => img.complete && img.naturalWidth > 0).catch(() => false);
   step('the pairing webview renders the QR code', qrOk);
@@ -349,6 +419,90 @@ try {
   await waitFor(() => helperPids(u.sid).length === 1, 'a helper after trust', 20000);
   const trustedText = await waitFor(async () => { const t = await uItem.innerText(); return /Companion :\d+/.test(t) ? t : ''; }, 'running after trust', 20000);
   step('granting Workspace Trust starts Companion', true, trustedText.replace(/\s+/g, ' '));
+  await u.page.goto('about:blank');
+  await stopSession(u.sid);
+
+  // 11. a hostile workspace (trusted): its settings try to replace the
+  // verification key, the listen address and the helper binary. Both forms a
+  // settings file can take: flat keys (VS Code drops machine-scoped ones from
+  // workspace settings) and a nested "companion" object (which VS Code's scope
+  // filter lets through; the extension's own reading drops it).
+  // Machine-scoped settings of a remote window (code-server is one) live in
+  // <user-data-dir>/Machine/settings.json; the User file's are ignored there.
+  const hostileWs = path.join(root, 'hostile');
+  mkdirSync(path.join(hostileWs, '.vscode'), { recursive: true });
+  writeFileSync(path.join(hostileWs, 'README.md'), 'nothing to see\n');
+  const { publicKey: repoPub, privateKey: repoPriv } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const repoPem = repoPub.export({ type: 'spki', format: 'pem' });
+  const marker = path.join(root, 'workspace-helper-ran');
+  const fakeHelper = path.join(root, 'workspace-helper.sh');
+  writeFileSync(fakeHelper, `#!/bin/sh\ntouch '${marker}'\nexit 1\n`);
+  chmodSync(fakeHelper, 0o755);
+  const portH = await freePort();
+  writeFileSync(path.join(hostileWs, '.vscode', 'settings.json'), JSON.stringify({
+    companion: { auth: { algorithm: 'RS256', publicKey: repoPem }, server: { host: '0.0.0.0' }, helper: { path: fakeHelper } },
+    'companion.auth.algorithm': 'RS256',
+    'companion.auth.publicKey': repoPem,
+    'companion.server.host': '0.0.0.0',
+    'companion.helper.path': fakeHelper,
+    'companion.server.port': portH, // window-scoped: a workspace may pick its port
+  }, null, 2));
+  mkdirSync(path.join(dirs.userData, 'Machine'), { recursive: true });
+  writeFileSync(path.join(dirs.userData, 'Machine', 'settings.json'), JSON.stringify({ 'companion.limits.maxConnections': 3 }, null, 2));
+  const userSettingsFile = path.join(dirs.userData, 'User', 'settings.json');
+  writeFileSync(userSettingsFile, JSON.stringify({ ...JSON.parse(readFileSync(userSettingsFile, 'utf8')), 'companion.limits.maxConnections': 2 }, null, 2));
+
+  // Each check is its own step: one that fails does not hide the others.
+  const h = await launch(hostileWs, { trusted: true });
+  const up = await waitFor(async () => (await health(portH)) === 200, `the helper on :${portH}`, 60000).then(() => true, () => false);
+  step("hostile workspace: its window-scoped port applies (its settings file is read)", up, `:${portH}`);
+  const hPids = helperPids(h.sid);
+  const exe = hPids.length === 1 ? execFileSync('readlink', [`/proc/${hPids[0]}/exe`], { encoding: 'utf8' }).trim() : '';
+  step("hostile workspace: its helper.path is never run; the bundled helper is",
+    !existsSync(marker) && exe.startsWith(dirs.exts + path.sep) && exe.endsWith(`${path.sep}bin${path.sep}companion-helper`),
+    `marker ${existsSync(marker) ? 'present' : 'absent'}; helper ${path.relative(root, exe)}`);
+  const bound = listeners(portH);
+  step('hostile workspace: server.host ignored, the server listens on 127.0.0.1 only',
+    bound.length > 0 && bound.every((a) => a === '127.0.0.1'), `listening on ${JSON.stringify(bound)} (/proc/net/tcp*)`);
+
+  const urlH = `ws://127.0.0.1:${portH}/ws`;
+  const wsIdH = createHash('sha256').update(hostileWs).digest('hex').slice(0, 16);
+  const paired = await pairDevice(h.page, { name: 'e2e-hostile', editor: false }).catch((e) => ({ error: e.message }));
+  const okAuth = paired.token ? await tryAuth(urlH, paired.token, paired.ws).catch((e) => ({ error: e.message })) : paired;
+  step('hostile workspace: HS256 with its derived key still rules (a Pair Device token authenticates)',
+    okAuth?.success === true && paired.ws === wsIdH, paired.ws ? `workspace ${paired.ws}` : JSON.stringify(okAuth));
+  const now = Math.floor(Date.now() / 1000);
+  const repoToken = jwt('RS256', { sub: 'repo-author', workspaceId: wsIdH, scope: 'read run editor', iat: now, exp: now + 600 },
+    (input) => sign('sha256', input, repoPriv));
+  const repoAuth = await tryAuth(urlH, repoToken, wsIdH).catch((e) => ({ error: e.message }));
+  step("hostile workspace: a token signed with the workspace's RSA key is refused",
+    repoAuth?.success === false && repoAuth?.error?.code === 'AUTH_INVALID', JSON.stringify(repoAuth?.error));
+  const otherAuth = await tryAuth(urlH, token.token, token.ws).catch((e) => ({ error: e.message }));
+  step("another workspace's Pair Device token is refused: its key is not this workspace's (AUTH_INVALID)",
+    otherAuth?.success === false && otherAuth?.error?.code === 'AUTH_INVALID', JSON.stringify(otherAuth?.error));
+
+  const hLogFile = newestCompanionLog();
+  const hLog = hLogFile ? readFileSync(hLogFile, 'utf8') : '';
+  if (hLogFile) writeFileSync(path.join(artifacts, 'Companion-hostile.log'), hLog);
+  const ignored = /workspace settings ignored: (.*?)\. These/.exec(hLog)?.[1] ?? '';
+  step('hostile workspace: one warning names the ignored workspace keys, without their values',
+    ['companion.auth.algorithm', 'companion.auth.publicKey', 'companion.helper.path', 'companion.server.host'].every((k) => ignored.includes(k)) &&
+      (hLog.match(/workspace settings ignored/g) ?? []).length === 1 && !hLog.includes('BEGIN PUBLIC KEY') && !hLog.includes('0.0.0.0'),
+    ignored);
+  const priv = /files the helper must not serve: (.*)$/m.exec(hLog)?.[1]?.split(', ') ?? [];
+  step('initialize names the extension\'s storage and log folders as private paths',
+    priv.length === 3 && priv.every((p) => path.isAbsolute(p)) && hLogFile !== undefined && priv.includes(path.dirname(hLogFile)) &&
+      priv.includes(path.join(dirs.userData, 'User', 'globalStorage', 'companion.companion')),
+    priv.map((p) => path.relative(dirs.userData, p)).join(', '));
+
+  // the remote machine's settings apply (maxConnections 3), the User file's (2) do not
+  const open = [];
+  const statuses = [];
+  for (let i = 0; i < 4; i++) statuses.push(await upgradeStatus(urlH, open));
+  for (const w of open) w.close();
+  step('a machine-scoped setting from the remote machine settings (Machine/settings.json) applies',
+    JSON.stringify(statuses) === JSON.stringify([101, 101, 101, 503]), `upgrades ${JSON.stringify(statuses)} with maxConnections 3 there, 2 in User`);
+  await h.page.screenshot({ path: path.join(artifacts, 'hostile-workspace.png') });
 } catch (e) {
   step('e2e run', false, e.message);
   try { await browser?.pages()[0]?.screenshot({ path: path.join(artifacts, 'failure.png') }); } catch { /* no page */ }

@@ -156,7 +156,7 @@ async function rotateSecret(ctl: Controller): Promise<void> {
   if (choice !== 'Rotate') return;
   await ctl.settings.rotateSecret();
   const client = ctl.helper;
-  if (client) await client.sendConfiguration(await ctl.settings.forHelper());
+  if (client) await client.sendConfiguration(await ctl.helperSettings());
   ctl.log.info('secret rotated: existing tokens and sessions are no longer valid');
   void vscode.window.showInformationMessage('Companion: secret rotated. Pair your devices again.');
 }

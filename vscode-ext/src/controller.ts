@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { HelperClient, isPortTaken, type ClientStatus } from './client';
 import { discoverHelper, HelperNotFoundError } from './discovery';
 import { editorHandlers } from './editor';
-import type { InitializeParams, StartResult, WorkspaceFolderParam } from './protocol';
+import type { HelperSettings, InitializeParams, StartResult, WorkspaceFolderParam } from './protocol';
 import { Settings } from './settings';
 import { workspaceIdFor } from './settingsShape';
 import type { StatusBar } from './statusBar';
@@ -20,6 +20,8 @@ function folderParam(f: vscode.WorkspaceFolder): WorkspaceFolderParam {
 export class Controller implements vscode.Disposable {
   private client: HelperClient | undefined;
   private helperPath: string | undefined;
+  /** The workspace id the helper was last initialized with: its key is derived from it. */
+  private helperWorkspaceId: string | undefined;
   private readonly disposables: vscode.Disposable[] = [];
   private clientSubs: { dispose(): void }[] = [];
 
@@ -33,6 +35,7 @@ export class Controller implements vscode.Disposable {
       settings.onDidChange(() => void this.settingsChanged()),
       vscode.workspace.onDidChangeWorkspaceFolders((e) => {
         void this.client?.didChangeWorkspaceFolders(e.added.map(folderParam), e.removed.map(folderParam));
+        void this.followWorkspaceId();
       }),
       vscode.workspace.onDidSaveTextDocument((doc) => {
         if (doc.uri.scheme === 'file') void this.client?.didSaveTextDocument(doc.uri.toString());
@@ -72,15 +75,49 @@ export class Controller implements vscode.Disposable {
     return workspaceIdFor(first?.uri.fsPath, `no-folder:${vscode.env.machineId}`);
   }
 
+  /**
+   * Where the extension keeps its own files (storage, logs): the helper must
+   * never serve anything under them, even when a workspace folder holds them.
+   */
+  private privatePaths(): string[] {
+    const uris = [this.context.globalStorageUri, this.context.storageUri, this.context.logUri];
+    return uris.filter((u): u is vscode.Uri => u?.scheme === 'file').map((u) => u.fsPath);
+  }
+
   private async initializeParams(): Promise<InitializeParams> {
     const ext = this.context.extension.packageJSON as { version: string };
+    // The id and the key derived from it go together, at every (re)start.
+    const workspaceId = this.workspaceId();
+    const settings = await this.settings.forHelper(workspaceId);
+    const privatePaths = this.privatePaths();
+    this.helperWorkspaceId = workspaceId;
+    this.log.info(`workspace ${workspaceId}; files the helper must not serve: ${privatePaths.join(', ')}`);
     return {
       processId: process.pid,
       clientInfo: { name: vscode.env.appName, version: `${vscode.version} companion ${ext.version}` },
-      workspaceId: this.workspaceId(),
+      workspaceId,
       workspaceFolders: (vscode.workspace.workspaceFolders ?? []).map(folderParam),
-      settings: await this.settings.forHelper(),
+      settings,
+      privatePaths,
     };
+  }
+
+  /** Settings for the running helper, with the key of the workspace id it has. */
+  helperSettings(): Promise<HelperSettings> {
+    return this.settings.forHelper(this.helperWorkspaceId ?? this.workspaceId());
+  }
+
+  /**
+   * The helper learns its workspace id at initialize only. When the folders
+   * change it (VS Code usually restarts extensions then), a fresh helper
+   * gets the new id and the key derived from it.
+   */
+  private async followWorkspaceId(): Promise<void> {
+    const client = this.client;
+    if (!client?.status.helperRunning || this.helperWorkspaceId === this.workspaceId()) return;
+    this.log.info('the workspace id changed with the folders: restarting the helper with the new id and key');
+    if (client.status.state === 'running') await this.restart();
+    else await client.stop();
   }
 
   /** The client for the helper in force; finds (and checks) the helper. */
@@ -230,7 +267,7 @@ export class Controller implements vscode.Disposable {
       this.log.info('companion.helper.path changed: run "Companion: Restart Server" to use it');
     }
     try {
-      await client.sendConfiguration(await this.settings.forHelper());
+      await client.sendConfiguration(await this.helperSettings());
       this.log.info('settings sent to the helper');
       if (this.trusted && st.helperRunning && st.state === 'error' && !st.gaveUp) {
         // server/start failed before (port taken): try the new settings.

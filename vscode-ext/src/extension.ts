@@ -9,7 +9,7 @@ let controller: Controller | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Companion', { log: true });
-  const settings = new Settings(context.secrets);
+  const settings = new Settings(context.secrets, log);
   const statusBar = new StatusBar();
   controller = new Controller(context, log, settings, statusBar);
   context.subscriptions.push(log, settings, statusBar);

@@ -15,6 +15,8 @@ export interface InitializeParams {
   workspaceId: string;
   workspaceFolders: WorkspaceFolderParam[];
   settings: HelperSettings;
+  /** Absolute paths of the extension's own files (storage, logs): never served. Optional. */
+  privatePaths?: string[];
 }
 
 export interface InitializeResult {
@@ -122,7 +124,7 @@ export interface EditorHandlers {
   confirm(p: EditorConfirmParams): Promise<{ approved: boolean }>;
 }
 
-/* The nested settings object of PROTOCOL.md ("settings"), secret included. */
+/* The nested settings object of PROTOCOL.md ("settings"); auth.secret is the workspace's derived key. */
 export type HelperSettings = Record<string, unknown>;
 
 /** JSON-RPC error code of server/start when the port is taken. */

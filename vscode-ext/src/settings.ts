@@ -1,12 +1,17 @@
 /*
- * The `companion` configuration section and the secret. The HS256 secret is
- * 32 random bytes (hex) kept in SecretStorage, made on first run; it goes to
- * the helper only inside initialize / didChangeConfiguration params.
+ * The `companion` configuration section and the secret. The stored secret is
+ * 32 random bytes (hex) kept in SecretStorage, made on first run; it never
+ * leaves the extension: the helper gets a key derived from it for its
+ * workspace (workspaceKey.ts), inside initialize / didChangeConfiguration
+ * params only. Settings that decide who gets in or how much come from the
+ * user's own settings only (settingsShape.ts, MACHINE_SCOPED_KEYS).
  */
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { HelperSettings } from './protocol';
-import { isLoopbackHost, toHelperSettings } from './settingsShape';
+import {
+  EXTENSION_ONLY_KEYS, HELPER_SETTING_DEFAULTS, isLoopbackHost, readSettings, toHelperSettings, type ReadSettings,
+} from './settingsShape';
 
 export const SECTION = 'companion';
 const SECRET_KEY = 'companion.auth.secret';
@@ -21,8 +26,12 @@ export class Settings implements vscode.Disposable {
   /** Fires when the companion settings or the secret change. */
   readonly onDidChange = this.changed.event;
   private warnedHost: string | undefined;
+  private warnedIgnored = '';
 
-  constructor(private readonly secrets: vscode.SecretStorage) {
+  constructor(
+    private readonly secrets: vscode.SecretStorage,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
     this.disposables.push(
       this.changed,
       vscode.workspace.onDidChangeConfiguration((e) => {
@@ -48,10 +57,31 @@ export class Settings implements vscode.Disposable {
     await this.secrets.store(SECRET_KEY, randomBytes(32).toString('hex'));
   }
 
-  /** The settings object for the helper, secret included. */
-  async forHelper(): Promise<HelperSettings> {
+  /**
+   * The section as read for Companion: machine-scoped keys from the user's
+   * settings only. Names (never values) of the ones a workspace tried to set
+   * are logged once per change.
+   */
+  private read(): ReadSettings {
     const c = config();
-    return toHelperSettings((key) => c.get(key), await this.secret());
+    const r = readSettings(c, [...Object.keys(HELPER_SETTING_DEFAULTS), ...EXTENSION_ONLY_KEYS]);
+    const ignored = r.ignoredWorkspaceKeys.map((k) => `companion.${k}`).join(', ');
+    if (ignored !== this.warnedIgnored) {
+      this.warnedIgnored = ignored;
+      if (ignored) {
+        this.log.warn(
+          `workspace settings ignored: ${ignored}. These decide who can connect and how much; ` +
+            "only your user settings (in a remote window: the remote machine's settings) can set them.",
+        );
+      }
+    }
+    return r;
+  }
+
+  /** The settings object for the helper of workspaceId, with that workspace's key as auth.secret. */
+  async forHelper(workspaceId: string): Promise<HelperSettings> {
+    const r = this.read();
+    return toHelperSettings(r.get, { storedSecret: await this.secret(), workspaceId });
   }
 
   get autoStart(): boolean {
@@ -59,7 +89,8 @@ export class Settings implements vscode.Disposable {
   }
 
   get helperPath(): string {
-    return config().get<string>('helper.path', '');
+    const v = this.read().get('helper.path');
+    return typeof v === 'string' ? v : '';
   }
 
   get notifyOnConnect(): boolean {
@@ -67,7 +98,8 @@ export class Settings implements vscode.Disposable {
   }
 
   get host(): string {
-    return config().get<string>('server.host', '127.0.0.1');
+    const v = this.read().get('server.host');
+    return typeof v === 'string' ? v : '127.0.0.1';
   }
 
   /** Warns once per value when the server would listen beyond this machine. */

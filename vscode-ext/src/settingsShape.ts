@@ -1,10 +1,13 @@
 /*
  * The `companion.*` settings as the helper wants them: flat VS Code keys
  * (`server.port`) become the nested object of PROTOCOL.md ({server:{port}}).
- * Keys only the extension uses are left out. No vscode import.
+ * Keys only the extension uses are left out. Settings that decide who gets
+ * in, or how much, are read from the user's own settings only (see
+ * MACHINE_SCOPED_KEYS). No vscode import.
  */
 import { createHash } from 'node:crypto';
 import type { HelperSettings } from './protocol';
+import { workspaceKey } from './workspaceKey';
 
 /** Every key of the contract, with its default (same as the helper's). */
 export const HELPER_SETTING_DEFAULTS: Readonly<Record<string, unknown>> = {
@@ -39,21 +42,97 @@ export const HELPER_SETTING_DEFAULTS: Readonly<Record<string, unknown>> = {
 export const EXTENSION_ONLY_KEYS: readonly string[] = ['helper.path', 'notifyOnConnect'];
 
 /**
- * Builds the nested settings object from a getter of flat keys (VS Code's
- * WorkspaceConfiguration.get). Undefined values are left out so the helper
- * applies its own default; the secret goes in auth.secret.
+ * Settings that decide who gets in or how much: contributed with scope
+ * `machine`, so VS Code takes them from the user's settings (in a remote
+ * window: the remote machine's settings) and never from a workspace's
+ * `.vscode/settings.json` or `.code-workspace` file. The extension reads them
+ * through readSettings, which enforces the same rule again.
  */
-export function toHelperSettings(
-  get: (key: string) => unknown,
-  secret: string | undefined,
-): HelperSettings {
-  const out: HelperSettings = {};
-  for (const key of Object.keys(HELPER_SETTING_DEFAULTS)) {
-    const value = get(key);
-    if (value === undefined) continue;
-    setPath(out, key.split('.'), value);
+export const MACHINE_SCOPED_KEYS: readonly string[] = [
+  'server.host',
+  'server.allowedOrigins',
+  'server.allowedHosts',
+  'auth.algorithm',
+  'auth.publicKey',
+  'auth.publicKeyPath',
+  'auth.audience',
+  'auth.issuer',
+  'auth.timeoutSeconds',
+  'auth.leewaySeconds',
+  'heartbeat.intervalSeconds',
+  'heartbeat.timeoutSeconds',
+  'events.historySize',
+  'limits.maxConnections',
+  'limits.maxUnauthenticated',
+  'limits.maxMessageBytes',
+  'limits.commandsPerSecond',
+  'limits.maxOutputBytes',
+  'limits.maxConcurrentTasks',
+  'limits.maxQueuedBytes',
+  'helper.path',
+];
+
+/** What WorkspaceConfiguration.inspect answers (the parts used here). */
+export interface InspectedValue {
+  defaultValue?: unknown;
+  globalValue?: unknown;
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+}
+
+/** The `companion` section: VS Code's WorkspaceConfiguration, or a stand-in. */
+export interface SettingsSource {
+  get(key: string): unknown;
+  inspect(key: string): InspectedValue | undefined;
+}
+
+export interface ReadSettings {
+  /** The value in force for a key (undefined: not set anywhere). */
+  get: (key: string) => unknown;
+  /** Machine-scoped keys a workspace or folder tried to set: ignored. Sorted. */
+  ignoredWorkspaceKeys: string[];
+}
+
+/**
+ * Reads the section: a machine-scoped key takes the user's (global; in a
+ * remote window, the remote machine's merged in) value or the default, never
+ * a workspace or folder value, even one that got past VS Code's own scope
+ * filter; other keys take VS Code's merged value.
+ */
+export function readSettings(src: SettingsSource, keys: readonly string[]): ReadSettings {
+  const values = new Map<string, unknown>();
+  const ignored: string[] = [];
+  for (const key of keys) {
+    if (MACHINE_SCOPED_KEYS.includes(key)) {
+      const i = src.inspect(key);
+      values.set(key, i?.globalValue ?? i?.defaultValue);
+      if (i?.workspaceValue !== undefined || i?.workspaceFolderValue !== undefined) ignored.push(key);
+    } else {
+      values.set(key, src.get(key));
+    }
   }
-  if (secret !== undefined) setPath(out, ['auth', 'secret'], secret);
+  return { get: (key) => values.get(key), ignoredWorkspaceKeys: ignored.sort() };
+}
+
+/** What auth.secret is made from: the stored secret and the helper's workspace id. */
+export interface KeyMaterial {
+  storedSecret: string;
+  workspaceId: string;
+}
+
+/**
+ * Builds the nested settings object from a getter of flat keys. Undefined
+ * values are left out so the helper applies its own default. auth.secret is
+ * the workspace's derived key (workspaceKey.ts), never the stored secret.
+ */
+export function toHelperSettings(get: (key: string) => unknown, key: KeyMaterial | undefined): HelperSettings {
+  const out: HelperSettings = {};
+  for (const k of Object.keys(HELPER_SETTING_DEFAULTS)) {
+    const value = get(k);
+    if (value === undefined) continue;
+    setPath(out, k.split('.'), value);
+  }
+  if (key !== undefined) setPath(out, ['auth', 'secret'], workspaceKey(key.storedSecret, key.workspaceId));
   return out;
 }
 

@@ -3,9 +3,10 @@
  * real pipes, real sockets, real signals. No VS Code.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { HelperClient, isPortTaken, parseStderrLine } from '../src/client';
@@ -70,8 +71,20 @@ describe('HelperClient with the real helper', { timeout: 60000 }, () => {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
     assert.deepEqual(cmdline.split('\0').filter(Boolean).slice(1), ['--stdio']);
-    assert.ok(!environ.includes(t.secret), 'secret in the environment');
-    assert.ok(!t.logger.text().includes(t.secret), 'secret in the log');
+    for (const [what, v] of [['stored secret', t.secret], ['workspace key', t.key]] as const) {
+      assert.ok(!environ.includes(v), `${what} in the environment`);
+      assert.ok(!t.logger.text().includes(v), `${what} in the log`);
+    }
+  });
+
+  it('sends privatePaths in initialize, which the helper accepts', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'companion-private-'));
+    const privatePaths = [path.join(dir, 'globalStorage'), path.join(dir, 'workspaceStorage'), path.join(dir, 'logs')];
+    const t = track(makeClient({}, {}, { privatePaths }));
+    const r = await t.client.start({ server: true });
+    assert.ok(r);
+    assert.deepEqual(t.initialized?.privatePaths, privatePaths);
+    assert.equal((await t.client.serverStatus()).state, 'running');
   });
 
   it('counts clients from clientConnected/clientDisconnected and can disconnect one', async () => {
@@ -214,7 +227,7 @@ describe('HelperClient with the real helper', { timeout: 60000 }, () => {
     const t = track(makeClient({ server: { host: '127.0.0.1', port: a } }));
     await t.client.start({ server: true });
     const ws = await pairedClient(t.client, `ws://127.0.0.1:${a}/ws`);
-    await t.client.sendConfiguration({ server: { host: '127.0.0.1', port: b }, auth: { secret: t.secret } });
+    await t.client.sendConfiguration({ server: { host: '127.0.0.1', port: b }, auth: { secret: t.key } });
     await waitFor(() => t.client.status.port === b, 'status on the new port');
     assert.equal((await ws.closed).code, 1001);
     const ws2 = await pairedClient(t.client, `ws://127.0.0.1:${b}/ws`);
@@ -234,7 +247,7 @@ describe('HelperClient with the real helper', { timeout: 60000 }, () => {
       await t.client.start({ server: true });
       const ws = await pairedClient(t.client, `ws://127.0.0.1:${a}/ws`);
       const err = await t.client
-        .sendConfiguration({ server: { host: '127.0.0.1', port: taken }, auth: { secret: t.secret } })
+        .sendConfiguration({ server: { host: '127.0.0.1', port: taken }, auth: { secret: t.key } })
         .then(() => undefined, (e: unknown) => e);
       assert.ok(isPortTaken(err), `expected -32001, got ${String(err)}`);
       assert.equal(err.data?.port, taken);
@@ -244,7 +257,7 @@ describe('HelperClient with the real helper', { timeout: 60000 }, () => {
       assert.equal((await t.client.serverStatus()).state, 'stopped');
       // a free port afterwards: Start Server works again
       const b = await freePort();
-      await t.client.sendConfiguration({ server: { host: '127.0.0.1', port: b }, auth: { secret: t.secret } });
+      await t.client.sendConfiguration({ server: { host: '127.0.0.1', port: b }, auth: { secret: t.key } });
       const r = await t.client.startServer();
       assert.equal(r.port, b);
       assert.equal((await health(b)).status, 200);

@@ -4,8 +4,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  EXTENSION_ONLY_KEYS, HELPER_SETTING_DEFAULTS, isLoopbackHost, toHelperSettings, workspaceIdFor,
+  EXTENSION_ONLY_KEYS, HELPER_SETTING_DEFAULTS, isLoopbackHost, MACHINE_SCOPED_KEYS, readSettings, toHelperSettings,
+  workspaceIdFor, type InspectedValue,
 } from '../src/settingsShape';
+import { workspaceKey } from '../src/workspaceKey';
 
 interface ConfigProp { type: string | string[]; default: unknown; description?: string; markdownDescription?: string; minimum?: number; maximum?: number; enum?: string[]; scope?: string }
 const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
@@ -16,19 +18,62 @@ const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.js
 const props: Record<string, ConfigProp> = Object.assign({}, ...pkg.contributes.configuration.map((c) => c.properties)) as Record<string, ConfigProp>;
 
 describe('settings', () => {
-  it('nests flat keys, adds the secret and drops extension-only keys', () => {
+  it("nests flat keys, adds the workspace's key and drops extension-only keys", () => {
     const flat: Record<string, unknown> = {
       'server.port': 4000, 'server.host': '127.0.0.1', 'auth.algorithm': 'HS256',
       'limits.maxQueuedBytes': 65536, tasks: { t: { command: 'make' } },
       'helper.path': '/x', notifyOnConnect: true,
     };
-    const s = toHelperSettings((k) => flat[k], 'sekrit');
+    const s = toHelperSettings((k) => flat[k], { storedSecret: 'sekrit', workspaceId: 'w' });
     assert.deepEqual(s, {
       server: { port: 4000, host: '127.0.0.1' },
-      auth: { algorithm: 'HS256', secret: 'sekrit' },
+      auth: { algorithm: 'HS256', secret: workspaceKey('sekrit', 'w') },
       limits: { maxQueuedBytes: 65536 },
       tasks: { t: { command: 'make' } },
     });
+  });
+
+  it('makes every setting that decides who gets in or how much machine-scoped, and only those', () => {
+    const machine = Object.keys(props).filter((k) => props[k]?.scope === 'machine').map((k) => k.slice('companion.'.length));
+    assert.deepEqual(machine.sort(), [...MACHINE_SCOPED_KEYS].sort());
+    for (const k of ['server.host', 'server.allowedHosts', 'server.allowedOrigins', 'helper.path']) {
+      assert.ok(MACHINE_SCOPED_KEYS.includes(k), k);
+    }
+    for (const k of Object.keys(props)) {
+      const key = k.slice('companion.'.length);
+      if (key.startsWith('auth.') || key.startsWith('limits.')) assert.ok(MACHINE_SCOPED_KEYS.includes(key), key);
+    }
+    // the rest may come from a trusted workspace, like tasks.json: no other scope is used
+    for (const k of Object.keys(props).filter((k) => !machine.includes(k.slice('companion.'.length)))) {
+      assert.equal(props[k]?.scope, undefined, `${k} has scope ${props[k]?.scope ?? ''}`);
+    }
+  });
+
+  it('reads machine-scoped keys from user settings or defaults only, and names the ignored ones', () => {
+    const inspected: Record<string, InspectedValue> = {
+      'server.host': { defaultValue: '127.0.0.1', workspaceValue: '0.0.0.0' },
+      'auth.publicKey': { defaultValue: '', globalValue: 'USER', workspaceFolderValue: 'REPO' },
+      'limits.maxConnections': { defaultValue: 64, globalValue: 5 },
+      'helper.path': { defaultValue: '', workspaceValue: '/bin/false' },
+      'server.port': { defaultValue: 3001, workspaceValue: 4000 },
+    };
+    const merged: Record<string, unknown> = {
+      'server.host': '0.0.0.0', 'auth.publicKey': 'REPO', 'limits.maxConnections': 5, 'helper.path': '/bin/false',
+      'server.port': 4000, tasks: { t: { command: 'make' } },
+    };
+    const r = readSettings(
+      { get: (k) => merged[k], inspect: (k) => inspected[k] },
+      ['server.host', 'auth.publicKey', 'limits.maxConnections', 'helper.path', 'server.port', 'tasks', 'auth.issuer'],
+    );
+    assert.equal(r.get('server.host'), '127.0.0.1');
+    assert.equal(r.get('auth.publicKey'), 'USER');
+    assert.equal(r.get('limits.maxConnections'), 5);
+    assert.equal(r.get('helper.path'), '');
+    assert.equal(r.get('auth.issuer'), undefined);
+    // window-scoped keys keep VS Code's merged value (a trusted workspace's tasks, its port)
+    assert.equal(r.get('server.port'), 4000);
+    assert.deepEqual(r.get('tasks'), { t: { command: 'make' } });
+    assert.deepEqual(r.ignoredWorkspaceKeys, ['auth.publicKey', 'helper.path', 'server.host']);
   });
 
   it('contributes every contract key with its default, and the extension keys', () => {
@@ -39,7 +84,7 @@ describe('settings', () => {
       assert.ok(p.description ?? p.markdownDescription, `companion.${key} has no description`);
     }
     for (const key of EXTENSION_ONLY_KEYS) assert.ok(props[`companion.${key}`], key);
-    assert.equal(props['companion.helper.path']?.scope, 'machine-overridable');
+    assert.equal(props['companion.helper.path']?.scope, 'machine', 'a workspace must not pick the binary');
     assert.equal(props['companion.server.port']?.minimum, 0);
     assert.equal(props['companion.server.port']?.maximum, 65535);
     assert.deepEqual(props['companion.auth.algorithm']?.enum, ['HS256', 'RS256', 'ES256']);

@@ -1,5 +1,5 @@
 /* Shared test helpers: the real helper binary, a recording logger, ws clients. */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { HelperClient, type HelperClientOptions, type Logger } from '../src/client';
 import type { HelperSettings, InitializeParams } from '../src/protocol';
+import { workspaceKey } from '../src/workspaceKey';
 
 export const HELPER_BIN = path.resolve(
   process.env.COMPANION_HELPER_BIN ?? path.join(__dirname, '..', '..', '..', 'build', 'companion-helper'),
@@ -55,36 +56,59 @@ export async function freePort(): Promise<number> {
 export interface TestClient {
   client: HelperClient;
   logger: RecordingLogger;
+  /** The stored secret (as in SecretStorage): never sent to the helper. */
   secret: string;
+  workspaceId: string;
+  /** The key the helper gets as auth.secret: workspaceKey(secret, workspaceId). */
+  key: string;
   folder: string;
   settings: HelperSettings;
+  /** The params of the last initialize sent. */
+  initialized?: InitializeParams;
+}
+
+export interface InitOverrides {
+  workspaceId?: string;
+  /** Builds the whole settings object (auth.secret included) instead of the default. */
+  settings?: () => HelperSettings;
+  privatePaths?: string[];
 }
 
 /** A HelperClient on the real binary; settings can be changed through the returned object. */
 export function makeClient(
   settings: HelperSettings = {},
   opts: Partial<HelperClientOptions> = {},
+  init: InitOverrides = {},
 ): TestClient {
   const logger = new RecordingLogger();
   const folder = mkdtempSync(path.join(tmpdir(), 'companion-ext-test-'));
+  const secret = randomBytes(32).toString('hex');
+  const workspaceId = init.workspaceId ?? 'ws-ext-test';
   const t: TestClient = {
     logger,
     folder,
-    secret: randomBytes(32).toString('hex'),
+    secret,
+    workspaceId,
+    key: workspaceKey(secret, workspaceId),
     settings: { server: { host: '127.0.0.1', port: 0 }, ...settings },
     client: undefined as unknown as HelperClient,
   };
   t.client = new HelperClient({
     helperPath: HELPER_BIN,
     logger,
-    initializeParams: (): Promise<InitializeParams> =>
-      Promise.resolve({
+    initializeParams: (): Promise<InitializeParams> => {
+      t.initialized = {
         processId: process.pid,
         clientInfo: { name: 'companion-ext-tests', version: '0.1.0' },
-        workspaceId: 'ws-ext-test',
+        workspaceId,
         workspaceFolders: [{ uri: pathToFileURL(folder).toString(), name: path.basename(folder) }],
-        settings: { ...t.settings, auth: { ...(t.settings.auth as object | undefined), secret: t.secret } },
-      }),
+        settings: init.settings
+          ? init.settings()
+          : { ...t.settings, auth: { ...(t.settings.auth as object | undefined), secret: t.key } },
+        ...(init.privatePaths ? { privatePaths: init.privatePaths } : {}),
+      };
+      return Promise.resolve(t.initialized);
+    },
     backoffInitialMs: 100,
     backoffMaxMs: 400,
     killTimeoutMs: 2000,
@@ -140,4 +164,18 @@ export async function pairedClient(
   const data = res.data as { success: boolean };
   if (!data.success) throw new Error(`auth failed: ${JSON.stringify(res)}`);
   return c;
+}
+
+function b64url(b: Buffer | string): string {
+  return Buffer.from(b).toString('base64url');
+}
+
+/** A JWT signed here (HS256 with a string key, RS256 with a private key), not by the helper. */
+export function signJwt(alg: 'HS256' | 'RS256', key: string | KeyObject, claims: Record<string, unknown>): string {
+  const input = `${b64url(JSON.stringify({ alg, typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}`;
+  const sig =
+    alg === 'HS256'
+      ? createHmac('sha256', key as string).update(input).digest()
+      : sign('sha256', Buffer.from(input), key as KeyObject);
+  return `${input}.${b64url(sig)}`;
 }
