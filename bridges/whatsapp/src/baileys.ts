@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import makeWASocket, { Browsers, DisconnectReason, useMultiFileAuthState } from '@whiskeysockets/baileys';
-import type { WASocket } from '@whiskeysockets/baileys';
+import type { AuthenticationState, ConnectionState, UserFacingSocketConfig } from '@whiskeysockets/baileys';
 import qrcode from 'qrcode-terminal';
 import { Backoff } from './backoff.js';
 import type { Reporter } from './log.js';
@@ -24,7 +24,60 @@ export interface BaileysTransportOptions {
   relink: boolean;
   /** Print the QR code on stderr (default true). */
   printQr?: boolean;
+  /**
+   * Makes the socket. Default: Baileys' makeWASocket. The tests pass the
+   * in-memory stand-in's (InMemoryWhatsAppServer, memoryTransport.ts).
+   */
+  makeSocket?: SocketFactory;
+  /** Reconnect delays: initialMs doubling to maxMs, +-20 %. Default 1 s to 60 s. */
+  reconnectInitialMs?: number;
+  reconnectMaxMs?: number;
 }
+
+/** What the transport gives the socket factory (a subset of Baileys' UserFacingSocketConfig). */
+export interface SocketConfig {
+  auth: AuthenticationState;
+  logger: NonNullable<UserFacingSocketConfig['logger']>;
+  browser: [string, string, string];
+  markOnlineOnConnect: boolean;
+  syncFullHistory: boolean;
+}
+
+/** The Baileys events the transport listens to, with the payloads Baileys gives them. */
+export interface SocketEvents {
+  'connection.update': Partial<ConnectionState>;
+  'creds.update': unknown;
+  'messages.upsert': { messages: RawWAMessage[]; type: 'notify' | 'append' };
+}
+
+/** The part of Baileys' WASocket the transport uses. */
+export interface SocketLike {
+  ev: { on<K extends keyof SocketEvents>(event: K, listener: (arg: SocketEvents[K]) => void): void };
+  user?: { id: string; lid?: string | undefined } | undefined;
+  sendMessage(jid: string, content: { text: string }, options?: { messageId?: string }): Promise<{ key: { id?: string | null } } | undefined>;
+  end(error: Error | undefined): void;
+}
+
+export type SocketFactory = (config: SocketConfig) => SocketLike;
+
+/** Baileys' own socket, seen through SocketLike. */
+export const makeBaileysSocket: SocketFactory = (config) => {
+  const sock = makeWASocket(config);
+  return {
+    ev: {
+      on: (event, listener) => {
+        if (event === 'messages.upsert') {
+          sock.ev.on('messages.upsert', (u) => { (listener as (a: SocketEvents['messages.upsert']) => void)({ messages: u.messages as RawWAMessage[], type: u.type }); });
+        } else {
+          sock.ev.on(event, listener as (a: unknown) => void);
+        }
+      },
+    },
+    get user() { return sock.user; },
+    sendMessage: (jid, content, options) => sock.sendMessage(jid, content, options),
+    end: (error) => { void Promise.resolve(sock.end(error)).catch(() => {}); },
+  };
+};
 
 /** Creates the auth folder with mode 0700 (and tightens an existing one). */
 export function ensureAuthDir(dir: string): void {
@@ -59,8 +112,9 @@ function quietLogger(reporter: Reporter): NonNullable<Logger> {
 export class BaileysTransport extends EventEmitter implements ChatTransport {
   private readonly opts: BaileysTransportOptions;
   private readonly reporter: Reporter;
-  private sock: WASocket | null = null;
-  private readonly backoff = new Backoff(1000, 60000);
+  private sock: SocketLike | null = null;
+  private readonly backoff: Backoff;
+  private readonly makeSocket: SocketFactory;
   private closing = false;
   private ownJid: string | null = null;
   private ownLid: string | null = null;
@@ -71,6 +125,8 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     super();
     this.opts = opts;
     this.reporter = opts.reporter;
+    this.backoff = new Backoff(opts.reconnectInitialMs ?? 1000, opts.reconnectMaxMs ?? 60000);
+    this.makeSocket = opts.makeSocket ?? makeBaileysSocket;
   }
 
   override on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): this {
@@ -98,7 +154,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     if (this.closing) return;
     const { state, saveCreds } = await useMultiFileAuthState(this.opts.authDir);
     this.emit('connection', { state: 'connecting' });
-    const sock = makeWASocket({
+    const sock = this.makeSocket({
       auth: state,
       logger: quietLogger(this.reporter),
       browser: Browsers.ubuntu('Companion'),
@@ -148,8 +204,8 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
       // 'append' is history and messages that arrived while offline: never run those.
       if (type !== 'notify') return;
       for (const raw of messages) {
-        if (raw.key.id && this.sentIds.has(raw.key.id)) continue;
-        const m = normalizeMessage(raw as RawWAMessage, { jid: this.ownJid, lid: this.ownLid });
+        if (raw.key?.id && this.sentIds.has(raw.key.id)) continue;
+        const m = normalizeMessage(raw, { jid: this.ownJid, lid: this.ownLid });
         if (m) this.emit('message', m);
       }
     });
@@ -173,7 +229,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     const sock = this.sock;
     this.sock = null;
     // end() closes the socket without logging the device out.
-    if (sock) void Promise.resolve(sock.end(undefined)).catch(() => {});
+    if (sock) sock.end(undefined);
     return Promise.resolve();
   }
 }

@@ -22,7 +22,7 @@ export interface RawWAMessage {
 }
 
 interface Captioned { caption?: string | null }
-interface RawContent {
+export interface RawContent {
   conversation?: string | null;
   extendedTextMessage?: { text?: string | null } | null;
   imageMessage?: Captioned | null;
