@@ -291,7 +291,8 @@ export class Relay {
       return;
     }
     if (m.kind !== 'text' || m.text === null) {
-      this.enqueue(m.chatId, Promise.resolve([TEXT_ONLY]));
+      // In a group, members post photos and voice notes to each other: never answered there.
+      if (!m.isGroup) this.enqueue(m.chatId, Promise.resolve([TEXT_ONLY]));
       return;
     }
     this.enqueue(m.chatId, this.answer(m.chatId, m.text));

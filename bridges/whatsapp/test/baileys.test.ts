@@ -102,4 +102,29 @@ describe('BaileysTransport on the in-memory WhatsApp server stand-in, with the r
       await h.stop();
     }
   });
+
+  test('edits, encrypted edits, pins, reactions and call offers from an allowed contact get no answer at all', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const r = await rig(h);
+    try {
+      await ready(r);
+      const target = { remoteJid: ALICE_JID, fromMe: false, id: '3EB0C431D8B5A3F2E1A7' };
+      const contents = [
+        { editedMessage: { message: { protocolMessage: { key: target, type: 'MESSAGE_EDIT', editedMessage: { conversation: 'run hi' } } } } },
+        { secretEncryptedMessage: { targetMessageKey: target, encPayload: 'q83vEjRWeJ', encIv: 'AAECAwQF', secretEncType: 'MESSAGE_EDIT' } },
+        { pinInChatMessage: { key: target, type: 'PIN_FOR_ALL' }, messageContextInfo: { messageAddOnDurationInSecs: 604800 } },
+        { reactionMessage: { key: target, text: '👍' } },
+        { call: { callKey: 'NUExQzBGRkVF' } },
+      ];
+      for (const message of contents) r.server.deliver(r.server.fromContact(ALICE.e164, { message }));
+      r.server.deliver(r.server.fromContact(ALICE.e164, { text: 'tasks' }));
+      await r.server.waitSent((s) => s.length >= 1, 10000, 'the answer to tasks');
+      await sleep(800);
+      assert.deepEqual(r.server.sent.map((s) => s.text), ['Tasks: hi, slow'], 'only the text command is answered');
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
 });

@@ -111,6 +111,19 @@ describe('normalizeMessage', () => {
     }
   });
 
+  test('edits, contacts\' encrypted edits, pins, keeps, poll votes, encrypted reactions, call offers and settings are protocol messages: null', () => {
+    // Shapes as Baileys' decoder delivers them; before, each was a message of kind 'other' ("Text commands only.").
+    for (const name of ['edited-message', 'secret-encrypted-edit', 'pin-in-chat', 'keep-in-chat', 'poll-update', 'enc-reaction', 'call-offer', 'protocol-ephemeral-setting']) {
+      assert.equal(norm(name), null, name);
+    }
+  });
+
+  test('wrappers are unwrapped like Baileys\' normalizeMessageContent (viewOnceMessageV2Extension)', () => {
+    const m = norm('view-once-v2-extension')!;
+    assert.equal(m.kind, 'audio');
+    assert.equal(m.text, null);
+  });
+
   test('before the account is known (null own identity) nothing is the self chat', () => {
     const m = norm('own-self-chat', null)!;
     assert.equal(m.isSelfChat, false);

@@ -139,6 +139,26 @@ describe('relay with the real helper', () => {
     }
   });
 
+  test('in a listed group, photos, stickers and voice notes are never answered ("Text commands only." is for direct chats)', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const group = '120363000000000001@g.us';
+    const r = await rig(config([{ h, tokenFile: h.tokenFile() }], { groups: [group] }));
+    try {
+      await ready(r);
+      r.wa.inject({ from: MALLORY, kind: 'image', text: null, group });
+      r.wa.inject({ from: ALICE, kind: 'sticker', text: null, group });
+      r.wa.inject({ from: ALICE, kind: 'audio', text: null, group });
+      r.wa.inject({ from: ALICE, text: 'tasks', group });
+      const sent = await r.wa.waitSent((s) => s.length >= 1, 10000, 'group answer');
+      await sleep(800);
+      assert.deepEqual(sent.map((s) => [s.chatId, s.text]), [[group, 'Tasks: hi']]);
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
   test('multi-part replies arrive complete and in order; replies keep the order of the messages', async () => {
     const repo = gitRepo('main');
     // 60 commits with long summaries: "log 60" needs several 4096-character parts.
