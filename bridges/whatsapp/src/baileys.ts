@@ -120,6 +120,10 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
   private ownLid: string | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private readonly sentIds = new Set<string>();
+  /** Ids of the messages already passed on: WhatsApp may deliver one again (append, then notify). */
+  private readonly seenIds = new Set<string>();
+  /** When start() ran (seconds): 'append' messages from before are not passed on. */
+  private startedAt = 0;
 
   constructor(opts: BaileysTransportOptions) {
     super();
@@ -142,6 +146,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
   }
 
   async start(): Promise<void> {
+    this.startedAt = Math.floor(Date.now() / 1000);
     if (this.opts.relink) {
       this.reporter.log('info', `--relink: forgetting the session in ${this.opts.authDir}`);
       rmSync(this.opts.authDir, { recursive: true, force: true });
@@ -201,12 +206,17 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
       }
     });
     sock.ev.on('messages.upsert', ({ messages, type }) => {
-      // 'append' is history and messages that arrived while offline: never run those.
-      if (type !== 'notify') return;
       for (const raw of messages) {
-        if (raw.key?.id && this.sentIds.has(raw.key.id)) continue;
+        const id = raw.key?.id;
+        if (!id || this.sentIds.has(id) || this.seenIds.has(id)) continue;
         const m = normalizeMessage(raw, { jid: this.ownJid, lid: this.ownLid });
-        if (m) this.emit('message', m);
+        if (!m) continue;
+        // 'append' carries the messages that came while the socket was (re)connecting
+        // (Baileys' offline messages), and history: only those sent since the bridge started.
+        if (type !== 'notify' && m.timestamp < this.startedAt) continue;
+        this.seenIds.add(id);
+        if (this.seenIds.size > 5000) this.seenIds.delete(this.seenIds.values().next().value!);
+        this.emit('message', m);
       }
     });
   }

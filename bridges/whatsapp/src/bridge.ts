@@ -23,6 +23,9 @@ export interface BridgeTuning {
   tokenPollMs?: number;
   /** Notification bursts for one chat within this window become one message (default 2000 ms). */
   coalesceMs?: number;
+  /** Replies waiting for WhatsApp: per chat at most (default 50), each at most this long (default 10 min). */
+  maxQueuedRepliesPerChat?: number;
+  replyHoldMs?: number;
 }
 
 /** Where the notification state lives: `<stateDir>/notify.json`, stateDir defaulting to the auth folder's parent. */
@@ -31,7 +34,7 @@ export function notifyStateFile(config: Config): string {
 }
 
 export async function startBridge(config: Config, transport: ChatTransport, reporter: Reporter, tuning: BridgeTuning = {}): Promise<Bridge> {
-  const { coalesceMs, ...helperTuning } = tuning;
+  const { coalesceMs, maxQueuedRepliesPerChat, replyHoldMs, ...helperTuning } = tuning;
   const helpers = config.workspaces.map((w) => new HelperClient({
     name: w.name,
     url: w.url,
@@ -52,6 +55,8 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
     perSenderPerMinute: config.perSenderPerMinute,
     notify,
     ...(coalesceMs !== undefined ? { coalesceMs } : {}),
+    ...(maxQueuedRepliesPerChat !== undefined ? { maxQueuedRepliesPerChat } : {}),
+    ...(replyHoldMs !== undefined ? { replyHoldMs } : {}),
   });
   transport.on('qr', (qr) => { reporter.event('qr', { qr }); });
   transport.on('connection', (u: ConnectionUpdate) => {

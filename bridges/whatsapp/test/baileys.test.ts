@@ -127,4 +127,69 @@ describe('BaileysTransport on the in-memory WhatsApp server stand-in, with the r
       await h.stop();
     }
   });
+
+  test('a command sent while the connection is re-established (428) is answered once: Baileys upserts it as append', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const r = await rig(h);
+    try {
+      await ready(r);
+      const sockets = r.device.sockets.length;
+      r.device.disconnect(428, 'Connection Closed');
+      // WhatsApp holds it for the device; the new socket gets it as an offline message ('append').
+      const raw = r.server.fromContact(ALICE.e164, { text: 'tasks' });
+      r.server.deliver(raw);
+      await r.server.waitSent((s) => s.some(to(ALICE_JID)), 10000, 'the answer after the reconnect');
+      assert.ok(r.device.sockets.length > sockets, 'reconnected');
+      // The same message again (as WhatsApp may redeliver it): de-duplicated by its key.
+      r.server.deliver(raw, { type: 'append' });
+      r.server.deliver(raw, { type: 'notify' });
+      await sleep(800);
+      assert.deepEqual(r.server.sent.map((s) => s.text), ['Tasks: hi, slow']);
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
+  test('messages sent before the bridge started, delivered as append, are not run', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const server = new InMemoryWhatsAppServer(OWNER, { contacts: [ALICE, MALLORY] });
+    const device = server.device();
+    server.deliver(server.fromContact(ALICE.e164, { text: 'run hi', timestamp: Math.floor(Date.now() / 1000) - 30 }));
+    const r = await rig(h, { server, device });
+    try {
+      await ready(r);
+      server.deliver(server.fromContact(ALICE.e164, { text: 'tasks' }));
+      await server.waitSent((s) => s.length >= 1, 10000, 'the answer to tasks');
+      await sleep(800);
+      assert.deepEqual(server.sent.map((s) => s.text), ['Tasks: hi, slow']);
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
+  test('a task\'s end while WhatsApp reconnects for seconds (503) is held and sent when it is back', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const r = await rig(h);
+    try {
+      await ready(r);
+      r.server.deliver(r.server.fromContact(ALICE.e164, { text: 'run slow' }));
+      await r.server.waitSent((s) => s.some((x) => /slow started/.test(x.text)), 10000, 'slow started');
+      // WhatsApp is away for 3.5 s: every connection attempt is refused with 503 meanwhile.
+      r.server.refuseWith = 503;
+      r.device.disconnect(503, 'Service Unavailable');
+      await sleep(3500);
+      assert.ok(!r.server.sent.some((x) => /slow finished/.test(x.text)));
+      r.server.refuseWith = null;
+      await r.server.waitSent((s) => s.some((x) => /slow finished: exit 0/.test(x.text)), 10000, 'the task\'s end after the reconnect');
+      assert.equal(r.server.sent.filter((x) => /slow finished/.test(x.text)).length, 1);
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { startBridge } from '../src/bridge.js';
-import type { Bridge } from '../src/bridge.js';
+import type { Bridge, BridgeTuning } from '../src/bridge.js';
 import type { Config } from '../src/config.js';
 import { MemoryReporter } from '../src/log.js';
 import { InMemoryWhatsAppTransport } from '../src/memoryTransport.js';
@@ -43,10 +43,10 @@ function config(helpers: { h: ServedHelper; tokenFile: string; name?: string }[]
 
 interface Rig { bridge: Bridge; wa: InMemoryWhatsAppTransport; reporter: MemoryReporter }
 
-async function rig(cfg: Config): Promise<Rig> {
+async function rig(cfg: Config, tuning: BridgeTuning = {}): Promise<Rig> {
   const wa = new InMemoryWhatsAppTransport(OWNER);
   const reporter = new MemoryReporter();
-  const bridge = await startBridge(cfg, wa, reporter, { reconnectInitialMs: 200, reconnectMaxMs: 1000, tokenPollMs: 100 });
+  const bridge = await startBridge(cfg, wa, reporter, { reconnectInitialMs: 200, reconnectMaxMs: 1000, tokenPollMs: 100, ...tuning });
   return { bridge, wa, reporter };
 }
 
@@ -411,6 +411,33 @@ describe('relay with the real helper', () => {
       await r.bridge.stop();
       await a.stop();
       await b.stop();
+    }
+  });
+
+  test('replies held while WhatsApp is away are bounded per chat and dropped when too old', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const r = await rig(config([{ h, tokenFile: h.tokenFile() }]), { maxQueuedRepliesPerChat: 2, replyHoldMs: 1500 });
+    try {
+      await ready(r);
+      r.wa.drop('other');
+      for (let i = 0; i < 3; i++) r.wa.inject({ from: ALICE, text: `xyzzy${i}` });
+      await sleep(600);
+      await r.wa.start(); // back within the hold: the two held replies go out, the third was over the bound
+      await r.wa.waitSent((s) => s.length >= 2, 5000, 'two held replies');
+      await sleep(300);
+      assert.deepEqual(r.wa.sent.map((s) => /"(xyzzy\d)"/.exec(s.text)?.[1]), ['xyzzy0', 'xyzzy1']);
+      assert.ok(r.reporter.logs.some((l) => /2 replies already wait for .*: one more dropped/.test(l.message)));
+      r.wa.drop('other');
+      r.wa.inject({ from: ALICE, text: 'xyzzy3' });
+      await sleep(2000); // longer than the hold
+      await r.wa.start();
+      await sleep(500);
+      assert.equal(r.wa.sent.length, 2, 'the old reply was dropped');
+      assert.ok(r.reporter.logs.some((l) => /was not sent: WhatsApp was not connected for 2 s/.test(l.message)), JSON.stringify(r.reporter.logs));
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
     }
   });
 
