@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
-import makeWASocket, { Browsers, DisconnectReason, useMultiFileAuthState } from '@whiskeysockets/baileys';
+import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, fetchLatestWaWebVersion, useMultiFileAuthState } from '@whiskeysockets/baileys';
 import type { AuthenticationState, ConnectionState, UserFacingSocketConfig } from '@whiskeysockets/baileys';
 import qrcode from 'qrcode-terminal';
 import { Backoff } from './backoff.js';
@@ -32,6 +32,58 @@ export interface BaileysTransportOptions {
   /** Reconnect delays: initialMs doubling to maxMs, +-20 %. Default 1 s to 60 s. */
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
+  /** The WhatsApp Web version to present, instead of fetching the current one (--wa-version). */
+  waVersion?: WAVersion | undefined;
+  /** Fetches the current WhatsApp Web version (default: from web.whatsapp.com, through Baileys). */
+  fetchVersion?: VersionFetcher;
+  /** The longest the version fetch may take before the bundled version is used. Default 5000 ms. */
+  versionFetchTimeoutMs?: number;
+}
+
+/** A WhatsApp Web version: [2, 3000, client revision]. */
+export type WAVersion = [number, number, number];
+
+/** The version pinned in the Baileys release the bridge is built with. */
+export const BUNDLED_VERSION: WAVersion = [...DEFAULT_CONNECTION_CONFIG.version];
+
+/** Returns the current WhatsApp Web version, or null (or throws) when it cannot tell. */
+export type VersionFetcher = (signal: AbortSignal) => Promise<WAVersion | null>;
+
+/** The default fetcher: Baileys' fetchLatestWaWebVersion (reads web.whatsapp.com's service worker). */
+export const fetchWebVersion: VersionFetcher = async (signal) => {
+  const r = await fetchLatestWaWebVersion({ signal });
+  if (!r.isLatest) throw r.error instanceof Error ? r.error : new Error((r.error as { message?: string } | undefined)?.message ?? 'no version found');
+  return r.version;
+};
+
+/** `2.3000.1023456789` -> [2, 3000, 1023456789]; null when it is not such a version. */
+export function parseWebVersion(text: string): WAVersion | null {
+  const m = /^(\d+)\.(\d+)\.(\d+)$/.exec(text.trim());
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : null;
+}
+
+export interface ResolvedVersion { version: WAVersion; source: 'override' | 'fetched' | 'bundled'; why?: string }
+
+/**
+ * The version to connect with: the override; else the current one, fetched
+ * within timeoutMs; else (no network, a changed page, too slow) the bundled one.
+ */
+export async function resolveWebVersion(opts: { override?: WAVersion | undefined; fetch: VersionFetcher; timeoutMs: number }): Promise<ResolvedVersion> {
+  if (opts.override) return { version: opts.override, source: 'override' };
+  const ctl = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => { reject(new Error(`no answer within ${opts.timeoutMs} ms`)); ctl.abort(); }, opts.timeoutMs);
+  });
+  try {
+    const v = await Promise.race([opts.fetch(ctl.signal), timeout]);
+    if (v?.every((n) => Number.isInteger(n) && n >= 0)) return { version: v, source: 'fetched' };
+    return { version: BUNDLED_VERSION, source: 'bundled', why: 'no version found' };
+  } catch (e) {
+    return { version: BUNDLED_VERSION, source: 'bundled', why: (e as Error).message };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** What the transport gives the socket factory (a subset of Baileys' UserFacingSocketConfig). */
@@ -41,6 +93,7 @@ export interface SocketConfig {
   browser: [string, string, string];
   markOnlineOnConnect: boolean;
   syncFullHistory: boolean;
+  version: WAVersion;
 }
 
 /** The Baileys events the transport listens to, with the payloads Baileys gives them. */
@@ -85,10 +138,14 @@ export function ensureAuthDir(dir: string): void {
   chmodSync(dir, 0o700);
 }
 
+/** WhatsApp refuses the WhatsApp Web version as too old (Baileys has no name for it). */
+export const CLIENT_TOO_OLD = 405;
+
 /** Maps a Baileys disconnect status code to the transport's reasons. */
 export function closeReason(statusCode: number | undefined): CloseReason {
   if (statusCode === DisconnectReason.loggedOut) return 'loggedOut';
   if (statusCode === DisconnectReason.connectionReplaced) return 'replaced';
+  if (statusCode === CLIENT_TOO_OLD) return 'clientTooOld';
   return 'other';
 }
 
@@ -124,6 +181,9 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
   private readonly seenIds = new Set<string>();
   /** When start() ran (seconds): 'append' messages from before are not passed on. */
   private startedAt = 0;
+  /** The version last fetched, and when: fetched again after an hour. */
+  private fetched: { version: WAVersion; at: number } | null = null;
+  private version: ResolvedVersion | null = null;
 
   constructor(opts: BaileysTransportOptions) {
     super();
@@ -159,7 +219,10 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     if (this.closing) return;
     const { state, saveCreds } = await useMultiFileAuthState(this.opts.authDir);
     this.emit('connection', { state: 'connecting' });
+    const version = await this.webVersion();
+    if (this.isClosing()) return;
     const sock = this.makeSocket({
+      version: version.version,
       auth: state,
       logger: quietLogger(this.reporter),
       browser: Browsers.ubuntu('Companion'),
@@ -190,7 +253,11 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
         const err = u.lastDisconnect?.error as { output?: { statusCode?: number }; message?: string } | undefined;
         const code = err?.output?.statusCode;
         const reason = closeReason(code);
-        const detail = `${err?.message ?? 'closed'}${code ? ` (${code})` : ''}`;
+        let detail = `${err?.message ?? 'closed'}${code ? ` (${code})` : ''}`;
+        if (reason === 'clientTooOld') {
+          const v = this.version;
+          detail += `: WhatsApp refused WhatsApp Web version ${v ? v.version.join('.') : '?'}${v ? ` (${v.source})` : ''} as too old`;
+        }
         let willReconnect = !this.closing && reason === 'other';
         if (reason === 'loggedOut' && this.opts.relink && !this.closing) {
           rmSync(this.opts.authDir, { recursive: true, force: true });
@@ -219,6 +286,33 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
         this.emit('message', m);
       }
     });
+  }
+
+  private isClosing(): boolean {
+    return this.closing;
+  }
+
+  /** The version to present: --wa-version, the one fetched (kept an hour), or the bundled one. */
+  private async webVersion(): Promise<ResolvedVersion> {
+    let v: ResolvedVersion;
+    if (!this.opts.waVersion && this.fetched && Date.now() - this.fetched.at < 3600000) {
+      v = { version: this.fetched.version, source: 'fetched' };
+    } else {
+      v = await resolveWebVersion({ override: this.opts.waVersion, fetch: this.opts.fetchVersion ?? fetchWebVersion, timeoutMs: this.opts.versionFetchTimeoutMs ?? 5000 });
+      if (v.source === 'fetched') this.fetched = { version: v.version, at: Date.now() };
+    }
+    const same = this.version?.source === v.source && this.version.version.join('.') === v.version.join('.');
+    if (!same) {
+      const from = v.source === 'override' ? 'set by --wa-version' : v.source === 'fetched' ? 'the current one' : `bundled with Baileys; fetching the current one failed: ${v.why ?? '?'}`;
+      this.reporter.log(v.source === 'bundled' ? 'warn' : 'info', `WhatsApp Web version ${v.version.join('.')} (${from})`);
+    }
+    this.version = v;
+    return v;
+  }
+
+  /** The version of the last connection attempt, and where it came from. */
+  webVersionInUse(): ResolvedVersion | null {
+    return this.version;
   }
 
   async sendText(chatId: string, text: string): Promise<SentMessage> {

@@ -65,6 +65,8 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
         reporter.log('error', u.willReconnect
           ? 'WhatsApp: this device was logged out; --relink given, showing a new QR code'
           : 'WhatsApp: this device was logged out (removed from Linked devices). Run again with --relink to link it again.');
+      } else if (u.reason === 'clientTooOld') {
+        reporter.log('error', `WhatsApp: client too old (${u.detail}). Update companion-whatsapp, or give the current WhatsApp Web version with --wa-version (e.g. --wa-version 2.3000.1023456789). Not reconnecting.`);
       } else if (u.reason === 'replaced') {
         reporter.log('error', 'WhatsApp: the session was replaced by another connection with the same credentials (is another companion-whatsapp running?). Not reconnecting.');
       } else {

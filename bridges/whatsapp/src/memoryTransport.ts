@@ -239,7 +239,7 @@ export class InMemoryLinkedDevice {
   readonly makeSocket: SocketFactory = (config) => {
     const sock = new InMemoryBaileysSocket(this, config);
     this.sockets.push(sock);
-    this.connects.push({ at: Date.now(), version: (config as SocketConfig & { version?: WAVersionTuple }).version });
+    this.connects.push({ at: Date.now(), version: config.version });
     setImmediate(() => { this.server.handshake(this, sock); });
     return sock;
   };
@@ -301,8 +301,8 @@ export class InMemoryWhatsAppServer {
     if (sock.state !== 'connecting') return;
     sock.emit('connection.update', { connection: 'connecting', receivedPendingNotifications: false, qr: undefined });
     if (this.refuseWith !== null) { sock.close(boomLike('Connection Failure', this.refuseWith)); return; }
-    const v = (sock.config as SocketConfig & { version?: WAVersionTuple }).version;
-    if (this.minVersion && (!v || compareVersions(v, this.minVersion) < 0)) {
+    const v = sock.config.version;
+    if (this.minVersion && compareVersions(v, this.minVersion) < 0) {
       sock.close(boomLike('Connection Failure', 405));
       return;
     }

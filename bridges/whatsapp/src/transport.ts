@@ -26,7 +26,12 @@ export interface IncomingMessage {
   timestamp: number;
 }
 
-export type CloseReason = 'loggedOut' | 'replaced' | 'other';
+/**
+ * Why WhatsApp closed: loggedOut (401), replaced (440), clientTooOld (405:
+ * the WhatsApp Web version is below WhatsApp's minimum), other (network,
+ * restarts: reconnected).
+ */
+export type CloseReason = 'loggedOut' | 'replaced' | 'clientTooOld' | 'other';
 
 export type ConnectionUpdate =
   | { state: 'connecting' }

@@ -8,7 +8,9 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { BaileysTransport } from '../src/baileys.js';
+import { DEFAULT_CONNECTION_CONFIG } from '@whiskeysockets/baileys';
+import { BaileysTransport, parseWebVersion, resolveWebVersion } from '../src/baileys.js';
+import type { WAVersion } from '../src/baileys.js';
 import type { BaileysTransportOptions } from '../src/baileys.js';
 import { startBridge } from '../src/bridge.js';
 import type { Bridge } from '../src/bridge.js';
@@ -191,5 +193,93 @@ describe('BaileysTransport on the in-memory WhatsApp server stand-in, with the r
       await r.bridge.stop();
       await h.stop();
     }
+  });
+});
+
+/** The version pinned in the Baileys release (its DEFAULT_CONNECTION_CONFIG). */
+const BUNDLED_VERSION: WAVersion = [...DEFAULT_CONNECTION_CONFIG.version];
+
+describe('WhatsApp Web version (fetched at connect, bundled fallback, override) on the in-memory server stand-in', () => {
+  const above = (n: number): WAVersion => [BUNDLED_VERSION[0], BUNDLED_VERSION[1], BUNDLED_VERSION[2] + n];
+
+  test('WhatsApp raised its minimum above the bundled version: the fetched current version connects', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const server = new InMemoryWhatsAppServer(OWNER, { contacts: [ALICE] });
+    server.minVersion = above(1);
+    const r = await rig(h, { server, transport: { fetchVersion: () => Promise.resolve(above(7)) } });
+    try {
+      await ready(r);
+      assert.ok(r.device.connects.every((c) => c.version?.join('.') === above(7).join('.')), JSON.stringify(r.device.connects));
+      server.deliver(server.fromContact(ALICE.e164, { text: 'tasks' }));
+      await server.waitSent((s) => s.length >= 1, 10000, 'an answer');
+      assert.ok(r.reporter.logs.some((l) => l.level === 'info' && l.message === `WhatsApp Web version ${above(7).join('.')} (the current one)`));
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
+  test('no network (the fetch hangs): the bundled version is used after the time bound, and said so', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const hang = (signal: AbortSignal): Promise<WAVersion | null> => new Promise((_, reject) => { signal.addEventListener('abort', () => { reject(new Error('aborted')); }); });
+    const started = Date.now();
+    const r = await rig(h, { transport: { fetchVersion: hang, versionFetchTimeoutMs: 300 } });
+    try {
+      await ready(r);
+      assert.ok(Date.now() - started < 5000);
+      assert.equal(r.device.connects[0]!.version?.join('.'), BUNDLED_VERSION.join('.'));
+      assert.ok(r.reporter.logs.some((l) => l.level === 'warn' && /WhatsApp Web version [\d.]+ \(bundled with Baileys; fetching the current one failed: no answer within 300 ms\)/.test(l.message)), JSON.stringify(r.reporter.logs));
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
+  test('--wa-version overrides: no fetch, that version is presented', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    let fetches = 0;
+    const server = new InMemoryWhatsAppServer(OWNER, { contacts: [ALICE] });
+    server.minVersion = above(2);
+    const r = await rig(h, { server, transport: { waVersion: above(3), fetchVersion: () => { fetches++; return Promise.resolve(above(1)); } } });
+    try {
+      await ready(r);
+      assert.equal(fetches, 0);
+      assert.ok(r.device.connects.every((c) => c.version?.join('.') === above(3).join('.')));
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
+  test('405 is reported as "client too old" and not retried', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const server = new InMemoryWhatsAppServer(OWNER, { contacts: [ALICE] });
+    server.minVersion = above(100);
+    const r = await rig(h, { server, transport: { fetchVersion: () => Promise.resolve(above(1)) } });
+    try {
+      await until('the close', () => r.reporter.events.some((e) => e.type === 'status' && e.data.whatsapp === 'close'), 5000, r);
+      await sleep(1500); // reconnects would be 100, 200, 400, 800 ms apart
+      assert.equal(r.device.sockets.length, 1, 'not retried');
+      const close = r.reporter.events.find((e) => e.type === 'status' && e.data.whatsapp === 'close')!;
+      assert.equal(close.data.reason, 'clientTooOld');
+      assert.equal(close.data.willReconnect, false);
+      assert.ok(r.reporter.logs.some((l) => l.level === 'error' && /client too old .*version [\d.]+ \(fetched\) as too old.*--wa-version/.test(l.message)), JSON.stringify(r.reporter.logs));
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
+  test('resolveWebVersion and parseWebVersion', async () => {
+    assert.deepEqual(await resolveWebVersion({ fetch: () => Promise.reject(new Error('getaddrinfo ENOTFOUND')), timeoutMs: 1000 }), { version: BUNDLED_VERSION, source: 'bundled', why: 'getaddrinfo ENOTFOUND' });
+    assert.deepEqual(await resolveWebVersion({ fetch: () => Promise.resolve(null), timeoutMs: 1000 }), { version: BUNDLED_VERSION, source: 'bundled', why: 'no version found' });
+    assert.deepEqual(await resolveWebVersion({ fetch: () => Promise.resolve([2, 3000, 5]), timeoutMs: 1000 }), { version: [2, 3000, 5], source: 'fetched' });
+    assert.deepEqual(await resolveWebVersion({ override: [2, 3000, 9], fetch: () => Promise.reject(new Error('not called')), timeoutMs: 1000 }), { version: [2, 3000, 9], source: 'override' });
+    assert.deepEqual(parseWebVersion('2.3000.1023456789'), [2, 3000, 1023456789]);
+    assert.equal(parseWebVersion('2.3000'), null);
   });
 });
