@@ -32,6 +32,8 @@ export interface BaileysTransportOptions {
   /** Reconnect delays: initialMs doubling to maxMs, +-20 %. Default 1 s to 60 s. */
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
+  /** The backoff starts again from initialMs only after a connection stayed open this long. Default 60 s. */
+  stableMs?: number;
   /** The WhatsApp Web version to present, instead of fetching the current one (--wa-version). */
   waVersion?: WAVersion | undefined;
   /** Fetches the current WhatsApp Web version (default: from web.whatsapp.com, through Baileys). */
@@ -146,6 +148,8 @@ export function closeReason(statusCode: number | undefined): CloseReason {
   if (statusCode === DisconnectReason.loggedOut) return 'loggedOut';
   if (statusCode === DisconnectReason.connectionReplaced) return 'replaced';
   if (statusCode === CLIENT_TOO_OLD) return 'clientTooOld';
+  if (statusCode === DisconnectReason.forbidden) return 'forbidden';
+  if (statusCode === DisconnectReason.multideviceMismatch) return 'multideviceMismatch';
   return 'other';
 }
 
@@ -176,6 +180,8 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
   private ownJid: string | null = null;
   private ownLid: string | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  /** Resets the backoff once a connection has stayed open for stableMs. */
+  private stableTimer: NodeJS.Timeout | null = null;
   private readonly sentIds = new Set<string>();
   /** Ids of the messages already passed on: WhatsApp may deliver one again (append, then notify). */
   private readonly seenIds = new Set<string>();
@@ -241,7 +247,10 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
         }
       }
       if (u.connection === 'open') {
-        this.backoff.reset();
+        // A link that opens and drops at once must not reconnect every second: the backoff
+        // starts again only after a stable period.
+        if (this.stableTimer) clearTimeout(this.stableTimer);
+        this.stableTimer = setTimeout(() => { this.stableTimer = null; this.backoff.reset(); }, this.opts.stableMs ?? 60000);
         const me = sock.user;
         this.ownJid = normalizeJid(me?.id ?? null);
         this.ownLid = normalizeJid(me?.lid ?? null);
@@ -250,6 +259,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
       if (u.connection === 'close') {
         if (this.sock !== sock) return;
         this.sock = null;
+        if (this.stableTimer) { clearTimeout(this.stableTimer); this.stableTimer = null; }
         const err = u.lastDisconnect?.error as { output?: { statusCode?: number }; message?: string } | undefined;
         const code = err?.output?.statusCode;
         const reason = closeReason(code);
@@ -330,6 +340,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
   close(): Promise<void> {
     this.closing = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.stableTimer) clearTimeout(this.stableTimer);
     const sock = this.sock;
     this.sock = null;
     // end() closes the socket without logging the device out.

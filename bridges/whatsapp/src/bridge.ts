@@ -67,6 +67,10 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
           : 'WhatsApp: this device was logged out (removed from Linked devices). Run again with --relink to link it again.');
       } else if (u.reason === 'clientTooOld') {
         reporter.log('error', `WhatsApp: client too old (${u.detail}). Update companion-whatsapp, or give the current WhatsApp Web version with --wa-version (e.g. --wa-version 2.3000.1023456789). Not reconnecting.`);
+      } else if (u.reason === 'forbidden') {
+        reporter.log('error', `WhatsApp refused this account (403 forbidden: ${u.detail}); the number may be banned or restricted. Not reconnecting; check the phone.`);
+      } else if (u.reason === 'multideviceMismatch') {
+        reporter.log('error', `WhatsApp: multi-device mismatch (411: ${u.detail}); the stored session does not fit the account any more. Not reconnecting; run again with --relink.`);
       } else if (u.reason === 'replaced') {
         reporter.log('error', 'WhatsApp: the session was replaced by another connection with the same credentials (is another companion-whatsapp running?). Not reconnecting.');
       } else {

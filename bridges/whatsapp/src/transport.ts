@@ -28,10 +28,11 @@ export interface IncomingMessage {
 
 /**
  * Why WhatsApp closed: loggedOut (401), replaced (440), clientTooOld (405:
- * the WhatsApp Web version is below WhatsApp's minimum), other (network,
- * restarts: reconnected).
+ * the WhatsApp Web version is below WhatsApp's minimum), forbidden (403: the
+ * account or device is refused), multideviceMismatch (411); these are not
+ * retried. other (network, restarts, 408/428/500/503/515): reconnected.
  */
-export type CloseReason = 'loggedOut' | 'replaced' | 'clientTooOld' | 'other';
+export type CloseReason = 'loggedOut' | 'replaced' | 'clientTooOld' | 'forbidden' | 'multideviceMismatch' | 'other';
 
 export type ConnectionUpdate =
   | { state: 'connecting' }

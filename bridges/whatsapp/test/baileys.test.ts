@@ -57,7 +57,10 @@ async function rig(h: ServedHelper, opts: { server?: InMemoryWhatsAppServer; dev
   const reporter = new MemoryReporter();
   const transport = new BaileysTransport({
     authDir: cfg.authDir, reporter, relink: false, printQr: false, makeSocket: device.makeSocket,
-    reconnectInitialMs: 100, reconnectMaxMs: 1000, ...opts.transport,
+    reconnectInitialMs: 100, reconnectMaxMs: 1000,
+    // Never the network in the tests: the version fetch fails as it does offline, unless a test gives one.
+    fetchVersion: () => Promise.reject(new Error('no network in the tests')),
+    ...opts.transport,
   });
   const bridge = await startBridge(cfg, transport, reporter, { reconnectInitialMs: 200, reconnectMaxMs: 1000, tokenPollMs: 100 });
   return { bridge, server, device, transport, reporter, dir };
@@ -281,5 +284,60 @@ describe('WhatsApp Web version (fetched at connect, bundled fallback, override) 
     assert.deepEqual(await resolveWebVersion({ override: [2, 3000, 9], fetch: () => Promise.reject(new Error('not called')), timeoutMs: 1000 }), { version: [2, 3000, 9], source: 'override' });
     assert.deepEqual(parseWebVersion('2.3000.1023456789'), [2, 3000, 1023456789]);
     assert.equal(parseWebVersion('2.3000'), null);
+  });
+});
+
+describe('reconnect policy on the in-memory server stand-in', () => {
+  for (const [code, reason, words] of [[403, 'forbidden', /refused this account \(403/], [411, 'multideviceMismatch', /multi-device mismatch \(411.*--relink/]] as const) {
+    test(`${code} is fatal: a clear message, no reconnect`, async () => {
+      const h = new ServedHelper(gitRepo('main'), TASKS);
+      await h.start();
+      const r = await rig(h);
+      try {
+        await ready(r);
+        const sockets = r.device.sockets.length;
+        r.server.refuseWith = code;
+        r.device.disconnect(code);
+        await sleep(1500); // reconnects would come 100, 200, 400, 800 ms apart
+        assert.equal(r.device.sockets.length, sockets, 'not retried');
+        const close = r.reporter.events.filter((e) => e.type === 'status' && e.data.whatsapp === 'close').at(-1)!;
+        assert.equal(close.data.reason, reason);
+        assert.equal(close.data.willReconnect, false);
+        assert.ok(r.reporter.logs.some((l) => l.level === 'error' && words.test(l.message)), JSON.stringify(r.reporter.logs));
+      } finally {
+        await r.bridge.stop();
+        await h.stop();
+      }
+    });
+  }
+
+  test('a link that opens and drops at once backs off (no 1 s loop); the backoff resets after a stable period', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const r = await rig(h, { transport: { stableMs: 1500 } });
+    try {
+      await ready(r);
+      r.server.closeAfterOpenMs = 20;
+      const from = r.device.connects.length;
+      r.device.disconnect(428, 'Connection Closed');
+      await until('five flapping connects', () => r.device.connects.length >= from + 5, 10000, r);
+      const at = r.device.connects.slice(from).map((c) => c.at);
+      const gaps = at.slice(1).map((t, i) => t - at[i]!);
+      // 100, 200, 400, 800 ms (+-20 %) apart, plus the 20 ms each stays open; not 100 ms each time.
+      assert.ok(gaps[3]! >= 600, `gaps ${JSON.stringify(gaps)}`);
+      // Stable again: after stableMs open, the next drop reconnects after the initial delay.
+      r.server.closeAfterOpenMs = null;
+      const calm = Date.now();
+      await until('a connection made after the flapping', () => r.device.current?.state === 'open' && r.device.connects.at(-1)!.at >= calm, 5000, r);
+      await sleep(1800);
+      const n = r.device.connects.length;
+      const dropped = Date.now();
+      r.device.disconnect(428, 'Connection Closed');
+      await until('the reconnect', () => r.device.connects.length > n, 5000, r);
+      assert.ok(r.device.connects[n]!.at - dropped < 400, `reconnected after ${r.device.connects[n]!.at - dropped} ms`);
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
   });
 });
