@@ -13,7 +13,7 @@ import type { Reporter } from './log.js';
 import { normalizeMessage } from './normalize.js';
 import type { RawWAMessage } from './normalize.js';
 import type { ChatTransport, CloseReason, SentMessage, TransportEvents } from './transport.js';
-import { jidToE164, normalizeJid } from './transport.js';
+import { e164ToJid, jidToE164, lidOf, normalizeJid } from './transport.js';
 
 export { normalizeMessage } from './normalize.js';
 
@@ -111,6 +111,8 @@ export interface SocketLike {
   user?: { id: string; lid?: string | undefined } | undefined;
   sendMessage(jid: string, content: { text: string }, options?: { messageId?: string }): Promise<{ key: { id?: string | null } } | undefined>;
   end(error: Error | undefined): void;
+  /** Baileys' LID mapping store (its own records, then WhatsApp's USync). */
+  signalRepository: { lidMapping: { getLIDsForPNs(pns: string[]): Promise<{ lid: string; pn: string }[] | null> } };
 }
 
 export type SocketFactory = (config: SocketConfig) => SocketLike;
@@ -131,6 +133,7 @@ export const makeBaileysSocket: SocketFactory = (config) => {
     get user() { return sock.user; },
     sendMessage: (jid, content, options) => sock.sendMessage(jid, content, options),
     end: (error) => { void Promise.resolve(sock.end(error)).catch(() => {}); },
+    signalRepository: sock.signalRepository,
   };
 };
 
@@ -323,6 +326,19 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
   /** The version of the last connection attempt, and where it came from. */
   webVersionInUse(): ResolvedVersion | null {
     return this.version;
+  }
+
+  async lidsFor(numbers: string[]): Promise<Map<string, string>> {
+    const sock = this.sock;
+    const out = new Map<string, string>();
+    if (!sock || numbers.length === 0) return out;
+    const pairs = await sock.signalRepository.lidMapping.getLIDsForPNs(numbers.map((n) => e164ToJid(n)));
+    for (const p of pairs ?? []) {
+      const e164 = jidToE164(p.pn);
+      const lid = lidOf(p.lid);
+      if (e164 && lid) out.set(e164, lid);
+    }
+    return out;
   }
 
   async sendText(chatId: string, text: string): Promise<SentMessage> {

@@ -113,6 +113,7 @@ export class InMemoryWhatsAppTransport extends EventEmitter implements ChatTrans
     return {
       chatId,
       senderE164: from,
+      senderLid: null,
       isGroup: chatId.endsWith('@g.us'),
       isFromMe,
       isStatusBroadcast: chatId === 'status@broadcast',
@@ -185,6 +186,8 @@ type StubListener = (arg: unknown) => void;
 /** The stand-in's socket: the SocketLike surface of Baileys' WASocket. */
 export class InMemoryBaileysSocket implements SocketLike {
   readonly ev: SocketLike['ev'];
+  /** Baileys' LID mapping store: answers from the account's contacts (as USync would). */
+  readonly signalRepository: SocketLike['signalRepository'];
   user: { id: string; lid?: string } | undefined = undefined;
   state: 'connecting' | 'open' | 'closed' = 'connecting';
   /** Deaf: looks open, but nothing comes in and queries go unanswered (a half-dead connection). */
@@ -197,6 +200,18 @@ export class InMemoryBaileysSocket implements SocketLike {
         const list = this.listeners.get(event) ?? [];
         list.push(listener as StubListener);
         this.listeners.set(event, list);
+      },
+    };
+    this.signalRepository = {
+      lidMapping: {
+        getLIDsForPNs: (pns) => {
+          if (this.state !== 'open' || this.deaf) return new Promise(() => {});
+          const found = pns.flatMap((pn) => {
+            const c = this.device.server.contacts.find((x) => e164ToJid(x.e164) === pn);
+            return c ? [{ pn, lid: `${c.lid}@lid` }] : [];
+          });
+          return Promise.resolve(found.length > 0 ? found : null);
+        },
       },
     };
   }

@@ -4,7 +4,7 @@
  * Baileys runtime so it can be tested on recorded message objects.
  */
 import type { IncomingMessage, MessageKind } from './transport.js';
-import { jidToE164, normalizeJid } from './transport.js';
+import { jidToE164, lidOf, normalizeJid } from './transport.js';
 
 /** The subset of Baileys' WAMessage this module reads (structurally compatible). */
 export interface RawWAMessage {
@@ -131,18 +131,23 @@ export function normalizeMessage(raw: RawWAMessage, own: string | OwnIdentity | 
     && ((ownJid !== null && chatId === ownJid) || (ownLid !== null && chatId === ownLid));
 
   let senderE164: string | null;
+  let senderLid: string | null;
   if (isFromMe) {
     senderE164 = jidToE164(ownJid);
+    senderLid = ownLid;
   } else if (isGroup || isStatusBroadcast) {
     senderE164 = jidToE164(key.participant) ?? jidToE164(key.participantAlt);
+    senderLid = lidOf(key.participant) ?? lidOf(key.participantAlt);
   } else {
     senderE164 = jidToE164(chatId) ?? jidToE164(key.remoteJidAlt) ?? jidToE164(key.participantAlt);
+    senderLid = lidOf(chatId) ?? lidOf(key.remoteJidAlt);
   }
 
   const { kind, text } = classify(content);
   return {
     chatId,
     senderE164,
+    senderLid,
     isGroup,
     isFromMe,
     isStatusBroadcast,

@@ -72,6 +72,8 @@ export class Relay {
   /** `${workspace}|${chat message id}` of `run` commands -> the chat that ran it (its end is already answered there). */
   private readonly runOrigins = new Map<string, string>();
   private waOpen = false;
+  /** The allowlist's LIDs (`<digits>@lid` -> E.164), resolved when WhatsApp opens. */
+  private readonly allowLids = new Map<string, string>();
   private readonly maxQueued: number;
   private readonly replyHoldMs: number;
   /** Replies in each chat's queue, not sent yet. */
@@ -241,11 +243,26 @@ export class Relay {
       this.reporter.log('info', `WhatsApp connected${u.ownE164 ? ` as ${u.ownE164}` : ''}`);
       this.waOpen = true;
       for (const w of [...this.openWaiters]) w(true);
+      this.resolveAllowLids();
       // Notifications held while WhatsApp was away go out now.
       if (!this.stopping) for (const chat of [...this.buffers.keys()]) this.flushChat(chat);
     } else if (u.state === 'close') {
       this.waOpen = false;
     }
+  }
+
+  /** Contacts WhatsApp has moved to LIDs may write with no phone number: learn their LIDs. */
+  private resolveAllowLids(): void {
+    if (this.allow.size === 0 || !this.transport.lidsFor) return;
+    const timeout = new Promise<never>((_, reject) => { setTimeout(() => { reject(new Error('no answer within 30 s')); }, 30000).unref(); });
+    Promise.race([this.transport.lidsFor([...this.allow]), timeout]).then((found) => {
+      for (const [e164, lid] of found) {
+        if (this.allow.has(e164)) this.allowLids.set(lid, e164);
+      }
+      this.reporter.log('debug', `allowlist: ${found.size} of ${this.allow.size} numbers have a known LID`);
+    }, (e: unknown) => {
+      this.reporter.log('warn', `cannot look up the allowlist's LIDs (contacts addressed by LID only will be ignored): ${(e as Error).message}`);
+    });
   }
 
   private toOwner(text: string): void {
@@ -267,6 +284,7 @@ export class Relay {
       return m.isSelfChat ? { ok: true, why: 'own chat' } : { ok: false, why: 'own message in another chat' };
     }
     if (m.senderE164 && this.allow.has(m.senderE164)) return { ok: true, why: 'allowlist' };
+    if (m.senderLid && this.allowLids.has(m.senderLid)) return { ok: true, why: 'allowlist (LID)' };
     return { ok: false, why: 'not in allowlist' };
   }
 
@@ -284,7 +302,7 @@ export class Relay {
   private onMessage(m: IncomingMessage): void {
     if (this.stopping) return;
     if (m.isFromMe && this.ownSent.has(m.id)) return; // our own reply, echoed back
-    const who = m.senderE164 ?? m.chatId;
+    const who = m.senderE164 ?? (m.senderLid ? this.allowLids.get(m.senderLid) : undefined) ?? m.chatId;
     const allowed = this.isAllowed(m);
     this.reporter.event('message', { chatId: m.chatId, from: m.senderE164, kind: m.kind, allowed: allowed.ok, id: m.id });
     if (!allowed.ok) {

@@ -12,6 +12,8 @@ export interface IncomingMessage {
   chatId: string;
   /** The sender's number in E.164 (`+15551234567`), or null when WhatsApp did not tell it. */
   senderE164: string | null;
+  /** The sender's LID (`<digits>@lid`) when WhatsApp addressed the sender by LID, else null. */
+  senderLid: string | null;
   isGroup: boolean;
   /** Sent by the linked account itself (from the phone or another linked device). */
   isFromMe: boolean;
@@ -58,6 +60,11 @@ export interface ChatTransport {
   /** The account's own "message yourself" chat, once known (after open). */
   selfChatId(): string | null;
   sendText(chatId: string, text: string): Promise<SentMessage>;
+  /**
+   * The LIDs (`<digits>@lid`) of these numbers (E.164), as far as WhatsApp
+   * tells them; for matching senders that come addressed by LID only.
+   */
+  lidsFor?(numbers: string[]): Promise<Map<string, string>>;
   close(): Promise<void>;
 }
 
@@ -87,6 +94,12 @@ export function normalizeJid(jid: string | null | undefined): string | null {
   const user = jid.slice(0, at).split(':')[0]!;
   const server = jid.slice(at + 1);
   return `${user}@${server === 'c.us' ? 's.whatsapp.net' : server}`;
+}
+
+/** `104257358999812:3@lid` -> `104257358999812@lid`; null for anything but a LID. */
+export function lidOf(jid: string | null | undefined): string | null {
+  const n = normalizeJid(jid);
+  return n?.endsWith('@lid') ? n : null;
 }
 
 export function e164ToJid(e164: string): string {

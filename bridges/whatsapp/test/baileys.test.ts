@@ -341,3 +341,23 @@ describe('reconnect policy on the in-memory server stand-in', () => {
     }
   });
 });
+
+describe('LID addressing on the in-memory server stand-in', () => {
+  test('an allowed contact addressed by LID only (no phone number) is answered; a stranger by LID is not', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const r = await rig(h);
+    try {
+      await ready(r);
+      await sleep(300); // the allowlist is resolved to LIDs when the connection opens
+      r.server.deliver(r.server.fromContact(MALLORY.e164, { text: 'status', addressing: 'lid-only' }));
+      r.server.deliver(r.server.fromContact(ALICE.e164, { text: 'tasks', addressing: 'lid-only' }));
+      await r.server.waitSent((s) => s.length >= 1, 10000, 'the answer to Alice');
+      await sleep(800);
+      assert.deepEqual(r.server.sent.map((s) => [s.chatId, s.text]), [[`${ALICE.lid}@lid`, 'Tasks: hi, slow']]);
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+});

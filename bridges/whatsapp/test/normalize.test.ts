@@ -17,7 +17,7 @@ const norm = (name: string, own: Parameters<typeof normalizeMessage>[1] = OWN) =
 describe('normalizeMessage', () => {
   test('plain text (conversation)', () => {
     assert.deepEqual(norm('text-conversation'), {
-      chatId: '15550000002@s.whatsapp.net', senderE164: ALICE, isGroup: false, isFromMe: false, isStatusBroadcast: false,
+      chatId: '15550000002@s.whatsapp.net', senderE164: ALICE, senderLid: null, isGroup: false, isFromMe: false, isStatusBroadcast: false,
       isSelfChat: false, text: 'status', kind: 'text', id: '3EB0C431D8B5A3F2E1A7', timestamp: 1732200000,
     });
   });
@@ -64,6 +64,14 @@ describe('normalizeMessage', () => {
     assert.equal(m.chatId, '104257358999812@lid');
     assert.equal(m.senderE164, ALICE);
     assert.equal(m.isSelfChat, false);
+  });
+
+  test('direct chat addressed by LID without a phone number: senderLid only', () => {
+    const m = norm('dm-lid-only')!;
+    assert.equal(m.senderE164, null);
+    assert.equal(m.senderLid, '104257358999812@lid');
+    assert.equal(norm('dm-lid')!.senderLid, '104257358999812@lid');
+    assert.equal(norm('group-lid')!.senderLid, '104257358999812@lid');
   });
 
   test('status broadcast', () => {
