@@ -4,8 +4,10 @@
  * the QR code is printed on stderr and emitted as a 'qr' event.
  */
 import { EventEmitter } from 'node:events';
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
-import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, fetchLatestWaWebVersion, useMultiFileAuthState } from '@whiskeysockets/baileys';
+import { chmodSync, mkdirSync } from 'node:fs';
+import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, fetchLatestWaWebVersion } from '@whiskeysockets/baileys';
+import { removeAuthFiles, useAtomicAuthState } from './authState.js';
+import type { AtomicAuthState } from './authState.js';
 import type { AuthenticationState, ConnectionState, UserFacingSocketConfig } from '@whiskeysockets/baileys';
 import qrcode from 'qrcode-terminal';
 import { Backoff } from './backoff.js';
@@ -183,6 +185,8 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
   private ownJid: string | null = null;
   private ownLid: string | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  /** The session, read from the auth folder at start. */
+  private auth: AtomicAuthState | null = null;
   /** Resets the backoff once a connection has stayed open for stableMs. */
   private stableTimer: NodeJS.Timeout | null = null;
   private readonly sentIds = new Set<string>();
@@ -216,17 +220,27 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
 
   async start(): Promise<void> {
     this.startedAt = Math.floor(Date.now() / 1000);
-    if (this.opts.relink) {
-      this.reporter.log('info', `--relink: forgetting the session in ${this.opts.authDir}`);
-      rmSync(this.opts.authDir, { recursive: true, force: true });
-    }
     ensureAuthDir(this.opts.authDir);
+    if (this.opts.relink) {
+      const n = removeAuthFiles(this.opts.authDir);
+      this.reporter.log('info', `--relink: forgot the session in ${this.opts.authDir} (${n} files)`);
+    }
+    // Read once and kept: a reconnect must not lose what a failed save did not write.
+    this.auth = await this.loadAuth();
     await this.connect();
+  }
+
+  private loadAuth(): Promise<AtomicAuthState> {
+    return useAtomicAuthState(this.opts.authDir, {
+      onError: (m) => { this.reporter.log('error', m); },
+      onWarn: (m) => { this.reporter.log('warn', m); },
+    });
   }
 
   private async connect(): Promise<void> {
     if (this.closing) return;
-    const { state, saveCreds } = await useMultiFileAuthState(this.opts.authDir);
+    const auth = this.auth ??= await this.loadAuth();
+    const { state, saveCreds } = auth;
     this.emit('connection', { state: 'connecting' });
     const version = await this.webVersion();
     if (this.isClosing()) return;
@@ -239,7 +253,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
       syncFullHistory: false,
     });
     this.sock = sock;
-    sock.ev.on('creds.update', () => { void saveCreds(); });
+    sock.ev.on('creds.update', () => { void saveCreds(); }); // never rejects: failures are logged
     sock.ev.on('connection.update', (u) => {
       if (u.qr) {
         this.emit('qr', u.qr);
@@ -273,8 +287,8 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
         }
         let willReconnect = !this.closing && reason === 'other';
         if (reason === 'loggedOut' && this.opts.relink && !this.closing) {
-          rmSync(this.opts.authDir, { recursive: true, force: true });
-          ensureAuthDir(this.opts.authDir);
+          removeAuthFiles(this.opts.authDir);
+          this.auth = null; // a new identity, from a new QR code
           willReconnect = true;
         }
         this.emit('connection', { state: 'close', reason, detail, willReconnect });

@@ -6,7 +6,7 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_CONNECTION_CONFIG } from '@whiskeysockets/baileys';
 import { BaileysTransport, parseWebVersion, resolveWebVersion } from '../src/baileys.js';
@@ -93,6 +93,7 @@ describe('BaileysTransport on the in-memory WhatsApp server stand-in, with the r
       await ready(r);
       assert.ok(r.reporter.events.some((e) => e.type === 'qr'), 'a QR code was shown');
       assert.equal(r.device.sockets.length, 2, 'reconnected once after the scan (515)');
+      await until('creds.json written', () => existsSync(path.join(r.dir, 'whatsapp-auth', 'creds.json')), 5000, r);
       const creds = JSON.parse(readFileSync(path.join(r.dir, 'whatsapp-auth', 'creds.json'), 'utf8')) as { me?: { id: string } };
       assert.equal(creds.me?.id, '15550000001:10@s.whatsapp.net');
       r.server.deliver(r.server.fromPhone({ text: 'tasks' }));
@@ -358,6 +359,109 @@ describe('LID addressing on the in-memory server stand-in', () => {
     } finally {
       await r.bridge.stop();
       await h.stop();
+    }
+  });
+});
+
+describe('the session folder (creds.json) with the in-memory server stand-in', () => {
+  /** A transport alone (no relay), linked once, then closed: leaves a session in dir. */
+  async function linkOnce(server: InMemoryWhatsAppServer, dir: string, extra: Partial<BaileysTransportOptions> = {}): Promise<{ t: BaileysTransport; reporter: MemoryReporter; device: InMemoryLinkedDevice; qrs: number }> {
+    const device = server.device();
+    const reporter = new MemoryReporter();
+    const t = new BaileysTransport({
+      authDir: dir, reporter, relink: false, printQr: false, makeSocket: device.makeSocket, reconnectInitialMs: 100,
+      fetchVersion: () => Promise.reject(new Error('no network in the tests')), ...extra,
+    });
+    const out = { t, reporter, device, qrs: 0 };
+    t.on('qr', () => { out.qrs++; });
+    await t.start();
+    await until('open', () => device.current?.state === 'open');
+    return out;
+  }
+  const registrationId = (file: string): number => (JSON.parse(readFileSync(file, 'utf8')) as { registrationId: number }).registrationId;
+
+  test('--relink deletes only the library\'s own files in the auth folder', async () => {
+    const server = new InMemoryWhatsAppServer(OWNER);
+    const dir = path.join(tempDir('cw-auth-'), 'auth');
+    const first = await linkOnce(server, dir);
+    await first.t.close();
+    for (const f of ['session-15550000002.0.json', 'pre-key-1.json', 'app-state-sync-key-AAAAAB.json', 'sender-key-120363@g.us--15550000002--0.json', 'lid-mapping-15550000002.json']) {
+      writeFileSync(path.join(dir, f), '{}');
+    }
+    // Not Baileys': a user who pointed --auth-dir at a folder with other things in it.
+    writeFileSync(path.join(dir, 'notify.json'), '{}');
+    writeFileSync(path.join(dir, 'whatsapp.token'), 'secret');
+    mkdirSync(path.join(dir, 'notes'));
+    writeFileSync(path.join(dir, 'notes', 'todo.txt'), 'x');
+    const second = await linkOnce(server, dir, { relink: true });
+    try {
+      assert.equal(second.qrs, 1, 'linked anew');
+      const left = readdirSync(dir).sort();
+      assert.ok(left.includes('notify.json') && left.includes('whatsapp.token') && left.includes('notes'), JSON.stringify(left));
+      assert.equal(readFileSync(path.join(dir, 'notes', 'todo.txt'), 'utf8'), 'x');
+      for (const f of left) assert.doesNotMatch(f, /^(session|pre-key|app-state-sync-key|sender-key|lid-mapping)-/, f);
+    } finally {
+      await second.t.close();
+    }
+  });
+
+  test('a truncated creds.json (a crash while writing) is restored from the backup: same identity, no new QR', async () => {
+    const server = new InMemoryWhatsAppServer(OWNER);
+    const dir = path.join(tempDir('cw-auth-'), 'auth');
+    const first = await linkOnce(server, dir);
+    await first.t.close();
+    const creds = path.join(dir, 'creds.json');
+    const id = registrationId(creds);
+    copyFileSync(creds, path.join(dir, 'creds.json.bak'));
+    writeFileSync(creds, readFileSync(creds, 'utf8').slice(0, 40));
+    const second = await linkOnce(server, dir);
+    try {
+      assert.equal(second.qrs, 0, 'no new link');
+      assert.equal(second.device.current!.config.auth.creds.registrationId, id, 'the same identity');
+      assert.ok(second.reporter.logs.some((l) => l.level === 'warn' && /creds\.json .*damaged.*creds\.json\.bak/.test(l.message)), JSON.stringify(second.reporter.logs));
+    } finally {
+      await second.t.close();
+    }
+  });
+
+  test('a damaged creds.json without a backup stops with a clear error instead of a new identity', async () => {
+    const server = new InMemoryWhatsAppServer(OWNER);
+    const dir = path.join(tempDir('cw-auth-'), 'auth');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'creds.json'), '{"noiseKey":{"private":{"type":"Buf');
+    const device = server.device();
+    const t = new BaileysTransport({ authDir: dir, reporter: new MemoryReporter(), relink: false, printQr: false, makeSocket: device.makeSocket, fetchVersion: () => Promise.reject(new Error('offline')) });
+    try {
+      await assert.rejects(t.start(), /WhatsApp session in .* is damaged .*--relink/);
+      assert.equal(device.sockets.length, 0, 'no connection with a new identity');
+      assert.equal(readFileSync(path.join(dir, 'creds.json'), 'utf8'), '{"noiseKey":{"private":{"type":"Buf', 'left as it was');
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('saving keeps a backup; a failed save is logged, not a crash', async () => {
+    const server = new InMemoryWhatsAppServer(OWNER);
+    const dir = path.join(tempDir('cw-auth-'), 'auth');
+    const rejections: unknown[] = [];
+    const onRejection = (e: unknown): void => { rejections.push(e); };
+    process.on('unhandledRejection', onRejection);
+    const first = await linkOnce(server, dir);
+    try {
+      first.device.current!.emit('creds.update', {});
+      await until('a backup', () => existsSync(path.join(dir, 'creds.json.bak')));
+      await sleep(100);
+      assert.equal(registrationId(path.join(dir, 'creds.json.bak')), registrationId(path.join(dir, 'creds.json')));
+      // The folder goes away (a full or failing disk): saving fails.
+      rmSync(dir, { recursive: true, force: true });
+      writeFileSync(dir, 'not a folder');
+      first.device.current!.emit('creds.update', {});
+      await until('the error', () => first.reporter.logs.some((l) => l.level === 'error' && /cannot save the WhatsApp session/.test(l.message)), 3000, undefined);
+      await sleep(200);
+      assert.deepEqual(rejections, []);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+      await first.t.close();
     }
   });
 });
