@@ -355,16 +355,21 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     return out;
   }
 
-  async sendText(chatId: string, text: string): Promise<SentMessage> {
+  async sendText(chatId: string, text: string, opts: { id?: string } = {}): Promise<SentMessage> {
     const sock = this.sock;
     if (!sock) throw new Error('WhatsApp is not connected');
-    const sent = await sock.sendMessage(chatId, { text });
-    const id = sent?.key.id ?? '';
-    if (id) {
-      this.sentIds.add(id);
-      if (this.sentIds.size > 2000) this.sentIds.delete(this.sentIds.values().next().value!);
-    }
+    // Known before sending: Baileys echoes its own messages back (emitOwnEvents) at once.
+    if (opts.id) this.rememberSentId(opts.id);
+    const sent = await sock.sendMessage(chatId, { text }, opts.id ? { messageId: opts.id } : undefined);
+    const id = sent?.key.id ?? opts.id ?? '';
+    if (id) this.rememberSentId(id);
     return { id };
+  }
+
+  private rememberSentId(id: string): void {
+    if (this.sentIds.has(id)) return;
+    this.sentIds.add(id);
+    if (this.sentIds.size > 2000) this.sentIds.delete(this.sentIds.values().next().value!);
   }
 
   close(): Promise<void> {

@@ -66,10 +66,11 @@ export class InMemoryWhatsAppTransport extends EventEmitter implements ChatTrans
     return e164ToJid(this.ownE164);
   }
 
-  async sendText(chatId: string, text: string): Promise<SentMessage> {
+  async sendText(chatId: string, text: string, opts: { id?: string } = {}): Promise<SentMessage> {
     if (!this.open) throw new Error('not connected');
     if (this.sendDelayMs > 0) await new Promise((r) => { setTimeout(r, this.sendDelayMs); });
-    const id = `OUT${this.nextId++}`;
+    this.nextId++;
+    const id = opts.id ?? `OUT${this.nextId}`;
     this.sent.push({ chatId, text, id, at: Date.now() });
     this.emit('sentText', { chatId, text, id });
     // WhatsApp echoes the account's own messages back to linked devices.

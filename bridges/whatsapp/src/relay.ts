@@ -3,7 +3,7 @@
  * and sends every reply back to the same chat, in order.
  */
 import type { ChatTransport, ConnectionUpdate, IncomingMessage } from './transport.js';
-import { normalizeE164 } from './transport.js';
+import { bridgeMessageId, isBridgeMessageId, normalizeE164 } from './transport.js';
 import type { HelperClient } from './helperClient.js';
 import { HelperError, HelperOfflineError } from './helperClient.js';
 import type { Reporter } from './log.js';
@@ -302,6 +302,11 @@ export class Relay {
   private onMessage(m: IncomingMessage): void {
     if (this.stopping) return;
     if (m.isFromMe && this.ownSent.has(m.id)) return; // our own reply, echoed back
+    if (isBridgeMessageId(m.id)) {
+      // A bridge's message (another bridge or bot on the account): answering it would loop.
+      this.reporter.log('debug', `ignored a bridge's message in ${m.chatId} (${m.id})`);
+      return;
+    }
     const who = m.senderE164 ?? (m.senderLid ? this.allowLids.get(m.senderLid) : undefined) ?? m.chatId;
     const allowed = this.isAllowed(m);
     this.reporter.event('message', { chatId: m.chatId, from: m.senderE164, kind: m.kind, allowed: allowed.ok, id: m.id });
@@ -450,7 +455,7 @@ export class Relay {
         }
       }
       try {
-        const sent = await this.transport.sendText(chatId, text);
+        const sent = await this.transport.sendText(chatId, text, { id: bridgeMessageId() });
         this.rememberSent(sent.id);
         this.reporter.event('sent', { chatId, id: sent.id, length: text.length });
         return true;

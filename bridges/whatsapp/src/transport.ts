@@ -4,6 +4,8 @@
  * (memoryTransport.ts), a stand-in for WhatsApp's servers.
  */
 
+import { randomBytes } from 'node:crypto';
+
 export type MessageKind = 'text' | 'image' | 'video' | 'audio' | 'document' | 'sticker' | 'other';
 
 /** One incoming WhatsApp message, reduced to what the relay needs. */
@@ -59,13 +61,32 @@ export interface ChatTransport {
   off<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): this;
   /** The account's own "message yourself" chat, once known (after open). */
   selfChatId(): string | null;
-  sendText(chatId: string, text: string): Promise<SentMessage>;
+  /** Sends a text; opts.id is the message id to use (the bridge marks its own, see bridgeMessageId). */
+  sendText(chatId: string, text: string, opts?: { id?: string }): Promise<SentMessage>;
   /**
    * The LIDs (`<digits>@lid`) of these numbers (E.164), as far as WhatsApp
    * tells them; for matching senders that come addressed by LID only.
    */
   lidsFor?(numbers: string[]): Promise<Map<string, string>>;
   close(): Promise<void>;
+}
+
+/**
+ * The bridge's mark: the ids of the messages it sends start with this (the
+ * shape of WhatsApp Web's ids, `3EB0` and 18 hex digits, is kept). Any
+ * message so marked, from this bridge or another one on the same account, is
+ * never taken as a command: two bridges in one self chat would otherwise
+ * answer each other forever.
+ */
+export const BRIDGE_ID_PREFIX = '3EB0C0DEB07A';
+
+/** A new message id with the bridge's mark. */
+export function bridgeMessageId(): string {
+  return BRIDGE_ID_PREFIX + randomBytes(5).toString('hex').toUpperCase();
+}
+
+export function isBridgeMessageId(id: string | null | undefined): boolean {
+  return typeof id === 'string' && id.startsWith(BRIDGE_ID_PREFIX) && id.length === 22;
 }
 
 /** `15551234567@s.whatsapp.net` or `15551234567:3@s.whatsapp.net` -> `+15551234567`. */

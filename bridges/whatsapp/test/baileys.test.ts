@@ -465,3 +465,26 @@ describe('the session folder (creds.json) with the in-memory server stand-in', (
     }
   });
 });
+
+describe('two bridges on one account (in-memory server stand-in with two linked devices)', () => {
+  test('they do not answer each other in the self chat: the bridge\'s messages are marked and marked ones ignored', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const server = new InMemoryWhatsAppServer(OWNER, { contacts: [ALICE] });
+    const a = await rig(h, { server });
+    const b = await rig(h, { server });
+    try {
+      await ready(a);
+      await ready(b);
+      server.deliver(server.fromPhone({ text: 'tasks' }));
+      await server.waitSent((s) => s.length >= 2, 10000, 'each bridge answers the owner once');
+      await sleep(2000);
+      assert.equal(server.sent.length, 2, `no ping-pong: ${JSON.stringify(server.sent.map((s) => [s.device, s.text.slice(0, 40)]))}`);
+      assert.deepEqual(server.sent.map((s) => s.text), ['Tasks: hi, slow', 'Tasks: hi, slow']);
+    } finally {
+      await a.bridge.stop();
+      await b.bridge.stop();
+      await h.stop();
+    }
+  });
+});
