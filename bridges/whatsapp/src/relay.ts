@@ -311,7 +311,9 @@ export class Relay {
     const allowed = this.isAllowed(m);
     this.reporter.event('message', { chatId: m.chatId, from: m.senderE164, kind: m.kind, allowed: allowed.ok, id: m.id });
     if (!allowed.ok) {
-      if (!(m.isFromMe && !m.isSelfChat)) this.reporter.log('info', `ignored message from ${who} (${allowed.why})`);
+      // Debug only: strangers' numbers and status updates are nobody's business in the log.
+      // The chat id is what goes into "groups" (or the number into --allow).
+      if (!(m.isFromMe && !m.isSelfChat)) this.reporter.log('debug', `ignored message in ${m.chatId} from ${who} (${allowed.why})`);
       return;
     }
     if (m.timestamp > 0 && Date.now() / 1000 - m.timestamp > this.maxAgeSeconds) {

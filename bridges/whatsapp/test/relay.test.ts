@@ -122,6 +122,29 @@ describe('relay with the real helper', () => {
     }
   });
 
+  test('strangers, unlisted groups and status updates are logged at debug only, with the chat id to copy', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const r = await rig(config([{ h, tokenFile: h.tokenFile() }]));
+    try {
+      await ready(r);
+      const group = '120363025246125486@g.us';
+      r.wa.inject({ from: MALLORY, text: 'status' });
+      r.wa.inject({ from: ALICE, text: 'status', group });
+      r.wa.inject({ from: ALICE, text: 'status', statusBroadcast: true });
+      await sleep(300);
+      const ignored = r.reporter.logs.filter((l) => /^ignored message/.test(l.message));
+      assert.equal(ignored.length, 3, JSON.stringify(r.reporter.logs));
+      for (const l of ignored) assert.equal(l.level, 'debug', l.message);
+      assert.ok(ignored.some((l) => l.message.includes(`in ${group}`) && l.message.includes('group not listed')), JSON.stringify(ignored));
+      assert.ok(ignored.some((l) => l.message.includes(`in ${e164ToJid(MALLORY)}`) && l.message.includes(MALLORY)), JSON.stringify(ignored));
+      assert.ok(!r.reporter.logs.some((l) => l.level !== 'debug' && (l.message.includes(MALLORY.slice(1)) || l.message.includes('status@broadcast'))));
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
   test('a listed group is relayed', async () => {
     const h = new ServedHelper(gitRepo('main'), TASKS);
     await h.start();
