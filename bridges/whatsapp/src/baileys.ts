@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, fetchLatestWaWebVersion } from '@whiskeysockets/baileys';
 import { removeAuthFiles, useAtomicAuthState } from './authState.js';
 import type { AtomicAuthState } from './authState.js';
-import type { AuthenticationState, ConnectionState, UserFacingSocketConfig } from '@whiskeysockets/baileys';
+import type { AuthenticationState, BinaryNode, ConnectionState, UserFacingSocketConfig } from '@whiskeysockets/baileys';
 import qrcode from 'qrcode-terminal';
 import { Backoff } from './backoff.js';
 import type { Reporter } from './log.js';
@@ -34,6 +34,14 @@ export interface BaileysTransportOptions {
   /** Reconnect delays: initialMs doubling to maxMs, +-20 %. Default 1 s to 60 s. */
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
+  /**
+   * Liveness: after this long without anything from WhatsApp, a ping is sent;
+   * no answer within livenessTimeoutMs and the connection is replaced. Default
+   * 45 s and 20 s (checked every silence/3): a connection that looks open but
+   * delivers nothing is found within about 80 s.
+   */
+  livenessSilenceMs?: number;
+  livenessTimeoutMs?: number;
   /** The backoff starts again from initialMs only after a connection stayed open this long. Default 60 s. */
   stableMs?: number;
   /** The WhatsApp Web version to present, instead of fetching the current one (--wa-version). */
@@ -113,6 +121,8 @@ export interface SocketLike {
   user?: { id: string; lid?: string | undefined } | undefined;
   sendMessage(jid: string, content: { text: string }, options?: { messageId?: string }): Promise<{ key: { id?: string | null } } | undefined>;
   end(error: Error | undefined): void;
+  /** An IQ query to WhatsApp (the liveness probe sends a ping). */
+  query(node: BinaryNode, timeoutMs?: number): Promise<unknown>;
   /** Baileys' LID mapping store (its own records, then WhatsApp's USync). */
   signalRepository: { lidMapping: { getLIDsForPNs(pns: string[]): Promise<{ lid: string; pn: string }[] | null> } };
 }
@@ -136,6 +146,7 @@ export const makeBaileysSocket: SocketFactory = (config) => {
     sendMessage: (jid, content, options) => sock.sendMessage(jid, content, options),
     end: (error) => { void Promise.resolve(sock.end(error)).catch(() => {}); },
     signalRepository: sock.signalRepository,
+    query: (node, timeoutMs) => sock.query(node, timeoutMs) as Promise<unknown>,
   };
 };
 
@@ -185,6 +196,9 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
   private ownJid: string | null = null;
   private ownLid: string | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  /** Liveness: the check's timer, and when the socket last gave a sign of life. */
+  private livenessTimer: NodeJS.Timeout | null = null;
+  private lastAlive = 0;
   /** The session, read from the auth folder at start. */
   private auth: AtomicAuthState | null = null;
   /** Resets the backoff once a connection has stayed open for stableMs. */
@@ -255,6 +269,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     this.sock = sock;
     sock.ev.on('creds.update', () => { void saveCreds(); }); // never rejects: failures are logged
     sock.ev.on('connection.update', (u) => {
+      if (this.sock === sock) this.lastAlive = Date.now();
       if (u.qr) {
         this.emit('qr', u.qr);
         if (this.opts.printQr !== false) {
@@ -267,7 +282,9 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
         // A link that opens and drops at once must not reconnect every second: the backoff
         // starts again only after a stable period.
         if (this.stableTimer) clearTimeout(this.stableTimer);
+    this.stopLiveness();
         this.stableTimer = setTimeout(() => { this.stableTimer = null; this.backoff.reset(); }, this.opts.stableMs ?? 60000);
+        this.watchLiveness(sock);
         const me = sock.user;
         this.ownJid = normalizeJid(me?.id ?? null);
         this.ownLid = normalizeJid(me?.lid ?? null);
@@ -277,6 +294,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
         if (this.sock !== sock) return;
         this.sock = null;
         if (this.stableTimer) { clearTimeout(this.stableTimer); this.stableTimer = null; }
+        this.stopLiveness();
         const err = u.lastDisconnect?.error as { output?: { statusCode?: number }; message?: string } | undefined;
         const code = err?.output?.statusCode;
         const reason = closeReason(code);
@@ -300,6 +318,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
       }
     });
     sock.ev.on('messages.upsert', ({ messages, type }) => {
+      if (this.sock === sock) this.lastAlive = Date.now();
       for (const raw of messages) {
         const id = raw.key?.id;
         if (!id || this.sentIds.has(id) || this.seenIds.has(id)) continue;
@@ -313,6 +332,44 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
         this.emit('message', m);
       }
     });
+  }
+
+  /**
+   * A connection can look open and deliver nothing (a half-dead link Baileys
+   * does not notice). After livenessSilenceMs without a sign of life, ping;
+   * no answer in livenessTimeoutMs: report it ('stale') and connect anew.
+   */
+  private watchLiveness(sock: SocketLike): void {
+    this.stopLiveness();
+    const silence = this.opts.livenessSilenceMs ?? 45000;
+    const timeout = this.opts.livenessTimeoutMs ?? 20000;
+    this.lastAlive = Date.now();
+    let probing = false;
+    this.livenessTimer = setInterval(() => {
+      if (this.sock !== sock || probing || Date.now() - this.lastAlive < silence) return;
+      probing = true;
+      const started = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => { timer = setTimeout(() => { reject(new Error('no answer')); }, timeout); });
+      const ping: BinaryNode = { tag: 'iq', attrs: { to: 's.whatsapp.net', type: 'get', xmlns: 'w:p' }, content: [{ tag: 'ping', attrs: {} }] };
+      Promise.race([sock.query(ping, timeout), deadline]).then(() => {
+        if (this.sock === sock) this.lastAlive = Date.now();
+      }, (e: unknown) => {
+        if (this.sock !== sock) return;
+        const quiet = Math.round((Date.now() - this.lastAlive) / 1000);
+        this.reporter.log('warn', `WhatsApp looks connected but answered nothing for ${quiet} s (ping: ${(e as Error).message} after ${Date.now() - started} ms); reconnecting`);
+        this.stopLiveness();
+        this.sock = null;
+        if (this.stableTimer) { clearTimeout(this.stableTimer); this.stableTimer = null; }
+        sock.end(new Error('no sign of life'));
+        this.emit('connection', { state: 'close', reason: 'stale', detail: `no answer for ${quiet} s`, willReconnect: !this.closing });
+        if (!this.closing) this.reconnectTimer = setTimeout(() => { void this.connect(); }, this.backoff.next());
+      }).finally(() => { clearTimeout(timer); probing = false; });
+    }, Math.max(50, Math.round(silence / 3)));
+  }
+
+  private stopLiveness(): void {
+    if (this.livenessTimer) { clearInterval(this.livenessTimer); this.livenessTimer = null; }
   }
 
   private isClosing(): boolean {
@@ -376,6 +433,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     this.closing = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.stableTimer) clearTimeout(this.stableTimer);
+    this.stopLiveness();
     const sock = this.sock;
     this.sock = null;
     // end() closes the socket without logging the device out.

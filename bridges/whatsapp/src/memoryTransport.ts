@@ -238,6 +238,13 @@ export class InMemoryBaileysSocket implements SocketLike {
   end(error: Error | undefined): void {
     this.close(error ?? boomLike('Connection Closed', 428));
   }
+
+  /** Baileys' IQ query (the transport's liveness probe): a deaf connection never answers. */
+  query(node: { tag: string; attrs: Record<string, string> }): Promise<unknown> {
+    if (this.state !== 'open') return Promise.reject(boomLike('Connection Closed', 428));
+    if (this.deaf) return new Promise(() => {});
+    return Promise.resolve({ tag: 'iq', attrs: { id: node.attrs.id ?? '', type: 'result', from: 's.whatsapp.net' } });
+  }
 }
 
 /** A linked device of the account: each BaileysTransport is one. */
@@ -383,7 +390,7 @@ export class InMemoryWhatsAppServer {
       if (d === opts.except) continue;
       const sock = d.current;
       if (sock?.state === 'open' && !sock.deaf) sock.emit('messages.upsert', { messages: [raw], type: opts.type ?? 'notify' });
-      else if (!sock?.deaf) this.offline.get(d)!.push(raw);
+      else this.offline.get(d)!.push(raw); // not acknowledged: WhatsApp delivers it on the next connection
     }
   }
 

@@ -34,9 +34,11 @@ export interface IncomingMessage {
  * Why WhatsApp closed: loggedOut (401), replaced (440), clientTooOld (405:
  * the WhatsApp Web version is below WhatsApp's minimum), forbidden (403: the
  * account or device is refused), multideviceMismatch (411); these are not
- * retried. other (network, restarts, 408/428/500/503/515): reconnected.
+ * retried. stale: the connection looked open but answered nothing (the
+ * bridge's liveness check), other (network, restarts, 408/428/500/503/515):
+ * both reconnected.
  */
-export type CloseReason = 'loggedOut' | 'replaced' | 'clientTooOld' | 'forbidden' | 'multideviceMismatch' | 'other';
+export type CloseReason = 'loggedOut' | 'replaced' | 'clientTooOld' | 'forbidden' | 'multideviceMismatch' | 'stale' | 'other';
 
 export type ConnectionUpdate =
   | { state: 'connecting' }

@@ -488,3 +488,26 @@ describe('two bridges on one account (in-memory server stand-in with two linked 
     }
   });
 });
+
+describe('liveness on the in-memory server stand-in', () => {
+  test('a connection that looks open but delivers nothing is detected, shown in the status, and replaced', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const r = await rig(h, { transport: { livenessSilenceMs: 300, livenessTimeoutMs: 300 } });
+    try {
+      await ready(r);
+      const sockets = r.device.sockets.length;
+      r.device.current!.deaf = true; // no close, no messages, no answers
+      r.server.deliver(r.server.fromContact(ALICE.e164, { text: 'tasks' }));
+      await r.server.waitSent((s) => s.some(to(ALICE_JID)), 5000, 'the answer on a new connection');
+      assert.ok(r.device.sockets.length > sockets, 'a new connection');
+      const stale = r.reporter.events.find((e) => e.type === 'status' && e.data.whatsapp === 'close' && e.data.reason === 'stale');
+      assert.ok(stale, JSON.stringify(r.reporter.events.filter((e) => e.type === 'status')));
+      assert.equal(stale.data.willReconnect, true);
+      assert.ok(r.reporter.logs.some((l) => l.level === 'warn' && /looks connected but answered nothing/.test(l.message)), JSON.stringify(r.reporter.logs));
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+});
