@@ -48,7 +48,7 @@ Options:
                        (default ~/.config/companion/whatsapp-auth, mode 0700)
   --config FILE        JSON file with the same keys (helperUrl, tokenFile,
                        workspaceId, allow, authDir, stateDir, groups,
-                       perSenderPerMinute)
+                       perSenderPerMinute, waVersion)
                        and "workspaces": [{name, url, tokenFile, workspaceId}]
   --json               stdout: one JSON event per line (qr, status, message,
                        sent, error); logs go to stderr
