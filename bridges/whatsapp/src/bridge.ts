@@ -23,6 +23,9 @@ export interface BridgeTuning {
   tokenPollMs?: number;
   /** Notification bursts for one chat within this window become one message (default 2000 ms). */
   coalesceMs?: number;
+  /** Replies waiting for WhatsApp: per chat at most (default 50), each at most this long (default 10 min). */
+  maxQueuedRepliesPerChat?: number;
+  replyHoldMs?: number;
 }
 
 /** Where the notification state lives: `<stateDir>/notify.json`, stateDir defaulting to the auth folder's parent. */
@@ -31,7 +34,7 @@ export function notifyStateFile(config: Config): string {
 }
 
 export async function startBridge(config: Config, transport: ChatTransport, reporter: Reporter, tuning: BridgeTuning = {}): Promise<Bridge> {
-  const { coalesceMs, ...helperTuning } = tuning;
+  const { coalesceMs, maxQueuedRepliesPerChat, replyHoldMs, ...helperTuning } = tuning;
   const helpers = config.workspaces.map((w) => new HelperClient({
     name: w.name,
     url: w.url,
@@ -52,6 +55,8 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
     perSenderPerMinute: config.perSenderPerMinute,
     notify,
     ...(coalesceMs !== undefined ? { coalesceMs } : {}),
+    ...(maxQueuedRepliesPerChat !== undefined ? { maxQueuedRepliesPerChat } : {}),
+    ...(replyHoldMs !== undefined ? { replyHoldMs } : {}),
   });
   transport.on('qr', (qr) => { reporter.event('qr', { qr }); });
   transport.on('connection', (u: ConnectionUpdate) => {
@@ -60,6 +65,12 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
         reporter.log('error', u.willReconnect
           ? 'WhatsApp: this device was logged out; --relink given, showing a new QR code'
           : 'WhatsApp: this device was logged out (removed from Linked devices). Run again with --relink to link it again.');
+      } else if (u.reason === 'clientTooOld') {
+        reporter.log('error', `WhatsApp: client too old (${u.detail}). Update companion-whatsapp, or give the current WhatsApp Web version with --wa-version (e.g. --wa-version 2.3000.1023456789). Not reconnecting.`);
+      } else if (u.reason === 'forbidden') {
+        reporter.log('error', `WhatsApp refused this account (403 forbidden: ${u.detail}); the number may be banned or restricted. Not reconnecting; check the phone.`);
+      } else if (u.reason === 'multideviceMismatch') {
+        reporter.log('error', `WhatsApp: multi-device mismatch (411: ${u.detail}); the stored session does not fit the account any more. Not reconnecting; run again with --relink.`);
       } else if (u.reason === 'replaced') {
         reporter.log('error', 'WhatsApp: the session was replaced by another connection with the same credentials (is another companion-whatsapp running?). Not reconnecting.');
       } else {

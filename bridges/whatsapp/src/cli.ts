@@ -26,8 +26,11 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const { BaileysTransport } = await import('./baileys.js');
-  const transport = new BaileysTransport({ authDir: config.authDir, reporter, relink: config.relink });
+  const { BaileysTransport, parseWebVersion } = await import('./baileys.js');
+  const transport = new BaileysTransport({
+    authDir: config.authDir, reporter, relink: config.relink,
+    waVersion: config.waVersion ? parseWebVersion(config.waVersion) ?? undefined : undefined,
+  });
   const bridge = await startBridge(config, transport, reporter);
   await new Promise<void>((resolve) => {
     onStop = resolve;

@@ -23,6 +23,8 @@ export interface Config {
   perSenderPerMinute: number;
   helperSendsPerSecond: number;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
+  /** The WhatsApp Web version to present ("2.3000.1023456789"), instead of fetching the current one. */
+  waVersion?: string | undefined;
 }
 
 export type ParseResult =
@@ -46,11 +48,14 @@ Options:
                        (default ~/.config/companion/whatsapp-auth, mode 0700)
   --config FILE        JSON file with the same keys (helperUrl, tokenFile,
                        workspaceId, allow, authDir, stateDir, groups,
-                       perSenderPerMinute)
+                       perSenderPerMinute, waVersion)
                        and "workspaces": [{name, url, tokenFile, workspaceId}]
   --json               stdout: one JSON event per line (qr, status, message,
                        sent, error); logs go to stderr
   --relink             forget the stored session and link again (new QR code)
+  --wa-version V       WhatsApp Web version to present (2.3000.1023456789);
+                       default: fetched from WhatsApp at connect, else the
+                       one bundled with the bridge
   --verbose            debug logs
   --version            print the version
   --help               this help
@@ -69,6 +74,7 @@ interface FileConfig {
   perSenderPerMinute?: unknown;
   helperSendsPerSecond?: unknown;
   workspaces?: unknown;
+  waVersion?: unknown;
 }
 
 const DEFAULT_URL = 'ws://127.0.0.1:3001/ws';
@@ -109,13 +115,13 @@ function resolvePath(p: string | undefined, base: string): string | undefined {
 
 /** Parses argv (without node and script) and the --config file it names. */
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ParseResult {
-  const flags: { helperUrl?: string; tokenFile?: string; workspaceId?: string; authDir?: string; config?: string } = {};
+  const flags: { helperUrl?: string; tokenFile?: string; workspaceId?: string; authDir?: string; config?: string; waVersion?: string } = {};
   const allow: string[] = [];
   let json = false;
   let relink = false;
   let verbose = false;
   const valueFlags: Record<string, keyof typeof flags> = {
-    '--helper-url': 'helperUrl', '--token-file': 'tokenFile', '--workspace': 'workspaceId', '--auth-dir': 'authDir', '--config': 'config',
+    '--helper-url': 'helperUrl', '--token-file': 'tokenFile', '--workspace': 'workspaceId', '--auth-dir': 'authDir', '--config': 'config', '--wa-version': 'waVersion',
   };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i]!;
@@ -193,6 +199,8 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
 
     const allowAll = [...strList(file.allow, 'allow'), ...allow];
     for (const a of allowAll) if (!normalizeE164(a)) throw new Error(`--allow: not a phone number in E.164 form (+15551234567): ${a}`);
+    const waVersion = flags.waVersion ?? str(file.waVersion, 'waVersion');
+    if (waVersion !== undefined && !/^\d+\.\d+\.\d+$/.test(waVersion.trim())) throw new Error(`--wa-version: not a WhatsApp Web version (2.3000.1023456789): ${waVersion}`);
     const authDir = flags.authDir ? path.resolve(cwd, flags.authDir)
       : resolvePath(str(file.authDir, 'authDir'), fileDir) ?? path.join(configHome(env), 'companion', 'whatsapp-auth');
     return {
@@ -208,6 +216,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
         perSenderPerMinute: posInt(file.perSenderPerMinute, 'perSenderPerMinute', 10),
         helperSendsPerSecond: posInt(file.helperSendsPerSecond, 'helperSendsPerSecond', 10),
         logLevel: verbose ? 'debug' : 'info',
+        waVersion: waVersion?.trim(),
       },
     };
   } catch (e) {

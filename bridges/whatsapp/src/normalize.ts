@@ -4,7 +4,7 @@
  * Baileys runtime so it can be tested on recorded message objects.
  */
 import type { IncomingMessage, MessageKind } from './transport.js';
-import { jidToE164, normalizeJid } from './transport.js';
+import { jidToE164, lidOf, normalizeJid } from './transport.js';
 
 /** The subset of Baileys' WAMessage this module reads (structurally compatible). */
 export interface RawWAMessage {
@@ -22,7 +22,7 @@ export interface RawWAMessage {
 }
 
 interface Captioned { caption?: string | null }
-interface RawContent {
+export interface RawContent {
   conversation?: string | null;
   extendedTextMessage?: { text?: string | null } | null;
   imageMessage?: Captioned | null;
@@ -35,6 +35,7 @@ interface RawContent {
   viewOnceMessage?: { message?: RawContent | null } | null;
   viewOnceMessageV2?: { message?: RawContent | null } | null;
   deviceSentMessage?: { destinationJid?: string | null; message?: RawContent | null } | null;
+  editedMessage?: { message?: RawContent | null } | null;
   protocolMessage?: object | null;
   reactionMessage?: object | null;
   senderKeyDistributionMessage?: object | null;
@@ -48,16 +49,39 @@ export interface OwnIdentity {
   lid?: string | null;
 }
 
-const WRAPPERS = ['ephemeralMessage', 'viewOnceMessage', 'viewOnceMessageV2', 'documentWithCaptionMessage', 'deviceSentMessage'] as const;
+/**
+ * The wrappers Baileys' normalizeMessageContent takes off (in its order),
+ * plus deviceSentMessage, which its decoder takes off already. An edit
+ * (`editedMessage`) unwraps to the protocolMessage that carries it.
+ */
+const WRAPPERS = [
+  'ephemeralMessage', 'viewOnceMessage', 'documentWithCaptionMessage', 'viewOnceMessageV2', 'viewOnceMessageV2Extension',
+  'editedMessage', 'associatedChildMessage', 'groupStatusMessage', 'groupStatusMessageV2', 'deviceSentMessage',
+] as const;
 /** Keys that ride along with real content and say nothing about its kind. */
-const NOISE = new Set(['messageContextInfo', 'senderKeyDistributionMessage']);
+const NOISE = new Set(['messageContextInfo', 'senderKeyDistributionMessage', 'fastRatchetKeySenderKeyDistributionMessage']);
+/**
+ * Messages that are about other messages or about the chat, never typed by a
+ * person as something to answer: revokes and edits (protocolMessage), the
+ * encrypted edits of contacts (secretEncryptedMessage), reactions, pins,
+ * keeps, poll votes, event replies, call offers and logs, history notices.
+ * They are ignored silently.
+ */
+const PROTOCOL = new Set([
+  'protocolMessage', 'secretEncryptedMessage', 'reactionMessage', 'encReactionMessage', 'pinInChatMessage', 'keepInChatMessage',
+  'pollUpdateMessage', 'encEventResponseMessage', 'encCommentMessage', 'call', 'callLogMesssage', 'bcallMessage', 'chat',
+  'scheduledCallEditMessage', 'messageHistoryBundle', 'messageHistoryNotice', 'placeholderMessage', 'stickerSyncRmrMessage',
+  'statusNotificationMessage',
+]);
 
 function unwrap(content: RawContent): RawContent {
   let c = content;
   for (let depth = 0; depth < 5; depth++) {
-    const w = WRAPPERS.find((k) => c[k]?.message);
+    const w = WRAPPERS.find((k) => c[k] !== null && c[k] !== undefined);
     if (!w) break;
-    c = (c[w] as { message: RawContent }).message;
+    const inner = (c[w] as { message?: RawContent | null }).message;
+    if (!inner) break;
+    c = inner;
   }
   return c;
 }
@@ -80,11 +104,10 @@ function classify(c: RawContent): { kind: MessageKind; text: string | null } {
   return { kind: 'other', text: null };
 }
 
-/** True for messages that carry nothing a person typed or sent (receipts, key distribution, edits...). */
+/** True for messages that carry nothing a person typed or sent (edits, pins, reactions, key distribution...). */
 function isProtocolOnly(c: RawContent): boolean {
-  if (c.protocolMessage || c.reactionMessage) return true;
   const keys = Object.keys(c).filter((k) => c[k] !== null && c[k] !== undefined && !NOISE.has(k));
-  return keys.length === 0;
+  return keys.length === 0 || keys.some((k) => PROTOCOL.has(k));
 }
 
 /**
@@ -108,18 +131,23 @@ export function normalizeMessage(raw: RawWAMessage, own: string | OwnIdentity | 
     && ((ownJid !== null && chatId === ownJid) || (ownLid !== null && chatId === ownLid));
 
   let senderE164: string | null;
+  let senderLid: string | null;
   if (isFromMe) {
     senderE164 = jidToE164(ownJid);
+    senderLid = ownLid;
   } else if (isGroup || isStatusBroadcast) {
     senderE164 = jidToE164(key.participant) ?? jidToE164(key.participantAlt);
+    senderLid = lidOf(key.participant) ?? lidOf(key.participantAlt);
   } else {
     senderE164 = jidToE164(chatId) ?? jidToE164(key.remoteJidAlt) ?? jidToE164(key.participantAlt);
+    senderLid = lidOf(chatId) ?? lidOf(key.remoteJidAlt);
   }
 
   const { kind, text } = classify(content);
   return {
     chatId,
     senderE164,
+    senderLid,
     isGroup,
     isFromMe,
     isStatusBroadcast,

@@ -3,7 +3,7 @@
  * and sends every reply back to the same chat, in order.
  */
 import type { ChatTransport, ConnectionUpdate, IncomingMessage } from './transport.js';
-import { normalizeE164 } from './transport.js';
+import { bridgeMessageId, isBridgeMessageId, normalizeE164 } from './transport.js';
 import type { HelperClient } from './helperClient.js';
 import { HelperError, HelperOfflineError } from './helperClient.js';
 import type { Reporter } from './log.js';
@@ -35,6 +35,10 @@ export interface RelayOptions {
   coalesceMs?: number;
   /** Events held per chat while WhatsApp is not connected. Default 100. */
   maxHeldPerChat?: number;
+  /** Replies waiting per chat for WhatsApp to be connected again; more are dropped. Default 50. */
+  maxQueuedRepliesPerChat?: number;
+  /** A reply not sent within this long after it was ready (WhatsApp away) is dropped. Default 10 min. */
+  replyHoldMs?: number;
 }
 
 interface SenderWindow { times: number[]; warned: boolean }
@@ -68,6 +72,14 @@ export class Relay {
   /** `${workspace}|${chat message id}` of `run` commands -> the chat that ran it (its end is already answered there). */
   private readonly runOrigins = new Map<string, string>();
   private waOpen = false;
+  /** The allowlist's LIDs (`<digits>@lid` -> E.164), resolved when WhatsApp opens. */
+  private readonly allowLids = new Map<string, string>();
+  private readonly maxQueued: number;
+  private readonly replyHoldMs: number;
+  /** Replies in each chat's queue, not sent yet. */
+  private readonly queued = new Map<string, number>();
+  /** Replies waiting for WhatsApp to be connected again. */
+  private readonly openWaiters = new Set<(open: boolean) => void>();
   private readonly onMessageBound = (m: IncomingMessage): void => { this.onMessage(m); };
   private readonly onConnectionBound = (u: ConnectionUpdate): void => { this.onConnection(u); };
 
@@ -101,6 +113,8 @@ export class Relay {
     this.notify = opts.notify ?? new NotifyState(null);
     this.coalesceMs = opts.coalesceMs ?? 2000;
     this.maxHeld = opts.maxHeldPerChat ?? 100;
+    this.maxQueued = opts.maxQueuedRepliesPerChat ?? 50;
+    this.replyHoldMs = opts.replyHoldMs ?? 600000;
     for (const w of this.workspaces) this.updateSubscription(w);
   }
 
@@ -171,7 +185,7 @@ export class Relay {
   private enqueueNotification(chatId: string, items: NotifyItem[], dropped: number): void {
     const prev = this.tails.get(chatId) ?? Promise.resolve();
     const next = prev.then(async () => {
-      const ok = this.waOpen && await this.sendOne(chatId, formatBatch(items, dropped));
+      const ok = this.waOpen && await this.sendOne(chatId, formatBatch(items, dropped), false);
       if (!ok) {
         // WhatsApp went away: hold them (bounded) until it is back.
         let b = this.buffers.get(chatId);
@@ -214,6 +228,8 @@ export class Relay {
     for (const chat of [...this.buffers.keys()]) this.flushChat(chat);
     for (const b of this.buffers.values()) if (b.timer) { clearTimeout(b.timer); b.timer = null; }
     this.notify.flush();
+    // Replies still waiting for WhatsApp are not sent any more.
+    for (const w of [...this.openWaiters]) w(false);
     const all = Promise.all([...this.tails.values()]).then(() => true);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<boolean>((r) => { timer = setTimeout(() => { r(false); }, timeoutMs); });
@@ -226,11 +242,27 @@ export class Relay {
     if (u.state === 'open') {
       this.reporter.log('info', `WhatsApp connected${u.ownE164 ? ` as ${u.ownE164}` : ''}`);
       this.waOpen = true;
+      for (const w of [...this.openWaiters]) w(true);
+      this.resolveAllowLids();
       // Notifications held while WhatsApp was away go out now.
       if (!this.stopping) for (const chat of [...this.buffers.keys()]) this.flushChat(chat);
     } else if (u.state === 'close') {
       this.waOpen = false;
     }
+  }
+
+  /** Contacts WhatsApp has moved to LIDs may write with no phone number: learn their LIDs. */
+  private resolveAllowLids(): void {
+    if (this.allow.size === 0 || !this.transport.lidsFor) return;
+    const timeout = new Promise<never>((_, reject) => { setTimeout(() => { reject(new Error('no answer within 30 s')); }, 30000).unref(); });
+    Promise.race([this.transport.lidsFor([...this.allow]), timeout]).then((found) => {
+      for (const [e164, lid] of found) {
+        if (this.allow.has(e164)) this.allowLids.set(lid, e164);
+      }
+      this.reporter.log('debug', `allowlist: ${found.size} of ${this.allow.size} numbers have a known LID`);
+    }, (e: unknown) => {
+      this.reporter.log('warn', `cannot look up the allowlist's LIDs (contacts addressed by LID only will be ignored): ${(e as Error).message}`);
+    });
   }
 
   private toOwner(text: string): void {
@@ -252,6 +284,7 @@ export class Relay {
       return m.isSelfChat ? { ok: true, why: 'own chat' } : { ok: false, why: 'own message in another chat' };
     }
     if (m.senderE164 && this.allow.has(m.senderE164)) return { ok: true, why: 'allowlist' };
+    if (m.senderLid && this.allowLids.has(m.senderLid)) return { ok: true, why: 'allowlist (LID)' };
     return { ok: false, why: 'not in allowlist' };
   }
 
@@ -269,11 +302,18 @@ export class Relay {
   private onMessage(m: IncomingMessage): void {
     if (this.stopping) return;
     if (m.isFromMe && this.ownSent.has(m.id)) return; // our own reply, echoed back
-    const who = m.senderE164 ?? m.chatId;
+    if (isBridgeMessageId(m.id)) {
+      // A bridge's message (another bridge or bot on the account): answering it would loop.
+      this.reporter.log('debug', `ignored a bridge's message in ${m.chatId} (${m.id})`);
+      return;
+    }
+    const who = m.senderE164 ?? (m.senderLid ? this.allowLids.get(m.senderLid) : undefined) ?? m.chatId;
     const allowed = this.isAllowed(m);
     this.reporter.event('message', { chatId: m.chatId, from: m.senderE164, kind: m.kind, allowed: allowed.ok, id: m.id });
     if (!allowed.ok) {
-      if (!(m.isFromMe && !m.isSelfChat)) this.reporter.log('info', `ignored message from ${who} (${allowed.why})`);
+      // Debug only: strangers' numbers and status updates are nobody's business in the log.
+      // The chat id is what goes into "groups" (or the number into --allow).
+      if (!(m.isFromMe && !m.isSelfChat)) this.reporter.log('debug', `ignored message in ${m.chatId} from ${who} (${allowed.why})`);
       return;
     }
     if (m.timestamp > 0 && Date.now() / 1000 - m.timestamp > this.maxAgeSeconds) {
@@ -291,7 +331,8 @@ export class Relay {
       return;
     }
     if (m.kind !== 'text' || m.text === null) {
-      this.enqueue(m.chatId, Promise.resolve([TEXT_ONLY]));
+      // In a group, members post photos and voice notes to each other: never answered there.
+      if (!m.isGroup) this.enqueue(m.chatId, Promise.resolve([TEXT_ONLY]));
       return;
     }
     this.enqueue(m.chatId, this.answer(m.chatId, m.text));
@@ -354,8 +395,19 @@ export class Relay {
     }
   }
 
-  /** Appends a reply to the chat's queue: replies leave in the order their messages came. */
+  /**
+   * Appends a reply to the chat's queue: replies leave in the order their
+   * messages came. While WhatsApp is away they wait for it (at most
+   * maxQueuedRepliesPerChat per chat, each at most replyHoldMs).
+   */
   private enqueue(chatId: string, reply: Promise<string[]>): void {
+    const waiting = this.queued.get(chatId) ?? 0;
+    if (!this.waOpen && waiting >= this.maxQueued) {
+      this.reporter.log('warn', `WhatsApp is not connected and ${waiting} replies already wait for ${chatId}: one more dropped`);
+      void reply.catch(() => {});
+      return;
+    }
+    this.queued.set(chatId, waiting + 1);
     const prev = this.tails.get(chatId) ?? Promise.resolve();
     const next = prev.then(async () => {
       let parts: string[];
@@ -365,25 +417,59 @@ export class Relay {
         this.reporter.log('error', `reply failed: ${(e as Error).message}`);
         return;
       }
-      for (const part of parts) await this.sendOne(chatId, part);
+      const ready = Date.now();
+      for (const part of parts) await this.sendOne(chatId, part, true, ready);
+    }).finally(() => {
+      const n = (this.queued.get(chatId) ?? 1) - 1;
+      if (n > 0) this.queued.set(chatId, n); else this.queued.delete(chatId);
     });
     this.tails.set(chatId, next);
     void next.finally(() => { if (this.tails.get(chatId) === next) this.tails.delete(chatId); });
   }
 
-  private async sendOne(chatId: string, text: string): Promise<boolean> {
-    for (let attempt = 1; attempt <= 3; attempt++) {
+  /** Resolves true once WhatsApp is connected, false after ms or when stopping. */
+  private waitOpen(ms: number): Promise<boolean> {
+    if (this.waOpen) return Promise.resolve(true);
+    if (this.stopping || ms <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (open: boolean): void => {
+        clearTimeout(timer);
+        this.openWaiters.delete(done);
+        resolve(open);
+      };
+      const timer = setTimeout(() => { done(false); }, ms);
+      this.openWaiters.add(done);
+    });
+  }
+
+  /**
+   * Sends one message: up to 3 attempts while WhatsApp is connected; with
+   * hold, a reply waits for a lost connection to come back (up to
+   * replyHoldMs from `since`) without using up its attempts.
+   */
+  private async sendOne(chatId: string, text: string, hold: boolean, since = Date.now()): Promise<boolean> {
+    let failures = 0;
+    for (;;) {
+      if (hold && !this.waOpen) {
+        if (!await this.waitOpen(since + this.replyHoldMs - Date.now())) {
+          this.reporter.log('warn', `a reply to ${chatId} was not sent: WhatsApp was not connected${this.stopping ? ' when the bridge stopped' : ` for ${Math.round(this.replyHoldMs / 1000)} s`}`);
+          return false;
+        }
+      }
       try {
-        const sent = await this.transport.sendText(chatId, text);
+        const sent = await this.transport.sendText(chatId, text, { id: bridgeMessageId() });
         this.rememberSent(sent.id);
         this.reporter.event('sent', { chatId, id: sent.id, length: text.length });
         return true;
       } catch (e) {
-        this.reporter.log('warn', `sending to ${chatId} failed (attempt ${attempt}): ${(e as Error).message}`);
+        failures++;
+        this.reporter.log('warn', `sending to ${chatId} failed (attempt ${failures}): ${(e as Error).message}`);
         this.reporter.event('error', { chatId, message: (e as Error).message });
-        if (attempt < 3) await new Promise((r) => { setTimeout(r, 500 * attempt); });
+        if (hold && !this.waOpen) { failures--; continue; } // the connection went away: wait for it
+        if (failures >= 3) return false;
+        await new Promise((r) => { setTimeout(r, 500 * failures); });
+        if (hold && !this.waOpen) failures--; // it failed because the connection was going away
       }
     }
-    return false;
   }
 }

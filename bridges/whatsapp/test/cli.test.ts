@@ -39,7 +39,7 @@ describe('companion-whatsapp command line', () => {
   test('--help exits 0 with the usage on stdout', () => {
     const r = run(['--help']);
     assert.equal(r.status, 0);
-    for (const flag of ['--helper-url', '--token-file', '--workspace', '--allow', '--auth-dir', '--config', '--json', '--relink', '--help']) {
+    for (const flag of ['--helper-url', '--token-file', '--workspace', '--allow', '--auth-dir', '--config', '--json', '--relink', '--wa-version', '--help']) {
       assert.ok(r.stdout.includes(flag), flag);
     }
   });
@@ -130,6 +130,15 @@ describe('configuration', () => {
     assert.deepEqual(r.config.groups, ['120363025246125486@g.us']);
     assert.equal(r.config.perSenderPerMinute, 5);
     assert.equal(r.config.authDir, path.join(dir, 'wa'));
+  });
+
+  test('--wa-version and "waVersion"', () => {
+    assert.equal(ok(parseArgs(['--wa-version', '2.3000.1023456789'], {}, '/w')).waVersion, '2.3000.1023456789');
+    assert.equal(ok(parseArgs([], {}, '/w')).waVersion, undefined);
+    assert.match(failure(parseArgs(['--wa-version', '2.3000'], {}, '/w')), /not a WhatsApp Web version/);
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-cfg-'));
+    writeFileSync(path.join(dir, 'c.json'), JSON.stringify({ waVersion: '2.3000.5' }));
+    assert.equal(ok(parseArgs(['--config', path.join(dir, 'c.json')], {}, dir)).waVersion, '2.3000.5');
   });
 
   test('bad config files are errors that name the problem', () => {

@@ -17,7 +17,7 @@ const norm = (name: string, own: Parameters<typeof normalizeMessage>[1] = OWN) =
 describe('normalizeMessage', () => {
   test('plain text (conversation)', () => {
     assert.deepEqual(norm('text-conversation'), {
-      chatId: '15550000002@s.whatsapp.net', senderE164: ALICE, isGroup: false, isFromMe: false, isStatusBroadcast: false,
+      chatId: '15550000002@s.whatsapp.net', senderE164: ALICE, senderLid: null, isGroup: false, isFromMe: false, isStatusBroadcast: false,
       isSelfChat: false, text: 'status', kind: 'text', id: '3EB0C431D8B5A3F2E1A7', timestamp: 1732200000,
     });
   });
@@ -66,6 +66,14 @@ describe('normalizeMessage', () => {
     assert.equal(m.isSelfChat, false);
   });
 
+  test('direct chat addressed by LID without a phone number: senderLid only', () => {
+    const m = norm('dm-lid-only')!;
+    assert.equal(m.senderE164, null);
+    assert.equal(m.senderLid, '104257358999812@lid');
+    assert.equal(norm('dm-lid')!.senderLid, '104257358999812@lid');
+    assert.equal(norm('group-lid')!.senderLid, '104257358999812@lid');
+  });
+
   test('status broadcast', () => {
     const m = norm('status-broadcast')!;
     assert.equal(m.isStatusBroadcast, true);
@@ -109,6 +117,19 @@ describe('normalizeMessage', () => {
     for (const name of ['protocol-revoke', 'reaction', 'stub-no-message', 'sender-key-only']) {
       assert.equal(norm(name), null, name);
     }
+  });
+
+  test('edits, contacts\' encrypted edits, pins, keeps, poll votes, encrypted reactions, call offers and settings are protocol messages: null', () => {
+    // Shapes as Baileys' decoder delivers them; before, each was a message of kind 'other' ("Text commands only.").
+    for (const name of ['edited-message', 'secret-encrypted-edit', 'pin-in-chat', 'keep-in-chat', 'poll-update', 'enc-reaction', 'call-offer', 'protocol-ephemeral-setting']) {
+      assert.equal(norm(name), null, name);
+    }
+  });
+
+  test('wrappers are unwrapped like Baileys\' normalizeMessageContent (viewOnceMessageV2Extension)', () => {
+    const m = norm('view-once-v2-extension')!;
+    assert.equal(m.kind, 'audio');
+    assert.equal(m.text, null);
   });
 
   test('before the account is known (null own identity) nothing is the self chat', () => {

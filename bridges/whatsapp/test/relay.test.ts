@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { startBridge } from '../src/bridge.js';
-import type { Bridge } from '../src/bridge.js';
+import type { Bridge, BridgeTuning } from '../src/bridge.js';
 import type { Config } from '../src/config.js';
 import { MemoryReporter } from '../src/log.js';
 import { InMemoryWhatsAppTransport } from '../src/memoryTransport.js';
@@ -43,10 +43,10 @@ function config(helpers: { h: ServedHelper; tokenFile: string; name?: string }[]
 
 interface Rig { bridge: Bridge; wa: InMemoryWhatsAppTransport; reporter: MemoryReporter }
 
-async function rig(cfg: Config): Promise<Rig> {
+async function rig(cfg: Config, tuning: BridgeTuning = {}): Promise<Rig> {
   const wa = new InMemoryWhatsAppTransport(OWNER);
   const reporter = new MemoryReporter();
-  const bridge = await startBridge(cfg, wa, reporter, { reconnectInitialMs: 200, reconnectMaxMs: 1000, tokenPollMs: 100 });
+  const bridge = await startBridge(cfg, wa, reporter, { reconnectInitialMs: 200, reconnectMaxMs: 1000, tokenPollMs: 100, ...tuning });
   return { bridge, wa, reporter };
 }
 
@@ -122,6 +122,29 @@ describe('relay with the real helper', () => {
     }
   });
 
+  test('strangers, unlisted groups and status updates are logged at debug only, with the chat id to copy', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const r = await rig(config([{ h, tokenFile: h.tokenFile() }]));
+    try {
+      await ready(r);
+      const group = '120363025246125486@g.us';
+      r.wa.inject({ from: MALLORY, text: 'status' });
+      r.wa.inject({ from: ALICE, text: 'status', group });
+      r.wa.inject({ from: ALICE, text: 'status', statusBroadcast: true });
+      await sleep(300);
+      const ignored = r.reporter.logs.filter((l) => /^ignored message/.test(l.message));
+      assert.equal(ignored.length, 3, JSON.stringify(r.reporter.logs));
+      for (const l of ignored) assert.equal(l.level, 'debug', l.message);
+      assert.ok(ignored.some((l) => l.message.includes(`in ${group}`) && l.message.includes('group not listed')), JSON.stringify(ignored));
+      assert.ok(ignored.some((l) => l.message.includes(`in ${e164ToJid(MALLORY)}`) && l.message.includes(MALLORY)), JSON.stringify(ignored));
+      assert.ok(!r.reporter.logs.some((l) => l.level !== 'debug' && (l.message.includes(MALLORY.slice(1)) || l.message.includes('status@broadcast'))));
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
   test('a listed group is relayed', async () => {
     const h = new ServedHelper(gitRepo('main'), TASKS);
     await h.start();
@@ -133,6 +156,26 @@ describe('relay with the real helper', () => {
       const sent = await r.wa.waitSent((s) => s.length === 1, 10000, 'group answer');
       assert.equal(sent[0]!.chatId, group);
       assert.match(sent[0]!.text, /hi/);
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
+  test('in a listed group, photos, stickers and voice notes are never answered ("Text commands only." is for direct chats)', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const group = '120363000000000001@g.us';
+    const r = await rig(config([{ h, tokenFile: h.tokenFile() }], { groups: [group] }));
+    try {
+      await ready(r);
+      r.wa.inject({ from: MALLORY, kind: 'image', text: null, group });
+      r.wa.inject({ from: ALICE, kind: 'sticker', text: null, group });
+      r.wa.inject({ from: ALICE, kind: 'audio', text: null, group });
+      r.wa.inject({ from: ALICE, text: 'tasks', group });
+      const sent = await r.wa.waitSent((s) => s.length >= 1, 10000, 'group answer');
+      await sleep(800);
+      assert.deepEqual(sent.map((s) => [s.chatId, s.text]), [[group, 'Tasks: hi']]);
     } finally {
       await r.bridge.stop();
       await h.stop();
@@ -391,6 +434,33 @@ describe('relay with the real helper', () => {
       await r.bridge.stop();
       await a.stop();
       await b.stop();
+    }
+  });
+
+  test('replies held while WhatsApp is away are bounded per chat and dropped when too old', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const r = await rig(config([{ h, tokenFile: h.tokenFile() }]), { maxQueuedRepliesPerChat: 2, replyHoldMs: 1500 });
+    try {
+      await ready(r);
+      r.wa.drop('other');
+      for (let i = 0; i < 3; i++) r.wa.inject({ from: ALICE, text: `xyzzy${i}` });
+      await sleep(600);
+      await r.wa.start(); // back within the hold: the two held replies go out, the third was over the bound
+      await r.wa.waitSent((s) => s.length >= 2, 5000, 'two held replies');
+      await sleep(300);
+      assert.deepEqual(r.wa.sent.map((s) => /"(xyzzy\d)"/.exec(s.text)?.[1]), ['xyzzy0', 'xyzzy1']);
+      assert.ok(r.reporter.logs.some((l) => /2 replies already wait for .*: one more dropped/.test(l.message)));
+      r.wa.drop('other');
+      r.wa.inject({ from: ALICE, text: 'xyzzy3' });
+      await sleep(2000); // longer than the hold
+      await r.wa.start();
+      await sleep(500);
+      assert.equal(r.wa.sent.length, 2, 'the old reply was dropped');
+      assert.ok(r.reporter.logs.some((l) => /was not sent: WhatsApp was not connected for 2 s/.test(l.message)), JSON.stringify(r.reporter.logs));
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
     }
   });
 
