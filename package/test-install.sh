@@ -60,7 +60,9 @@ serve_pid=$!
 for _ in $(seq 1 100); do grep -q 'Press Ctrl+C' "$root/tmp/serve.out" && break; sleep 0.1; done
 url=$(awk '/URL:/ {print $2}' "$root/tmp/serve.out")
 wsid=$(awk '/Workspace id:/ {print $3}' "$root/tmp/serve.out")
-token=$(awk '/Token:/ {print $2}' "$root/tmp/serve.out")
+# Its stdout is a file, not a terminal: the token goes to a 0600 file.
+token_file=$(awk '/Token file:/ {print $3}' "$root/tmp/serve.out")
+[ -n "$token_file" ] && token=$(cat "$root$token_file")
 [ -n "$url" ] && [ -n "$token" ] || { cat "$root/tmp/serve.out" "$root/tmp/serve.err" >&2; exit 1; }
 
 [ -d "$here/tests/integration/node_modules/ws" ] || (cd "$here/tests/integration" && npm ci --no-audit --no-fund --loglevel=error)
