@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "helper/auth.h"
+#include "core/auth.h"
 
 static const char key[] = "0123456789abcdef0123456789abcdef";
 

@@ -21,7 +21,7 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 
-#include "helper/auth.h"
+#include "core/auth.h"
 
 #define NOW    1700000000LL
 #define LEEWAY 30

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "helper/guard.h"
+#include "core/guard.h"
 
 static void test_loopback_hosts_with_port(void **state)
 {

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "helper/qr.h"
+#include "core/qr.h"
 
 /* One character cell -> (top light, bottom light). */
 static int cell(const char **p, int *top, int *bottom)

@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "helper/secret.h"
+#include "core/secret.h"
 
 struct fixture {
     char root[PATH_MAX]; /* the temporary folder, XDG_CONFIG_HOME */

@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "helper/auth.h"
-#include "helper/settings.h"
+#include "core/auth.h"
+#include "core/settings.h"
 
 #include <dirent.h>
 #include <inttypes.h>

@@ -9,7 +9,7 @@
 #ifndef COMPANION_GUARD_H
 #define COMPANION_GUARD_H
 
-#include "helper/settings.h"
+#include "core/settings.h"
 
 /* Host must be a loopback name (localhost, 127.0.0.1, [::1]) with the
  * server's port, or match an allowedHosts entry: Host equal to the entry, or,

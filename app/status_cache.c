@@ -2,14 +2,14 @@
  * status_cache: the last git.status of each watched folder (see
  * status_cache.h).
  */
-#include "helper/status_cache.h"
+#include "app/status_cache.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "helper/calls.h"
-#include "helper/helper.h"
-#include "helper/watch.h"
+#include "app/calls.h"
+#include "app/helper.h"
+#include "app/watch.h"
 #include "workspace/git_ctx.h"
 #include "workspace/worker.h"
 
@@ -217,7 +217,7 @@ static int start_run(struct sc_entry *e)
     j->base.run = job_run;
     j->base.done = job_done;
     j->e = e;
-    j->started_ms = helper_mono_ms();
+    j->started_ms = clock_mono_ms();
     j->name = strdup(e->name);
     j->folders = workspace_folders_copy(&h->ws, &j->n_folders);
     /* From here on, new changes belong to the next run. */
@@ -248,7 +248,7 @@ int status_cache_get(struct status_cache *sc, size_t i, status_cache_cb cb, void
     watch_sync(sc->w);
     int changed = watch_has_changes(sc->w, i);
     if (!e->running && !changed && e->result &&
-        helper_mono_ms() - e->full_ms < STATUS_CACHE_FULL_MS) {
+        clock_mono_ms() - e->full_ms < STATUS_CACHE_FULL_MS) {
         sc->h->counters.git_status_cached++;
         struct cmd_result res = {.result = e->result};
         json_object_get(e->result); /* cb may ask again, and replace it */

@@ -16,12 +16,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "helper/dataplane.h"
-#include "helper/guard.h"
-#include "helper/helper.h"
-#include "helper/loopio.h"
-#include "helper/reaper.h"
-#include "helper/session.h"
+#include "app/dataplane.h"
+#include "core/guard.h"
+#include "app/helper.h"
+#include "server/loopio.h"
+#include "app/reaper.h"
+#include "server/session.h"
 
 /* How long server/stop waits for clients to take their 1001 before the
  * listener (and whatever is left) is torn down. */
@@ -115,7 +115,7 @@ static int on_http(struct helper *h, struct lws *wsi, struct ws_pss *pss, const 
     json_object_object_add(o, "status", json_object_new_string("ok"));
     json_object_object_add(o, "version", json_object_new_string(COMPANION_VERSION));
     json_object_object_add(o, "uptime",
-                           json_object_new_int64((helper_mono_ms() - h->started_mono_ms) / 1000));
+                           json_object_new_int64((clock_mono_ms() - h->started_mono_ms) / 1000));
     json_object_object_add(o, "connections", json_object_new_int(h->n_connections));
     size_t len;
     const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
@@ -436,8 +436,8 @@ int helper_server_start(struct helper *h, int *rpc_code, char *err, size_t errle
     snprintf(h->url, sizeof(h->url), v6 && shown[0] != '[' ? "ws://[%s]:%d/ws" : "ws://%s:%d/ws",
              shown, h->bound_port);
     h->running = 1;
-    h->started_at_ms = helper_now_ms();
-    h->started_mono_ms = helper_mono_ms();
+    h->started_at_ms = clock_wall_ms();
+    h->started_mono_ms = clock_mono_ms();
     log_msg(&h->log, LOG_INFO, "listening on %s", h->url);
     if (!guard_host_is_loopback(shown))
         log_msg(&h->log, LOG_WARN,

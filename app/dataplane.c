@@ -2,17 +2,17 @@
  * dataplane: message semantics of a session (see dataplane.h). Replies go
  * through session_send*, so the outbound limits apply to all of them.
  */
-#include "helper/dataplane.h"
+#include "app/dataplane.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "helper/auth.h"
-#include "helper/calls.h"
-#include "helper/envelope.h"
-#include "helper/guard.h"
-#include "helper/session.h"
+#include "core/auth.h"
+#include "app/calls.h"
+#include "core/envelope.h"
+#include "core/guard.h"
+#include "server/session.h"
 #include "workspace/chat.h"
 #include "workspace/command.h"
 
@@ -77,7 +77,7 @@ static void authenticate(struct session *s, json_object *id, const char *token, 
     auth_config_from(h, &cfg);
     struct auth_grant g = {0};
     char why[160] = "";
-    enum auth_result r = auth_verify(&cfg, token, token_len, workspace_id, helper_now_ms() / 1000,
+    enum auth_result r = auth_verify(&cfg, token, token_len, workspace_id, clock_wall_ms() / 1000,
                                      &g, why, sizeof(why));
     if (r == AUTH_OK && s->authed && strcmp(g.user_id, s->user_id) != 0) {
         r = AUTH_INVALID;
@@ -218,7 +218,7 @@ static void on_command(struct session *s, json_object *id, json_object *data)
         args = NULL;
 
     const char *name = json_object_get_string(name_o);
-    int64_t started = helper_mono_ms();
+    int64_t started = clock_mono_ms();
     h->counters.commands++;
     const struct cmd_def *def = cmd_lookup(name);
     if (!def) {

@@ -1,7 +1,7 @@
 /*
  * watch: inotify, debounce and comparison for git.changed (see watch.h).
  */
-#include "helper/watch.h"
+#include "app/watch.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,11 +15,11 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "helper/calls.h"
-#include "helper/events.h"
-#include "helper/helper.h"
-#include "helper/loopio.h"
-#include "helper/status_cache.h"
+#include "app/calls.h"
+#include "app/events.h"
+#include "app/helper.h"
+#include "server/loopio.h"
+#include "app/status_cache.h"
 #include "workspace/worker.h"
 
 /* inotify watches are a per-user kernel resource: take at most half of
@@ -472,7 +472,7 @@ static void run_now(struct watch *w, size_t i)
     sj->folder = i;
     f->dirty = 0;
     f->running = 1;
-    f->last_run_ms = helper_mono_ms();
+    f->last_run_ms = clock_mono_ms();
     w->h->watch_job = sj;
     /* status_done may run before this returns (nothing changed). */
     if (status_cache_get(w->cache, i, status_done, sj) < 0) {
@@ -492,7 +492,7 @@ static void run_status(void *arg)
 static void schedule(struct watch *w, size_t i)
 {
     struct wfolder *f = &w->folders[i];
-    int64_t now = helper_mono_ms();
+    int64_t now = clock_mono_ms();
     if (!f->dirty)
         f->first_change_ms = now;
     f->dirty = 1;

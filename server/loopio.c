@@ -8,13 +8,13 @@
  * RAW_CLOSE_FILE, when lws closes the fd; if lws closes it first (hang-up),
  * the owner is called until it has read everything and unwatched.
  */
-#include "helper/loopio.h"
+#include "server/loopio.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "helper/helper.h"
-#include "helper/reaper.h"
+#include "app/helper.h"
+#include "app/reaper.h"
 
 struct watcher {
     struct lws *wsi;
@@ -134,7 +134,7 @@ static void timer_stop(void *ud, void *handle)
 
 static int64_t now_ms(void *ud)
 {
-    return helper_mono_ms();
+    return clock_mono_ms();
 }
 
 static void group_started(void *ud, pid_t pgid)

@@ -1,7 +1,7 @@
 /*
  * reaper: the watchdog process for task groups (see reaper.h).
  */
-#include "helper/reaper.h"
+#include "app/reaper.h"
 
 #include <errno.h>
 #include <fcntl.h>

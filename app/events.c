@@ -1,16 +1,16 @@
 /*
  * events: the ring, the fan-out and subscriptions (see events.h).
  */
-#include "helper/events.h"
+#include "app/events.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "helper/auth.h"
-#include "helper/calls.h"
-#include "helper/helper.h"
-#include "helper/session.h"
+#include "core/auth.h"
+#include "app/calls.h"
+#include "app/helper.h"
+#include "server/session.h"
 #include "workspace/chat.h"
 
 static const struct {

@@ -3,15 +3,15 @@
  * WebSocket (see session.h). Every write happens in SERVER_WRITEABLE, one
  * lws_write per callback, as lws requires.
  */
-#include "helper/session.h"
+#include "server/session.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <uuid/uuid.h>
 
-#include "helper/auth.h"
-#include "helper/calls.h"
-#include "helper/dataplane.h"
+#include "core/auth.h"
+#include "app/calls.h"
+#include "app/dataplane.h"
 
 /* A close that cannot be sent (the client does not read) is forced after this. */
 #define SESSION_CLOSE_GRACE_S 5
@@ -35,8 +35,8 @@ struct session *session_new(struct helper *h, struct lws *wsi)
     uuid_unparse_lower(u, s->id);
     if (!lws_get_peer_simple(wsi, s->remote, sizeof(s->remote)))
         snprintf(s->remote, sizeof(s->remote), "unknown");
-    s->connected_ms = helper_now_ms();
-    int64_t mono = helper_mono_ms();
+    s->connected_ms = clock_wall_ms();
+    int64_t mono = clock_mono_ms();
     s->last_rx_ms = mono;
     s->connected_mono_ms = mono;
     s->tokens = h->settings.commands_per_second;
@@ -115,7 +115,7 @@ int session_send_obj(struct session *s, json_object *msg)
         json_object_put(msg);
         return -1;
     }
-    json_object_object_add(msg, "timestamp", json_object_new_int64(helper_now_ms()));
+    json_object_object_add(msg, "timestamp", json_object_new_int64(clock_wall_ms()));
     size_t len;
     const char *text = json_object_to_json_string_length(
         msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
@@ -235,7 +235,7 @@ int session_on_receive(struct session *s, const void *in, size_t len)
 {
     struct helper *h = s->h;
     struct lws *wsi = s->wsi;
-    s->last_rx_ms = helper_mono_ms();
+    s->last_rx_ms = clock_mono_ms();
     h->counters.bytes_in += len;
     int first = lws_is_first_fragment(wsi);
     int last = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
@@ -286,7 +286,7 @@ int session_on_receive(struct session *s, const void *in, size_t len)
 
 void session_on_pong(struct session *s)
 {
-    s->last_rx_ms = helper_mono_ms();
+    s->last_rx_ms = clock_mono_ms();
 }
 
 /* One timer for every session: lws keeps timers in a sorted list, so a
@@ -295,7 +295,7 @@ void session_on_pong(struct session *s)
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
     struct helper *h = lws_container_of(sul, struct helper, sul_tick);
-    int64_t now = helper_mono_ms(), wall = helper_now_ms();
+    int64_t now = clock_mono_ms(), wall = clock_wall_ms();
     int64_t interval = (int64_t)h->settings.heartbeat_interval_s * 1000;
     int64_t idle = (int64_t)h->settings.heartbeat_timeout_s * 1000;
     h->tick_armed = 0;
@@ -352,7 +352,7 @@ int session_rate_take(struct session *s)
 {
     struct helper *h = s->h;
     double rate = h->settings.commands_per_second;
-    int64_t now = helper_mono_ms();
+    int64_t now = clock_mono_ms();
     s->tokens += (double)(now - s->tokens_ms) * rate / 1000.0;
     if (s->tokens > rate)
         s->tokens = rate;
@@ -388,7 +388,7 @@ int session_close_all(struct helper *h, int code, const char *reason)
 int session_evict_pending(struct helper *h, int64_t grace_ms)
 {
     struct session *oldest = NULL;
-    int64_t now = helper_mono_ms();
+    int64_t now = clock_mono_ms();
     for (struct session *s = h->sessions; s; s = s->next)
         if (!s->authed && !session_is_closing(s) && now - s->connected_mono_ms > grace_ms &&
             (!oldest || s->connected_mono_ms <= oldest->connected_mono_ms))

@@ -3,7 +3,7 @@
  * mirrored to the editor when a forwarder is set. stderr is written with a
  * single write() per line so lines from the helper never interleave.
  */
-#include "helper/log.h"
+#include "core/log.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -5,12 +5,12 @@
  * editor and leaves the loop, with a hard deadline so the process is gone
  * within 2 s of stdin EOF or the editor's death.
  */
-#include "helper/helper.h"
-#include "helper/secret_watch.h"
-#include "helper/calls.h"
-#include "helper/loopio.h"
-#include "helper/session.h"
-#include "helper/watch.h"
+#include "app/helper.h"
+#include "app/secret_watch.h"
+#include "app/calls.h"
+#include "server/loopio.h"
+#include "server/session.h"
+#include "app/watch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,13 +25,6 @@
 
 /* Whatever is left is abandoned this long after helper_exit(). */
 #define EXIT_DEADLINE_MS 1500
-
-int64_t helper_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* lws 4.1's libev plugin re-arms its timer with ev_timer_start, which does
  * nothing while the timer is already running: a deadline earlier than the
@@ -106,13 +99,6 @@ void helper_sul_schedule(struct helper *h, lws_sorted_usec_list_t *sul, sul_cb_t
     h->n_kicks++;
     if (i == 0)
         arm_kick(h);
-}
-
-int64_t helper_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void on_signal(struct helper *h)
@@ -212,7 +198,7 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
      * start tasks, and an editor's start-up should not wait for a second
      * process to load every library. */
     h->reaper_fd = -1;
-    h->process_started_ms = helper_now_ms();
+    h->process_started_ms = clock_wall_ms();
     log_init(&h->log, LOG_INFO);
     settings_init(&h->settings);
     workspace_init(&h->ws);
@@ -330,11 +316,11 @@ static void flush_stdout(struct helper *h)
 {
     if (!h->rpc || h->stdout_fd < 0)
         return;
-    int64_t deadline = helper_mono_ms() + 300;
+    int64_t deadline = clock_mono_ms() + 300;
     size_t len;
     const char *p;
     while ((p = rpc_out_peek(h->rpc, &len)) && len > 0) {
-        int64_t left = deadline - helper_mono_ms();
+        int64_t left = deadline - clock_mono_ms();
         struct pollfd pfd = {.fd = h->stdout_fd, .events = POLLOUT};
         if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
             return;

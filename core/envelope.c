@@ -1,7 +1,7 @@
 /*
  * envelope: parsing and validating a data-plane message (see envelope.h).
  */
-#include "helper/envelope.h"
+#include "core/envelope.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -8,8 +8,8 @@
  * type-checked with json-c rather than through jwt_get_grant_int, whose error values (-1, 0) are
  * also valid numbers.
  */
-#include "helper/errbuf.h"
-#include "helper/auth.h"
+#include "core/errbuf.h"
+#include "core/auth.h"
 
 #include <limits.h>
 #include <stdarg.h>

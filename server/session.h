@@ -14,7 +14,7 @@
 #include <libwebsockets.h>
 #include <stdint.h>
 
-#include "helper/helper.h"
+#include "app/helper.h"
 
 struct call;
 

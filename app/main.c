@@ -11,13 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "helper/auth.h"
-#include "helper/helper.h"
-#include "helper/qr.h"
-#include "helper/reaper.h"
-#include "helper/secret.h"
-#include "helper/secret_watch.h"
-#include "helper/watch.h"
+#include "core/auth.h"
+#include "app/helper.h"
+#include "core/qr.h"
+#include "app/reaper.h"
+#include "core/secret.h"
+#include "app/secret_watch.h"
+#include "app/watch.h"
 
 #define TTL_MAX_S (365LL * 24 * 3600)
 
@@ -125,7 +125,7 @@ static char *mint(const struct settings *st, const char *wsid, const char *user,
         return NULL;
     }
     if (auth_mint_hs256((const unsigned char *)st->secret, strlen(st->secret), wsid, user, scopes,
-                        helper_now_ms() / 1000, ttl, st->audience, st->issuer, &token, err,
+                        clock_wall_ms() / 1000, ttl, st->audience, st->issuer, &token, err,
                         errlen) < 0)
         return NULL;
     return token;

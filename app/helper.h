@@ -14,10 +14,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "helper/events.h"
-#include "helper/log.h"
-#include "helper/private_paths.h"
-#include "helper/settings.h"
+#include "app/events.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "app/private_paths.h"
+#include "core/settings.h"
 #include "ipc/rpc.h"
 #include "workspace/task.h"
 #include "workspace/workspace.h"
@@ -119,12 +120,6 @@ struct helper {
     int exiting;
     lws_sorted_usec_list_t sul_exit;
 };
-
-/* Wall-clock ms since the epoch: timestamps and token claims only. */
-int64_t helper_now_ms(void);
-/* Monotonic ms: every duration, deadline and idle limit, so a jump of the
- * system clock (NTP, resume from suspend) closes nothing by itself. */
-int64_t helper_mono_ms(void);
 
 /* lws_sul_schedule on the helper's context, and sure to fire on time with
  * the libev loop (see helper.c). Every deadline of ours goes through it. */

@@ -1,7 +1,7 @@
 /*
  * guard: Host and Origin checks (see guard.h).
  */
-#include "helper/guard.h"
+#include "core/guard.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /*
  * secret_watch: the standalone secret, watched (see secret_watch.h).
  */
-#include "helper/secret_watch.h"
+#include "app/secret_watch.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,11 +10,11 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "helper/auth.h"
-#include "helper/helper.h"
-#include "helper/loopio.h"
-#include "helper/secret.h"
-#include "helper/session.h"
+#include "core/auth.h"
+#include "app/helper.h"
+#include "server/loopio.h"
+#include "core/secret.h"
+#include "server/session.h"
 
 /* While the secret's folder does not exist, how often it is looked for. */
 #define SECRET_RETRY_MS 2000

@@ -10,9 +10,9 @@
  * cleared, and that must mean "default", not "wrong type". Array elements are
  * values, not keys, so a null element is refused.
  */
-#include "helper/settings.h"
+#include "core/settings.h"
 
-#include "helper/auth.h"
+#include "core/auth.h"
 
 #include <errno.h>
 #include <fcntl.h>

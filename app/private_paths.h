@@ -14,8 +14,8 @@
 #ifndef COMPANION_PRIVATE_PATHS_H
 #define COMPANION_PRIVATE_PATHS_H
 
-#include "helper/log.h"
-#include "helper/settings.h"
+#include "core/log.h"
+#include "core/settings.h"
 #include <json-c/json.h>
 #include "workspace/workspace.h"
 

@@ -5,7 +5,7 @@
  * modules on whatever the background is, which scans on dark and light
  * terminals alike.
  */
-#include "helper/qr.h"
+#include "core/qr.h"
 
 #include <qrencode.h>
 

@@ -12,11 +12,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "helper/auth.h"
-#include "helper/helper.h"
-#include "helper/session.h"
-#include "helper/watch.h"
-#include "helper/private_paths.h"
+#include "core/auth.h"
+#include "app/helper.h"
+#include "server/session.h"
+#include "app/watch.h"
+#include "app/private_paths.h"
 #include "workspace/command.h"
 #include "workspace/folder.h"
 #include "workspace/utf8.h"
@@ -457,7 +457,7 @@ static void on_issue_token(struct rpc *rpc, struct rpc_req *req, json_object *pa
                           NULL);
         return;
     }
-    int64_t now = helper_now_ms() / 1000, ttl_s = ttl ? json_object_get_int64(ttl) : 3600;
+    int64_t now = clock_wall_ms() / 1000, ttl_s = ttl ? json_object_get_int64(ttl) : 3600;
     char *token = NULL;
     if (auth_mint_hs256((const unsigned char *)h->settings.secret, strlen(h->settings.secret),
                         h->ws.id, user ? json_object_get_string(user) : "editor", scopes, now,
@@ -639,7 +639,7 @@ void control_on_writable(struct helper *h)
 static void rpc_deadline_cb(lws_sorted_usec_list_t *sul)
 {
     struct helper *h = lws_container_of(sul, struct helper, sul_rpc);
-    rpc_expire(h->rpc, helper_mono_ms());
+    rpc_expire(h->rpc, clock_mono_ms());
     control_schedule_deadline(h);
 }
 
@@ -652,7 +652,7 @@ void control_schedule_deadline(struct helper *h)
         lws_sul_cancel(&h->sul_rpc);
         return;
     }
-    int64_t delay = d - helper_mono_ms();
+    int64_t delay = d - clock_mono_ms();
     helper_sul_schedule(h, &h->sul_rpc, rpc_deadline_cb,
                         (lws_usec_t)(delay > 0 ? delay : 0) * LWS_US_PER_MS);
 }

@@ -7,8 +7,8 @@
  * it can mint tokens we accept, so loading checks the file's type, owner and
  * mode and the folder's writability, not only the content.
  */
-#include "helper/errbuf.h"
-#include "helper/secret.h"
+#include "core/errbuf.h"
+#include "core/secret.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /*
  * private_paths: what the helper never serves (see private_paths.h).
  */
-#include "helper/private_paths.h"
+#include "app/private_paths.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * calls: asynchronous commands (see calls.h).
  */
-#include "helper/calls.h"
+#include "app/calls.h"
 
 #include <limits.h>
 #include <signal.h>
@@ -11,11 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "helper/helper.h"
-#include "helper/loopio.h"
-#include "helper/session.h"
-#include "helper/status_cache.h"
-#include "helper/watch.h"
+#include "app/helper.h"
+#include "server/loopio.h"
+#include "server/session.h"
+#include "app/status_cache.h"
+#include "app/watch.h"
 #include "workspace/editor_cmd.h"
 #include "workspace/folder.h"
 #include "workspace/git_ctx.h"
@@ -78,7 +78,7 @@ static struct call *call_new(struct session *s, const struct cmd_def *def, json_
     c->s = s;
     c->def = def;
     c->id = id ? json_object_get(id) : NULL;
-    c->started_ms = helper_mono_ms();
+    c->started_ms = clock_mono_ms();
     c->user = strdup(s->user_id ? s->user_id : "");
     if (s->chat_word)
         snprintf(c->chat_word, sizeof(c->chat_word), "%s", s->chat_word);
@@ -161,7 +161,7 @@ void calls_audit(struct session *s, const char *name, int ok, int64_t started_ms
     json_object_object_add(n, "userId", json_object_new_string(s->user_id ? s->user_id : ""));
     json_object_object_add(n, "name", json_object_new_string(name));
     json_object_object_add(n, "success", json_object_new_boolean(ok));
-    json_object_object_add(n, "durationMs", json_object_new_int64(helper_mono_ms() - started_ms));
+    json_object_object_add(n, "durationMs", json_object_new_int64(clock_mono_ms() - started_ms));
     control_notify(s->h, "companion/commandExecuted", n);
 }
 
@@ -683,7 +683,7 @@ static void dispatch_task_run(struct session *s, const struct cmd_def *def, json
         off += snprintf(detail + off, sizeof(detail) - (size_t)off, " %s", t->args.v[i]);
     json_object_object_add(p, "title", json_object_new_string(title));
     json_object_object_add(p, "detail", json_object_new_string(detail));
-    c->editor_req = rpc_request(h->rpc, "editor/confirm", p, helper_mono_ms(), CONFIRM_TIMEOUT_MS,
+    c->editor_req = rpc_request(h->rpc, "editor/confirm", p, clock_mono_ms(), CONFIRM_TIMEOUT_MS,
                                 confirm_answer, c);
     control_schedule_deadline(h);
     if (c->editor_req < 0) {
@@ -775,7 +775,7 @@ static void dispatch_editor(struct session *s, const struct cmd_def *def, json_o
         return;
     }
     c->editor_req =
-        rpc_request(h->rpc, method, params, helper_mono_ms(), EDITOR_TIMEOUT_MS, editor_answer, c);
+        rpc_request(h->rpc, method, params, clock_mono_ms(), EDITOR_TIMEOUT_MS, editor_answer, c);
     control_schedule_deadline(h);
     if (c->editor_req < 0) {
         c->editor_req = 0;
@@ -855,7 +855,7 @@ void calls_session_closed(struct session *s)
              * awaited, since the group is being killed. */
             struct task_result r = {.exit_code = -1,
                                     .signal = SIGKILL,
-                                    .duration_ms = helper_mono_ms() - c->started_ms,
+                                    .duration_ms = clock_mono_ms() - c->started_ms,
                                     .cancelled = 1};
             publish_task(c, EVENT_TASK_FINISHED, &r);
             c->task = NULL;
