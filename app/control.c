@@ -1,57 +1,80 @@
 /*
- * control: the editor's side of the helper (PROTOCOL section 1). Reads
- * stdin into the JSON-RPC layer, drains its queue into a non-blocking
- * stdout, and implements every control-plane method. The secret arrives only
- * inside settings and is never logged or echoed.
+ * control: the editor's side of the helper (see control.h).
  */
+#include "app/control.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "core/auth.h"
-#include "app/helper.h"
-#include "server/session.h"
-#include "app/watch.h"
+#include "app/client.h"
+#include "app/counters.h"
+#include "app/dataplane.h"
+#include "app/editor_port.h"
+#include "app/events.h"
 #include "app/private_paths.h"
-#include "workspace/command.h"
+#include "core/auth.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/settings.h"
+#include "ipc/rpc.h"
+#include "server/loop.h"
+#include "workspace/commands.h"
 #include "workspace/folder.h"
 #include "workspace/utf8.h"
 
 #define TTL_MAX_S      (365LL * 24 * 3600)
 #define PARENT_POLL_MS 500
 
-static struct helper *H(void *ud)
-{
-    return ud;
-}
+/* One request to the editor made through the editor port. */
+struct control;
+struct editor_call {
+    struct editor_call *next;
+    struct control *ctl;
+    int64_t id;
+    editor_answer_fn answer;
+    void *ud;
+};
 
-void control_notify(struct helper *h, const char *method, json_object *params)
-{
-    if (!h->rpc || !h->initialized || !h->stdout_wsi) {
-        json_object_put(params);
-        return;
-    }
-    rpc_notify(h->rpc, method, params);
-}
+struct control {
+    struct control_env env;
+    struct rpc *rpc;
+    int stdin_fd, stdout_fd;
+    struct loop_fd *stdin_w, *stdout_w, *parent_w;
+    pid_t parent_pid;
+    struct loop_timer *parent_poll; /* kill(pid, 0) when pidfd_open fails */
+    struct loop_timer *deadline;    /* of our oldest request to the editor */
+    int initialized;
+    int shutdown_received;
+    int exiting;
+    struct rpc_req *pending_stop; /* server/stop or shutdown, answered when stopped */
+    int pending_stop_null;        /* answer it with null (shutdown) */
+    struct editor_call *calls;
+};
+
+static void schedule_deadline(struct control *ctl);
 
 static void log_forward(void *ud, enum log_level level, const char *message)
 {
-    struct helper *h = ud;
-    if (!h->rpc || !h->stdout_wsi)
+    struct control *ctl = ud;
+    if (!ctl->stdout_w)
         return;
     json_object *p = json_object_new_object();
     json_object_object_add(p, "type", json_object_new_int((int)level + 1));
     json_object_object_add(p, "message", json_object_new_string(message));
-    rpc_notify(h->rpc, "window/logMessage", p);
+    rpc_notify(ctl->rpc, "window/logMessage", p);
 }
 
-static void apply_log_level(struct helper *h)
+static void apply_log_level(struct control *ctl)
 {
-    h->log.level = (enum log_level)h->settings.log_level;
+    ctl->env.log->level = (enum log_level)ctl->env.settings->log_level;
 }
 
 /* ---- parameters ---- */
@@ -74,35 +97,52 @@ static int need_object_params(struct rpc_req *req, json_object *params)
     return 0;
 }
 
-/* ---- parent watch ---- */
+/* ---- the editor's process ---- */
 
-static void parent_poll_cb(lws_sorted_usec_list_t *sul)
+static void parent_gone(struct control *ctl)
 {
-    struct helper *h = lws_container_of(sul, struct helper, sul_parent);
-    if (kill(h->parent_pid, 0) < 0 && errno == ESRCH) {
-        log_msg(&h->log, LOG_INFO, "the editor process %d is gone: stopping", (int)h->parent_pid);
-        helper_exit(h, 1);
-        return;
-    }
-    helper_sul_schedule(h, &h->sul_parent, parent_poll_cb,
-                        (lws_usec_t)PARENT_POLL_MS * LWS_US_PER_MS);
+    log_msg(ctl->env.log, LOG_INFO, "the editor process %d is gone: stopping",
+            (int)ctl->parent_pid);
+    ctl->env.exit(ctl->env.ud, 1);
 }
 
-static int watch_parent(struct helper *h, pid_t pid)
+static void parent_poll_cb(void *arg)
 {
-    h->parent_pid = pid;
+    struct control *ctl = arg;
+    if (kill(ctl->parent_pid, 0) < 0 && errno == ESRCH) {
+        parent_gone(ctl);
+        return;
+    }
+    loop_timer_arm(ctl->parent_poll, PARENT_POLL_MS);
+}
+
+/* A pidfd becomes readable when the process exits. */
+static void on_parent(void *arg, unsigned events)
+{
+    struct control *ctl = arg;
+    (void)events;
+    loop_fd_close(ctl->parent_w);
+    ctl->parent_w = NULL;
+    parent_gone(ctl);
+}
+
+static int watch_parent(struct control *ctl, pid_t pid)
+{
+    ctl->parent_pid = pid;
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0 && errno == ESRCH)
         return -1;
     if (fd >= 0) {
-        h->parent_wsi = helper_adopt_fd(h, fd);
-        if (h->parent_wsi)
+        ctl->parent_w = loop_fd_watch(ctl->env.loop, fd, on_parent, ctl);
+        if (ctl->parent_w)
             return 0;
         close(fd);
     }
     /* No pidfd (old kernel, seccomp): ask the kernel twice a second. */
-    helper_sul_schedule(h, &h->sul_parent, parent_poll_cb,
-                        (lws_usec_t)PARENT_POLL_MS * LWS_US_PER_MS);
+    if (!ctl->parent_poll)
+        ctl->parent_poll = loop_timer_new(ctl->env.loop, parent_poll_cb, ctl);
+    if (ctl->parent_poll)
+        loop_timer_arm(ctl->parent_poll, PARENT_POLL_MS);
     return 0;
 }
 
@@ -118,9 +158,10 @@ static int auth_material_changed(const struct settings *a, const struct settings
 
 /* Parses `obj` into *out; a section without auth.secret keeps the current
  * secret, since the extension may send settings before it has read it. */
-static int parse_settings(struct helper *h, json_object *obj, struct settings *out, char *err,
+static int parse_settings(struct control *ctl, json_object *obj, struct settings *out, char *err,
                           size_t errlen)
 {
+    const struct settings *cur = ctl->env.settings;
     if (!obj)
         obj = json_object_new_object();
     else
@@ -134,7 +175,7 @@ static int parse_settings(struct helper *h, json_object *obj, struct settings *o
     json_object_put(obj);
     if (rc < 0)
         return -1;
-    if (!out->secret && h->settings.secret && !(out->secret = strdup(h->settings.secret))) {
+    if (!out->secret && cur->secret && !(out->secret = strdup(cur->secret))) {
         settings_free(out);
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -142,13 +183,25 @@ static int parse_settings(struct helper *h, json_object *obj, struct settings *o
     return 0;
 }
 
+/* A stop asked by server/stop or shutdown is done: answer it. */
+static void stop_done(void *arg)
+{
+    struct control *ctl = arg;
+    if (!ctl->pending_stop)
+        return;
+    struct rpc_req *req = ctl->pending_stop;
+    ctl->pending_stop = NULL;
+    /* shutdown answers null, as in LSP; server/stop answers {}. */
+    rpc_respond(req, ctl->pending_stop_null ? NULL : json_object_new_object());
+}
+
 /* ---- methods ---- */
 
 static void on_initialize(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
 {
-    struct helper *h = H(ud);
+    struct control *ctl = ud;
     char err[300];
-    if (h->initialized) {
+    if (ctl->initialized) {
         rpc_respond_error(req, RPC_INVALID_REQUEST, "already initialized", NULL);
         return;
     }
@@ -168,7 +221,7 @@ static void on_initialize(struct rpc *rpc, struct rpc_req *req, json_object *par
         return;
     }
     struct settings s;
-    if (parse_settings(h, param(params, "settings"), &s, err, sizeof(err)) < 0) {
+    if (parse_settings(ctl, param(params, "settings"), &s, err, sizeof(err)) < 0) {
         rpc_respond_error(req, RPC_INVALID_PARAMS, err, NULL);
         return;
     }
@@ -176,7 +229,7 @@ static void on_initialize(struct rpc *rpc, struct rpc_req *req, json_object *par
     if (!folders)
         folders = empty = json_object_new_array();
     size_t skipped = 0;
-    int rc = workspace_set_folders(&h->ws, wsid ? json_object_get_string(wsid) : NULL, folders,
+    int rc = workspace_set_folders(ctl->env.ws, wsid ? json_object_get_string(wsid) : NULL, folders,
                                    &skipped, err, sizeof(err));
     json_object_put(empty);
     if (rc < 0) {
@@ -184,30 +237,31 @@ static void on_initialize(struct rpc *rpc, struct rpc_req *req, json_object *par
         rpc_respond_error(req, RPC_INVALID_PARAMS, err, NULL);
         return;
     }
-    settings_free(&h->settings);
-    h->settings = s;
-    apply_log_level(h);
-    events_resize(&h->events, (size_t)h->settings.history_size);
+    settings_free(ctl->env.settings);
+    *ctl->env.settings = s;
+    apply_log_level(ctl);
+    events_resize(ctl->env.events, (size_t)ctl->env.settings->history_size);
     json_object *priv = param(params, "privatePaths");
     if (priv && !json_object_is_type(priv, json_type_array))
-        log_msg(&h->log, LOG_WARN, "privatePaths: expected an array of absolute paths (ignored)");
+        log_msg(ctl->env.log, LOG_WARN,
+                "privatePaths: expected an array of absolute paths (ignored)");
     else if (priv)
-        private_paths_set_extra(&h->priv, priv);
-    private_paths_apply(&h->priv, &h->settings, &h->ws, &h->log);
+        private_paths_set_extra(ctl->env.priv, priv);
+    private_paths_apply(ctl->env.priv, ctl->env.settings, ctl->env.ws, ctl->env.log);
 
-    if (pid && watch_parent(h, (pid_t)json_object_get_int64(pid)) < 0) {
+    if (pid && watch_parent(ctl, (pid_t)json_object_get_int64(pid)) < 0) {
         rpc_respond_error(req, RPC_INVALID_PARAMS, "processId: no such process", NULL);
-        helper_exit(h, 1);
+        ctl->env.exit(ctl->env.ud, 1);
         return;
     }
-    h->initialized = 1;
+    ctl->initialized = 1;
     rpc_set_initialized(rpc, 1);
-    watch_restart(h);
+    ctl->env.folders_changed(ctl->env.ud);
     if (skipped)
-        log_msg(&h->log, LOG_WARN, "%zu workspace folder(s) are not local folders and are ignored",
-                skipped);
-    log_msg(&h->log, LOG_INFO, "initialized: workspace %s (%s), %zu folder(s)", h->ws.id,
-            h->ws.name, h->ws.n_folders);
+        log_msg(ctl->env.log, LOG_WARN,
+                "%zu workspace folder(s) are not local folders and are ignored", skipped);
+    log_msg(ctl->env.log, LOG_INFO, "initialized: workspace %s (%s), %zu folder(s)",
+            ctl->env.ws->id, ctl->env.ws->name, ctl->env.ws->n_folders);
 
     json_object *r = json_object_new_object();
     json_object *si = json_object_new_object();
@@ -217,7 +271,7 @@ static void on_initialize(struct rpc *rpc, struct rpc_req *req, json_object *par
     json_object *caps = json_object_new_object();
     json_object_object_add(caps, "commands", cmd_names_json());
     json_object_object_add(r, "capabilities", caps);
-    json_object_object_add(r, "workspaceId", json_object_new_string(h->ws.id));
+    json_object_object_add(r, "workspaceId", json_object_new_string(ctl->env.ws->id));
     rpc_respond(req, r);
 }
 
@@ -225,103 +279,116 @@ static void on_initialized(struct rpc *rpc, struct rpc_req *req, json_object *pa
 {
 }
 
-static json_object *start_result(struct helper *h)
+static json_object *start_result(struct control *ctl)
 {
     json_object *r = json_object_new_object();
-    json_object_object_add(r, "url", json_object_new_string(h->url));
-    json_object_object_add(r, "host", json_object_new_string(h->settings.host));
-    json_object_object_add(r, "port", json_object_new_int(h->bound_port));
+    json_object_object_add(r, "url", json_object_new_string(server_url(ctl->env.server)));
+    json_object_object_add(r, "host", json_object_new_string(ctl->env.settings->host));
+    json_object_object_add(r, "port", json_object_new_int(server_port(ctl->env.server)));
     return r;
 }
 
 static void on_server_start(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
 {
-    struct helper *h = H(ud);
+    struct control *ctl = ud;
     char err[300];
-    int code;
-    if (helper_server_start(h, &code, err, sizeof(err)) < 0) {
-        log_msg(&h->log, LOG_ERROR, "server/start: %s", err);
+    enum server_err e = ctl->env.start_server(ctl->env.ud, err, sizeof(err));
+    if (e != SERVER_OK) {
+        int code = e == SERVER_E_SETTINGS   ? RPC_INVALID_PARAMS
+                   : e == SERVER_E_INTERNAL ? RPC_INTERNAL_ERROR
+                                            : RPC_SERVER_ERROR;
+        log_msg(ctl->env.log, LOG_ERROR, "server/start: %s", err);
         json_object *data = NULL;
         if (code == RPC_SERVER_ERROR) {
             data = json_object_new_object();
-            json_object_object_add(data, "port", json_object_new_int(h->settings.port));
+            json_object_object_add(data, "port", json_object_new_int(ctl->env.settings->port));
         }
         rpc_respond_error(req, code, err, data);
         return;
     }
-    rpc_respond(req, start_result(h));
+    rpc_respond(req, start_result(ctl));
 }
 
 static void on_server_stop(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
 {
-    struct helper *h = H(ud);
-    if (!h->running && !h->stopping) {
+    struct control *ctl = ud;
+    if (!server_running(ctl->env.server) && !server_stopping(ctl->env.server)) {
         rpc_respond(req, json_object_new_object());
         return;
     }
-    if (h->pending_stop) {
+    if (ctl->pending_stop) {
         rpc_respond_error(req, RPC_INVALID_REQUEST, "a stop is already in progress", NULL);
         return;
     }
-    h->pending_stop = req;
-    h->pending_stop_null = 0;
-    helper_server_stop(h, NULL);
+    ctl->pending_stop = req;
+    ctl->pending_stop_null = 0;
+    server_stop(ctl->env.server, stop_done, ctl);
 }
 
-static json_object *counters_json(const struct helper *h)
+static json_object *counters_json(const struct control *ctl)
 {
-    const struct helper_counters *c = &h->counters;
+    const struct server_counters *t = server_counters(ctl->env.server);
+    const struct app_counters *c = ctl->env.counters;
     json_object *o = json_object_new_object();
 #define C(name, field) json_object_object_add(o, name, json_object_new_int64((int64_t)c->field))
-    C("connectionsTotal", connections_total);
-    C("connectionsRefused", connections_refused);
+#define T(name, field) json_object_object_add(o, name, json_object_new_int64((int64_t)t->field))
+    T("connectionsTotal", connections_total);
+    T("connectionsRefused", connections_refused);
     C("authSucceeded", auth_succeeded);
     C("authFailed", auth_failed);
-    C("authTimeouts", auth_timeouts);
+    T("authTimeouts", auth_timeouts);
     C("messagesIn", messages_in);
-    C("messagesOut", messages_out);
-    C("bytesIn", bytes_in);
-    C("bytesOut", bytes_out);
+    T("messagesOut", messages_out);
+    T("bytesIn", bytes_in);
+    T("bytesOut", bytes_out);
     C("commands", commands);
     C("commandErrors", command_errors);
     C("invalidMessages", invalid_messages);
     C("rateLimited", rate_limited);
-    C("slowConsumers", slow_consumers);
-    C("heartbeatTimeouts", heartbeat_timeouts);
-    C("oversizeMessages", oversize_messages);
+    T("slowConsumers", slow_consumers);
+    T("heartbeatTimeouts", heartbeat_timeouts);
+    T("oversizeMessages", oversize_messages);
     C("gitStatusCached", git_status_cached);
     C("gitStatusPartial", git_status_partial);
     C("gitStatusFull", git_status_full);
 #undef C
-    json_object_object_add(o, "connections", json_object_new_int(h->n_connections));
-    json_object_object_add(o, "authenticating", json_object_new_int(h->n_unauthenticated));
+#undef T
+    json_object_object_add(o, "connections",
+                           json_object_new_int(server_connections(ctl->env.server)));
+    json_object_object_add(o, "authenticating",
+                           json_object_new_int(server_authenticating(ctl->env.server)));
     return o;
 }
 
 static void on_server_status(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
 {
-    struct helper *h = H(ud);
+    struct control *ctl = ud;
     json_object *r = json_object_new_object();
-    json_object_object_add(r, "state", json_object_new_string(h->running ? "running" : "stopped"));
-    json_object_object_add(r, "url", h->running ? json_object_new_string(h->url) : NULL);
-    json_object_object_add(r, "host", json_object_new_string(h->settings.host));
-    json_object_object_add(r, "port", h->running ? json_object_new_int(h->bound_port) : NULL);
+    json_object_object_add(
+        r, "state",
+        json_object_new_string(server_running(ctl->env.server) ? "running" : "stopped"));
+    json_object_object_add(r, "url",
+                           server_running(ctl->env.server)
+                               ? json_object_new_string(server_url(ctl->env.server))
+                               : NULL);
+    json_object_object_add(r, "host", json_object_new_string(ctl->env.settings->host));
+    json_object_object_add(
+        r, "port",
+        server_running(ctl->env.server) ? json_object_new_int(server_port(ctl->env.server)) : NULL);
     json_object_object_add(r, "startedAt",
-                           h->running ? json_object_new_int64(h->started_at_ms) : NULL);
-    json_object_object_add(r, "workspaceId", json_object_new_string(h->ws.id));
+                           server_running(ctl->env.server)
+                               ? json_object_new_int64(server_started_at_ms(ctl->env.server))
+                               : NULL);
+    json_object_object_add(r, "workspaceId", json_object_new_string(ctl->env.ws->id));
     json_object_object_add(r, "version", json_object_new_string(COMPANION_VERSION));
-    json_object *clients = json_object_new_array();
-    for (struct session *s = h->sessions; s; s = s->next)
-        if (s->authed)
-            json_object_array_add(clients, session_status_json(s));
-    json_object_object_add(r, "clients", clients);
-    json_object_object_add(r, "counters", counters_json(h));
+    json_object_object_add(r, "clients", dataplane_clients_json(ctl->env.dp));
+    json_object_object_add(r, "counters", counters_json(ctl));
     rpc_respond(req, r);
 }
 
 static void on_server_broadcast(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
 {
-    struct helper *h = H(ud);
+    struct control *ctl = ud;
     if (need_object_params(req, params) < 0)
         return;
     json_object *type = param(params, "type"), *data = param(params, "data");
@@ -349,20 +416,20 @@ static void on_server_broadcast(struct rpc *rpc, struct rpc_req *req, json_objec
                                        ? json_object_get(v)
                                        : json_object_new_string(i == 2 ? "info" : ""));
         }
-        delivered = events_publish(h, EVENT_NOTIFY, p);
+        delivered = events_publish(ctl->env.events, EVENT_NOTIFY, p);
         json_object *r = json_object_new_object();
         json_object_object_add(r, "delivered", json_object_new_int(delivered));
         rpc_respond(req, r);
         return;
     }
-    for (struct session *s = h->sessions; s; s = s->next) {
-        if (!s->authed || session_is_closing(s))
+    for (struct client *c = *ctl->env.clients; c; c = c->next) {
+        if (!c->authed || c->gone || session_is_closing(c->s))
             continue;
         json_object *msg = json_object_new_object();
         json_object_object_add(msg, "type", json_object_get(type));
         if (data)
             json_object_object_add(msg, "data", json_object_get(data));
-        if (session_send_obj(s, msg) == 0)
+        if (session_send_obj(c->s, msg) == 0)
             delivered++;
     }
     json_object *r = json_object_new_object();
@@ -373,7 +440,7 @@ static void on_server_broadcast(struct rpc *rpc, struct rpc_req *req, json_objec
 static void on_server_disconnect(struct rpc *rpc, struct rpc_req *req, json_object *params,
                                  void *ud)
 {
-    struct helper *h = H(ud);
+    struct control *ctl = ud;
     if (need_object_params(req, params) < 0)
         return;
     json_object *sid = param(params, "sessionId"), *reason = param(params, "reason");
@@ -385,12 +452,13 @@ static void on_server_disconnect(struct rpc *rpc, struct rpc_req *req, json_obje
         rpc_respond_error(req, RPC_INVALID_PARAMS, "reason: expected a string", NULL);
         return;
     }
-    struct session *s = session_find(h, json_object_get_string(sid));
+    struct client *cl = dataplane_find(ctl->env.dp, json_object_get_string(sid));
+    struct session *s = cl ? cl->s : NULL;
     if (!s) {
         rpc_respond_error(req, RPC_INVALID_PARAMS, "sessionId: no such session", NULL);
         return;
     }
-    log_msg(&h->log, LOG_INFO, "session %s: disconnected by the editor", s->id);
+    log_msg(ctl->env.log, LOG_INFO, "session %s: disconnected by the editor", session_id(s));
     session_close(s, 1000, reason ? json_object_get_string(reason) : "disconnected by the editor");
     rpc_respond(req, json_object_new_object());
 }
@@ -428,7 +496,7 @@ static int scopes_from_json(json_object *v, unsigned *out, char *err, size_t err
 
 static void on_issue_token(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
 {
-    struct helper *h = H(ud);
+    struct control *ctl = ud;
     char err[300];
     if (need_object_params(req, params) < 0)
         return;
@@ -450,32 +518,34 @@ static void on_issue_token(struct rpc *rpc, struct rpc_req *req, json_object *pa
         rpc_respond_error(req, RPC_INVALID_PARAMS, err, NULL);
         return;
     }
-    if (h->settings.alg != AUTH_ALG_HS256 || !h->settings.secret) {
+    if (ctl->env.settings->alg != AUTH_ALG_HS256 || !ctl->env.settings->secret) {
         rpc_respond_error(req, RPC_INVALID_PARAMS,
-                          h->settings.secret ? "tokens can be issued only with auth.algorithm HS256"
-                                             : "auth.secret is not set",
+                          ctl->env.settings->secret
+                              ? "tokens can be issued only with auth.algorithm HS256"
+                              : "auth.secret is not set",
                           NULL);
         return;
     }
     int64_t now = clock_wall_ms() / 1000, ttl_s = ttl ? json_object_get_int64(ttl) : 3600;
     char *token = NULL;
-    if (auth_mint_hs256((const unsigned char *)h->settings.secret, strlen(h->settings.secret),
-                        h->ws.id, user ? json_object_get_string(user) : "editor", scopes, now,
-                        ttl_s, h->settings.audience, h->settings.issuer, &token, err,
-                        sizeof(err)) < 0) {
+    if (auth_mint_hs256(
+            (const unsigned char *)ctl->env.settings->secret, strlen(ctl->env.settings->secret),
+            ctl->env.ws->id, user ? json_object_get_string(user) : "editor", scopes, now, ttl_s,
+            ctl->env.settings->audience, ctl->env.settings->issuer, &token, err, sizeof(err)) < 0) {
         rpc_respond_error(req, RPC_INTERNAL_ERROR, err, NULL);
         return;
     }
     char url[300];
-    if (h->running)
-        snprintf(url, sizeof(url), "%s", h->url);
+    if (server_running(ctl->env.server))
+        snprintf(url, sizeof(url), "%s", server_url(ctl->env.server));
     else
-        snprintf(url, sizeof(url), "ws://%s:%d/ws", h->settings.host, h->settings.port);
+        snprintf(url, sizeof(url), "ws://%s:%d/ws", ctl->env.settings->host,
+                 ctl->env.settings->port);
     json_object *r = json_object_new_object();
     json_object_object_add(r, "token", json_object_new_string(token));
     json_object_object_add(r, "expiresAt", json_object_new_int64((now + ttl_s) * 1000));
     json_object_object_add(r, "url", json_object_new_string(url));
-    json_object_object_add(r, "workspaceId", json_object_new_string(h->ws.id));
+    json_object_object_add(r, "workspaceId", json_object_new_string(ctl->env.ws->id));
     explicit_bzero(token, strlen(token));
     free(token);
     rpc_respond(req, r);
@@ -484,69 +554,72 @@ static void on_issue_token(struct rpc *rpc, struct rpc_req *req, json_object *pa
 static void on_did_change_configuration(struct rpc *rpc, struct rpc_req *req, json_object *params,
                                         void *ud)
 {
-    struct helper *h = H(ud);
+    struct control *ctl = ud;
     char err[300];
     struct settings s, old;
-    if (parse_settings(h, param(params, "settings"), &s, err, sizeof(err)) < 0) {
-        log_msg(&h->log, LOG_ERROR, "settings refused, keeping the current ones: %s", err);
+    if (parse_settings(ctl, param(params, "settings"), &s, err, sizeof(err)) < 0) {
+        log_msg(ctl->env.log, LOG_ERROR, "settings refused, keeping the current ones: %s", err);
         return;
     }
-    old = h->settings;
-    h->settings = s;
-    apply_log_level(h);
-    events_resize(&h->events, (size_t)h->settings.history_size);
-    private_paths_apply(&h->priv, &h->settings, &h->ws, &h->log);
-    if (auth_material_changed(&old, &h->settings)) {
-        int n = session_close_all(h, 4001, "credentials changed");
+    old = *ctl->env.settings;
+    *ctl->env.settings = s;
+    apply_log_level(ctl);
+    events_resize(ctl->env.events, (size_t)ctl->env.settings->history_size);
+    private_paths_apply(ctl->env.priv, ctl->env.settings, ctl->env.ws, ctl->env.log);
+    if (auth_material_changed(&old, ctl->env.settings)) {
+        int n = server_close_all(ctl->env.server, 4001, "credentials changed");
         if (n)
-            log_msg(&h->log, LOG_INFO, "auth settings changed: %d session(s) closed", n);
+            log_msg(ctl->env.log, LOG_INFO, "auth settings changed: %d session(s) closed", n);
     }
-    helper_server_reconfigure(h, &old);
+    server_reconfigure(ctl->env.server, old.host, old.port);
     settings_free(&old);
-    log_msg(&h->log, LOG_INFO, "settings applied");
+    log_msg(ctl->env.log, LOG_INFO, "settings applied");
 }
 
 static void on_did_change_folders(struct rpc *rpc, struct rpc_req *req, json_object *params,
                                   void *ud)
 {
-    struct helper *h = H(ud);
+    struct control *ctl = ud;
     char err[300];
-    if (workspace_change_folders(&h->ws, param(params, "event"), err, sizeof(err)) < 0)
-        log_msg(&h->log, LOG_ERROR, "workspace folders change refused: %s", err);
+    if (workspace_change_folders(ctl->env.ws, param(params, "event"), err, sizeof(err)) < 0)
+        log_msg(ctl->env.log, LOG_ERROR, "workspace folders change refused: %s", err);
     else {
-        log_msg(&h->log, LOG_INFO, "workspace folders: %zu", h->ws.n_folders);
-        private_paths_apply(&h->priv, &h->settings, &h->ws, &h->log);
-        watch_restart(h);
+        log_msg(ctl->env.log, LOG_INFO, "workspace folders: %zu", ctl->env.ws->n_folders);
+        private_paths_apply(ctl->env.priv, ctl->env.settings, ctl->env.ws, ctl->env.log);
+        ctl->env.folders_changed(ctl->env.ud);
     }
 }
 
 static void on_did_save(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
 {
-    struct helper *h = H(ud);
+    struct control *ctl = ud;
     json_object *uri = param(params, "uri");
     char *path = uri && json_object_is_type(uri, json_type_string)
                      ? workspace_path_from_uri(json_object_get_string(uri))
                      : NULL;
     char rel[PATH_MAX];
-    int k = path ? folder_relative(h->ws.folders, h->ws.n_folders, path, rel, sizeof(rel)) : -1;
+    int k =
+        path ? folder_relative(ctl->env.ws->folders, ctl->env.ws->n_folders, path, rel, sizeof(rel))
+             : -1;
     if (k >= 0 && strcmp(rel, ".") != 0) {
         json_object *p = json_object_new_object();
-        json_object_object_add(p, "folder", utf8_json_string(h->ws.folders[k].name));
+        json_object_object_add(p, "folder", utf8_json_string(ctl->env.ws->folders[k].name));
         json_object_object_add(p, "path", utf8_json_string(rel));
-        events_publish(h, EVENT_FILE_SAVED, p);
+        events_publish(ctl->env.events, EVENT_FILE_SAVED, p);
     }
     free(path);
 }
 
 static void on_shutdown(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
 {
-    struct helper *h = H(ud);
-    h->shutdown_received = 1;
+    struct control *ctl = ud;
+    ctl->shutdown_received = 1;
     rpc_set_shutdown(rpc, 1);
-    if ((h->running || h->stopping) && !h->pending_stop) {
-        h->pending_stop = req; /* answered null once clients are closed */
-        h->pending_stop_null = 1;
-        helper_server_stop(h, NULL);
+    if ((server_running(ctl->env.server) || server_stopping(ctl->env.server)) &&
+        !ctl->pending_stop) {
+        ctl->pending_stop = req; /* answered null once clients are closed */
+        ctl->pending_stop_null = 1;
+        server_stop(ctl->env.server, stop_done, ctl);
         return;
     }
     rpc_respond(req, NULL);
@@ -555,8 +628,8 @@ static void on_shutdown(struct rpc *rpc, struct rpc_req *req, json_object *param
 static void on_exit_notification(struct rpc *rpc, struct rpc_req *req, json_object *params,
                                  void *ud)
 {
-    struct helper *h = H(ud);
-    helper_exit(h, h->shutdown_received ? 0 : 1);
+    struct control *ctl = ud;
+    ctl->env.exit(ctl->env.ud, ctl->shutdown_received ? 0 : 1);
 }
 
 static const struct rpc_method control_methods[] = {
@@ -580,90 +653,210 @@ static const struct rpc_method control_methods[] = {
 
 static void want_write(struct rpc *rpc, void *ud)
 {
-    struct helper *h = ud;
-    if (h->stdout_wsi)
-        lws_callback_on_writable(h->stdout_wsi);
+    struct control *ctl = ud;
+    loop_fd_want_write(ctl->stdout_w);
 }
 
 static void cancelled(struct rpc *rpc, struct rpc_req *req, void *ud)
 {
-    struct helper *h = ud;
+    struct control *ctl = ud;
     /* Only server/stop and shutdown wait; stopping is not undone, so the
      * request simply completes when the server is down. */
-    log_msg(&h->log, LOG_DEBUG, "cancel of %s ignored: it completes shortly", rpc_req_method(req));
+    log_msg(ctl->env.log, LOG_DEBUG, "cancel of %s ignored: it completes shortly",
+            rpc_req_method(req));
 }
 
 static void protocol_error(struct rpc *rpc, const char *message, void *ud)
 {
-    struct helper *h = ud;
-    log_msg(&h->log, LOG_WARN, "control plane: %s", message);
+    struct control *ctl = ud;
+    log_msg(ctl->env.log, LOG_WARN, "control plane: %s", message);
 }
 
 static const struct rpc_callbacks control_callbacks = {want_write, cancelled, protocol_error};
 
-void control_on_readable(struct helper *h)
+static void stdin_closed(struct control *ctl)
 {
-    char buf[65536];
-    ssize_t n = read(h->stdin_fd, buf, sizeof(buf));
-    if (n > 0) {
-        rpc_feed(h->rpc, buf, (size_t)n);
-        control_schedule_deadline(h);
-        return;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    log_msg(&h->log, LOG_INFO, "stdin closed: the editor is gone, stopping");
-    h->stdin_wsi = NULL; /* tells io_callback to let lws close it */
-    helper_exit(h, h->shutdown_received ? 0 : 1);
+    log_msg(ctl->env.log, LOG_INFO, "stdin closed: the editor is gone, stopping");
+    loop_fd_close(ctl->stdin_w);
+    ctl->stdin_w = NULL;
+    ctl->env.exit(ctl->env.ud, ctl->shutdown_received ? 0 : 1);
 }
 
-void control_on_writable(struct helper *h)
+static void on_stdin(void *arg, unsigned events)
 {
+    struct control *ctl = arg;
+    char buf[65536];
+    ssize_t n = read(ctl->stdin_fd, buf, sizeof(buf));
+    if (n > 0) {
+        rpc_feed(ctl->rpc, buf, (size_t)n);
+        schedule_deadline(ctl);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR) && !(events & LOOP_HANGUP))
+        return;
+    stdin_closed(ctl);
+}
+
+static void stdout_gone(struct control *ctl)
+{
+    log_msg(ctl->env.log, LOG_INFO, "stdout closed: the editor is gone, stopping");
+    ctl->env.log->forward = NULL;
+    loop_fd_close(ctl->stdout_w);
+    ctl->stdout_w = NULL;
+    ctl->stdout_fd = -1; /* the loop closes it: nothing may write there */
+    ctl->env.exit(ctl->env.ud, 1);
+}
+
+static void on_stdout(void *arg, unsigned events)
+{
+    struct control *ctl = arg;
+    /* Nothing is read from stdout: readable means its reader hung up
+     * (libev reports a hang-up as readable, where lws's poll loop closed
+     * the fd). Left open, it would be ready on every turn. */
+    if (events & (LOOP_READABLE | LOOP_HANGUP)) {
+        stdout_gone(ctl);
+        return;
+    }
     size_t len;
-    const char *p = rpc_out_peek(h->rpc, &len);
+    const char *p = rpc_out_peek(ctl->rpc, &len);
     if (!p || !len)
         return;
-    ssize_t n = write(h->stdout_fd, p, len);
-    if (n > 0)
-        rpc_out_consume(h->rpc, (size_t)n);
-    else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-        log_msg(&h->log, LOG_INFO, "stdout closed: the editor is gone, stopping");
-        h->log.forward = NULL;
-        helper_exit(h, 1);
+    ssize_t n = write(ctl->stdout_fd, p, len);
+    if (n > 0) {
+        rpc_out_consume(ctl->rpc, (size_t)n);
+    } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        stdout_gone(ctl);
         return;
     }
-    if (rpc_out_pending(h->rpc) && h->stdout_wsi)
-        lws_callback_on_writable(h->stdout_wsi);
+    if (rpc_out_pending(ctl->rpc))
+        loop_fd_want_write(ctl->stdout_w);
 }
 
-static void rpc_deadline_cb(lws_sorted_usec_list_t *sul)
+static void deadline_cb(void *arg)
 {
-    struct helper *h = lws_container_of(sul, struct helper, sul_rpc);
-    rpc_expire(h->rpc, clock_mono_ms());
-    control_schedule_deadline(h);
+    struct control *ctl = arg;
+    rpc_expire(ctl->rpc, clock_mono_ms());
+    schedule_deadline(ctl);
 }
 
-void control_schedule_deadline(struct helper *h)
+static void schedule_deadline(struct control *ctl)
 {
-    if (!h->rpc)
-        return;
-    int64_t d = rpc_next_deadline(h->rpc);
+    int64_t d = rpc_next_deadline(ctl->rpc);
     if (d < 0) {
-        lws_sul_cancel(&h->sul_rpc);
+        loop_timer_cancel(ctl->deadline);
         return;
     }
     int64_t delay = d - clock_mono_ms();
-    helper_sul_schedule(h, &h->sul_rpc, rpc_deadline_cb,
-                        (lws_usec_t)(delay > 0 ? delay : 0) * LWS_US_PER_MS);
+    loop_timer_arm(ctl->deadline, delay > 0 ? delay : 0);
 }
 
-int control_init(struct helper *h, char *err, size_t errlen)
+/* ---- the editor port ---- */
+
+static int port_attached(void *ud)
 {
-    h->stdin_fd = STDIN_FILENO;
-    h->stdout_fd = dup(STDOUT_FILENO);
-    if (h->stdout_fd < 0) {
-        snprintf(err, errlen, "cannot use stdout: %s", strerror(errno));
+    struct control *ctl = ud;
+    return ctl->initialized && ctl->stdout_w && !ctl->exiting;
+}
+
+static void port_notify(void *ud, const char *method, json_object *params)
+{
+    struct control *ctl = ud;
+    if (!ctl->initialized || !ctl->stdout_w) {
+        json_object_put(params);
+        return;
+    }
+    rpc_notify(ctl->rpc, method, params);
+}
+
+static void unlink_call(struct control *ctl, struct editor_call *ec)
+{
+    for (struct editor_call **pp = &ctl->calls; *pp; pp = &(*pp)->next)
+        if (*pp == ec) {
+            *pp = ec->next;
+            return;
+        }
+}
+
+/* The rpc layer answers each request once (answer, timeout, or failure when
+ * the helper exits): the record goes with it. */
+static void port_done(void *cbud, json_object *result, const struct rpc_error *err)
+{
+    struct editor_call *ec = cbud;
+    editor_answer_fn answer = ec->answer;
+    void *ud = ec->ud;
+    unlink_call(ec->ctl, ec);
+    free(ec);
+    if (!err)
+        answer(ud, EDITOR_ANSWERED, result, NULL);
+    else if (err->code == RPC_REQUEST_TIMEOUT || err->code == RPC_REQUEST_CANCELLED)
+        answer(ud, EDITOR_TIMED_OUT, NULL, err->message);
+    else
+        answer(ud, EDITOR_FAILED, NULL, err->message);
+}
+
+static int64_t port_request(void *ud, const char *method, json_object *params, int64_t timeout_ms,
+                            editor_answer_fn answer, void *answer_ud)
+{
+    struct control *ctl = ud;
+    struct editor_call *ec = calloc(1, sizeof(*ec));
+    if (!ec) {
+        json_object_put(params);
         return -1;
+    }
+    ec->ctl = ctl;
+    ec->answer = answer;
+    ec->ud = answer_ud;
+    ec->next = ctl->calls;
+    ctl->calls = ec;
+    int64_t id = rpc_request(ctl->rpc, method, params, clock_mono_ms(), timeout_ms, port_done, ec);
+    if (id < 0) {
+        unlink_call(ctl, ec);
+        free(ec);
+        return -1;
+    }
+    ec->id = id;
+    schedule_deadline(ctl);
+    return id;
+}
+
+static void port_forget(void *ud, int64_t id)
+{
+    struct control *ctl = ud;
+    for (struct editor_call *ec = ctl->calls; ec; ec = ec->next) {
+        if (ec->id == id) {
+            rpc_forget(ctl->rpc, id);
+            unlink_call(ctl, ec);
+            free(ec);
+            return;
+        }
+    }
+}
+
+void control_editor_port(struct control *ctl, struct editor_port *out)
+{
+    out->ud = ctl;
+    out->attached = port_attached;
+    out->notify = port_notify;
+    out->request = port_request;
+    out->forget = port_forget;
+}
+
+/* ---- life ---- */
+
+struct control *control_new(const struct control_env *env, char *err, size_t errlen)
+{
+    struct control *ctl = calloc(1, sizeof(*ctl));
+    if (!ctl) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ctl->env = *env;
+    ctl->stdin_fd = STDIN_FILENO;
+    ctl->stdout_fd = dup(STDOUT_FILENO);
+    if (ctl->stdout_fd < 0) {
+        snprintf(err, errlen, "cannot use stdout: %s", strerror(errno));
+        free(ctl);
+        return NULL;
     }
     /* Keep fd 1 away from anything else that might print: only framed
      * messages may reach the editor. */
@@ -672,31 +865,76 @@ int control_init(struct helper *h, char *err, size_t errlen)
         dup2(devnull, STDOUT_FILENO);
         close(devnull);
     }
-    fcntl(h->stdout_fd, F_SETFD, FD_CLOEXEC);
-    fcntl(h->stdout_fd, F_SETFL, fcntl(h->stdout_fd, F_GETFL) | O_NONBLOCK);
-    fcntl(h->stdin_fd, F_SETFL, fcntl(h->stdin_fd, F_GETFL) | O_NONBLOCK);
+    fcntl(ctl->stdout_fd, F_SETFD, FD_CLOEXEC);
+    fcntl(ctl->stdout_fd, F_SETFL, fcntl(ctl->stdout_fd, F_GETFL) | O_NONBLOCK);
+    fcntl(ctl->stdin_fd, F_SETFL, fcntl(ctl->stdin_fd, F_GETFL) | O_NONBLOCK);
 
-    h->rpc =
-        rpc_new(control_methods, &control_callbacks, h, (size_t)h->settings.max_message_bytes * 4);
-    if (!h->rpc) {
+    ctl->rpc = rpc_new(control_methods, &control_callbacks, ctl,
+                       (size_t)env->settings->max_message_bytes * 4);
+    ctl->deadline = loop_timer_new(env->loop, deadline_cb, ctl);
+    if (!ctl->rpc || !ctl->deadline) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        control_free(ctl);
+        return NULL;
     }
-    h->stdin_wsi = helper_adopt_fd(h, h->stdin_fd);
-    h->stdout_wsi = helper_adopt_fd(h, h->stdout_fd);
-    if (!h->stdin_wsi || !h->stdout_wsi) {
+    /* Once adopted, the loop owns the fds and closes them. */
+    ctl->stdin_w = loop_fd_watch(env->loop, ctl->stdin_fd, on_stdin, ctl);
+    ctl->stdout_w = loop_fd_watch(env->loop, ctl->stdout_fd, on_stdout, ctl);
+    if (!ctl->stdin_w || !ctl->stdout_w) {
         snprintf(err, errlen, "stdin and stdout must be pipes or sockets");
-        return -1;
+        control_free(ctl);
+        return NULL;
     }
-    h->log.forward = log_forward;
-    h->log.forward_ud = h;
-    return 0;
+    env->log->forward = log_forward;
+    env->log->forward_ud = ctl;
+    return ctl;
 }
 
-void control_free(struct helper *h)
+void control_exiting(struct control *ctl)
 {
-    if (h->rpc) {
-        rpc_free(h->rpc);
-        h->rpc = NULL;
+    if (!ctl)
+        return;
+    ctl->exiting = 1;
+    rpc_fail_outgoing(ctl->rpc, RPC_REQUEST_CANCELLED, "the helper is exiting");
+}
+
+void control_flush(struct control *ctl)
+{
+    if (!ctl || ctl->stdout_fd < 0)
+        return;
+    int64_t deadline = clock_mono_ms() + 300;
+    size_t len;
+    const char *p;
+    while ((p = rpc_out_peek(ctl->rpc, &len)) && len > 0) {
+        int64_t left = deadline - clock_mono_ms();
+        struct pollfd pfd = {.fd = ctl->stdout_fd, .events = POLLOUT};
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+            return;
+        ssize_t n = write(ctl->stdout_fd, p, len);
+        if (n <= 0 && errno != EAGAIN && errno != EINTR)
+            return;
+        if (n > 0)
+            rpc_out_consume(ctl->rpc, (size_t)n);
     }
+}
+
+void control_free(struct control *ctl)
+{
+    if (!ctl)
+        return;
+    if (ctl->env.log->forward_ud == ctl)
+        ctl->env.log->forward = NULL;
+    /* The loop keeps the fds until it goes, and calls nobody about them. */
+    loop_fd_close(ctl->stdin_w);
+    loop_fd_close(ctl->stdout_w);
+    loop_fd_close(ctl->parent_w);
+    while (ctl->calls) {
+        struct editor_call *ec = ctl->calls;
+        ctl->calls = ec->next;
+        free(ec);
+    }
+    loop_timer_free(ctl->deadline);
+    loop_timer_free(ctl->parent_poll);
+    rpc_free(ctl->rpc);
+    free(ctl);
 }

@@ -7,10 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/client.h"
+#include "app/reply.h"
 #include "core/auth.h"
-#include "app/calls.h"
-#include "app/helper.h"
-#include "server/session.h"
+#include "core/settings.h"
+#include "server/server.h"
 #include "workspace/chat.h"
 
 static const struct {
@@ -41,9 +42,11 @@ static unsigned kind_from_name(const char *name)
     return 0;
 }
 
-int events_init(struct events *ev, size_t cap)
+int events_init(struct events *ev, size_t cap, struct client **clients, const struct settings *st)
 {
     memset(ev, 0, sizeof(*ev));
+    ev->clients = clients;
+    ev->st = st;
     ev->ring = calloc(cap, sizeof(*ev->ring));
     if (!ev->ring)
         return -1;
@@ -56,7 +59,8 @@ void events_free(struct events *ev)
     for (size_t i = 0; i < ev->count; i++)
         json_object_put(ev->ring[(ev->head + i) % ev->cap].payload);
     free(ev->ring);
-    memset(ev, 0, sizeof(*ev));
+    ev->ring = NULL;
+    ev->cap = ev->count = ev->head = 0;
 }
 
 int events_resize(struct events *ev, size_t cap)
@@ -85,13 +89,13 @@ int events_resize(struct events *ev, size_t cap)
 
 /* 1 when s must not see e's task output (events.taskOutput "own" and
  * another user's task). */
-static int hide_tail(const struct helper *h, const struct session *s, const struct event *e)
+static int hide_tail(const struct events *ev, const struct client *c, const struct event *e)
 {
     json_object *u = NULL;
-    if (h->settings.task_output != TASK_OUTPUT_OWN || e->kind != EVENT_TASK_FINISHED)
+    if (!ev->st || ev->st->task_output != TASK_OUTPUT_OWN || e->kind != EVENT_TASK_FINISHED)
         return 0;
-    return !json_object_object_get_ex(e->payload, "userId", &u) || !s->user_id ||
-           strcmp(json_object_get_string(u), s->user_id) != 0;
+    return !json_object_object_get_ex(e->payload, "userId", &u) || !c->user_id ||
+           strcmp(json_object_get_string(u), c->user_id) != 0;
 }
 
 static json_object *event_message(const struct event *e, int no_tail)
@@ -152,25 +156,24 @@ static char *chat_text(const struct event *e, int no_tail)
     return t;
 }
 
-static void chat_push(struct session *s, const struct event *e)
+static void chat_push(const struct events *ev, struct client *c, const struct event *e)
 {
-    char *text = chat_text(e, hide_tail(s->h, s, e));
+    char *text = chat_text(e, hide_tail(ev, c, e));
     if (!text)
         return;
-    calls_chat_send_event(s, NULL, text, (int64_t)e->seq);
+    reply_chat(c, NULL, text, (int64_t)e->seq);
     free(text);
 }
 
 #define CHAT_KINDS (EVENT_TASK_FINISHED | EVENT_NOTIFY)
 
-static int may_receive(const struct session *s)
+static int may_receive(const struct client *c)
 {
-    return s->authed && !session_is_closing(s) && !s->freeing && (s->scopes & AUTH_SCOPE_READ);
+    return c->authed && !c->gone && !session_is_closing(c->s) && (c->scopes & AUTH_SCOPE_READ);
 }
 
-int events_publish(struct helper *h, enum event_kind kind, json_object *payload)
+int events_publish(struct events *ev, enum event_kind kind, json_object *payload)
 {
-    struct events *ev = &h->events;
     if (!ev->cap) {
         json_object_put(payload);
         return 0;
@@ -188,22 +191,22 @@ int events_publish(struct helper *h, enum event_kind kind, json_object *payload)
 
     int delivered = 0;
     json_object *msg[2] = {NULL, NULL}; /* with and without the task's output */
-    for (struct session *s = h->sessions; s; s = s->next) {
-        if (!may_receive(s))
+    for (struct client *c = *ev->clients; c; c = c->next) {
+        if (!may_receive(c))
             continue;
-        if (s->event_mask & kind) {
-            int hide = hide_tail(h, s, e);
+        if (c->event_mask & kind) {
+            int hide = hide_tail(ev, c, e);
             if (!msg[hide])
                 msg[hide] = event_message(e, hide);
             /* Each session gets its own copy of the envelope: session_send_obj
              * adds a timestamp and takes ownership. */
             json_object *copy = NULL;
             if (json_object_deep_copy(msg[hide], &copy, NULL) == 0 &&
-                session_send_obj(s, copy) == 0)
+                session_send_obj(c->s, copy) == 0)
                 delivered++;
         }
-        if (s->chat_notify && (kind & CHAT_KINDS)) {
-            chat_push(s, e);
+        if (c->chat_notify && (kind & CHAT_KINDS)) {
+            chat_push(ev, c, e);
             delivered++;
         }
     }
@@ -221,11 +224,12 @@ static json_object *mask_names(unsigned mask)
     return arr;
 }
 
-void events_on_subscribe(struct session *s, json_object *id, json_object *data, int subscribe)
+void events_on_subscribe(struct events *ev, struct client *c, json_object *id, json_object *data,
+                         int subscribe)
 {
-    struct events *ev = &s->h->events;
+    struct session *s = c->s;
     json_object *list = NULL, *since_o = NULL;
-    if (!(s->scopes & AUTH_SCOPE_READ)) {
+    if (!(c->scopes & AUTH_SCOPE_READ)) {
         session_send_error(s, id, "FORBIDDEN", "events need the read scope");
         return;
     }
@@ -258,13 +262,13 @@ void events_on_subscribe(struct session *s, json_object *id, json_object *data, 
         since = json_object_get_int64(since_o);
     }
     if (!subscribe) {
-        s->event_mask &= ~mask;
+        c->event_mask &= ~mask;
         session_send(s, "unsubscribed", id, NULL);
         return;
     }
-    s->event_mask |= mask;
+    c->event_mask |= mask;
     json_object *d = json_object_new_object();
-    json_object_object_add(d, "events", mask_names(s->event_mask));
+    json_object_object_add(d, "events", mask_names(c->event_mask));
     json_object_object_add(d, "seq", json_object_new_int64((int64_t)ev->seq));
     session_send(s, "subscribed", id, d);
     if (since < 0)
@@ -283,15 +287,15 @@ void events_on_subscribe(struct session *s, json_object *id, json_object *data, 
     }
     for (size_t i = 0; i < ev->count; i++) {
         const struct event *e = &ev->ring[(ev->head + i) % ev->cap];
-        if (e->seq > (uint64_t)since && (e->kind & s->event_mask))
-            if (session_send_obj(s, event_message(e, hide_tail(s->h, s, e))) < 0)
+        if (e->seq > (uint64_t)since && (e->kind & c->event_mask))
+            if (session_send_obj(s, event_message(e, hide_tail(ev, c, e))) < 0)
                 return;
     }
 }
 
-const char *events_chat_notify(struct session *s, int on)
+const char *events_chat_notify(struct client *c, int on)
 {
-    s->chat_notify = on;
+    c->chat_notify = on;
     return on ? "Notifications on: you will hear when a task ends and when the editor sends one."
               : "Notifications off.";
 }

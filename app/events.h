@@ -14,8 +14,8 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
-struct helper;
-struct session;
+struct client;
+struct settings;
 
 enum event_kind {
     EVENT_TASK_STARTED = 1u << 0,
@@ -34,23 +34,27 @@ struct event {
 
 struct events {
     struct event *ring;
-    size_t cap, count, head; /* head: index of the oldest */
-    uint64_t seq;            /* newest seq, 0 before any */
+    size_t cap, count, head;   /* head: index of the oldest */
+    uint64_t seq;              /* newest seq, 0 before any */
+    struct client **clients;   /* borrowed: the data plane's list head */
+    const struct settings *st; /* borrowed: events.taskOutput */
 };
 
-int events_init(struct events *ev, size_t cap);
+/* clients and st are borrowed for the events' life. */
+int events_init(struct events *ev, size_t cap, struct client **clients, const struct settings *st);
 void events_free(struct events *ev);
 /* Resizes the ring (events.historySize changed), keeping the newest. */
 int events_resize(struct events *ev, size_t cap);
 
 /* Records an event (payload owned) and pushes it to every subscriber. */
 /* Returns how many sessions it was pushed to. */
-int events_publish(struct helper *h, enum event_kind kind, json_object *payload);
+int events_publish(struct events *ev, enum event_kind kind, json_object *payload);
 
-/* {"type":"subscribe"|"unsubscribe"} from an authenticated session. */
-void events_on_subscribe(struct session *s, json_object *id, json_object *data, int subscribe);
+/* {"type":"subscribe"|"unsubscribe"} from an authenticated client. */
+void events_on_subscribe(struct events *ev, struct client *c, json_object *id, json_object *data,
+                         int subscribe);
 /* Chat "notify on|off". Returns the text to answer with. */
-const char *events_chat_notify(struct session *s, int on);
+const char *events_chat_notify(struct client *c, int on);
 
 const char *event_kind_name(enum event_kind kind);
 

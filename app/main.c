@@ -12,12 +12,11 @@
 #include <unistd.h>
 
 #include "core/auth.h"
+#include "core/clock.h"
 #include "app/helper.h"
 #include "core/qr.h"
 #include "app/reaper.h"
 #include "core/secret.h"
-#include "app/secret_watch.h"
-#include "app/watch.h"
 
 #define TTL_MAX_S (365LL * 24 * 3600)
 
@@ -180,12 +179,10 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
     if (c->config)
         h.priv.config_file = realpath(c->config, NULL);
     private_paths_apply(&h.priv, &h.settings, &h.ws, &h.log);
-    if (h.secret_path)
-        h.secret_watch = secret_watch_start(&h);
-    h.watch = watch_start(&h);
+    helper_watch_secret(&h);
+    helper_watch_git(&h);
     events_resize(&h.events, (size_t)h.settings.history_size);
-    int code;
-    if (helper_server_start(&h, &code, err, sizeof(err)) < 0) {
+    if (helper_start_server(&h, err, sizeof(err)) != SERVER_OK) {
         fprintf(stderr, "companion-helper: %s\n", err);
         helper_free(&h);
         return 1;
@@ -194,14 +191,14 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
                        sizeof(err));
     char scopes_text[64];
     printf("Companion %s serving %s\n", COMPANION_VERSION, h.ws.folders[0].path);
-    printf("  URL:          %s\n", h.url);
-    printf("  Health:       http://%s:%d/health\n", h.settings.host, h.bound_port);
+    printf("  URL:          %s\n", server_url(h.server));
+    printf("  Health:       http://%s:%d/health\n", h.settings.host, server_port(h.server));
     printf("  Workspace id: %s\n", h.ws.id);
     char *token_json = NULL;
     if (token) {
         json_object *p = json_object_new_object();
         json_object_object_add(p, "v", json_object_new_int(1));
-        json_object_object_add(p, "url", json_object_new_string(h.url));
+        json_object_object_add(p, "url", json_object_new_string(server_url(h.server)));
         json_object_object_add(p, "workspaceId", json_object_new_string(h.ws.id));
         json_object_object_add(p, "token", json_object_new_string(token));
         token_json = strdup(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN |
@@ -252,7 +249,7 @@ static int cmd_stdio(void)
     char err[512];
     static struct helper h;
     if (helper_init(&h, HELPER_MODE_STDIO, err, sizeof(err)) < 0 ||
-        control_init(&h, err, sizeof(err)) < 0) {
+        helper_start_control(&h, err, sizeof(err)) < 0) {
         fprintf(stderr, "companion-helper: %s\n", err);
         helper_free(&h);
         return 1;

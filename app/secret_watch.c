@@ -11,51 +11,54 @@
 #include <unistd.h>
 
 #include "core/auth.h"
-#include "app/helper.h"
-#include "server/loopio.h"
+#include "core/log.h"
 #include "core/secret.h"
-#include "server/session.h"
+#include "core/settings.h"
+#include "server/loop.h"
+#include "server/server.h"
 
 /* While the secret's folder does not exist, how often it is looked for. */
 #define SECRET_RETRY_MS 2000
 
 struct secret_watch {
-    struct helper *h;
-    void *watch; /* the inotify fd in the loop, or NULL while the folder is missing */
-    int fd;      /* that fd (owned by the loop once watched) */
-    void *retry; /* timer while the folder is missing */
+    struct secret_watch_env env;
+    struct loop_fd *watch;    /* the inotify fd in the loop, NULL while the folder is missing */
+    int fd;                   /* that fd (owned by the loop once watched) */
+    struct loop_timer *retry; /* armed while the folder is missing */
     char dir[PATH_MAX];
     char name[NAME_MAX + 1];
 };
 
-void secret_watch_reload(struct helper *h)
+/* Reads the secret again and applies it. */
+static void reload(struct secret_watch *w)
 {
+    const struct secret_watch_env *env = &w->env;
     char err[512], key[AUTH_KEY_HEX_LEN + 1];
     char *raw = NULL;
     const char *why = NULL;
-    if (secret_load(h->secret_path, 0, &raw, err, sizeof(err)) < 0)
+    if (secret_load(env->path, 0, &raw, err, sizeof(err)) < 0)
         why = err;
-    else if (auth_derive_workspace_key(raw, strlen(raw), h->ws.id, key) < 0)
+    else if (auth_derive_workspace_key(raw, strlen(raw), env->workspace_id, key) < 0)
         why = "the secret cannot be used";
     secret_free(raw);
-    const char *cur = h->settings.secret;
+    const char *cur = env->settings->secret;
     if (!why && cur && strcmp(cur, key) == 0) {
         explicit_bzero(key, sizeof(key));
         return; /* touched, not changed */
     }
-    if (h->settings.secret) {
-        explicit_bzero(h->settings.secret, strlen(h->settings.secret));
-        free(h->settings.secret);
+    if (env->settings->secret) {
+        explicit_bzero(env->settings->secret, strlen(env->settings->secret));
+        free(env->settings->secret);
     }
-    h->settings.secret = why ? NULL : strdup(key);
+    env->settings->secret = why ? NULL : strdup(key);
     explicit_bzero(key, sizeof(key));
-    int n = session_close_all(h, 4001, why ? "the secret is gone" : "the secret changed");
+    int n = server_close_all(env->server, 4001, why ? "the secret is gone" : "the secret changed");
     if (why)
-        log_msg(&h->log, LOG_WARN,
+        log_msg(env->log, LOG_WARN,
                 "%s; no token is accepted until there is a secret again (%d session(s) closed)",
                 why, n);
     else
-        log_msg(&h->log, LOG_INFO,
+        log_msg(env->log, LOG_INFO,
                 "the secret changed: tokens signed before are refused (%d session(s) closed)", n);
 }
 
@@ -64,19 +67,19 @@ static int add_watch(struct secret_watch *w);
 static void on_retry(void *arg)
 {
     struct secret_watch *w = arg;
-    w->retry = NULL;
     if (add_watch(w) == 0)
-        secret_watch_reload(w->h);
+        reload(w);
 }
 
 static void schedule_retry(struct secret_watch *w)
 {
-    if (!w->retry)
-        w->retry = w->h->task_loop.timer_start(w->h, SECRET_RETRY_MS, on_retry, w);
+    if (!loop_timer_armed(w->retry))
+        loop_timer_arm(w->retry, SECRET_RETRY_MS);
 }
 
-static void on_events(void *arg)
+static void on_events(void *arg, unsigned events)
 {
+    (void)events;
     struct secret_watch *w = arg;
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
     int changed = 0, gone = 0;
@@ -94,13 +97,13 @@ static void on_events(void *arg)
         }
     }
     if (gone) {
-        w->h->task_loop.unwatch_fd(w->h, w->watch);
+        loop_fd_close(w->watch);
         w->watch = NULL;
         w->fd = -1;
         schedule_retry(w);
     }
     if (changed)
-        secret_watch_reload(w->h);
+        reload(w);
 }
 
 static int add_watch(struct secret_watch *w)
@@ -116,7 +119,7 @@ static int add_watch(struct secret_watch *w)
         return -1;
     }
     w->fd = fd;
-    w->watch = w->h->task_loop.watch_fd(w->h, fd, on_events, w);
+    w->watch = loop_fd_watch(w->env.loop, fd, on_events, w);
     if (!w->watch) {
         close(fd);
         w->fd = -1;
@@ -126,20 +129,21 @@ static int add_watch(struct secret_watch *w)
     return 0;
 }
 
-struct secret_watch *secret_watch_start(struct helper *h)
+struct secret_watch *secret_watch_start(const struct secret_watch_env *env)
 {
     struct secret_watch *w = calloc(1, sizeof(*w));
-    const char *slash = h->secret_path ? strrchr(h->secret_path, '/') : NULL;
-    if (!w || !slash || (size_t)(slash - h->secret_path) >= sizeof(w->dir) ||
-        strlen(slash + 1) >= sizeof(w->name)) {
+    const char *slash = env->path ? strrchr(env->path, '/') : NULL;
+    if (!w || !slash || (size_t)(slash - env->path) >= sizeof(w->dir) ||
+        strlen(slash + 1) >= sizeof(w->name) ||
+        !(w->retry = loop_timer_new(env->loop, on_retry, w))) {
         free(w);
-        log_msg(&h->log, LOG_WARN, "cannot watch the secret: a change needs a restart");
+        log_msg(env->log, LOG_WARN, "cannot watch the secret: a change needs a restart");
         return NULL;
     }
-    w->h = h;
+    w->env = *env;
     w->fd = -1;
-    memcpy(w->dir, h->secret_path, (size_t)(slash - h->secret_path));
-    w->dir[slash - h->secret_path] = '\0';
+    memcpy(w->dir, env->path, (size_t)(slash - env->path));
+    w->dir[slash - env->path] = '\0';
     if (!w->dir[0])
         strcpy(w->dir, "/");
     strcpy(w->name, slash + 1);
@@ -151,9 +155,8 @@ void secret_watch_stop(struct secret_watch *w)
 {
     if (!w)
         return;
-    if (w->retry)
-        w->h->task_loop.timer_stop(w->h, w->retry);
+    loop_timer_free(w->retry);
     if (w->watch)
-        loopio_close_now(w->watch);
+        loop_fd_close_now(w->watch);
     free(w);
 }

@@ -7,20 +7,29 @@
  * accepted until a new one appears (`companion-helper token` makes one).
  *
  * inotify on the secret's folder, adopted into the loop; when the folder
- * itself goes, it is looked for again every few seconds.
+ * itself goes, it is looked for again every few seconds. Ownership: the
+ * env's members are borrowed; settings->secret is replaced in place.
  */
 #ifndef COMPANION_SECRET_WATCH_H
 #define COMPANION_SECRET_WATCH_H
 
-struct helper;
+struct logger;
+struct loop;
+struct server;
+struct settings;
 struct secret_watch;
 
-/* Watches h->secret_path; NULL when it cannot (logged: the secret is then
- * read once, as before). */
-struct secret_watch *secret_watch_start(struct helper *h);
-void secret_watch_stop(struct secret_watch *w);
+struct secret_watch_env {
+    struct loop *loop;
+    struct logger *log;
+    const char *path;         /* the secret file */
+    const char *workspace_id; /* the key is derived for it */
+    struct settings *settings;
+    struct server *server;
+};
 
-/* Reads the secret again and applies it (also called by the watch). */
-void secret_watch_reload(struct helper *h);
+/* NULL when it cannot watch (logged: the secret is then read once). */
+struct secret_watch *secret_watch_start(const struct secret_watch_env *env);
+void secret_watch_stop(struct secret_watch *w);
 
 #endif

@@ -1,34 +1,29 @@
 /*
- * session: connection state, outbound queue, timers and rate limit for one
- * WebSocket (see session.h). Every write happens in SERVER_WRITEABLE, one
- * lws_write per callback, as lws requires.
+ * session: one WebSocket from accept to close (see server.h): the outbound
+ * queue, reassembly, closing after the queue drains, and the deadlines of
+ * every session (one tick for all). Every write happens in
+ * SERVER_WRITEABLE, one lws_write per callback, as lws requires, except a
+ * reply sent when nothing is waiting, which goes out at once.
  */
-#include "server/session.h"
-
 #include <stdlib.h>
 #include <string.h>
 #include <uuid/uuid.h>
 
-#include "core/auth.h"
-#include "app/calls.h"
-#include "app/dataplane.h"
+#include "core/clock.h"
+#include "server/server_impl.h"
 
 /* A close that cannot be sent (the client does not read) is forced after this. */
 #define SESSION_CLOSE_GRACE_S 5
-/* Refusals beyond this many seconds' worth of the allowed rate (at least
- * SESSION_ABUSE_MIN) turn rate limiting into a 4008 close. */
-#define SESSION_ABUSE_SECONDS 10
-#define SESSION_ABUSE_MIN     50
-
 /* Resolution of the authentication, expiry and heartbeat deadlines. */
 #define SESSION_TICK_MS 250
 
-struct session *session_new(struct helper *h, struct lws *wsi)
+struct session *session_new(struct server *srv, struct lws *wsi)
 {
+    const struct settings *st = srv->st;
     struct session *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    s->h = h;
+    s->srv = srv;
     s->wsi = wsi;
     uuid_t u;
     uuid_generate_random(u);
@@ -39,20 +34,18 @@ struct session *session_new(struct helper *h, struct lws *wsi)
     int64_t mono = clock_mono_ms();
     s->last_rx_ms = mono;
     s->connected_mono_ms = mono;
-    s->tokens = h->settings.commands_per_second;
-    s->tokens_ms = mono;
 
-    s->next = h->sessions;
-    if (h->sessions)
-        h->sessions->prev = s;
-    h->sessions = s;
-    h->n_connections++;
-    h->n_unauthenticated++;
-    h->counters.connections_total++;
+    s->next = srv->sessions;
+    if (srv->sessions)
+        srv->sessions->prev = s;
+    srv->sessions = s;
+    srv->n_connections++;
+    srv->n_unauthenticated++;
+    srv->counters.connections_total++;
 
-    s->auth_deadline_ms = mono + (int64_t)h->settings.auth_timeout_s * 1000;
-    s->next_ping_ms = mono + (int64_t)h->settings.heartbeat_interval_s * 1000;
-    session_tick_arm(h);
+    s->auth_deadline_ms = mono + (int64_t)st->auth_timeout_s * 1000;
+    s->next_ping_ms = mono + (int64_t)st->heartbeat_interval_s * 1000;
+    session_tick_arm(srv);
     return s;
 }
 
@@ -70,33 +63,67 @@ static void out_clear(struct session *s)
 
 void session_free(struct session *s)
 {
-    struct helper *h = s->h;
+    struct server *srv = s->srv;
     s->freeing = 1;
-    calls_session_closed(s);
-    dataplane_session_closed(s);
+    if (srv->handler.closed)
+        srv->handler.closed(srv->handler.ud, s);
     if (s->prev)
         s->prev->next = s->next;
     else
-        h->sessions = s->next;
+        srv->sessions = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    h->n_connections--;
+    srv->n_connections--;
     if (!s->authed)
-        h->n_unauthenticated--;
+        srv->n_unauthenticated--;
     out_clear(s);
     free(s->rx);
-    free(s->user_id);
     free(s);
+}
+
+const char *session_id(const struct session *s)
+{
+    return s->id;
+}
+
+const char *session_remote(const struct session *s)
+{
+    return s->remote;
+}
+
+int64_t session_connected_ms(const struct session *s)
+{
+    return s->connected_ms;
+}
+
+void session_set_data(struct session *s, void *data)
+{
+    s->data = data;
+}
+
+void *session_data(const struct session *s)
+{
+    return s->data;
 }
 
 int session_is_closing(const struct session *s)
 {
-    return s->close_code != 0;
+    return s->close_code != 0 || s->freeing;
+}
+
+int session_close_code(const struct session *s)
+{
+    return s->close_code;
+}
+
+const char *session_close_reason(const struct session *s)
+{
+    return s->close_code ? s->close_reason : "client closed";
 }
 
 void session_close(struct session *s, int code, const char *reason)
 {
-    if (s->close_code)
+    if (s->close_code || s->freeing)
         return;
     s->close_code = code;
     snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason ? reason : "");
@@ -110,8 +137,8 @@ void session_close(struct session *s, int code, const char *reason)
 
 int session_send_obj(struct session *s, json_object *msg)
 {
-    struct helper *h = s->h;
-    if (s->close_code) {
+    struct server *srv = s->srv;
+    if (s->close_code || s->freeing) {
         json_object_put(msg);
         return -1;
     }
@@ -119,16 +146,17 @@ int session_send_obj(struct session *s, json_object *msg)
     size_t len;
     const char *text = json_object_to_json_string_length(
         msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (len > (size_t)h->settings.max_queued_bytes) {
+    size_t max = (size_t)srv->st->max_queued_bytes;
+    if (len > max) {
         /* Too big for any queue: the client is not slow, the message is
-         * large. The caller says so instead (calls_reply). */
+         * large. The caller says so instead. */
         json_object_put(msg);
         return SESSION_TOO_LARGE;
     }
-    if (s->out_bytes + len > (size_t)h->settings.max_queued_bytes) {
+    if (s->out_bytes + len > max) {
         json_object_put(msg);
-        h->counters.slow_consumers++;
-        log_msg(&h->log, LOG_WARN, "session %s: client does not read (%zu bytes queued), closing",
+        srv->counters.slow_consumers++;
+        log_msg(srv->log, LOG_WARN, "session %s: client does not read (%zu bytes queued), closing",
                 s->id, s->out_bytes);
         session_close(s, 1008, "slow consumer");
         return -1;
@@ -156,8 +184,8 @@ int session_send_obj(struct session *s, json_object *msg)
             lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
             return -1;
         }
-        h->counters.messages_out++;
-        h->counters.bytes_out += len;
+        srv->counters.messages_out++;
+        srv->counters.bytes_out += len;
         return 0;
     }
     if (s->out_tail)
@@ -191,7 +219,7 @@ void session_send_error(struct session *s, json_object *id, const char *code, co
 
 int session_on_writable(struct session *s)
 {
-    struct helper *h = s->h;
+    struct server *srv = s->srv;
     if (s->ping_due && !s->close_code) {
         /* lws 4.1 never reports an empty PONG, so the PING carries bytes. */
         unsigned char buf[LWS_PRE + 8];
@@ -212,8 +240,8 @@ int session_on_writable(struct session *s)
         if (!s->out_head)
             s->out_tail = NULL;
         s->out_bytes -= o->len;
-        h->counters.messages_out++;
-        h->counters.bytes_out += o->len;
+        srv->counters.messages_out++;
+        srv->counters.bytes_out += o->len;
         free(o);
         if (s->out_head || s->close_code)
             lws_callback_on_writable(s->wsi);
@@ -231,12 +259,19 @@ int session_on_writable(struct session *s)
     return 0;
 }
 
+static void deliver(struct session *s, const char *msg, size_t len, int binary)
+{
+    struct server *srv = s->srv;
+    if (srv->handler.message)
+        srv->handler.message(srv->handler.ud, s, msg, len, binary);
+}
+
 int session_on_receive(struct session *s, const void *in, size_t len)
 {
-    struct helper *h = s->h;
+    struct server *srv = s->srv;
     struct lws *wsi = s->wsi;
     s->last_rx_ms = clock_mono_ms();
-    h->counters.bytes_in += len;
+    srv->counters.bytes_in += len;
     int first = lws_is_first_fragment(wsi);
     int last = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
 
@@ -244,8 +279,8 @@ int session_on_receive(struct session *s, const void *in, size_t len)
         s->rx_len = 0;
         s->rx_binary = lws_frame_is_binary(wsi);
     }
-    if (s->rx_len + len > (size_t)h->settings.max_message_bytes) {
-        h->counters.oversize_messages++;
+    if (s->rx_len + len > (size_t)srv->st->max_message_bytes) {
+        srv->counters.oversize_messages++;
         static const char reason[] = "message too big";
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)reason,
                          sizeof(reason) - 1);
@@ -256,7 +291,7 @@ int session_on_receive(struct session *s, const void *in, size_t len)
 
     /* Most messages come in one piece: use lws's buffer without a copy. */
     if (first && last) {
-        dataplane_on_message(s, in, len, s->rx_binary);
+        deliver(s, in, len, s->rx_binary);
         return 0;
     }
     if (s->rx_len + len + 1 > s->rx_cap) {
@@ -274,7 +309,7 @@ int session_on_receive(struct session *s, const void *in, size_t len)
     memcpy(s->rx + s->rx_len, in, len);
     s->rx_len += len;
     if (last) {
-        dataplane_on_message(s, s->rx, s->rx_len, s->rx_binary);
+        deliver(s, s->rx, s->rx_len, s->rx_binary);
         /* Idle connections keep no buffer: most messages arrive in one
          * piece, and the next one in several gets a new one. */
         free(s->rx);
@@ -289,27 +324,41 @@ void session_on_pong(struct session *s)
     s->last_rx_ms = clock_mono_ms();
 }
 
+void session_set_authed(struct session *s, int64_t expiry_wall_ms)
+{
+    if (!s->authed) {
+        s->authed = 1;
+        s->srv->n_unauthenticated--;
+    }
+    s->expiry_ms = expiry_wall_ms;
+}
+
+int session_is_authed(const struct session *s)
+{
+    return s->authed;
+}
+
 /* One timer for every session: lws keeps timers in a sorted list, so a
  * timer per session made each connection and each heartbeat cost O(N). The
  * tick walks the sessions instead (O(N) a quarter second, a few ns each). */
-static void tick_cb(lws_sorted_usec_list_t *sul)
+void session_tick(void *arg)
 {
-    struct helper *h = lws_container_of(sul, struct helper, sul_tick);
+    struct server *srv = arg;
+    const struct settings *st = srv->st;
     int64_t now = clock_mono_ms(), wall = clock_wall_ms();
-    int64_t interval = (int64_t)h->settings.heartbeat_interval_s * 1000;
-    int64_t idle = (int64_t)h->settings.heartbeat_timeout_s * 1000;
-    h->tick_armed = 0;
-    for (struct session *s = h->sessions; s; s = s->next) {
+    int64_t interval = (int64_t)st->heartbeat_interval_s * 1000;
+    int64_t idle = (int64_t)st->heartbeat_timeout_s * 1000;
+    for (struct session *s = srv->sessions; s; s = s->next) {
         if (session_is_closing(s))
             continue;
         if (!s->authed && now >= s->auth_deadline_ms) {
-            h->counters.auth_timeouts++;
+            srv->counters.auth_timeouts++;
             session_close(s, 4001, "authentication timeout");
         } else if (s->authed && wall >= s->expiry_ms) {
             /* exp is a wall-clock claim: this one follows the wall clock. */
             session_close(s, 4001, "token expired");
         } else if (now - s->last_rx_ms >= idle) {
-            h->counters.heartbeat_timeouts++;
+            srv->counters.heartbeat_timeouts++;
             session_close(s, 4002, "heartbeat timeout");
         } else if (now >= s->next_ping_ms) {
             s->ping_due = 1;
@@ -317,110 +366,38 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
             lws_callback_on_writable(s->wsi);
         }
     }
-    session_tick_arm(h);
+    session_tick_arm(srv);
 }
 
-void session_tick_arm(struct helper *h)
+void session_tick_arm(struct server *srv)
 {
-    if (h->tick_armed || !h->sessions)
+    if (loop_timer_armed(srv->tick) || !srv->sessions)
         return;
-    h->tick_armed = 1;
-    helper_sul_schedule(h, &h->sul_tick, tick_cb, SESSION_TICK_MS * LWS_US_PER_MS);
+    loop_timer_arm(srv->tick, SESSION_TICK_MS);
 }
 
-void session_set_expiry(struct session *s, int64_t exp_s)
-{
-    s->exp_s = exp_s;
-    /* exp was range-checked by auth_verify, so this cannot overflow. */
-    s->expiry_ms = (exp_s + s->h->settings.leeway_s) * 1000;
-}
-
-void session_set_authed(struct session *s, char *user_id, unsigned scopes, int64_t exp_s)
-{
-    struct helper *h = s->h;
-    if (!s->authed) {
-        s->authed = 1;
-        h->n_unauthenticated--;
-    }
-    free(s->user_id);
-    s->user_id = user_id;
-    s->scopes = scopes;
-    session_set_expiry(s, exp_s);
-}
-
-int session_rate_take(struct session *s)
-{
-    struct helper *h = s->h;
-    double rate = h->settings.commands_per_second;
-    int64_t now = clock_mono_ms();
-    s->tokens += (double)(now - s->tokens_ms) * rate / 1000.0;
-    if (s->tokens > rate)
-        s->tokens = rate;
-    s->abuse -= (double)(now - s->tokens_ms) * rate / 1000.0;
-    if (s->abuse < 0)
-        s->abuse = 0;
-    s->tokens_ms = now;
-    if (s->tokens >= 1.0) {
-        s->tokens -= 1.0;
-        return 1;
-    }
-    h->counters.rate_limited++;
-    /* Abuse is measured over time, not per burst: refusals add to a score
-     * that drains at the allowed rate, so a client that backs off when told
-     * is never closed, and one that keeps flooding is. */
-    s->abuse += 1.0;
-    double limit = rate * SESSION_ABUSE_SECONDS;
-    if (limit < SESSION_ABUSE_MIN)
-        limit = SESSION_ABUSE_MIN;
-    if (s->abuse > limit)
-        session_close(s, 4008, "rate limit exceeded");
-    return 0;
-}
-
-int session_close_all(struct helper *h, int code, const char *reason)
-{
-    int n = 0;
-    for (struct session *x = h->sessions; x; x = x->next, n++)
-        session_close(x, code, reason);
-    return n;
-}
-
-int session_evict_pending(struct helper *h, int64_t grace_ms)
+int session_evict_pending(struct server *srv, int64_t grace_ms)
 {
     struct session *oldest = NULL;
     int64_t now = clock_mono_ms();
-    for (struct session *s = h->sessions; s; s = s->next)
+    for (struct session *s = srv->sessions; s; s = s->next)
         if (!s->authed && !session_is_closing(s) && now - s->connected_mono_ms > grace_ms &&
             (!oldest || s->connected_mono_ms <= oldest->connected_mono_ms))
             oldest = s;
     if (!oldest)
         return 0;
-    log_msg(&h->log, LOG_INFO,
+    log_msg(srv->log, LOG_INFO,
             "session %s from %s: closed, still not authenticated while others wait", oldest->id,
             oldest->remote);
-    h->counters.auth_timeouts++;
+    srv->counters.auth_timeouts++;
     session_close(oldest, 4001, "authentication timeout: others are waiting");
     return 1;
 }
 
-struct session *session_find(struct helper *h, const char *id)
+int server_close_all(struct server *srv, int code, const char *reason)
 {
-    for (struct session *s = h->sessions; s; s = s->next)
-        if (strcmp(s->id, id) == 0)
-            return s;
-    return NULL;
-}
-
-json_object *session_status_json(const struct session *s)
-{
-    json_object *o = json_object_new_object();
-    char scopes[64];
-    json_object_object_add(o, "sessionId", json_object_new_string(s->id));
-    json_object_object_add(o, "userId", json_object_new_string(s->user_id ? s->user_id : ""));
-    json_object_object_add(o, "remoteAddress", json_object_new_string(s->remote));
-    json_object_object_add(o, "connectedAt", json_object_new_int64(s->connected_ms));
-    json_object_object_add(
-        o, "scopes", json_object_new_string(auth_scopes_format(s->scopes, scopes, sizeof(scopes))));
-    json_object_object_add(o, "expiresAt", json_object_new_int64(s->exp_s * 1000));
-    return o;
+    int n = 0;
+    for (struct session *x = srv->sessions; x; x = x->next, n++)
+        session_close(x, code, reason);
+    return n;
 }

@@ -1,30 +1,29 @@
 /*
- * ws_server: the listening vhost. HTTP requests are gated here before any
- * upgrade (path, Host, Origin, connection caps, answered with a real status),
- * `GET /health` is served, and WebSocket events are handed to session.c.
- * Also starts, stops and re-binds the listener.
+ * ws_server: the listening socket and the vhost that serves what it accepts.
+ * HTTP requests are gated here before any upgrade (path, Host, Origin,
+ * connection caps, answered with a real status), `GET /health` is served,
+ * the upgrade's credentials are read, and WebSocket events are handed to
+ * session.c. Also starts, stops and re-binds the listener (see server.h).
  */
 #include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
-#include <strings.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "app/dataplane.h"
+#include "core/clock.h"
 #include "core/guard.h"
-#include "app/helper.h"
-#include "server/loopio.h"
-#include "app/reaper.h"
-#include "server/session.h"
+#include "server/loop_lws.h"
+#include "server/server_impl.h"
 
-/* How long server/stop waits for clients to take their 1001 before the
- * listener (and whatever is left) is torn down. */
+/* How long a stop waits for clients to take their 1001 before the listener
+ * (and whatever is left) is torn down. */
 #define STOP_GRACE_MS 1000
 /* How long a connection may sit unauthenticated before it gives its place to
  * a newer one once limits.maxUnauthenticated are waiting. */
@@ -36,9 +35,9 @@ struct ws_pss {
     size_t body_len;
 };
 
-static struct helper *helper_of(struct lws *wsi)
+static struct server *server_of(struct lws *wsi)
 {
-    return lws_context_user(lws_get_context(wsi));
+    return lws_vhost_user(lws_get_vhost(wsi));
 }
 
 /* Writes a complete JSON answer with `status`; the caller returns 1 (from
@@ -62,31 +61,31 @@ static int http_answer_now(struct lws *wsi, unsigned status, const char *json)
     return 0;
 }
 
-static int refuse(struct helper *h, struct lws *wsi, unsigned status, const char *code,
+static int refuse(struct server *srv, struct lws *wsi, unsigned status, const char *code,
                   const char *why)
 {
     char json[256];
-    h->counters.connections_refused++;
+    srv->counters.connections_refused++;
     snprintf(json, sizeof(json), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, why);
-    log_msg(&h->log, LOG_INFO, "HTTP %u: %s", status, why);
+    log_msg(srv->log, LOG_INFO, "HTTP %u: %s", status, why);
     http_answer_now(wsi, status, json);
     return 1;
 }
 
 /* Host and Origin checks shared by /health and the upgrade. Returns 0 when
  * the request may go on, else the answer has been written. */
-static int gate_request(struct helper *h, struct lws *wsi)
+static int gate_request(struct server *srv, struct lws *wsi)
 {
     char host[300] = "", origin[300] = "";
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HOST) >= (int)sizeof(host) ||
         lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0 ||
-        !guard_host_allowed(host, h->bound_port, &h->settings.allowed_hosts))
-        return refuse(h, wsi, 403, "FORBIDDEN", "host not allowed");
+        !guard_host_allowed(host, srv->bound_port, &srv->st->allowed_hosts))
+        return refuse(srv, wsi, 403, "FORBIDDEN", "host not allowed");
     int olen = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
     if (olen > 0 && (olen >= (int)sizeof(origin) ||
                      lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
-                     !guard_origin_allowed(origin, &h->settings.allowed_origins)))
-        return refuse(h, wsi, 403, "FORBIDDEN", "origin not allowed");
+                     !guard_origin_allowed(origin, &srv->st->allowed_origins)))
+        return refuse(srv, wsi, 403, "FORBIDDEN", "origin not allowed");
     return 0;
 }
 
@@ -99,24 +98,24 @@ static int uri_path_is(struct lws *wsi, const char *want)
     return strcmp(uri, want) == 0;
 }
 
-static int on_http(struct helper *h, struct lws *wsi, struct ws_pss *pss, const char *path)
+static int on_http(struct server *srv, struct lws *wsi, struct ws_pss *pss, const char *path)
 {
-    if (gate_request(h, wsi))
+    if (gate_request(srv, wsi))
         return 1;
     char *uri;
     int uri_len;
     int method = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
     if (strcmp(path, "/health") != 0)
-        return refuse(h, wsi, 404, "NOT_FOUND", "not found");
+        return refuse(srv, wsi, 404, "NOT_FOUND", "not found");
     if (method != LWSHUMETH_GET)
-        return refuse(h, wsi, 405, "METHOD_NOT_ALLOWED", "only GET");
+        return refuse(srv, wsi, 405, "METHOD_NOT_ALLOWED", "only GET");
 
     json_object *o = json_object_new_object();
     json_object_object_add(o, "status", json_object_new_string("ok"));
     json_object_object_add(o, "version", json_object_new_string(COMPANION_VERSION));
     json_object_object_add(o, "uptime",
-                           json_object_new_int64((clock_mono_ms() - h->started_mono_ms) / 1000));
-    json_object_object_add(o, "connections", json_object_new_int(h->n_connections));
+                           json_object_new_int64((clock_mono_ms() - srv->started_mono_ms) / 1000));
+    json_object_object_add(o, "connections", json_object_new_int(srv->n_connections));
     size_t len;
     const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
     pss->body = malloc(LWS_PRE + len);
@@ -139,38 +138,74 @@ static int on_http(struct helper *h, struct lws *wsi, struct ws_pss *pss, const 
     return 0;
 }
 
-static int on_confirm_upgrade(struct helper *h, struct lws *wsi, const char *proto)
+static int on_confirm_upgrade(struct server *srv, struct lws *wsi, const char *proto)
 {
     if (!proto || strcmp(proto, "websocket") != 0)
-        return refuse(h, wsi, 400, "BAD_REQUEST", "only websocket upgrades");
-    if (gate_request(h, wsi))
+        return refuse(srv, wsi, 400, "BAD_REQUEST", "only websocket upgrades");
+    if (gate_request(srv, wsi))
         return 1;
     if (!uri_path_is(wsi, "/ws"))
-        return refuse(h, wsi, 404, "NOT_FOUND", "the WebSocket endpoint is /ws");
-    if (!h->running)
-        return refuse(h, wsi, 503, "UNAVAILABLE", "server stopping");
-    if (h->n_connections >= h->settings.max_connections)
-        return refuse(h, wsi, 503, "UNAVAILABLE", "too many connections");
+        return refuse(srv, wsi, 404, "NOT_FOUND", "the WebSocket endpoint is /ws");
+    if (!srv->running)
+        return refuse(srv, wsi, 503, "UNAVAILABLE", "server stopping");
+    if (srv->n_connections >= srv->st->max_connections)
+        return refuse(srv, wsi, 503, "UNAVAILABLE", "too many connections");
     /* Within maxConnections an honest client is never refused: when too
      * many connections are still authenticating, the oldest one that has
      * had PENDING_GRACE_MS makes room (an idle socket, not a client that
      * answers promptly); younger ones are let in, bounded by maxConnections
      * above. So a flood of idle sockets delays nobody for long, and a burst
      * of clients authenticating at once is not turned away. */
-    if (h->n_unauthenticated >= h->settings.max_unauthenticated)
-        session_evict_pending(h, PENDING_GRACE_MS);
+    if (srv->n_unauthenticated >= srv->st->max_unauthenticated)
+        session_evict_pending(srv, PENDING_GRACE_MS);
     return 0;
 }
+
+/* The credentials the upgrade request carried: Authorization: Bearer, and
+ * every query argument, long or not (lws_get_urlarg_by_name stops at the
+ * first one longer than its buffer, which hid a workspaceId). */
+static void read_creds(struct lws *wsi, struct guard_creds *c)
+{
+    char buf[GUARD_TOKEN_MAX + 32];
+    guard_creds_init(c);
+    int hl = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (hl > 0) {
+        int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION);
+        if (n < 0)
+            c->bad = "Authorization header too long";
+        else
+            guard_creds_header(c, buf, (size_t)n);
+    }
+    /* lws counts one separator between fragments in the total. */
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS), seen = 0;
+    for (int idx = 0; seen < total && idx < 256; idx++) {
+        int fl = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, idx);
+        seen += fl + (idx > 0);
+        if (fl <= 0)
+            continue;
+        int n = fl < (int)sizeof(buf)
+                    ? lws_hdr_copy_fragment(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_URI_ARGS, idx)
+                    : -1;
+        guard_creds_arg(c, n < 0 ? NULL : buf, n < 0 ? (size_t)fl : (size_t)n);
+    }
+    if (seen < total)
+        c->bad = "too many query arguments";
+    explicit_bzero(buf, sizeof(buf));
+}
+
+static void maybe_finish_stop(struct server *srv);
 
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
-    struct helper *h = helper_of(wsi);
+    struct server *srv = server_of(wsi);
     struct ws_pss *pss = user;
+    if (!srv)
+        return 0;
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        return on_http(h, wsi, pss, in ? (const char *)in : "");
+        return on_http(srv, wsi, pss, in ? (const char *)in : "");
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (pss && pss->body) {
@@ -194,14 +229,21 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         return 0;
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return on_confirm_upgrade(h, wsi, in);
+        return on_confirm_upgrade(srv, wsi, in);
 
-    case LWS_CALLBACK_ESTABLISHED:
-        pss->session = session_new(h, wsi);
+    case LWS_CALLBACK_ESTABLISHED: {
+        if (srv->freeing)
+            return -1;
+        pss->session = session_new(srv, wsi);
         if (!pss->session)
             return -1;
-        dataplane_on_established(pss->session);
+        struct guard_creds c;
+        read_creds(wsi, &c);
+        if (srv->handler.opened)
+            srv->handler.opened(srv->handler.ud, pss->session, &c);
+        guard_creds_clear(&c);
         return 0;
+    }
 
     case LWS_CALLBACK_RECEIVE:
         return pss->session ? session_on_receive(pss->session, in, len) : -1;
@@ -221,8 +263,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (pss && pss->session) {
             session_free(pss->session);
             pss->session = NULL;
-            if (h->stopping && !h->sessions)
-                helper_server_stop(h, NULL);
+            maybe_finish_stop(srv);
         }
         return 0;
 
@@ -250,26 +291,25 @@ static const struct lws_protocols ws_protocols[] = {
  * persistent non-listening vhost; stopping closes our fd at once.
  */
 
-static void finish_stop(struct helper *h);
-
 struct listener {
-    struct helper *h;
+    struct server *srv;
     int fd;
     int reserve_fd; /* kept open to shed connections when fds run out */
-    void *watch;
+    struct loop_fd *watch;
 };
 
-static void on_accept(void *arg)
+static void on_accept(void *arg, unsigned events)
 {
     struct listener *l = arg;
-    struct helper *h = l->h;
+    struct server *srv = l->srv;
+    (void)events;
     for (int i = 0; i < 128; i++) {
         int cfd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
             if (errno == EMFILE || errno == ENFILE) {
                 /* The connection would wait in the backlog and wake us again
                  * at once: use the reserve fd to take it and drop it. */
-                log_msg(&h->log, LOG_WARN, "out of file descriptors: refusing a connection");
+                log_msg(srv->log, LOG_WARN, "out of file descriptors: refusing a connection");
                 if (l->reserve_fd >= 0) {
                     close(l->reserve_fd);
                     int tmp = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
@@ -277,7 +317,7 @@ static void on_accept(void *arg)
                         close(tmp);
                     l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
                 }
-                h->counters.connections_refused++;
+                srv->counters.connections_refused++;
             }
             return;
         }
@@ -286,12 +326,12 @@ static void on_accept(void *arg)
          * ACK: 40 ms. */
         int one = 1;
         setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (!lws_adopt_socket_vhost(h->ws_vhost, cfd))
-            h->counters.connections_refused++; /* lws has closed cfd */
+        if (!lws_adopt_socket_vhost(srv->vhost, cfd))
+            srv->counters.connections_refused++; /* lws has closed cfd */
     }
 }
 
-static int open_listener(const char *host, int port, int *bound, int *rpc_code, char *err,
+static int open_listener(const char *host, int port, int *bound, enum server_err *code, char *err,
                          size_t errlen)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -300,7 +340,7 @@ static int open_listener(const char *host, int port, int *bound, int *rpc_code, 
     struct addrinfo *ai = NULL;
     char portstr[8];
     snprintf(portstr, sizeof(portstr), "%d", port);
-    *rpc_code = RPC_INVALID_PARAMS;
+    *code = SERVER_E_SETTINGS;
     if (getaddrinfo(host, portstr, &hints, &ai) != 0 || !ai) {
         snprintf(err, errlen, "server.host: %s is not an IP address (or localhost)", host);
         return -1;
@@ -317,15 +357,15 @@ static int open_listener(const char *host, int port, int *bound, int *rpc_code, 
     if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 511) < 0) {
         int e = errno;
         if (e == EADDRINUSE) {
-            *rpc_code = RPC_SERVER_ERROR;
+            *code = SERVER_E_PORT;
             snprintf(err, errlen, "port %d is already in use on %s", port, host);
         } else if (e == EADDRNOTAVAIL) {
             snprintf(err, errlen, "server.host: %s is not an address of this machine", host);
         } else if (e == EACCES) {
-            *rpc_code = RPC_SERVER_ERROR;
+            *code = SERVER_E_PORT;
             snprintf(err, errlen, "port %d needs privileges this process lacks", port);
         } else {
-            *rpc_code = RPC_SERVER_ERROR;
+            *code = SERVER_E_LISTEN;
             snprintf(err, errlen, "cannot listen on %s port %d: %s", host, port, strerror(e));
         }
         if (fd >= 0)
@@ -342,14 +382,14 @@ static int open_listener(const char *host, int port, int *bound, int *rpc_code, 
     return fd;
 }
 
-static void close_listener(struct helper *h)
+static void close_listener(struct server *srv)
 {
-    struct listener *l = h->listener;
+    struct listener *l = srv->listener;
     if (!l)
         return;
-    h->listener = NULL;
+    srv->listener = NULL;
     /* Synchronously: the port must be free by the time stop is answered. */
-    loopio_close_now(l->watch);
+    loop_fd_close_now(l->watch);
     if (l->reserve_fd >= 0)
         close(l->reserve_fd);
     free(l);
@@ -365,8 +405,22 @@ static void close_listener(struct helper *h)
 static const lws_retry_bo_t ws_no_validity = {.secs_since_valid_ping = 0,
                                               .secs_since_valid_hangup = 0};
 
-int ws_server_init(struct helper *h, char *err, size_t errlen)
+static void stop_timer_cb(void *arg);
+
+struct server *server_new(struct loop *l, const struct settings *st, struct logger *log,
+                          const struct session_handler *handler, char *err, size_t errlen)
 {
+    struct server *srv = calloc(1, sizeof(*srv));
+    if (!srv) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    srv->loop = l;
+    srv->st = st;
+    srv->log = log;
+    srv->handler = *handler;
+    srv->tick = loop_timer_new(l, session_tick, srv);
+    srv->stop_timer = loop_timer_new(l, stop_timer_cb, srv);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
@@ -375,12 +429,33 @@ int ws_server_init(struct helper *h, char *err, size_t errlen)
     info.timeout_secs = 10;
     info.keepalive_timeout = 5;
     info.retry_and_idle_policy = &ws_no_validity;
-    h->ws_vhost = lws_create_vhost(h->ctx, &info);
-    if (!h->ws_vhost) {
+    info.user = srv;
+    srv->vhost = srv->tick && srv->stop_timer ? lws_create_vhost(loop_lws_context(l), &info) : NULL;
+    if (!srv->vhost) {
         snprintf(err, errlen, "cannot create the WebSocket vhost");
-        return -1;
+        loop_timer_free(srv->tick);
+        loop_timer_free(srv->stop_timer);
+        free(srv);
+        return NULL;
     }
-    return 0;
+    return srv;
+}
+
+void server_free(struct server *srv)
+{
+    if (!srv)
+        return;
+    close_listener(srv);
+    srv->freeing = 1;
+    /* Every connection of the vhost closes now, with its session's owner
+     * told (their tasks end with them), while srv is still here for the
+     * callbacks; lws would otherwise close them later, with the context. */
+    lws_vhost_destroy(srv->vhost);
+    while (srv->sessions)
+        session_free(srv->sessions);
+    loop_timer_free(srv->tick);
+    loop_timer_free(srv->stop_timer);
+    free(srv);
 }
 
 static const char *iface_for(const char *host)
@@ -388,131 +463,167 @@ static const char *iface_for(const char *host)
     return strcasecmp(host, "localhost") == 0 ? "127.0.0.1" : host;
 }
 
-int helper_server_start(struct helper *h, int *rpc_code, char *err, size_t errlen)
+static void finish_stop(struct server *srv);
+
+enum server_err server_start(struct server *srv, char *err, size_t errlen)
 {
-    *rpc_code = 0;
-    if (h->running)
-        return 0;
-    if (h->stopping) {
-        finish_stop(h); /* a stop still waiting for clients: finish it now */
-        if (h->running)
-            return 0; /* its completion was a restart */
+    const struct settings *st = srv->st;
+    if (srv->running)
+        return SERVER_OK;
+    if (srv->stopping) {
+        finish_stop(srv); /* a stop still waiting for clients: finish it now */
+        if (srv->running)
+            return SERVER_OK; /* its completion was a restart */
     }
-    if (settings_check_server(&h->settings, err, errlen) < 0) {
-        *rpc_code = RPC_INVALID_PARAMS;
-        return -1;
-    }
-    const char *iface = iface_for(h->settings.host);
+    if (settings_check_server(st, err, errlen) < 0)
+        return SERVER_E_SETTINGS;
+    const char *iface = iface_for(st->host);
     struct listener *l = calloc(1, sizeof(*l));
     if (!l) {
-        *rpc_code = RPC_INTERNAL_ERROR;
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return SERVER_E_INTERNAL;
     }
-    l->h = h;
-    l->fd = open_listener(iface, h->settings.port, &h->bound_port, rpc_code, err, errlen);
+    l->srv = srv;
+    enum server_err code;
+    l->fd = open_listener(iface, st->port, &srv->bound_port, &code, err, errlen);
     if (l->fd < 0) {
         free(l);
-        return -1;
+        return code;
     }
     l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    l->watch = h->task_loop.watch_fd(h, l->fd, on_accept, l);
+    l->watch = loop_fd_watch(srv->loop, l->fd, on_accept, l);
     if (!l->watch) {
         close(l->fd);
         if (l->reserve_fd >= 0)
             close(l->reserve_fd);
         free(l);
-        *rpc_code = RPC_INTERNAL_ERROR;
         snprintf(err, errlen, "cannot watch the listening socket");
-        return -1;
+        return SERVER_E_INTERNAL;
     }
-    h->listener = l;
-    /* Tasks are started by clients only, so their reaper is needed from
-     * here on; a reaper that could not start is tried again next time. */
-    if (h->reaper_fd < 0)
-        h->reaper_fd = reaper_start();
-    const char *shown = h->settings.host;
+    srv->listener = l;
+    const char *shown = st->host;
     int v6 = strchr(iface, ':') != NULL;
-    snprintf(h->url, sizeof(h->url), v6 && shown[0] != '[' ? "ws://[%s]:%d/ws" : "ws://%s:%d/ws",
-             shown, h->bound_port);
-    h->running = 1;
-    h->started_at_ms = clock_wall_ms();
-    h->started_mono_ms = clock_mono_ms();
-    log_msg(&h->log, LOG_INFO, "listening on %s", h->url);
+    snprintf(srv->url, sizeof(srv->url),
+             v6 && shown[0] != '[' ? "ws://[%s]:%d/ws" : "ws://%s:%d/ws", shown, srv->bound_port);
+    srv->running = 1;
+    srv->started_at_ms = clock_wall_ms();
+    srv->started_mono_ms = clock_mono_ms();
+    log_msg(srv->log, LOG_INFO, "listening on %s", srv->url);
     if (!guard_host_is_loopback(shown))
-        log_msg(&h->log, LOG_WARN,
+        log_msg(srv->log, LOG_WARN,
                 "server.host %s is reachable from other machines: anyone who can reach it may "
                 "try tokens",
                 shown);
-    return 0;
+    return SERVER_OK;
 }
 
-static void finish_stop(struct helper *h)
+static void finish_stop(struct server *srv)
 {
-    lws_sul_cancel(&h->sul_stop);
-    if (!h->stopping)
+    loop_timer_cancel(srv->stop_timer);
+    if (!srv->stopping)
         return;
-    h->stopping = 0;
-    h->bound_port = 0;
-    h->url[0] = '\0';
-    log_msg(&h->log, LOG_INFO, "server stopped");
-    if (h->pending_stop) {
-        struct rpc_req *req = h->pending_stop;
-        h->pending_stop = NULL;
-        /* shutdown answers null, as in LSP; server/stop answers {}. */
-        rpc_respond(req, h->pending_stop_null ? NULL : json_object_new_object());
-    }
-    void (*done)(struct helper *) = h->stop_done;
-    h->stop_done = NULL;
-    if (done)
-        done(h);
+    srv->stopping = 0;
+    srv->bound_port = 0;
+    srv->url[0] = '\0';
+    log_msg(srv->log, LOG_INFO, "server stopped");
+    /* Each done in the order asked; one may start the server again. */
+    int n = srv->n_stop_done;
+    srv->n_stop_done = 0;
+    for (int i = 0; i < n; i++)
+        srv->stop_done[i].cb(srv->stop_done[i].ud);
 }
 
-static void stop_timer_cb(lws_sorted_usec_list_t *sul)
+static void stop_timer_cb(void *arg)
 {
-    finish_stop(lws_container_of(sul, struct helper, sul_stop));
+    finish_stop(arg);
 }
 
-void helper_server_stop(struct helper *h, void (*done)(struct helper *h))
+/* Never finish from inside a closing session's callback: the last CLOSED
+ * only schedules it for the next turn. */
+static void maybe_finish_stop(struct server *srv)
 {
-    if (done)
-        h->stop_done = done;
-    if (h->running) {
-        h->running = 0;
-        h->stopping = 1;
-        close_listener(h);
-        for (struct session *s = h->sessions; s; s = s->next)
-            session_close(s, 1001, "server stopping");
-        helper_sul_schedule(h, &h->sul_stop, stop_timer_cb,
-                            (lws_usec_t)STOP_GRACE_MS * LWS_US_PER_MS);
+    if (srv->stopping && !srv->sessions)
+        loop_timer_arm(srv->stop_timer, 0);
+}
+
+void server_stop(struct server *srv, void (*done)(void *ud), void *ud)
+{
+    if (done && srv->n_stop_done < SERVER_STOP_DONE_MAX) {
+        srv->stop_done[srv->n_stop_done].cb = done;
+        srv->stop_done[srv->n_stop_done].ud = ud;
+        srv->n_stop_done++;
     }
-    if (!h->stopping) {
+    if (srv->running) {
+        srv->running = 0;
+        srv->stopping = 1;
+        close_listener(srv);
+        server_close_all(srv, 1001, "server stopping");
+        loop_timer_arm(srv->stop_timer, STOP_GRACE_MS);
+    }
+    if (!srv->stopping) {
         /* Not running: nothing to wait for, but answer from the loop. */
-        h->stopping = 1;
-        helper_sul_schedule(h, &h->sul_stop, stop_timer_cb, 1);
+        srv->stopping = 1;
+        loop_timer_arm(srv->stop_timer, 0);
         return;
     }
-    /* Never finish from inside a closing session's callback: the last
-     * CLOSED, or this call, only schedules it for the next turn. */
-    if (!h->sessions)
-        helper_sul_schedule(h, &h->sul_stop, stop_timer_cb, 1);
+    maybe_finish_stop(srv);
 }
 
-static void restart_after_stop(struct helper *h)
+static void restart_after_stop(void *arg)
 {
+    struct server *srv = arg;
     char err[256];
-    int code;
-    if (helper_server_start(h, &code, err, sizeof(err)) < 0)
-        log_msg(&h->log, LOG_ERROR, "server could not re-bind: %s", err);
+    if (server_start(srv, err, sizeof(err)) != SERVER_OK)
+        log_msg(srv->log, LOG_ERROR, "server could not re-bind: %s", err);
 }
 
-int helper_server_reconfigure(struct helper *h, const struct settings *old)
+int server_reconfigure(struct server *srv, const char *old_host, int old_port)
 {
-    if (!h->running)
+    if (!srv->running)
         return 0;
-    if (strcmp(old->host, h->settings.host) == 0 && old->port == h->settings.port)
+    if (strcmp(old_host, srv->st->host) == 0 && old_port == srv->st->port)
         return 0;
-    log_msg(&h->log, LOG_INFO, "server.host/port changed: re-binding");
-    helper_server_stop(h, restart_after_stop);
+    log_msg(srv->log, LOG_INFO, "server.host/port changed: re-binding");
+    server_stop(srv, restart_after_stop, srv);
     return 1;
+}
+
+int server_running(const struct server *srv)
+{
+    return srv->running;
+}
+
+int server_stopping(const struct server *srv)
+{
+    return srv->stopping;
+}
+
+const char *server_url(const struct server *srv)
+{
+    return srv->url;
+}
+
+int server_port(const struct server *srv)
+{
+    return srv->bound_port;
+}
+
+int64_t server_started_at_ms(const struct server *srv)
+{
+    return srv->started_at_ms;
+}
+
+int server_connections(const struct server *srv)
+{
+    return srv->n_connections;
+}
+
+int server_authenticating(const struct server *srv)
+{
+    return srv->n_unauthenticated;
+}
+
+const struct server_counters *server_counters(const struct server *srv)
+{
+    return &srv->counters;
 }

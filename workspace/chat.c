@@ -39,7 +39,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "workspace/command.h"
+#include "workspace/commands.h"
 #include "workspace/utf8.h"
 
 #define ECHO_MAX      40  /* code points of user input echoed in a reply */

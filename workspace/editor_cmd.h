@@ -13,7 +13,7 @@
 
 #include <json-c/json.h>
 
-#include "workspace/command.h"
+#include "workspace/result.h"
 #include "workspace/workspace.h"
 
 /* What editor.command may run: the user's `editorCommands` list. */

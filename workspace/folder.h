@@ -40,7 +40,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 
-#include "workspace/command.h"
+#include "workspace/result.h"
 #include "workspace/workspace.h"
 
 /* A client's path is echoed in error messages at most this many bytes. */

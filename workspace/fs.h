@@ -38,7 +38,7 @@
 
 #include <json-c/json.h>
 
-#include "workspace/command.h"
+#include "workspace/result.h"
 #include "workspace/workspace.h"
 
 #define FS_READ_DEFAULT_BYTES (256 * 1024)

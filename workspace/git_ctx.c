@@ -133,20 +133,6 @@ void git_ctx_free(struct git_ctx *g)
 
 /* cmd_fail's buffer may cut a multibyte character; the message goes into
  * JSON, so drop any partial sequence at the end. */
-static enum cmd_status fail(struct cmd_result *res, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static enum cmd_status fail(struct cmd_result *res, const char *code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(res->message, sizeof(res->message), fmt, ap);
-    va_end(ap);
-    res->message[utf8_valid_prefix(res->message, strlen(res->message))] = '\0';
-    res->code = code;
-    return CMD_ERROR;
-}
-
 /* libgit2's messages often name absolute paths (the repository, the index
  * file); such a path may lie outside the workspace, so a message with a '/'
  * is replaced by the operation and the error code. */
@@ -155,9 +141,9 @@ static enum cmd_status fail_git(struct cmd_result *res, const char *what, int er
     const git_error *e = git_error_last();
     enum cmd_status st;
     if (e && e->message && e->message[0] && !strchr(e->message, '/'))
-        st = fail(res, "PROCESSING_ERROR", "%s: %s", what, e->message);
+        st = cmd_fail(res, "PROCESSING_ERROR", "%s: %s", what, e->message);
     else
-        st = fail(res, "PROCESSING_ERROR", "%s failed (libgit2 error %d)", what, err);
+        st = cmd_fail(res, "PROCESSING_ERROR", "%s failed (libgit2 error %d)", what, err);
     git_error_clear();
     return st;
 }
@@ -174,7 +160,7 @@ static int arg_get(json_object *args, const char *key, json_type type, const cha
     if (!args || !json_object_object_get_ex(args, key, &v) || !v)
         return 0;
     if (!json_object_is_type(v, type)) {
-        fail(res, "INVALID_ARGS", "%s: expected %s", key, expected);
+        cmd_fail(res, "INVALID_ARGS", "%s: expected %s", key, expected);
         return -1;
     }
     *out = v;
@@ -209,7 +195,7 @@ static int parse_args(const char *name, json_object *args, struct git_args *a,
     a->limit = 20;
     a->max_bytes = GIT_CTX_DIFF_DEFAULT_BYTES;
     if (args && !json_object_is_type(args, json_type_object)) {
-        fail(res, "INVALID_ARGS", "args: expected an object");
+        cmd_fail(res, "INVALID_ARGS", "args: expected an object");
         return -1;
     }
     if ((rc = arg_get(args, "folder", json_type_string, "a string", &v, res)) < 0)
@@ -217,7 +203,7 @@ static int parse_args(const char *name, json_object *args, struct git_args *a,
     if (rc) {
         a->folder = json_object_get_string(v);
         if ((size_t)json_object_get_string_len(v) != strlen(a->folder)) {
-            fail(res, "NOT_FOUND", "folder: no such workspace folder");
+            cmd_fail(res, "NOT_FOUND", "folder: no such workspace folder");
             return -1;
         }
     }
@@ -229,7 +215,7 @@ static int parse_args(const char *name, json_object *args, struct git_args *a,
         if (rc) {
             a->path = json_object_get_string(v);
             if ((size_t)json_object_get_string_len(v) != strlen(a->path)) {
-                fail(res, "INVALID_ARGS", "path: contains a NUL character");
+                cmd_fail(res, "INVALID_ARGS", "path: contains a NUL character");
                 return -1;
             }
         }
@@ -240,7 +226,7 @@ static int parse_args(const char *name, json_object *args, struct git_args *a,
         if (rc) {
             int64_t n = json_object_get_int64(v);
             if (n < 1 || n > GIT_CTX_LOG_MAX) {
-                fail(res, "INVALID_ARGS", "limit: expected 1..%d", GIT_CTX_LOG_MAX);
+                cmd_fail(res, "INVALID_ARGS", "limit: expected 1..%d", GIT_CTX_LOG_MAX);
                 return -1;
             }
             a->limit = (int)n;
@@ -250,12 +236,12 @@ static int parse_args(const char *name, json_object *args, struct git_args *a,
         if (rc) {
             a->ref = json_object_get_string(v);
             if ((size_t)json_object_get_string_len(v) != strlen(a->ref) || !a->ref[0]) {
-                fail(res, "INVALID_ARGS", "ref: expected a non-empty name");
+                cmd_fail(res, "INVALID_ARGS", "ref: expected a non-empty name");
                 return -1;
             }
             if (!ref_form_ok(a->ref)) {
-                fail(res, "INVALID_ARGS",
-                     "ref: searches, @{upstream} and @{push} are not supported");
+                cmd_fail(res, "INVALID_ARGS",
+                         "ref: searches, @{upstream} and @{push} are not supported");
                 return -1;
             }
         }
@@ -270,7 +256,7 @@ static int parse_args(const char *name, json_object *args, struct git_args *a,
         if (rc) {
             int64_t n = json_object_get_int64(v);
             if (n < 1 || n > GIT_CTX_DIFF_MAX_BYTES) {
-                fail(res, "INVALID_ARGS", "maxBytes: expected 1..%d", GIT_CTX_DIFF_MAX_BYTES);
+                cmd_fail(res, "INVALID_ARGS", "maxBytes: expected 1..%d", GIT_CTX_DIFF_MAX_BYTES);
                 return -1;
             }
             a->max_bytes = (size_t)n;
@@ -287,12 +273,12 @@ static char *make_pathspec(const char *prefix, const char *path, struct cmd_resu
 {
     size_t plen = strlen(prefix), len = path ? strlen(path) : 0;
     if (path && path[0] == '/') {
-        fail(res, "INVALID_ARGS", "path: must be relative to the folder");
+        cmd_fail(res, "INVALID_ARGS", "path: must be relative to the folder");
         return NULL;
     }
     char *out = malloc(plen + len + 2);
     if (!out) {
-        fail(res, "PROCESSING_ERROR", "out of memory");
+        cmd_fail(res, "PROCESSING_ERROR", "out of memory");
         return NULL;
     }
     memcpy(out, prefix, plen);
@@ -303,7 +289,7 @@ static char *make_pathspec(const char *prefix, const char *path, struct cmd_resu
         size_t n = slash ? (size_t)(slash - p) : strlen(p);
         if (n == 2 && p[0] == '.' && p[1] == '.') {
             free(out);
-            fail(res, "INVALID_ARGS", "path: must not contain '..'");
+            cmd_fail(res, "INVALID_ARGS", "path: must not contain '..'");
             return NULL;
         }
         if (n > 0 && !(n == 1 && p[0] == '.')) {
@@ -476,9 +462,9 @@ static enum cmd_status gitdir_confined(git_repository *repo, const char *workdir
     free(gitdir);
     free(common);
     if (!ok)
-        return fail(res, "FORBIDDEN",
-                    "the repository's data is outside this folder (a .git file, commondir or "
-                    "alternates pointing elsewhere): not served");
+        return cmd_fail(res, "FORBIDDEN",
+                        "the repository's data is outside this folder (a .git file, commondir or "
+                        "alternates pointing elsewhere): not served");
     return CMD_OK;
 }
 
@@ -513,16 +499,17 @@ static enum cmd_status open_folder(struct git_ctx *g, const struct workspace_fol
         int owner = err == GIT_EOWNER || (e && e->message && strstr(e->message, "safe.directory"));
         git_error_clear();
         if (owner)
-            return fail(res, "PROCESSING_ERROR",
-                        "repository is owned by another user (safe.directory)");
+            return cmd_fail(res, "PROCESSING_ERROR",
+                            "repository is owned by another user (safe.directory)");
         if (err == GIT_ENOTFOUND)
-            return fail(res, "NOT_A_REPOSITORY", "folder is not a git repository");
-        return fail(res, "PROCESSING_ERROR", "cannot open the repository (libgit2 error %d)", err);
+            return cmd_fail(res, "NOT_A_REPOSITORY", "folder is not a git repository");
+        return cmd_fail(res, "PROCESSING_ERROR", "cannot open the repository (libgit2 error %d)",
+                        err);
     }
     const char *workdir = git_repository_workdir(repo);
     if (git_repository_is_bare(repo) || !workdir) {
         git_repository_free(repo);
-        return fail(res, "NOT_A_REPOSITORY", "folder is in a bare repository");
+        return cmd_fail(res, "NOT_A_REPOSITORY", "folder is in a bare repository");
     }
     /* Both paths are canonical (libgit2 resolves the work dir with
      * realpath; the workspace stores canonical paths). */
@@ -537,11 +524,11 @@ static enum cmd_status open_folder(struct git_ctx *g, const struct workspace_fol
     free(canon);
     if (!rest || strcmp(rest, ".git") == 0 || strncmp(rest, ".git/", 5) == 0) {
         git_repository_free(repo);
-        return fail(res, "NOT_A_REPOSITORY", "folder is not in a repository's work tree");
+        return cmd_fail(res, "NOT_A_REPOSITORY", "folder is not in a repository's work tree");
     }
     char *wd = realpath(workdir, NULL);
     enum cmd_status confined = wd ? gitdir_confined(repo, wd, res)
-                                  : fail(res, "PROCESSING_ERROR", "cannot open the repository");
+                                  : cmd_fail(res, "PROCESSING_ERROR", "cannot open the repository");
     free(wd);
     if (confined != CMD_OK) {
         git_repository_free(repo);
@@ -557,7 +544,7 @@ static enum cmd_status open_folder(struct git_ctx *g, const struct workspace_fol
         entry_clear(e);
         *e = g->cache[--g->n_cache];
         memset(&g->cache[g->n_cache], 0, sizeof(g->cache[0]));
-        return fail(res, "PROCESSING_ERROR", "cannot open the repository");
+        return cmd_fail(res, "PROCESSING_ERROR", "cannot open the repository");
     }
     *out = e;
     return CMD_OK;
@@ -574,7 +561,7 @@ static enum cmd_status pick_target(struct git_ctx *g, const struct workspace_fol
                 return open_folder(g, &folders[i], &t->entry, res);
             }
         }
-        return fail(res, "NOT_FOUND", "no workspace folder named \"%.100s\"", name);
+        return cmd_fail(res, "NOT_FOUND", "no workspace folder named \"%.100s\"", name);
     }
     /* The first folder that is a repository; a repository that fails to
      * open for another reason is skipped but reported if nothing else
@@ -593,7 +580,7 @@ static enum cmd_status pick_target(struct git_ctx *g, const struct workspace_fol
         *res = first_err;
         return CMD_ERROR;
     }
-    return fail(res, "NOT_A_REPOSITORY", "no workspace folder is a git repository");
+    return cmd_fail(res, "NOT_A_REPOSITORY", "no workspace folder is a git repository");
 }
 
 /* ---- JSON helpers ---------------------------------------------------- */
@@ -660,7 +647,7 @@ static int read_head(git_repository *repo, struct head_info *h, struct cmd_resul
         const char *target = git_reference_symbolic_target(head);
         if (strncmp(target, "refs/heads/", 11) == 0 && !(h->refname = strdup(target))) {
             git_reference_free(head);
-            fail(res, "PROCESSING_ERROR", "out of memory");
+            cmd_fail(res, "PROCESSING_ERROR", "out of memory");
             return -1;
         }
         h->detached = 0;
@@ -1672,7 +1659,7 @@ static enum cmd_status run_log(const struct git_target *t, const struct git_args
             err == GIT_EUNBORNBRANCH) {
             git_error_clear();
             free(spec);
-            return fail(res, "NOT_FOUND", "unknown ref \"%.100s\"", a->ref);
+            return cmd_fail(res, "NOT_FOUND", "unknown ref \"%.100s\"", a->ref);
         }
         if (err < 0) {
             free(spec);
@@ -1683,7 +1670,7 @@ static enum cmd_status run_log(const struct git_target *t, const struct git_args
         if (err < 0) {
             git_error_clear();
             free(spec);
-            return fail(res, "NOT_FOUND", "ref \"%.100s\" does not name a commit", a->ref);
+            return cmd_fail(res, "NOT_FOUND", "ref \"%.100s\" does not name a commit", a->ref);
         }
     } else {
         git_oid oid;
@@ -1860,7 +1847,7 @@ static enum cmd_status diff_files(const struct git_target *t, git_diff *diff,
     struct text text = {0};
     text.cap = a->max_bytes + 4;
     if (!(text.buf = malloc(text.cap)))
-        return fail(res, "PROCESSING_ERROR", "out of memory");
+        return cmd_fail(res, "PROCESSING_ERROR", "out of memory");
     json_object *files = json_object_new_array();
     json_object *last = NULL; /* the entry of the delta before, while mergeable */
     const git_diff_delta *last_delta = NULL;
@@ -1941,7 +1928,7 @@ static enum cmd_status diff_files(const struct git_target *t, git_diff *diff,
     free(text.buf);
     if (!fixed) {
         json_object_put(files);
-        return fail(res, "PROCESSING_ERROR", "out of memory");
+        return cmd_fail(res, "PROCESSING_ERROR", "out of memory");
     }
     size_t len = strlen(fixed);
     int cut = text.over || len > a->max_bytes;
@@ -2089,7 +2076,7 @@ enum cmd_status git_ctx_run(struct git_ctx *g, const char *name,
 {
     res->result = NULL;
     if (!git_ctx_handles(name))
-        return fail(res, "UNKNOWN_COMMAND", "not a git command");
+        return cmd_fail(res, "UNKNOWN_COMMAND", "not a git command");
     struct git_args a;
     if (parse_args(name, args, &a, res) < 0)
         return CMD_ERROR;

@@ -14,7 +14,7 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
-#include "workspace/command.h"
+#include "workspace/result.h"
 #include "workspace/workspace.h"
 
 /* Entries of each status list beyond this are dropped and `truncated` set. */

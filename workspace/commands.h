@@ -1,14 +1,16 @@
 /*
- * command: the table of data-plane commands (`{"type":"command"}`), their
- * scopes, how each one runs, and their handlers. The helper looks a name up,
- * checks the scope and runs it the way its kind says; it knows nothing of
- * what a command does. Handlers know nothing of sockets.
+ * commands: the table of data-plane commands (`{"type":"command"}`): name,
+ * scope, how each one runs (its kind) and its hooks. The helper looks a
+ * name up, checks the scope and runs it the way its kind and hooks say; it
+ * knows nothing of what a command does, and never compares command names.
+ * Handlers know nothing of sockets.
  */
-#ifndef COMPANION_COMMAND_H
-#define COMPANION_COMMAND_H
+#ifndef COMPANION_COMMANDS_H
+#define COMPANION_COMMANDS_H
 
 #include <json-c/json.h>
 
+#include "workspace/result.h"
 #include "workspace/workspace.h"
 
 struct worker_thread;
@@ -29,23 +31,16 @@ struct cmd_ctx {
     unsigned scopes;
 };
 
-enum cmd_status { CMD_OK = 0, CMD_ERROR };
-
-struct cmd_result {
-    json_object *result; /* on CMD_OK; the caller takes it */
-    const char *code;    /* on CMD_ERROR: a contract code such as "INVALID_ARGS" */
-    char message[256];
-};
-
 enum cmd_kind {
     CMD_KIND_SYNC,   /* fn, on the loop: cheap and never blocks */
     CMD_KIND_WORKER, /* wfn, on a worker thread with copies of args and folders */
-    CMD_KIND_TASK,   /* the helper's task runner (streamed) */
-    CMD_KIND_EDITOR, /* forwarded to the editor as an editor/... request */
+    CMD_KIND_TASK,   /* the helper's task runner (task_op) */
+    CMD_KIND_EDITOR, /* forwarded to the editor (workspace/editor_cmd.h) */
 };
 
-typedef enum cmd_status (*cmd_fn)(const struct cmd_ctx *ctx, json_object *args,
-                                  struct cmd_result *res);
+/* What a CMD_KIND_TASK command asks of the task runner. */
+enum cmd_task_op { CMD_TASK_NONE = 0, CMD_TASK_LIST, CMD_TASK_RUN, CMD_TASK_CANCEL };
+
 /* What a worker handler sees besides its arguments: copies owned by the job. */
 struct cmd_job_env {
     const struct workspace_folder *folders;
@@ -53,6 +48,8 @@ struct cmd_job_env {
     size_t reply_max; /* the largest reply the client can be sent, in bytes */
 };
 
+typedef enum cmd_status (*cmd_fn)(const struct cmd_ctx *ctx, json_object *args,
+                                  struct cmd_result *res);
 typedef enum cmd_status (*cmd_worker_fn)(struct worker_thread *t, const char *name,
                                          const struct cmd_job_env *env, json_object *args,
                                          struct cmd_result *res);
@@ -64,17 +61,14 @@ struct cmd_def {
     cmd_fn fn;
     cmd_worker_fn wfn;
     int coalesce; /* worker: identical concurrent calls share one run */
+    int watched;  /* worker: a watched folder's answer may come from the
+                   * helper's cache (args.folder names the folder) */
+    enum cmd_task_op task_op;
 };
 
 /* NULL for an unknown name. */
 const struct cmd_def *cmd_lookup(const char *name);
 /* ["workspace.info", ...] for initialize's capabilities. */
 json_object *cmd_names_json(void);
-/* args[key], or NULL when args is NULL, the key is absent or its value is
- * JSON null (clients often send null for "unset"). Borrowed. */
-json_object *cmd_arg(json_object *args, const char *key);
-/* Sets code and a formatted message; returns CMD_ERROR. */
-enum cmd_status cmd_fail(struct cmd_result *res, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

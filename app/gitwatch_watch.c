@@ -1,7 +1,8 @@
 /*
- * watch: inotify, debounce and comparison for git.changed (see watch.h).
+ * gitwatch_watch: inotify, debounce and comparison for git.changed, and the
+ * changed paths the status cache looks at (see gitwatch.h).
  */
-#include "app/watch.h"
+#include "app/gitwatch_impl.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,12 +16,11 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "app/calls.h"
-#include "app/events.h"
-#include "app/helper.h"
-#include "server/loopio.h"
-#include "app/status_cache.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "server/loop.h"
 #include "workspace/worker.h"
+#include "workspace/workspace.h"
 
 /* inotify watches are a per-user kernel resource: take at most half of
  * fs.inotify.max_user_watches, within these bounds. */
@@ -45,13 +45,13 @@ struct wdir {
 };
 
 struct wfolder {
-    struct watch *w;
+    struct gitwatch *w;
     size_t index;
     char *name;
     char *path;
     size_t path_len;
     char *fingerprint; /* of the last status seen; NULL before the first */
-    /* What changed since the last watch_take_changes: these work-tree paths
+    /* What changed since the last gitwatch_take_changes: these work-tree paths
      * (relative, each a file or a directory), or anything (all_changed). */
     char **changed;
     size_t n_changed, cap_changed;
@@ -62,7 +62,7 @@ struct wfolder {
     int64_t last_run_ms;
     int64_t first_change_ms; /* of the changes not yet looked at */
     int64_t timer_at;
-    void *timer;
+    struct loop_timer *timer; /* armed while a run is scheduled */
 };
 
 /* The watched directories, sorted by wd. Filled by a worker thread at
@@ -76,10 +76,13 @@ struct dirtab {
 
 struct walk_job;
 
-struct watch {
-    struct helper *h;
+struct status_job;
+
+struct gitwatch {
+    struct gitwatch_env env;
+    struct status_job *job; /* the one status run in flight */
     int fd;
-    void *fd_watch;
+    struct loop_fd *fd_watch;
     struct dirtab tab;
     int capped_logged;
     struct walk_job *walk; /* the first walk, while it runs */
@@ -92,7 +95,7 @@ struct watch {
     size_t n_folders;
 };
 
-static void schedule(struct watch *w, size_t i);
+static void schedule(struct gitwatch *w, size_t i);
 
 /* Index of wd in t->dirs, or where it would go (*found 0). */
 static size_t wd_pos(const struct dirtab *t, int wd, int *found)
@@ -204,18 +207,18 @@ static void add_git_dir(struct dirtab *t, size_t folder, const char *git)
         add_dir(t, folder, refs, 1); /* exclude */
 }
 
-static void log_capped(struct watch *w)
+static void log_capped(struct gitwatch *w)
 {
     if (!w->tab.capped || w->capped_logged)
         return;
     w->capped_logged = 1;
-    log_msg(&w->h->log, LOG_WARN,
+    log_msg(w->env.log, LOG_WARN,
             "watching %zu folders already: deeper changes are seen through git's index and refs "
             "only, and git.status is not kept between calls",
             w->tab.max);
 }
 
-static struct wdir *find_wd(struct watch *w, int wd)
+static struct wdir *find_wd(struct gitwatch *w, int wd)
 {
     int found;
     size_t at = wd_pos(&w->tab, wd, &found);
@@ -284,7 +287,7 @@ static int changes_everything(const char *name)
            !strcmp(name, ".gitmodules");
 }
 
-static void on_event(struct watch *w, const struct inotify_event *e)
+static void on_event(struct gitwatch *w, const struct inotify_event *e)
 {
     if (e->mask & IN_Q_OVERFLOW) {
         /* Events were lost: nothing is known any more. */
@@ -345,7 +348,7 @@ static void on_event(struct watch *w, const struct inotify_event *e)
  * be watched. Past it, what was missed is unknown. */
 #define WATCH_EARLY_MAX (1024 * 1024)
 
-static void keep_early(struct watch *w, const char *buf, size_t n)
+static void keep_early(struct gitwatch *w, const char *buf, size_t n)
 {
     if (w->early_lost)
         return;
@@ -359,7 +362,7 @@ static void keep_early(struct watch *w, const char *buf, size_t n)
     w->n_early += n;
 }
 
-static void on_events(struct watch *w, char *buf, size_t n)
+static void on_events(struct gitwatch *w, char *buf, size_t n)
 {
     for (char *p = buf; p < buf + n;) {
         struct inotify_event *e = (struct inotify_event *)p;
@@ -370,7 +373,7 @@ static void on_events(struct watch *w, char *buf, size_t n)
 
 static void on_inotify(void *arg)
 {
-    struct watch *w = arg;
+    struct gitwatch *w = arg;
     char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
     for (;;) {
         ssize_t n = read(w->fd, buf, sizeof(buf));
@@ -386,6 +389,12 @@ static void on_inotify(void *arg)
             on_event(w, e);
         }
     }
+}
+
+static void on_inotify_events(void *arg, unsigned events)
+{
+    (void)events;
+    on_inotify(arg);
 }
 
 /* What git.changed compares: the status without its volatile parts. */
@@ -411,7 +420,7 @@ static int list_len(json_object *r, const char *key)
 }
 
 struct status_job {
-    struct watch *w;
+    struct gitwatch *w;
     size_t folder;
     int cancelled; /* the watch stopped while the job ran */
 };
@@ -419,14 +428,14 @@ struct status_job {
 static void status_done(void *ud, enum cmd_status st, struct cmd_result *res)
 {
     struct status_job *sj = ud;
-    struct watch *w = sj->w;
+    struct gitwatch *w = sj->w;
     if (sj->cancelled || !w) {
         free(sj);
         return;
     }
     struct wfolder *f = &w->folders[sj->folder];
     f->running = 0;
-    w->h->watch_job = NULL;
+    w->job = NULL;
     free(sj);
     if (st == CMD_OK && res->result) {
         char *fp = fingerprint(res->result);
@@ -446,21 +455,20 @@ static void status_done(void *ud, enum cmd_status st, struct cmd_result *res)
                 p, "changed",
                 json_object_new_int(list_len(r, "staged") + list_len(r, "unstaged") +
                                     list_len(r, "untracked") + list_len(r, "conflicted")));
-            events_publish(w->h, EVENT_GIT_CHANGED, p);
+            w->env.publish(w->env.publish_ud, p);
         }
     }
     /* One status runs at a time: folders that changed meanwhile, this one
      * or others held back by it, get their turn now. */
     for (size_t i = 0; i < w->n_folders; i++)
-        if (w->folders[i].dirty && !w->folders[i].timer && !w->folders[i].running)
+        if (w->folders[i].dirty && !loop_timer_armed(w->folders[i].timer) && !w->folders[i].running)
             schedule(w, i);
 }
 
-static void run_now(struct watch *w, size_t i)
+static void run_now(struct gitwatch *w, size_t i)
 {
     struct wfolder *f = &w->folders[i];
-    f->timer = NULL;
-    if (f->running || w->h->watch_job) {
+    if (f->running || w->job) {
         /* One status at a time: the next runs when this one is done. */
         f->dirty = 1;
         return;
@@ -473,12 +481,12 @@ static void run_now(struct watch *w, size_t i)
     f->dirty = 0;
     f->running = 1;
     f->last_run_ms = clock_mono_ms();
-    w->h->watch_job = sj;
+    w->job = sj;
     /* status_done may run before this returns (nothing changed). */
     if (status_cache_get(w->cache, i, status_done, sj) < 0) {
         f->running = 0;
         f->dirty = 1;
-        w->h->watch_job = NULL;
+        w->job = NULL;
         free(sj);
     }
 }
@@ -489,7 +497,7 @@ static void run_status(void *arg)
     run_now(f->w, f->index);
 }
 
-static void schedule(struct watch *w, size_t i)
+static void schedule(struct gitwatch *w, size_t i)
 {
     struct wfolder *f = &w->folders[i];
     int64_t now = clock_mono_ms();
@@ -506,13 +514,10 @@ static void schedule(struct watch *w, size_t i)
         at = f->first_change_ms + WATCH_MAX_WAIT_MS;
     if (at < f->last_run_ms + WATCH_DEBOUNCE_MS)
         at = f->last_run_ms + WATCH_DEBOUNCE_MS;
-    if (f->timer) {
-        if (at <= f->timer_at)
-            return;
-        w->h->task_loop.timer_stop(w->h, f->timer);
-    }
+    if (loop_timer_armed(f->timer) && at <= f->timer_at)
+        return;
     f->timer_at = at;
-    f->timer = w->h->task_loop.timer_start(w->h, at - now, run_status, f);
+    loop_timer_arm(f->timer, at - now);
 }
 
 /* inotify sees changes made through this machine's kernel only: not those
@@ -565,7 +570,7 @@ static int is_repo(const char *path)
  * the inotify instance, so the watch may stop meanwhile. */
 struct walk_job {
     struct worker_job base;
-    struct watch *w; /* NULL once the watch stopped */
+    struct gitwatch *w; /* NULL once the watch stopped */
     struct dirtab tab;
     char **paths; /* each folder's path */
     size_t n_paths;
@@ -595,12 +600,12 @@ static void walk_free(struct walk_job *j)
 }
 
 /* The table is in: changes from now on are known by path. */
-static void walk_finished(struct watch *w)
+static void walk_finished(struct gitwatch *w)
 {
     if (w->early_lost) {
         /* Too much happened to know which new directories need a watch. */
         w->tab.capped = 1;
-        log_msg(&w->h->log, LOG_WARN,
+        log_msg(w->env.log, LOG_WARN,
                 "too many changes while the repositories were first watched: git.status is not "
                 "kept between calls");
         w->capped_logged = 1;
@@ -615,14 +620,14 @@ static void walk_finished(struct watch *w)
         mark_all(&w->folders[i]);
         schedule(w, i);
     }
-    log_msg(&w->h->log, LOG_DEBUG, "watching %zu repositories (%zu folders)", w->n_folders,
+    log_msg(w->env.log, LOG_DEBUG, "watching %zu repositories (%zu folders)", w->n_folders,
             w->tab.n);
 }
 
 static void walk_done(struct worker_job *base, int cancelled)
 {
     struct walk_job *j = (struct walk_job *)base;
-    struct watch *w = j->w;
+    struct gitwatch *w = j->w;
     if (w) {
         w->walk = NULL;
         if (!cancelled) {
@@ -641,7 +646,7 @@ static void walk_done(struct worker_job *base, int cancelled)
 }
 
 /* Starts the first walk; on the loop when no worker can take it. */
-static void start_walk(struct watch *w)
+static void start_walk(struct gitwatch *w)
 {
     struct walk_job *j = calloc(1, sizeof(*j));
     if (j) {
@@ -656,7 +661,7 @@ static void start_walk(struct watch *w)
                 j->n_paths++;
     }
     if (j && j->tab.fd >= 0 && j->n_paths == w->n_folders &&
-        worker_pool_submit(w->h->pool, &j->base) == 0) {
+        worker_pool_submit(w->env.pool, &j->base) == 0) {
         w->walk = j;
         return;
     }
@@ -671,17 +676,18 @@ static void start_walk(struct watch *w)
     walk_finished(w);
 }
 
-struct watch *watch_start(struct helper *h)
+struct gitwatch *gitwatch_start(const struct gitwatch_env *env)
 {
-    struct watch *w = calloc(1, sizeof(*w));
+    const struct workspace *ws = env->ws;
+    struct gitwatch *w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
-    w->h = h;
+    w->env = *env;
     w->tab.max = max_dirs();
     w->fd = w->tab.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    w->folders = calloc(h->ws.n_folders ? h->ws.n_folders : 1, sizeof(*w->folders));
+    w->folders = calloc(ws->n_folders ? ws->n_folders : 1, sizeof(*w->folders));
     if (w->fd < 0 || !w->folders) {
-        log_msg(&h->log, LOG_WARN, "cannot watch repositories (%s): no git.changed events",
+        log_msg(env->log, LOG_WARN, "cannot watch repositories (%s): no git.changed events",
                 strerror(errno));
         if (w->fd >= 0)
             close(w->fd);
@@ -689,8 +695,8 @@ struct watch *watch_start(struct helper *h)
         free(w);
         return NULL;
     }
-    for (size_t i = 0; i < h->ws.n_folders; i++) {
-        const struct workspace_folder *wf = &h->ws.folders[i];
+    for (size_t i = 0; i < ws->n_folders; i++) {
+        const struct workspace_folder *wf = &ws->folders[i];
         struct wfolder *f = &w->folders[w->n_folders];
         if (!is_repo(wf->path))
             continue;
@@ -701,29 +707,31 @@ struct watch *watch_start(struct helper *h)
         f->path_len = strlen(wf->path);
         f->all_changed = 1;
         f->local = is_local(wf->path);
+        f->timer = loop_timer_new(env->loop, run_status, f);
         w->n_folders++;
     }
     char **names = calloc(w->n_folders ? w->n_folders : 1, sizeof(*names));
     for (size_t i = 0; names && i < w->n_folders; i++)
         names[i] = w->folders[i].name ? w->folders[i].name : "";
     if (names && w->n_folders)
-        w->cache = status_cache_new(h, w, w->n_folders, names);
+        w->cache = status_cache_new(w, w->n_folders, names);
     free(names);
     int ok = w->n_folders > 0 && w->cache;
     for (size_t i = 0; ok && i < w->n_folders; i++)
-        ok = w->folders[i].name && w->folders[i].path;
+        ok = w->folders[i].name && w->folders[i].path && w->folders[i].timer;
     if (!ok) {
         status_cache_free(w->cache);
         for (size_t i = 0; i < w->n_folders; i++) {
             free(w->folders[i].name);
             free(w->folders[i].path);
+            loop_timer_free(w->folders[i].timer);
         }
         close(w->fd);
         free(w->folders);
         free(w);
         return NULL;
     }
-    w->fd_watch = h->task_loop.watch_fd(h, w->fd, on_inotify, w);
+    w->fd_watch = loop_fd_watch(env->loop, w->fd, on_inotify_events, w);
     if (!w->fd_watch) {
         close(w->fd);
         w->fd = w->tab.fd = -1;
@@ -735,51 +743,56 @@ struct watch *watch_start(struct helper *h)
     return w;
 }
 
-void watch_stop(struct watch *w)
+void gitwatch_stop(struct gitwatch *w)
 {
     if (!w)
         return;
-    struct helper *h = w->h;
-    if (h->watch_job) {
-        ((struct status_job *)h->watch_job)->cancelled = 1;
-        h->watch_job = NULL;
+    if (w->job) {
+        w->job->cancelled = 1;
+        w->job = NULL;
     }
     status_cache_free(w->cache);
     if (w->walk)
         w->walk->w = NULL; /* it finishes on its own and frees itself */
     free(w->early);
     for (size_t i = 0; i < w->n_folders; i++) {
-        if (w->folders[i].timer)
-            h->task_loop.timer_stop(h, w->folders[i].timer);
+        loop_timer_free(w->folders[i].timer);
         free(w->folders[i].name);
         free(w->folders[i].path);
         free(w->folders[i].fingerprint);
         free_changed(&w->folders[i]);
     }
     if (w->fd_watch)
-        loopio_close_now(w->fd_watch);
+        loop_fd_close_now(w->fd_watch);
     tab_free(&w->tab);
     free(w->folders);
     free(w);
 }
 
-void watch_restart(struct helper *h)
+const struct gitwatch_env *gitwatch_env(const struct gitwatch *w)
 {
-    watch_stop(h->watch);
-    h->watch = watch_start(h);
+    return &w->env;
 }
 
-void watch_sync(struct watch *w)
+void gitwatch_sync(struct gitwatch *w)
 {
     if (w && w->fd_watch)
         on_inotify(w);
 }
 
-int watch_folder_for(const struct watch *w, const char *name)
+int gitwatch_folder_for(const struct gitwatch *w, json_object *args)
 {
+    json_object *folder = NULL;
     if (!w || !w->fd_watch || w->walk || w->tab.capped)
         return -1;
-    const struct workspace *ws = &w->h->ws;
+    /* Arguments git_ctx must check itself are not taken here. */
+    if (args && !json_object_is_type(args, json_type_object))
+        return -1;
+    if (args && json_object_object_get_ex(args, "folder", &folder) && folder &&
+        !json_object_is_type(folder, json_type_string))
+        return -1;
+    const char *name = folder ? json_object_get_string(folder) : NULL;
+    const struct workspace *ws = w->env.ws;
     /* git_ctx picks the first folder that is a repository when none is
      * named: only when that is folder 0 is it surely a watched one. */
     const char *path = NULL;
@@ -792,14 +805,19 @@ int watch_folder_for(const struct watch *w, const char *name)
     return -1;
 }
 
-int watch_has_changes(const struct watch *w, size_t i)
+int gitwatch_status(struct gitwatch *w, size_t i, gitwatch_status_cb cb, void *ud)
+{
+    return status_cache_get(w->cache, i, cb, ud);
+}
+int gitwatch_has_changes(const struct gitwatch *w, size_t i)
 {
     const struct wfolder *f = &w->folders[i];
     return w->tab.capped || w->walk || !f->local || !w->fd_watch || f->all_changed ||
            f->index_changed || f->n_changed > 0;
 }
 
-int watch_take_changes(struct watch *w, size_t i, char ***paths, size_t *n, int *index_changed)
+int gitwatch_take_changes(struct gitwatch *w, size_t i, char ***paths, size_t *n,
+                          int *index_changed)
 {
     struct wfolder *f = &w->folders[i];
     int all = w->tab.capped || w->walk || !f->local || !w->fd_watch || f->all_changed;
@@ -817,9 +835,4 @@ int watch_take_changes(struct watch *w, size_t i, char ***paths, size_t *n, int 
     }
     f->all_changed = 0;
     return all;
-}
-
-struct status_cache *watch_cache(struct watch *w)
-{
-    return w ? w->cache : NULL;
 }

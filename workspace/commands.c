@@ -1,9 +1,8 @@
 /*
- * command: the dispatch table and the commands that need no other module.
+ * commands: the dispatch table and the commands that need no other module.
  */
-#include "workspace/command.h"
+#include "workspace/commands.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,22 +40,32 @@ static enum cmd_status run_fs(struct worker_thread *t, const char *name,
                : fs_read_within(env->folders, env->n_folders, args, env->reply_max, res);
 }
 
+#define R CMD_SCOPE_READ
 static const struct cmd_def commands[] = {
-    {"workspace.info", CMD_SCOPE_READ, CMD_KIND_SYNC, cmd_workspace_info, NULL, 0},
-    {"git.status", CMD_SCOPE_READ, CMD_KIND_WORKER, NULL, run_git, 1},
-    {"git.log", CMD_SCOPE_READ, CMD_KIND_WORKER, NULL, run_git, 0},
-    {"git.diff", CMD_SCOPE_READ, CMD_KIND_WORKER, NULL, run_git, 0},
-    {"git.branches", CMD_SCOPE_READ, CMD_KIND_WORKER, NULL, run_git, 0},
-    {"fs.list", CMD_SCOPE_READ, CMD_KIND_WORKER, NULL, run_fs, 0},
-    {"fs.read", CMD_SCOPE_READ, CMD_KIND_WORKER, NULL, run_fs, 0},
-    {"task.list", CMD_SCOPE_READ, CMD_KIND_TASK, NULL, NULL, 0},
-    {"task.run", CMD_SCOPE_RUN, CMD_KIND_TASK, NULL, NULL, 0},
-    {"task.cancel", CMD_SCOPE_RUN, CMD_KIND_TASK, NULL, NULL, 0},
-    {"editor.open", CMD_SCOPE_EDITOR, CMD_KIND_EDITOR, NULL, NULL, 0},
-    {"editor.message", CMD_SCOPE_EDITOR, CMD_KIND_EDITOR, NULL, NULL, 0},
-    {"editor.diagnostics", CMD_SCOPE_READ, CMD_KIND_EDITOR, NULL, NULL, 0},
-    {"editor.command", CMD_SCOPE_EDITOR, CMD_KIND_EDITOR, NULL, NULL, 0},
+    {.name = "workspace.info", .scope = R, .kind = CMD_KIND_SYNC, .fn = cmd_workspace_info},
+    {.name = "git.status",
+     .scope = R,
+     .kind = CMD_KIND_WORKER,
+     .wfn = run_git,
+     .coalesce = 1,
+     .watched = 1},
+    {.name = "git.log", .scope = R, .kind = CMD_KIND_WORKER, .wfn = run_git},
+    {.name = "git.diff", .scope = R, .kind = CMD_KIND_WORKER, .wfn = run_git},
+    {.name = "git.branches", .scope = R, .kind = CMD_KIND_WORKER, .wfn = run_git},
+    {.name = "fs.list", .scope = R, .kind = CMD_KIND_WORKER, .wfn = run_fs},
+    {.name = "fs.read", .scope = R, .kind = CMD_KIND_WORKER, .wfn = run_fs},
+    {.name = "task.list", .scope = R, .kind = CMD_KIND_TASK, .task_op = CMD_TASK_LIST},
+    {.name = "task.run", .scope = CMD_SCOPE_RUN, .kind = CMD_KIND_TASK, .task_op = CMD_TASK_RUN},
+    {.name = "task.cancel",
+     .scope = CMD_SCOPE_RUN,
+     .kind = CMD_KIND_TASK,
+     .task_op = CMD_TASK_CANCEL},
+    {.name = "editor.open", .scope = CMD_SCOPE_EDITOR, .kind = CMD_KIND_EDITOR},
+    {.name = "editor.message", .scope = CMD_SCOPE_EDITOR, .kind = CMD_KIND_EDITOR},
+    {.name = "editor.diagnostics", .scope = R, .kind = CMD_KIND_EDITOR},
+    {.name = "editor.command", .scope = CMD_SCOPE_EDITOR, .kind = CMD_KIND_EDITOR},
 };
+#undef R
 
 const struct cmd_def *cmd_lookup(const char *name)
 {
@@ -72,23 +81,4 @@ json_object *cmd_names_json(void)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         json_object_array_add(arr, json_object_new_string(commands[i].name));
     return arr;
-}
-
-json_object *cmd_arg(json_object *args, const char *key)
-{
-    json_object *v = NULL;
-    if (!args || !json_object_is_type(args, json_type_object) ||
-        !json_object_object_get_ex(args, key, &v) || json_object_is_type(v, json_type_null))
-        return NULL;
-    return v;
-}
-
-enum cmd_status cmd_fail(struct cmd_result *res, const char *code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(res->message, sizeof(res->message), fmt, ap);
-    va_end(ap);
-    res->code = code;
-    return CMD_ERROR;
 }

@@ -1,26 +1,27 @@
 /*
- * status_cache: the last git.status of each watched folder (see
- * status_cache.h).
+ * gitwatch_cache: the last git.status of each watched folder, kept up to
+ * date from what the watcher saw change (see gitwatch.h).
  */
-#include "app/status_cache.h"
+#include "app/gitwatch_impl.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/calls.h"
-#include "app/helper.h"
-#include "app/watch.h"
+#include "app/counters.h"
+#include "core/clock.h"
+#include "workspace/commands.h"
 #include "workspace/git_ctx.h"
 #include "workspace/worker.h"
 
 struct sc_waiter {
     struct sc_waiter *next;
-    status_cache_cb cb;
+    gitwatch_status_cb cb;
     void *ud;
 };
 
 struct sc_entry {
-    struct helper *h;
+    struct gitwatch_env env; /* a copy: runs may outlive the watcher */
     struct status_cache *sc; /* NULL once the cache is gone while a run is out */
     size_t folder;
     char *name;
@@ -33,15 +34,15 @@ struct sc_entry {
 };
 
 struct status_cache {
-    struct helper *h;
-    struct watch *w;
+    struct gitwatch *gw;
     struct sc_entry **e;
     size_t n;
 };
 
 struct sc_job {
     struct worker_job base;
-    struct sc_entry *e;
+    struct sc_entry *e;         /* NULL: a plain run for `uncached` */
+    struct sc_waiter *uncached; /* callers of a run without an entry */
     struct workspace_folder *folders;
     size_t n_folders;
     char *name;
@@ -63,16 +64,14 @@ static void entry_free(struct sc_entry *e)
     free(e);
 }
 
-struct status_cache *status_cache_new(struct helper *h, struct watch *w, size_t n_folders,
-                                      char *const *names)
+struct status_cache *status_cache_new(struct gitwatch *gw, size_t n_folders, char *const *names)
 {
     struct status_cache *sc = calloc(1, sizeof(*sc));
     if (!sc || !(sc->e = calloc(n_folders ? n_folders : 1, sizeof(*sc->e)))) {
         free(sc);
         return NULL;
     }
-    sc->h = h;
-    sc->w = w;
+    sc->gw = gw;
     for (; sc->n < n_folders; sc->n++) {
         struct sc_entry *e = calloc(1, sizeof(*e));
         if (!e || !(e->name = strdup(names[sc->n]))) {
@@ -80,7 +79,7 @@ struct status_cache *status_cache_new(struct helper *h, struct watch *w, size_t 
             status_cache_free(sc);
             return NULL;
         }
-        e->h = h;
+        e->env = *gitwatch_env(gw);
         e->sc = sc;
         e->folder = sc->n;
         sc->e[sc->n] = e;
@@ -139,22 +138,29 @@ static void job_free(struct sc_job *j)
 }
 
 static int start_run(struct sc_entry *e);
+static void job_done(struct worker_job *base, int cancelled);
 
 /* The cache went away (the folders changed) while callers waited for a
- * newer run than the one that came back: give each a plain git.status. */
-static void run_uncached(struct helper *h, const char *name, struct sc_waiter *list)
+ * newer run than the one that came back: give them a full status of their
+ * own (a run without an entry). */
+static void run_uncached(const struct gitwatch_env *env, const char *name, struct sc_waiter *list)
 {
-    while (list) {
-        struct sc_waiter *next = list->next;
-        json_object *args = json_object_new_object();
-        json_object_object_add(args, "folder", json_object_new_string(name));
-        if (calls_run_internal(h, "git.status", args, list->cb, list->ud) < 0) {
-            struct cmd_result res = {0};
-            cmd_fail(&res, "BUSY", "too many commands in progress; try again shortly");
-            list->cb(list->ud, CMD_ERROR, &res);
+    struct sc_job *j = calloc(1, sizeof(*j));
+    if (j) {
+        j->base.run = job_run;
+        j->base.done = job_done;
+        j->uncached = list;
+        j->name = strdup(name);
+        j->folders = workspace_folders_copy(env->ws, &j->n_folders);
+    }
+    if (!j || !j->name || !j->folders || worker_pool_submit(env->pool, &j->base) < 0) {
+        struct cmd_result res = {0};
+        if (j) {
+            j->uncached = NULL;
+            job_free(j);
         }
-        free(list);
-        list = next;
+        cmd_fail(&res, "BUSY", "too many commands in progress; try again shortly");
+        answer_all(list, CMD_ERROR, &res);
     }
 }
 
@@ -162,7 +168,18 @@ static void job_done(struct worker_job *base, int cancelled)
 {
     struct sc_job *j = (struct sc_job *)base;
     struct sc_entry *e = j->e;
-    struct helper *h = e->h;
+    if (!e) {
+        struct sc_waiter *list = j->uncached;
+        if (cancelled) {
+            j->st = cmd_fail(&j->res, "PROCESSING_ERROR", "the helper is stopping");
+            json_object_put(j->res.result);
+            j->res.result = NULL;
+        }
+        j->uncached = NULL;
+        answer_all(list, j->st, &j->res);
+        job_free(j);
+        return;
+    }
     e->running = 0;
     if (cancelled) {
         j->st = CMD_ERROR;
@@ -176,9 +193,9 @@ static void job_done(struct worker_job *base, int cancelled)
         e->result = json_object_get(j->res.result);
         e->digest = j->digest;
         if (j->partial) {
-            h->counters.git_status_partial++;
+            e->env.counters->git_status_partial++;
         } else {
-            h->counters.git_status_full++;
+            e->env.counters->git_status_full++;
             e->full_ms = j->started_ms;
         }
     }
@@ -195,7 +212,7 @@ static void job_done(struct worker_job *base, int cancelled)
             answer_all(later, CMD_ERROR, &res);
         }
     } else if (later && !cancelled) {
-        run_uncached(h, e->name, later);
+        run_uncached(&e->env, e->name, later);
     } else if (later) {
         struct cmd_result res = {0};
         cmd_fail(&res, "PROCESSING_ERROR", "the helper is stopping");
@@ -210,7 +227,6 @@ static void job_done(struct worker_job *base, int cancelled)
 static int start_run(struct sc_entry *e)
 {
     struct status_cache *sc = e->sc;
-    struct helper *h = sc->h;
     struct sc_job *j = calloc(1, sizeof(*j));
     if (!j)
         return -1;
@@ -219,14 +235,14 @@ static int start_run(struct sc_entry *e)
     j->e = e;
     j->started_ms = clock_mono_ms();
     j->name = strdup(e->name);
-    j->folders = workspace_folders_copy(&h->ws, &j->n_folders);
+    j->folders = workspace_folders_copy(e->env.ws, &j->n_folders);
     /* From here on, new changes belong to the next run. */
-    int all = watch_take_changes(sc->w, e->folder, &j->paths, &j->n_paths, &j->index_changed);
+    int all = gitwatch_take_changes(sc->gw, e->folder, &j->paths, &j->n_paths, &j->index_changed);
     j->digest = e->digest;
-    int fresh = e->result && j->started_ms - e->full_ms < STATUS_CACHE_FULL_MS;
+    int fresh = e->result && j->started_ms - e->full_ms < GITWATCH_FULL_MS;
     if (!all && fresh && json_object_deep_copy(e->result, &j->base_result, NULL) != 0)
         j->base_result = NULL;
-    if (!j->name || !j->folders || worker_pool_submit(h->pool, &j->base) < 0) {
+    if (!j->name || !j->folders || worker_pool_submit(e->env.pool, &j->base) < 0) {
         /* The changes were taken: without the last answer the next run is
          * a full one, so nothing is missed. */
         json_object_put(e->result);
@@ -238,18 +254,17 @@ static int start_run(struct sc_entry *e)
     return 0;
 }
 
-int status_cache_get(struct status_cache *sc, size_t i, status_cache_cb cb, void *ud)
+int status_cache_get(struct status_cache *sc, size_t i, gitwatch_status_cb cb, void *ud)
 {
     if (!sc || i >= sc->n)
         return -1;
     struct sc_entry *e = sc->e[i];
     /* Changes made before this call are in inotify's queue by now: read
      * them, so that a caller who just wrote a file sees it. */
-    watch_sync(sc->w);
-    int changed = watch_has_changes(sc->w, i);
-    if (!e->running && !changed && e->result &&
-        clock_mono_ms() - e->full_ms < STATUS_CACHE_FULL_MS) {
-        sc->h->counters.git_status_cached++;
+    gitwatch_sync(sc->gw);
+    int changed = gitwatch_has_changes(sc->gw, i);
+    if (!e->running && !changed && e->result && clock_mono_ms() - e->full_ms < GITWATCH_FULL_MS) {
+        e->env.counters->git_status_cached++;
         struct cmd_result res = {.result = e->result};
         json_object_get(e->result); /* cb may ask again, and replace it */
         cb(ud, CMD_OK, &res);

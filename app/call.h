@@ -1,0 +1,66 @@
+/*
+ * call: one command still running for a client, and the dispatcher's
+ * state, shared by dispatch.c (bookkeeping, worker jobs, editor requests)
+ * and tasks.c (task runs). Internal to those two files.
+ *
+ * A call holds its client weakly: when the client goes its tasks are
+ * killed, its editor requests forgotten, and worker results are dropped on
+ * arrival. Ownership: a call is freed by call_complete (or call_free when
+ * nothing is to be answered).
+ */
+#ifndef COMPANION_CALL_H
+#define COMPANION_CALL_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "app/dispatch.h"
+#include "app/reply.h"
+
+struct task;
+struct cmd_job;
+struct worker_pool;
+
+struct dispatch {
+    struct dispatch_env env;
+    struct reply_env reply;
+    struct worker_pool *pool;
+    struct cmd_job *inflight; /* coalescable worker jobs still running */
+    struct gitwatch *gitwatch;
+    int running_tasks;
+};
+
+struct call {
+    struct call *prev, *next; /* in the client's list */
+    struct dispatch *d;
+    struct client *c; /* NULL once the client is gone */
+    json_object *id;
+    const struct cmd_def *def;
+    int64_t started_ms;
+    struct call *next_waiter; /* a worker job's callers */
+    struct task *task;
+    char *task_name;
+    int64_t editor_req; /* our outgoing request id, 0 when none */
+    char chat_word[16]; /* non-empty: a chat message asked, answer in text */
+    char *tail;         /* task runs: the last output, for chat and task.finished */
+    size_t tail_len;
+    char *user; /* who asked (kept when the client goes) */
+};
+
+/* NULL when out of memory. */
+struct call *call_new(struct dispatch *d, struct client *c, const struct cmd_def *def,
+                      json_object *id);
+void call_free(struct call *call);
+/* Answers (result owned) and frees the call. */
+void call_complete(struct call *call, json_object *result, const char *code, const char *message);
+/* Answers at once through a call, so chat and audit work the same way. */
+void call_answer_now(struct dispatch *d, struct client *c, const struct cmd_def *def,
+                     json_object *id, json_object *result, const char *code, const char *message);
+
+/* tasks.c */
+void tasks_dispatch(struct dispatch *d, struct client *c, const struct cmd_def *def,
+                    json_object *id, json_object *args);
+/* The client went: its running task goes too, whole group. */
+void tasks_abandon(struct call *call);
+
+#endif

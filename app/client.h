@@ -1,0 +1,33 @@
+/*
+ * client: what the data plane knows of one WebSocket session (the
+ * transport's is in server/): who it is (user, scopes, token expiry), what
+ * it started (commands still running), what it listens to (events, chat
+ * notifications), and its rate limit. Owned by dataplane.c: made when the
+ * session opens, freed when it closes; other app/ files borrow it.
+ */
+#ifndef COMPANION_CLIENT_H
+#define COMPANION_CLIENT_H
+
+#include <stdint.h>
+
+#include "core/ratelimit.h"
+
+struct session;
+struct call;
+
+struct client {
+    struct client *prev, *next; /* in the data plane's list */
+    struct session *s;
+    int authed;
+    char *user_id; /* malloc'd: the token's `sub` */
+    unsigned scopes;
+    int64_t exp_s;
+    struct call *calls;    /* commands still running (dispatch.c) */
+    const char *chat_word; /* set while a chat message is being dispatched */
+    unsigned event_mask;   /* subscribed event kinds (events.c) */
+    int chat_notify;       /* "notify on": events as chat_reply text */
+    int gone;              /* the session closed: nothing more is sent */
+    struct ratelimit rl;
+};
+
+#endif
