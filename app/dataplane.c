@@ -19,7 +19,6 @@
 #include "core/envelope.h"
 #include "core/guard.h"
 #include "core/log.h"
-#include "core/settings.h"
 #include "server/server.h"
 #include "workspace/chat.h"
 #include "workspace/commands.h"

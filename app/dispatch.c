@@ -13,7 +13,6 @@
 #include "app/editor_port.h"
 #include "app/gitwatch.h"
 #include "core/clock.h"
-#include "core/log.h"
 #include "core/settings.h"
 #include "server/server.h"
 #include "workspace/commands.h"

@@ -10,7 +10,6 @@
 
 #include "app/counters.h"
 #include "core/clock.h"
-#include "workspace/commands.h"
 #include "workspace/git_ctx.h"
 #include "workspace/worker.h"
 

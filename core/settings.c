@@ -1,8 +1,10 @@
 /*
- * settings: parsing and validation of the `companion` settings section.
+ * settings: the key table of the `companion` settings section (JSON name,
+ * C member, range) and its parsing, from JSON or a file. Defaults, copies
+ * and the checks made on whole settings are settings_values.c's.
  *
- * Owns the key table (JSON name, C member, range), the defaults, and every
- * allocation inside struct settings. A parse builds a fresh struct and hands it
+ * Every allocation inside struct settings is made here or there through
+ * settings_impl.h. A parse builds a fresh struct and hands it
  * over only when every key passed, so a refused update never half-applies.
  *
  * JSON null counts as absent at every level (a key, a section, a task, an env
@@ -11,6 +13,7 @@
  * values, not keys, so a null element is refused.
  */
 #include "core/settings.h"
+#include "core/settings_impl.h"
 
 #include "core/auth.h"
 
@@ -32,26 +35,26 @@
 #define CWD_MAX       4095
 #define KEY_PATH_LEN  256
 #define NO_LIMIT      INT64_MAX
-#define ARRAY_LEN(a)  (sizeof(a) / sizeof((a)[0]))
 
 /* Indexed by enum value, so the mapping cannot drift from auth.h. Kept local
  * rather than calling auth_alg_parse() so this module links without auth.c. */
-static const char *const alg_names[] = {
+const char *const settings_alg_names[] = {
     [AUTH_ALG_HS256] = "HS256",
     [AUTH_ALG_RS256] = "RS256",
     [AUTH_ALG_ES256] = "ES256",
 };
-_Static_assert(ARRAY_LEN(alg_names) == AUTH_ALG_ES256 + 1, "one name per enum auth_alg");
+_Static_assert(ARRAY_LEN(settings_alg_names) == AUTH_ALG_ES256 + 1, "one name per enum auth_alg");
 
 /* Who sees a task's last output in task.finished (enum settings_task_output). */
 static const char *const task_output_names[] = {"all", "own"};
-static const char *const log_level_names[] = {
+const char *const settings_log_level_names[] = {
     [LOG_LEVEL_ERROR] = "error",
     [LOG_LEVEL_WARN] = "warn",
     [LOG_LEVEL_INFO] = "info",
     [LOG_LEVEL_DEBUG] = "debug",
 };
-_Static_assert(ARRAY_LEN(log_level_names) == LOG_LEVEL_DEBUG + 1, "one name per log level");
+_Static_assert(ARRAY_LEN(settings_log_level_names) == LOG_LEVEL_DEBUG + 1,
+               "one name per log level");
 
 enum field_kind {
     FIELD_BOOL,
@@ -106,7 +109,7 @@ static const struct field settings_fields[] = {
     STRV_AT(S, "server", "allowedOrigins", allowed_origins),
     STRV_AT(S, "server", "allowedHosts", allowed_hosts),
     STR_AT(S, "auth", "secret", FIELD_SECRET, secret, 1, NO_LIMIT),
-    ENUM_AT(S, "auth", "algorithm", alg, alg_names),
+    ENUM_AT(S, "auth", "algorithm", alg, settings_alg_names),
     STR_AT(S, "auth", "publicKey", FIELD_PEM, public_key, 0, PEM_MAX),
     STR_AT(S, "auth", "publicKeyPath", FIELD_PEM_PATH, public_key, 0, PEM_MAX),
     STR_AT(S, "auth", "audience", FIELD_STRING, audience, 0, NO_LIMIT),
@@ -125,7 +128,7 @@ static const struct field settings_fields[] = {
     INT_AT(S, "limits", "maxConcurrentTasks", max_concurrent_tasks, 1, 64),
     INT64_AT(S, "limits", "maxQueuedBytes", max_queued_bytes, 65536, 1073741824),
     STRV_AT(S, NULL, "editorCommands", editor_commands),
-    ENUM_AT(S, "log", "level", log_level, log_level_names),
+    ENUM_AT(S, "log", "level", log_level, settings_log_level_names),
 };
 #undef S
 
@@ -140,8 +143,7 @@ static const struct field task_fields[] = {
 };
 #undef T
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
+int settings_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -154,7 +156,7 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
 
 static int out_of_memory(char *err, size_t errlen)
 {
-    return fail(err, errlen, "out of memory");
+    return settings_fail(err, errlen, "out of memory");
 }
 
 /* Names from the input (task and variable names) go into messages that reach
@@ -202,11 +204,11 @@ static int get_text(json_object *v, const char *path, const char *what, const ch
                     size_t *len, char *err, size_t errlen)
 {
     if (!json_object_is_type(v, json_type_string))
-        return fail(err, errlen, "%s: expected %s", path, what);
+        return settings_fail(err, errlen, "%s: expected %s", path, what);
     const char *s = json_object_get_string(v);
     int n = json_object_get_string_len(v);
     if (n < 0 || strlen(s) != (size_t)n)
-        return fail(err, errlen, "%s: must not contain NUL characters", path);
+        return settings_fail(err, errlen, "%s: must not contain NUL characters", path);
     *out = s;
     *len = (size_t)n;
     return 0;
@@ -236,7 +238,7 @@ static char *dup_text(const char *s, size_t len)
     return d;
 }
 
-static int dup_str(char **dst, const char *src)
+int settings_dup_str(char **dst, const char *src)
 {
     *dst = NULL;
     if (!src)
@@ -245,7 +247,7 @@ static int dup_str(char **dst, const char *src)
     return *dst ? 0 : -1;
 }
 
-static void free_wiped(char *s)
+void settings_free_wiped(char *s)
 {
     if (s) {
         explicit_bzero(s, strlen(s));
@@ -258,12 +260,12 @@ static int replace_text(char **dst, const char *s, size_t len, char *err, size_t
     char *d = dup_text(s, len);
     if (!d)
         return out_of_memory(err, errlen);
-    free_wiped(*dst);
+    settings_free_wiped(*dst);
     *dst = d;
     return 0;
 }
 
-static void strv_free(struct settings_strv *v)
+void settings_strv_free(struct settings_strv *v)
 {
     for (size_t i = 0; i < v->n; i++)
         free(v->v[i]);
@@ -272,7 +274,7 @@ static void strv_free(struct settings_strv *v)
     v->n = 0;
 }
 
-static int strv_push(struct settings_strv *v, const char *s, size_t len)
+int settings_strv_push(struct settings_strv *v, const char *s, size_t len)
 {
     char **nv = realloc(v->v, (v->n + 1) * sizeof *nv);
     if (!nv)
@@ -284,7 +286,7 @@ static int strv_push(struct settings_strv *v, const char *s, size_t len)
     return 0;
 }
 
-static int strv_copy(struct settings_strv *dst, const struct settings_strv *src)
+int settings_strv_copy(struct settings_strv *dst, const struct settings_strv *src)
 {
     *dst = (struct settings_strv){0};
     if (src->n == 0)
@@ -301,10 +303,10 @@ static int parse_strv(json_object *v, const char *path, struct settings_strv *ou
                       size_t errlen)
 {
     if (!json_object_is_type(v, json_type_array))
-        return fail(err, errlen, "%s: expected an array of strings", path);
+        return settings_fail(err, errlen, "%s: expected an array of strings", path);
     size_t n = json_object_array_length(v);
     if (n > ARRAY_MAX)
-        return fail(err, errlen, "%s: expected at most %d entries", path, ARRAY_MAX);
+        return settings_fail(err, errlen, "%s: expected at most %d entries", path, ARRAY_MAX);
     struct settings_strv t = {0};
     if (n && !(t.v = calloc(n, sizeof *t.v)))
         return out_of_memory(err, errlen);
@@ -315,15 +317,15 @@ static int parse_strv(json_object *v, const char *path, struct settings_strv *ou
         snprintf(epath, sizeof epath, "%s[%zu]", path, t.n);
         if (get_text(json_object_array_get_idx(v, t.n), epath, "a string", &s, &len, err, errlen) !=
             0) {
-            strv_free(&t);
+            settings_strv_free(&t);
             return -1;
         }
         if (!(t.v[t.n] = dup_text(s, len))) {
-            strv_free(&t);
+            settings_strv_free(&t);
             return out_of_memory(err, errlen);
         }
     }
-    strv_free(out);
+    settings_strv_free(out);
     *out = t;
     return 0;
 }
@@ -461,19 +463,19 @@ static int read_pem_file(const char *path, const char *file, char **dst, char *e
     case READ_OK:
         break;
     case READ_ERRNO:
-        return fail(err, errlen, "%s: cannot read \"%s\": %s", path, file,
-                    errno_text(e, ebuf, sizeof ebuf));
+        return settings_fail(err, errlen, "%s: cannot read \"%s\": %s", path, file,
+                             errno_text(e, ebuf, sizeof ebuf));
     case READ_TOO_BIG:
-        return fail(err, errlen, "%s: cannot read \"%s\": larger than %d bytes", path, file,
-                    PEM_MAX);
+        return settings_fail(err, errlen, "%s: cannot read \"%s\": larger than %d bytes", path,
+                             file, PEM_MAX);
     case READ_NOT_REGULAR:
-        return fail(err, errlen, "%s: cannot read \"%s\": not a regular file", path, file);
+        return settings_fail(err, errlen, "%s: cannot read \"%s\": not a regular file", path, file);
     }
     int rc = 0;
     if (len == 0)
-        rc = fail(err, errlen, "%s: cannot read \"%s\": the file is empty", path, file);
+        rc = settings_fail(err, errlen, "%s: cannot read \"%s\": the file is empty", path, file);
     else if (strlen(buf) != len)
-        rc = fail(err, errlen, "%s: cannot read \"%s\": not a PEM text file", path, file);
+        rc = settings_fail(err, errlen, "%s: cannot read \"%s\": not a PEM text file", path, file);
     if (rc != 0) {
         free(buf);
         return rc;
@@ -495,14 +497,15 @@ static int parse_field(const struct field *f, json_object *v, void *dst, const c
     switch (f->kind) {
     case FIELD_BOOL:
         if (!json_object_is_type(v, json_type_boolean))
-            return fail(err, errlen, "%s: expected a boolean", path);
+            return settings_fail(err, errlen, "%s: expected a boolean", path);
         *(int *)dst = json_object_get_boolean(v) ? 1 : 0;
         return 0;
     case FIELD_INT:
     case FIELD_INT64:
         if (get_int(v, f->min, f->max, &x) != 0)
-            return fail(err, errlen, "%s: expected an integer from %" PRId64 " to %" PRId64, path,
-                        f->min, f->max);
+            return settings_fail(err, errlen,
+                                 "%s: expected an integer from %" PRId64 " to %" PRId64, path,
+                                 f->min, f->max);
         if (f->kind == FIELD_INT)
             *(int *)dst = (int)x;
         else
@@ -513,7 +516,7 @@ static int parse_field(const struct field *f, json_object *v, void *dst, const c
         if (get_text(v, path, what, &s, &len, err, errlen) != 0)
             return -1;
         if ((uint64_t)len < (uint64_t)f->min || (uint64_t)len > (uint64_t)f->max)
-            return fail(err, errlen, "%s: expected %s", path, what);
+            return settings_fail(err, errlen, "%s: expected %s", path, what);
         return replace_text(dst, s, len, err, errlen);
     case FIELD_STRV:
         return parse_strv(v, path, dst, err, errlen);
@@ -527,24 +530,25 @@ static int parse_field(const struct field *f, json_object *v, void *dst, const c
                 return 0;
             }
         }
-        return fail(err, errlen, "%s: expected %s", path, what);
+        return settings_fail(err, errlen, "%s: expected %s", path, what);
     case FIELD_SECRET:
         if (get_text(v, path, "a string", &s, &len, err, errlen) != 0)
             return -1;
         /* An empty HS256 key makes libjwt skip verification altogether, and
          * a short one can be guessed offline from any token. */
         if (len == 0)
-            return fail(err, errlen, "%s: must not be empty", path);
+            return settings_fail(err, errlen, "%s: must not be empty", path);
         if (len < SETTINGS_SECRET_MIN)
-            return fail(err, errlen, "%s: must be at least %d bytes (64 random hex digits)", path,
-                        SETTINGS_SECRET_MIN);
+            return settings_fail(err, errlen,
+                                 "%s: must be at least %d bytes (64 random hex digits)", path,
+                                 SETTINGS_SECRET_MIN);
         return replace_text(dst, s, len, err, errlen);
     case FIELD_PEM:
         describe_string(what, sizeof what, f->min, f->max);
         if (get_text(v, path, what, &s, &len, err, errlen) != 0)
             return -1;
         if ((uint64_t)len > (uint64_t)f->max)
-            return fail(err, errlen, "%s: expected %s", path, what);
+            return settings_fail(err, errlen, "%s: expected %s", path, what);
         /* The contract's default is "": the setting exists but is unused. */
         return len == 0 ? 0 : replace_text(dst, s, len, err, errlen);
     case FIELD_PEM_PATH:
@@ -554,8 +558,8 @@ static int parse_field(const struct field *f, json_object *v, void *dst, const c
             return 0;
         /* Two keys, one of which would win silently: make the user pick. */
         if (*(char **)dst)
-            return fail(err, errlen,
-                        "%s: set either auth.publicKey or auth.publicKeyPath, not both", path);
+            return settings_fail(
+                err, errlen, "%s: set either auth.publicKey or auth.publicKeyPath, not both", path);
         return read_pem_file(path, s, dst, err, errlen);
     case FIELD_CWD:
         if (get_text(v, path, "a string", &s, &len, err, errlen) != 0)
@@ -565,13 +569,14 @@ static int parse_field(const struct field *f, json_object *v, void *dst, const c
             len = 1;
         }
         if ((uint64_t)len > (uint64_t)f->max || !cwd_is_contained(s))
-            return fail(err, errlen,
-                        "%s: expected a relative path inside the workspace folder (no leading "
-                        "'/', no '..')",
-                        path);
+            return settings_fail(
+                err, errlen,
+                "%s: expected a relative path inside the workspace folder (no leading "
+                "'/', no '..')",
+                path);
         return replace_text(dst, s, len, err, errlen);
     }
-    return fail(err, errlen, "%s: unsupported setting", path);
+    return settings_fail(err, errlen, "%s: unsupported setting", path);
 }
 
 static int parse_fields(const struct field *fields, size_t n, json_object *obj, void *base,
@@ -586,7 +591,7 @@ static int parse_fields(const struct field *fields, size_t n, json_object *obj, 
                 continue;
             if (!json_object_is_type(holder, json_type_object)) {
                 key_path(path, sizeof path, prefix, f->section, NULL);
-                return fail(err, errlen, "%s: expected an object", path);
+                return settings_fail(err, errlen, "%s: expected an object", path);
             }
         }
         json_object *v = member(holder, f->key);
@@ -615,11 +620,11 @@ static int is_env_name(const char *name)
            strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789") == len;
 }
 
-static void task_free(struct settings_task *t)
+void settings_task_free(struct settings_task *t)
 {
     free(t->name);
     free(t->command);
-    strv_free(&t->args);
+    settings_strv_free(&t->args);
     free(t->cwd);
     for (size_t i = 0; i < t->env_n; i++) {
         free(t->env[i].name);
@@ -635,10 +640,10 @@ static int parse_env(struct settings_task *t, json_object *env, const char *pref
     char path[KEY_PATH_LEN];
     key_path(path, sizeof path, prefix, "env", NULL);
     if (!json_object_is_type(env, json_type_object))
-        return fail(err, errlen, "%s: expected an object of strings", path);
+        return settings_fail(err, errlen, "%s: expected an object of strings", path);
     size_t n = (size_t)json_object_object_length(env);
     if (n > ARRAY_MAX)
-        return fail(err, errlen, "%s: expected at most %d variables", path, ARRAY_MAX);
+        return settings_fail(err, errlen, "%s: expected at most %d variables", path, ARRAY_MAX);
     if (n == 0)
         return 0;
     if (!(t->env = calloc(n, sizeof *t->env)))
@@ -655,9 +660,9 @@ static int parse_env(struct settings_task *t, json_object *env, const char *pref
             continue;
         if (!is_env_name(name)) {
             printable(shown, sizeof shown, name);
-            return fail(err, errlen,
-                        "%s: invalid variable name \"%s\": expected [A-Za-z_][A-Za-z0-9_]*", path,
-                        shown);
+            return settings_fail(
+                err, errlen, "%s: invalid variable name \"%s\": expected [A-Za-z_][A-Za-z0-9_]*",
+                path, shown);
         }
         key_path(vpath, sizeof vpath, path, name, NULL);
         if (get_text(v, vpath, "a string", &s, &len, err, errlen) != 0)
@@ -675,10 +680,10 @@ static int parse_tasks(struct settings *s, json_object *root, char *err, size_t 
     if (!tasks)
         return 0;
     if (!json_object_is_type(tasks, json_type_object))
-        return fail(err, errlen, "tasks: expected an object");
+        return settings_fail(err, errlen, "tasks: expected an object");
     size_t n = (size_t)json_object_object_length(tasks);
     if (n > TASKS_MAX)
-        return fail(err, errlen, "tasks: expected at most %d tasks", TASKS_MAX);
+        return settings_fail(err, errlen, "tasks: expected at most %d tasks", TASKS_MAX);
     if (n == 0)
         return 0;
     if (!(s->tasks = calloc(n, sizeof *s->tasks)))
@@ -695,14 +700,15 @@ static int parse_tasks(struct settings *s, json_object *root, char *err, size_t 
             continue;
         if (!is_task_name(name)) {
             printable(shown, sizeof shown, name);
-            return fail(err, errlen,
-                        "tasks: invalid task name \"%s\": expected 1 to %d characters from "
-                        "A-Z a-z 0-9 . _ : -",
-                        shown, TASK_NAME_MAX);
+            return settings_fail(
+                err, errlen,
+                "tasks: invalid task name \"%s\": expected 1 to %d characters from "
+                "A-Z a-z 0-9 . _ : -",
+                shown, TASK_NAME_MAX);
         }
         key_path(prefix, sizeof prefix, "tasks", name, NULL);
         if (!json_object_is_type(spec, json_type_object))
-            return fail(err, errlen, "%s: expected an object", prefix);
+            return settings_fail(err, errlen, "%s: expected an object", prefix);
         struct settings_task *t = &s->tasks[s->tasks_n++];
         t->timeout_s = 600;
         if (!(t->name = strdup(name)) || !(t->cwd = strdup(".")))
@@ -713,133 +719,17 @@ static int parse_tasks(struct settings *s, json_object *root, char *err, size_t 
         if (env && parse_env(t, env, prefix, err, errlen) != 0)
             return -1;
         if (!t->command)
-            return fail(err, errlen, "%s.command: expected a non-empty string", prefix);
+            return settings_fail(err, errlen, "%s.command: expected a non-empty string", prefix);
     }
     return 0;
 }
 
-/* settings_init cannot report failure, so the allocating part lives here for
- * settings_parse, which can. */
-static int settings_defaults(struct settings *s)
-{
-    static const char save_all[] = "workbench.action.files.saveAll";
-    *s = (struct settings){
-        .auto_start = 1,
-        .port = 3001,
-        .alg = AUTH_ALG_HS256,
-        .auth_timeout_s = 10,
-        .leeway_s = 30,
-        .heartbeat_interval_s = 25,
-        .heartbeat_timeout_s = 60,
-        .history_size = 256,
-        .max_connections = 64,
-        .max_unauthenticated = 32,
-        .max_message_bytes = 1048576,
-        .commands_per_second = 20,
-        .max_output_bytes = 1048576,
-        .max_concurrent_tasks = 4,
-        .max_queued_bytes = 8388608,
-        .log_level = LOG_LEVEL_INFO,
-    };
-    if (dup_str(&s->host, "127.0.0.1") != 0 || dup_str(&s->audience, "") != 0 ||
-        dup_str(&s->issuer, "") != 0 ||
-        strv_push(&s->editor_commands, save_all, sizeof save_all - 1) != 0) {
-        settings_free(s);
-        return -1;
-    }
-    return 0;
-}
-
-/* Without a return value the only safe answer to running out of memory for a
- * few dozen bytes is to stop: a struct with a NULL host would crash later,
- * far from the cause. */
-void settings_init(struct settings *s)
-{
-    if (settings_defaults(s) != 0) {
-        fputs("companion-helper: out of memory initialising settings\n", stderr);
-        abort();
-    }
-}
-
-void settings_free(struct settings *s)
-{
-    if (!s)
-        return;
-    free(s->host);
-    strv_free(&s->allowed_origins);
-    strv_free(&s->allowed_hosts);
-    free_wiped(s->secret);
-    free(s->public_key);
-    free(s->public_key_path);
-    free(s->audience);
-    free(s->issuer);
-    for (size_t i = 0; i < s->tasks_n; i++)
-        task_free(&s->tasks[i]);
-    free(s->tasks);
-    strv_free(&s->editor_commands);
-    *s = (struct settings){0};
-}
-
-static int task_copy(struct settings_task *dst, const struct settings_task *src)
-{
-    *dst = (struct settings_task){.timeout_s = src->timeout_s, .confirm = src->confirm};
-    if (dup_str(&dst->name, src->name) || dup_str(&dst->command, src->command) ||
-        dup_str(&dst->cwd, src->cwd) || strv_copy(&dst->args, &src->args))
-        return -1;
-    if (src->env_n && !(dst->env = calloc(src->env_n, sizeof *dst->env)))
-        return -1;
-    for (size_t i = 0; i < src->env_n; i++) {
-        dst->env_n++; /* counted before filling, so a half-copied entry is freed too */
-        if (dup_str(&dst->env[i].name, src->env[i].name) ||
-            dup_str(&dst->env[i].value, src->env[i].value))
-            return -1;
-    }
-    return 0;
-}
-
-/* dst is written, not freed first: pass a struct that owns nothing. On
- * failure dst is left empty (all zero). */
-int settings_copy(struct settings *dst, const struct settings *src)
-{
-    struct settings t = *src;
-    /* Detach every pointer borrowed from src first, so a failure half-way
-     * frees only what this copy allocated. */
-    t.host = t.secret = t.public_key = t.public_key_path = t.audience = t.issuer = NULL;
-    t.allowed_origins = t.allowed_hosts = t.editor_commands = (struct settings_strv){0};
-    t.tasks = NULL;
-    t.tasks_n = 0;
-
-    int rc = dup_str(&t.host, src->host) || dup_str(&t.secret, src->secret) ||
-             dup_str(&t.public_key, src->public_key) ||
-             dup_str(&t.public_key_path, src->public_key_path) ||
-             dup_str(&t.audience, src->audience) || dup_str(&t.issuer, src->issuer) ||
-             strv_copy(&t.allowed_origins, &src->allowed_origins) ||
-             strv_copy(&t.allowed_hosts, &src->allowed_hosts) ||
-             strv_copy(&t.editor_commands, &src->editor_commands);
-    if (!rc && src->tasks_n && !(t.tasks = calloc(src->tasks_n, sizeof *t.tasks)))
-        rc = 1;
-    for (size_t i = 0; !rc && i < src->tasks_n; i++) {
-        t.tasks_n++; /* counted before filling, so a half-copied task is freed too */
-        rc = task_copy(&t.tasks[i], &src->tasks[i]);
-    }
-    if (rc) {
-        settings_free(&t);
-        *dst = (struct settings){0};
-        return -1;
-    }
-    *dst = t;
-    return 0;
-}
-
-/* `out` is written, not freed first: parse into a struct that owns nothing
- * and swap it in on success; the caller's current settings are never touched.
- * obj NULL (JSON null) means "no settings": every default. */
 int settings_parse(struct settings *out, json_object *obj, char *err, size_t errlen)
 {
     struct settings t;
     *out = (struct settings){0};
     if (obj && !json_object_is_type(obj, json_type_object))
-        return fail(err, errlen, "settings: expected an object");
+        return settings_fail(err, errlen, "settings: expected an object");
     if (settings_defaults(&t) != 0)
         return out_of_memory(err, errlen);
     if (obj && (parse_fields(settings_fields, ARRAY_LEN(settings_fields), obj, &t, NULL, err,
@@ -898,20 +788,22 @@ static int parse_json_text(const char *path, const char *buf, size_t len, json_o
     int rc = 0;
     if (jerr == json_tokener_continue) {
         line_column(buf, len, &line, &col);
-        rc = fail(err, errlen, "%s: line %zu, column %zu: unexpected end of file", path, line, col);
+        rc = settings_fail(err, errlen, "%s: line %zu, column %zu: unexpected end of file", path,
+                           line, col);
     } else if (jerr != json_tokener_success) {
         line_column(buf, end > len ? len : end, &line, &col);
-        rc = fail(err, errlen, "%s: line %zu, column %zu: %s", path, line, col,
-                  json_tokener_error_desc(jerr));
+        rc = settings_fail(err, errlen, "%s: line %zu, column %zu: %s", path, line, col,
+                           json_tokener_error_desc(jerr));
     } else {
         while (end < len && buf[end] && strchr(" \t\r\n", buf[end]))
             end++;
         if (end < len) {
             line_column(buf, end, &line, &col);
-            rc = fail(err, errlen, "%s: line %zu, column %zu: unexpected data after the JSON value",
-                      path, line, col);
+            rc = settings_fail(err, errlen,
+                               "%s: line %zu, column %zu: unexpected data after the JSON value",
+                               path, line, col);
         } else if (!json_object_is_type(obj, json_type_object)) {
-            rc = fail(err, errlen, "%s: expected a JSON object at the top level", path);
+            rc = settings_fail(err, errlen, "%s: expected a JSON object at the top level", path);
         }
     }
     if (rc != 0) {
@@ -933,11 +825,12 @@ int settings_load_file(struct settings *out, const char *path, char *err, size_t
     case READ_OK:
         break;
     case READ_ERRNO:
-        return fail(err, errlen, "%s: cannot read: %s", path, errno_text(e, ebuf, sizeof ebuf));
+        return settings_fail(err, errlen, "%s: cannot read: %s", path,
+                             errno_text(e, ebuf, sizeof ebuf));
     case READ_TOO_BIG:
-        return fail(err, errlen, "%s: larger than %d bytes", path, CONFIG_MAX);
+        return settings_fail(err, errlen, "%s: larger than %d bytes", path, CONFIG_MAX);
     case READ_NOT_REGULAR:
-        return fail(err, errlen, "%s: not a regular file", path);
+        return settings_fail(err, errlen, "%s: not a regular file", path);
     }
     json_object *obj = NULL;
     int rc = parse_json_text(path, buf, len, &obj, err, errlen);
@@ -950,57 +843,16 @@ int settings_load_file(struct settings *out, const char *path, char *err, size_t
     rc = settings_parse(out, obj, sub, sizeof sub);
     json_object_put(obj);
     if (rc != 0)
-        return fail(err, errlen, "%s: %s", path, sub);
+        return settings_fail(err, errlen, "%s: %s", path, sub);
     /* Whoever can read the file can mint tokens; whoever can write it can
      * replace the key. */
     if (out->secret && ((info.st_mode & (S_IRWXG | S_IRWXO)) || info.st_uid != geteuid())) {
         settings_free(out);
-        return fail(err, errlen,
-                    "%s: holds auth.secret but other users can read or change it, or it is not "
-                    "yours (chmod 600 %s)",
-                    path, path);
+        return settings_fail(
+            err, errlen,
+            "%s: holds auth.secret but other users can read or change it, or it is not "
+            "yours (chmod 600 %s)",
+            path, path);
     }
     return 0;
-}
-
-int settings_check_server(const struct settings *s, char *err, size_t errlen)
-{
-    if (s->alg == AUTH_ALG_HS256) {
-        if (!s->secret || !s->secret[0])
-            return fail(err, errlen, "auth.secret is not set");
-        return 0;
-    }
-    if (s->alg < 0 || (size_t)s->alg >= ARRAY_LEN(alg_names))
-        return fail(err, errlen, "auth.algorithm: unsupported algorithm");
-    if (!s->public_key || !s->public_key[0])
-        return fail(err, errlen, "auth.publicKey or auth.publicKeyPath is required for %s",
-                    alg_names[s->alg]);
-    return 0;
-}
-
-const struct settings_task *settings_find_task(const struct settings *s, const char *name)
-{
-    if (!s || !name)
-        return NULL;
-    for (size_t i = 0; i < s->tasks_n; i++)
-        if (strcmp(s->tasks[i].name, name) == 0)
-            return &s->tasks[i];
-    return NULL;
-}
-
-int settings_strv_contains(const struct settings_strv *v, const char *str)
-{
-    if (!v || !str)
-        return 0;
-    for (size_t i = 0; i < v->n; i++)
-        if (strcmp(v->v[i], str) == 0)
-            return 1;
-    return 0;
-}
-
-const char *settings_log_level_name(int level)
-{
-    if (level < 0 || (size_t)level >= ARRAY_LEN(log_level_names))
-        return "unknown";
-    return log_level_names[level];
 }
