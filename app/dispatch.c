@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/call.h"
+#include "app/dispatch_impl.h"
 #include "app/client.h"
 #include "app/editor_port.h"
 #include "app/gitwatch.h"

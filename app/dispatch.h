@@ -3,7 +3,7 @@
  * way the command table says: synchronous handlers on the loop; worker jobs
  * (git, files) on the worker pool it owns, identical concurrent calls of a
  * coalescing command sharing one run, and a watched folder's git.status
- * from the git watcher's cache; tasks (tasks.c); editor actions forwarded
+ * from the git watcher's cache; tasks (dispatch_tasks.c); editor actions forwarded
  * through the editor port. Answers go out through reply.c.
  */
 #ifndef COMPANION_DISPATCH_H

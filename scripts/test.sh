@@ -23,6 +23,10 @@ run_suite() {
   (cd tests/integration && HELPER_BIN="$root/$dir/companion-helper" node --test --test-concurrency=2 ./*.test.mjs)
 }
 
+echo "== layers: includes go down, libwebsockets only in server/, no circles, no file over 900 lines"
+node scripts/check-layers.mjs
+node --test tests/tools/
+
 dir=$(bash scripts/build.sh)
 run_suite "$dir" "release build"
 

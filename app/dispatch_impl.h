@@ -1,15 +1,15 @@
 /*
- * call: one command still running for a client, and the dispatcher's
+ * dispatch_impl: one command still running for a client, and the dispatcher's
  * state, shared by dispatch.c (bookkeeping, worker jobs, editor requests)
- * and tasks.c (task runs). Internal to those two files.
+ * and dispatch_tasks.c (task runs). Internal to those two files.
  *
  * A call holds its client weakly: when the client goes its tasks are
  * killed, its editor requests forgotten, and worker results are dropped on
  * arrival. Ownership: a call is freed by call_complete (or call_free when
  * nothing is to be answered).
  */
-#ifndef COMPANION_CALL_H
-#define COMPANION_CALL_H
+#ifndef COMPANION_DISPATCH_IMPL_H
+#define COMPANION_DISPATCH_IMPL_H
 
 #include <json-c/json.h>
 #include <stdint.h>
@@ -57,7 +57,7 @@ void call_complete(struct call *call, json_object *result, const char *code, con
 void call_answer_now(struct dispatch *d, struct client *c, const struct cmd_def *def,
                      json_object *id, json_object *result, const char *code, const char *message);
 
-/* tasks.c */
+/* dispatch_tasks.c */
 void tasks_dispatch(struct dispatch *d, struct client *c, const struct cmd_def *def,
                     json_object *id, json_object *args);
 /* The client went: its running task goes too, whole group. */

@@ -1,5 +1,6 @@
 /*
- * tasks: task.list, task.run and task.cancel for a client (see call.h).
+ * dispatch_tasks: task.list, task.run and task.cancel for a client (see
+ * dispatch_impl.h).
  * A run is streamed to the client that started it (stream_start /
  * stream_chunk / stream_end, or chat text), announced to subscribers
  * (task.started / task.finished with the output's last lines), asks the
@@ -13,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "app/call.h"
+#include "app/dispatch_impl.h"
 #include "app/client.h"
 #include "app/editor_port.h"
 #include "app/events.h"
