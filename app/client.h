@@ -22,6 +22,7 @@ struct client {
     char *user_id; /* malloc'd: the token's `sub` */
     unsigned scopes;
     int64_t exp_s;
+    char token_key[65];    /* SHA-256 (hex) of the token: "the same token" for allow_always */
     struct call *calls;    /* commands still running (dispatch.c) */
     const char *chat_word; /* set while a chat message is being dispatched */
     unsigned event_mask;   /* subscribed event kinds (events.c) */

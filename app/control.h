@@ -18,6 +18,7 @@
 #include "server/server.h"
 
 struct app_counters;
+struct approvals;
 struct client;
 struct control;
 struct dataplane;
@@ -40,6 +41,7 @@ struct control_env {
     struct dataplane *dp;
     struct client **clients;
     const struct app_counters *counters;
+    struct approvals *approvals;
     /* What only the composition root does. */
     void *ud;
     void (*exit)(void *ud, int code);

@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "app/approvals.h"
 #include "app/client.h"
 #include "app/counters.h"
 #include "app/dataplane.h"
@@ -442,7 +443,7 @@ static int scopes_from_json(json_object *v, unsigned *out, char *err, size_t err
         unsigned one;
         if (!json_object_is_type(e, json_type_string) ||
             auth_scopes_parse(json_object_get_string(e), &one, err, errlen) < 0) {
-            snprintf(err, errlen, "scopes[%zu]: expected one of read, run, editor", i);
+            snprintf(err, errlen, "scopes[%zu]: expected one of read, run, editor, approve", i);
             return -1;
         }
         *out |= one;
@@ -570,6 +571,45 @@ static void on_did_save(struct rpc *rpc, struct rpc_req *req, json_object *param
     free(path);
 }
 
+/* The person at the editor answers an approval. */
+static void on_approval_decide(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
+{
+    struct control *ctl = ud;
+    if (need_object_params(req, params) < 0)
+        return;
+    json_object *idv = param(params, "approvalId"), *dv = param(params, "decision");
+    unsigned decision = json_object_is_type(dv, json_type_string)
+                            ? approval_decision_parse(json_object_get_string(dv))
+                            : 0;
+    if (!idv || !json_object_is_type(idv, json_type_int) || json_object_get_int64(idv) <= 0) {
+        rpc_respond_error(req, RPC_INVALID_PARAMS, "approvalId: expected a positive integer", NULL);
+        return;
+    }
+    if (!decision) {
+        rpc_respond_error(req, RPC_INVALID_PARAMS,
+                          "decision: expected allow_once, allow_always or deny", NULL);
+        return;
+    }
+    char msg[200];
+    static const char *const names[] = {"took", "unknown", "decided", "not_offered"};
+    enum approval_answer a =
+        approvals_decide(ctl->env.approvals, json_object_get_int64(idv),
+                         (enum approval_decision)decision, "editor", msg, sizeof(msg));
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "approvalId", json_object_get(idv));
+    json_object_object_add(r, "decision", json_object_get(dv));
+    json_object_object_add(r, "took", json_object_new_boolean(a == APPROVAL_TOOK));
+    json_object_object_add(r, "outcome", json_object_new_string(names[a]));
+    json_object_object_add(r, "message", json_object_new_string(msg));
+    rpc_respond(req, r);
+}
+
+static void on_approvals_list(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
+{
+    struct control *ctl = ud;
+    rpc_respond(req, approvals_list_json(ctl->env.approvals));
+}
+
 static void on_shutdown(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
 {
     struct control *ctl = ud;
@@ -604,6 +644,8 @@ const struct rpc_method control_methods[] = {
     {"workspace/didChangeConfiguration", RPC_NOTIFICATION, on_did_change_configuration},
     {"workspace/didChangeWorkspaceFolders", RPC_NOTIFICATION, on_did_change_folders},
     {"workspace/didSaveTextDocument", RPC_NOTIFICATION, on_did_save},
+    {"approval/decide", 0, on_approval_decide},
+    {"approvals/list", 0, on_approvals_list},
     {"shutdown", 0, on_shutdown},
     {"exit", RPC_NOTIFICATION | RPC_BEFORE_INIT, on_exit_notification},
     {NULL, 0, NULL},

@@ -4,6 +4,7 @@
  */
 #include "app/dataplane.h"
 
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,8 @@
 
 _Static_assert((unsigned)CMD_SCOPE_READ == (unsigned)AUTH_SCOPE_READ &&
                    (unsigned)CMD_SCOPE_RUN == (unsigned)AUTH_SCOPE_RUN &&
-                   (unsigned)CMD_SCOPE_EDITOR == (unsigned)AUTH_SCOPE_EDITOR,
+                   (unsigned)CMD_SCOPE_EDITOR == (unsigned)AUTH_SCOPE_EDITOR &&
+                   (unsigned)CMD_SCOPE_APPROVE == (unsigned)AUTH_SCOPE_APPROVE,
                "command scopes and token scopes must agree");
 
 struct dataplane {
@@ -42,6 +44,8 @@ static json_object *scopes_json(unsigned scopes)
         json_object_array_add(arr, json_object_new_string("run"));
     if (scopes & AUTH_SCOPE_EDITOR)
         json_object_array_add(arr, json_object_new_string("editor"));
+    if (scopes & AUTH_SCOPE_APPROVE)
+        json_object_array_add(arr, json_object_new_string("approve"));
     return arr;
 }
 
@@ -108,6 +112,10 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
     g.user_id = NULL;
     c->scopes = g.scopes;
     c->exp_s = g.exp;
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)token, token_len, md);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(c->token_key + 2 * i, 3, "%02x", md[i]);
     /* exp was range-checked by auth_verify, so this cannot overflow. */
     session_set_authed(c->s, (g.exp + st->leeway_s) * 1000);
 

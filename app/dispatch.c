@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "app/dispatch_impl.h"
+#include "app/approvals.h"
 #include "app/client.h"
 #include "app/editor_port.h"
 #include "app/gitwatch.h"
@@ -297,6 +298,70 @@ static void dispatch_editor(struct dispatch *d, struct client *c, const struct c
     }
 }
 
+/* ---- approvals ---- */
+
+static int64_t approval_id_arg(json_object *v)
+{
+    if (json_object_is_type(v, json_type_int))
+        return json_object_get_int64(v);
+    if (json_object_is_type(v, json_type_string)) {
+        const char *s = json_object_get_string(v);
+        char *end;
+        long long n = strtoll(s, &end, 10);
+        if (*s >= '0' && *s <= '9' && !*end && (size_t)json_object_get_string_len(v) == strlen(s))
+            return n;
+    }
+    return -1;
+}
+
+static void dispatch_approval(struct dispatch *d, struct client *c, const struct cmd_def *def,
+                              json_object *id, json_object *args)
+{
+    if (args && !json_object_is_type(args, json_type_object)) {
+        call_answer_now(d, c, def, id, NULL, "INVALID_ARGS", "args: expected an object");
+        return;
+    }
+    if (def->approval_op == CMD_APPROVAL_LIST) {
+        call_answer_now(d, c, def, id, approvals_list_json(d->env.approvals), NULL, NULL);
+        return;
+    }
+    int64_t aid = approval_id_arg(cmd_arg(args, "approvalId"));
+    json_object *dv = cmd_arg(args, "decision");
+    unsigned decision = json_object_is_type(dv, json_type_string)
+                            ? approval_decision_parse(json_object_get_string(dv))
+                            : 0;
+    if (aid <= 0) {
+        call_answer_now(d, c, def, id, NULL, "INVALID_ARGS", "args.approvalId: expected a number");
+        return;
+    }
+    if (!decision) {
+        call_answer_now(d, c, def, id, NULL, "INVALID_ARGS",
+                        "args.decision: expected allow_once, allow_always or deny");
+        return;
+    }
+    char msg[200];
+    enum approval_answer ans = approvals_decide(
+        d->env.approvals, aid, (enum approval_decision)decision, c->user_id, msg, sizeof(msg));
+    switch (ans) {
+    case APPROVAL_UNKNOWN:
+        call_answer_now(d, c, def, id, NULL, "NOT_FOUND", msg);
+        return;
+    case APPROVAL_NOT_OFFERED:
+        call_answer_now(d, c, def, id, NULL, "INVALID_ARGS", msg);
+        return;
+    case APPROVAL_TOOK:
+    case APPROVAL_DECIDED: {
+        json_object *r = json_object_new_object();
+        json_object_object_add(r, "approvalId", json_object_new_int64(aid));
+        json_object_object_add(r, "decision", json_object_get(dv));
+        json_object_object_add(r, "took", json_object_new_boolean(ans == APPROVAL_TOOK));
+        json_object_object_add(r, "message", json_object_new_string(msg));
+        call_answer_now(d, c, def, id, r, NULL, NULL);
+        return;
+    }
+    }
+}
+
 /* ---- entry points ---- */
 
 static void dispatch_sync(struct dispatch *d, struct client *c, const struct cmd_def *def,
@@ -336,6 +401,9 @@ void dispatch_command(struct dispatch *d, struct client *c, const struct cmd_def
     case CMD_KIND_EDITOR:
         dispatch_editor(d, c, def, id, args);
         break;
+    case CMD_KIND_APPROVAL:
+        dispatch_approval(d, c, def, id, args);
+        break;
     }
     c->chat_word = NULL;
 }
@@ -344,15 +412,12 @@ int dispatch_chat_cancel(struct dispatch *d, struct client *c, char *name, size_
 {
     /* The list is newest first, so the first chat task found is the latest. */
     for (struct call *call = c->calls; call; call = call->next) {
-        if (call->chat_word[0] && call->task_name && (call->task || call->editor_req)) {
+        if (call->chat_word[0] && call->task_name && (call->task || call->approval_id)) {
             snprintf(name, len, "%s", call->task_name);
-            if (call->task) {
+            if (call->task)
                 task_cancel(call->task);
-            } else {
-                d->env.editor->forget(d->env.editor->ud, call->editor_req);
-                call->editor_req = 0;
-                call_complete(call, NULL, "FORBIDDEN", "cancelled before it started");
-            }
+            else
+                tasks_cancel_waiting(call);
             return 1;
         }
     }
@@ -367,6 +432,9 @@ void dispatch_client_gone(struct dispatch *d, struct client *c)
         call_detach(call);
         if (call->task) {
             tasks_abandon(call);
+        } else if (call->approval_id) {
+            /* Withdrawn and announced; the call goes with the answer. */
+            approvals_withdraw(d->env.approvals, call->approval_id);
         } else if (call->editor_req) {
             d->env.editor->forget(d->env.editor->ud, call->editor_req);
             call_free(call);

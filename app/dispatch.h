@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 struct app_counters;
+struct approvals;
 struct client;
 struct cmd_def;
 struct dispatch;
@@ -34,6 +35,7 @@ struct dispatch_env {
     const struct editor_port *editor;
     struct events *events;
     const struct task_loop *tasks;
+    struct approvals *approvals;
     /* Wakes the loop from a worker thread (then call dispatch_drain). */
     void (*wake)(void *ud);
     void *wake_ud;

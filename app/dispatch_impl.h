@@ -40,9 +40,11 @@ struct call {
     struct call *next_waiter; /* a worker job's callers */
     struct task *task;
     char *task_name;
-    int64_t editor_req; /* our outgoing request id, 0 when none */
-    char chat_word[16]; /* non-empty: a chat message asked, answer in text */
-    char *tail;         /* task runs: the last output, for chat and task.finished */
+    int64_t editor_req;  /* our outgoing request id, 0 when none */
+    int64_t approval_id; /* the approval it waits for, 0 when none */
+    int cancelled;       /* its client cancelled it before it started */
+    char chat_word[16];  /* non-empty: a chat message asked, answer in text */
+    char *tail;          /* task runs: the last output, for chat and task.finished */
     size_t tail_len;
     char *user; /* who asked (kept when the client goes) */
 };
@@ -62,5 +64,7 @@ void tasks_dispatch(struct dispatch *d, struct client *c, const struct cmd_def *
                     json_object *id, json_object *args);
 /* The client went: its running task goes too, whole group. */
 void tasks_abandon(struct call *call);
+/* Stops a call that has not started its task (waiting for approval). */
+void tasks_cancel_waiting(struct call *call);
 
 #endif

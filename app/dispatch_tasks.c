@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "app/approvals.h"
 #include "app/dispatch_impl.h"
 #include "app/client.h"
 #include "app/editor_port.h"
@@ -27,7 +28,6 @@
 #include "workspace/folder.h"
 #include "workspace/task.h"
 
-#define CONFIRM_TIMEOUT_MS 60000
 /* Keeps the last CHAT_TAIL_BYTES of output, cut at a character boundary. */
 #define CHAT_TAIL_BYTES 8192
 
@@ -273,29 +273,100 @@ static void task_begin(struct call *call)
     stream_send(call, "stream_start", data);
 }
 
-static void confirm_answer(void *ud, enum editor_outcome outcome, json_object *result,
-                           const char *message)
+/* The answer to a confirm task's approval. */
+static void approval_done(void *ud, enum approval_outcome outcome, const char *by)
 {
     struct call *call = ud;
-    json_object *approved = NULL;
-    call->editor_req = 0;
-    if (outcome != EDITOR_ANSWERED) {
-        call_complete(call, NULL, "EDITOR_UNAVAILABLE", "no answer from the editor");
+    char msg[160];
+    call->approval_id = 0;
+    if (!call->c) {
+        call_free(call); /* its client went: the approval was withdrawn */
         return;
     }
-    if (!json_object_is_type(result, json_type_object) ||
-        !json_object_object_get_ex(result, "approved", &approved) ||
-        !json_object_get_boolean(approved)) {
-        call_complete(call, NULL, "FORBIDDEN", "declined at the editor");
+    switch (outcome) {
+    case APPROVAL_ALLOWED_ONCE:
+    case APPROVAL_ALLOWED_ALWAYS:
+        task_begin(call);
+        return;
+    case APPROVAL_DENIED:
+        snprintf(msg, sizeof(msg), "denied by %s", by);
+        call_complete(call, NULL, "FORBIDDEN", msg);
+        return;
+    case APPROVAL_EXPIRED:
+        call_complete(call, NULL, "FORBIDDEN", "nobody approved it in time");
+        return;
+    case APPROVAL_WITHDRAWN:
+        call_complete(call, NULL, "FORBIDDEN",
+                      call->cancelled ? "cancelled before it started"
+                                      : "the approval was withdrawn");
         return;
     }
-    task_begin(call);
+}
+
+/* A task marked `confirm` waits for an approval (approvals.h): from the
+ * editor or any client with the approve scope. The caller hears at once
+ * which approval it waits for. */
+static void ask_approval(struct dispatch *d, struct call *call, const struct settings_task *t)
+{
+    struct client *c = call->c;
+    char title[160], err[160];
+    snprintf(title, sizeof(title), "Run task \"%s\"", t->name);
+    json_object *action = json_object_new_object();
+    json_object *args = json_object_new_array();
+    for (size_t i = 0; i < t->args.n; i++)
+        json_object_array_add(args, json_object_new_string(t->args.v[i]));
+    json_object_object_add(action, "task", json_object_new_string(t->name));
+    json_object_object_add(action, "command", json_object_new_string(t->command));
+    json_object_object_add(action, "args", args);
+    json_object_object_add(action, "cwd", json_object_new_string(t->cwd ? t->cwd : "."));
+    json_object_object_add(
+        action, "folder",
+        json_object_new_string(d->env.ws->n_folders ? d->env.ws->folders[0].name : ""));
+    struct approval_request req = {
+        .kind = "task",
+        .title = title,
+        .action = action,
+        .options = APPROVAL_ALL_OPTIONS,
+        .user_id = c->user_id,
+        .session_id = session_id(c->s),
+        .owner = c,
+        .remember_key = c->token_key,
+        .done = approval_done,
+        .ud = call,
+    };
+    int64_t aid = approvals_request(d->env.approvals, &req, err, sizeof(err));
+    if (aid < 0) {
+        call_complete(call, NULL, "FORBIDDEN", err);
+        return;
+    }
+    if (aid == 0)
+        return; /* allowed always: approval_done started it */
+    call->approval_id = aid;
+    int64_t expires = clock_wall_ms() + (int64_t)d->env.st->approval_timeout_s * 1000;
+    if (call->chat_word[0]) {
+        char text[200];
+        snprintf(text, sizeof(text),
+                 "Waiting for approval %lld: a device with the approve scope answers \"yes %lld\".",
+                 (long long)aid, (long long)aid);
+        reply_chat(c, call->id, text, 0);
+        return;
+    }
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "approvalId", json_object_new_int64(aid));
+    json_object_object_add(data, "title", json_object_new_string(title));
+    json_object_object_add(data, "expiresAt", json_object_new_int64(expires));
+    stream_send(call, "approval_pending", data);
+}
+
+void tasks_cancel_waiting(struct call *call)
+{
+    call->cancelled = 1;
+    approvals_withdraw(call->d->env.approvals, call->approval_id);
 }
 
 static void task_run(struct dispatch *d, struct client *c, const struct cmd_def *def,
                      json_object *id, json_object *args)
 {
-    const struct editor_port *ed = d->env.editor;
     json_object *name = cmd_arg(args, "name");
     if (!name || !json_object_is_type(name, json_type_string)) {
         call_answer_now(d, c, def, id, NULL, "INVALID_ARGS", "args.name: expected a task name");
@@ -317,26 +388,7 @@ static void task_run(struct dispatch *d, struct client *c, const struct cmd_def 
         task_begin(call);
         return;
     }
-    if (!ed->attached(ed->ud)) {
-        call_complete(call, NULL, "EDITOR_UNAVAILABLE",
-                      "this task needs approval at the editor and no editor is attached");
-        return;
-    }
-    json_object *p = json_object_new_object();
-    char title[160], detail[1024];
-    snprintf(title, sizeof(title), "Run task \"%s\"?", t->name);
-    int off = snprintf(detail, sizeof(detail), "%s (%s) asks to run: %s", c->user_id,
-                       session_remote(c->s), t->command);
-    for (size_t i = 0; i < t->args.n && off > 0 && (size_t)off < sizeof(detail); i++)
-        off += snprintf(detail + off, sizeof(detail) - (size_t)off, " %s", t->args.v[i]);
-    json_object_object_add(p, "title", json_object_new_string(title));
-    json_object_object_add(p, "detail", json_object_new_string(detail));
-    call->editor_req =
-        ed->request(ed->ud, "editor/confirm", p, CONFIRM_TIMEOUT_MS, confirm_answer, call);
-    if (call->editor_req < 0) {
-        call->editor_req = 0;
-        call_complete(call, NULL, "EDITOR_UNAVAILABLE", "cannot reach the editor");
-    }
+    ask_approval(d, call, t);
 }
 
 static int ids_equal(json_object *a, json_object *b)
@@ -359,13 +411,10 @@ static void task_cancel_cmd(struct dispatch *d, struct client *c, const struct c
     }
     for (struct call *call = c->calls; call; call = call->next) {
         if (call->task_name && ids_equal(call->id, target)) {
-            if (call->task) {
+            if (call->task)
                 task_cancel(call->task);
-            } else if (call->editor_req) {
-                d->env.editor->forget(d->env.editor->ud, call->editor_req);
-                call->editor_req = 0;
-                call_complete(call, NULL, "FORBIDDEN", "cancelled before it started");
-            }
+            else if (call->approval_id)
+                tasks_cancel_waiting(call);
             json_object *r = json_object_new_object();
             json_object_object_add(r, "cancelled", json_object_new_boolean(1));
             call_answer_now(d, c, def, id, r, NULL, NULL);

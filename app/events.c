@@ -10,6 +10,7 @@
 #include "app/client.h"
 #include "app/reply.h"
 #include "core/auth.h"
+#include "core/clock.h"
 #include "core/settings.h"
 #include "server/server.h"
 #include "workspace/chat.h"
@@ -23,6 +24,8 @@ static const struct {
     {EVENT_GIT_CHANGED, "git.changed"},
     {EVENT_FILE_SAVED, "file.saved"},
     {EVENT_NOTIFY, "notify"},
+    {EVENT_APPROVAL_REQUESTED, "approval.requested"},
+    {EVENT_APPROVAL_RESOLVED, "approval.resolved"},
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -148,6 +151,10 @@ static char *chat_text(const struct event *e, int no_tail)
                                     int_field(p, "durationMs", 0), timed_out, cancelled,
                                     no_tail ? NULL : str_field(p, "tail", NULL), truncated);
     }
+    if (e->kind == EVENT_APPROVAL_REQUESTED)
+        return chat_format_approval(p, clock_wall_ms() / 1000);
+    if (e->kind == EVENT_APPROVAL_RESOLVED)
+        return chat_format_approval_resolved(p);
     const char *title = str_field(p, "title", ""), *msg = str_field(p, "message", "");
     size_t n = strlen(title) + strlen(msg) + 16;
     char *t = malloc(n);
@@ -165,11 +172,18 @@ static void chat_push(const struct events *ev, struct client *c, const struct ev
     free(text);
 }
 
-#define CHAT_KINDS (EVENT_TASK_FINISHED | EVENT_NOTIFY)
+#define CHAT_KINDS (EVENT_TASK_FINISHED | EVENT_NOTIFY | EVENT_APPROVAL)
 
-static int may_receive(const struct client *c)
+/* The scope an event kind needs: approvals go only to those who may answer
+ * them, everything else to readers. */
+static unsigned kind_scope(unsigned kind)
 {
-    return c->authed && !c->gone && !session_is_closing(c->s) && (c->scopes & AUTH_SCOPE_READ);
+    return (kind & EVENT_APPROVAL) ? AUTH_SCOPE_APPROVE : AUTH_SCOPE_READ;
+}
+
+static int may_receive(const struct client *c, unsigned kind)
+{
+    return c->authed && !c->gone && !session_is_closing(c->s) && (c->scopes & kind_scope(kind));
 }
 
 int events_publish(struct events *ev, enum event_kind kind, json_object *payload)
@@ -192,7 +206,7 @@ int events_publish(struct events *ev, enum event_kind kind, json_object *payload
     int delivered = 0;
     json_object *msg[2] = {NULL, NULL}; /* with and without the task's output */
     for (struct client *c = *ev->clients; c; c = c->next) {
-        if (!may_receive(c))
+        if (!may_receive(c, kind))
             continue;
         if (c->event_mask & kind) {
             int hide = hide_tail(ev, c, e);
@@ -229,7 +243,7 @@ void events_on_subscribe(struct events *ev, struct client *c, json_object *id, j
 {
     struct session *s = c->s;
     json_object *list = NULL, *since_o = NULL;
-    if (!(c->scopes & AUTH_SCOPE_READ)) {
+    if (!(c->scopes & (AUTH_SCOPE_READ | AUTH_SCOPE_APPROVE))) {
         session_send_error(s, id, "FORBIDDEN", "events need the read scope");
         return;
     }
@@ -248,6 +262,13 @@ void events_on_subscribe(struct events *ev, struct client *c, json_object *id, j
             char msg[96];
             snprintf(msg, sizeof(msg), "data.events[%zu]: not an event name", i);
             session_send_error(s, id, "INVALID_MESSAGE", msg);
+            return;
+        }
+        if (subscribe && !(c->scopes & kind_scope(k))) {
+            char msg[120];
+            snprintf(msg, sizeof(msg), "%s needs the %s scope", json_object_get_string(n),
+                     kind_scope(k) == AUTH_SCOPE_APPROVE ? "approve" : "read");
+            session_send_error(s, id, "FORBIDDEN", msg);
             return;
         }
         mask |= k;

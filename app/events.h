@@ -23,8 +23,11 @@ enum event_kind {
     EVENT_GIT_CHANGED = 1u << 2,
     EVENT_FILE_SAVED = 1u << 3,
     EVENT_NOTIFY = 1u << 4,
+    EVENT_APPROVAL_REQUESTED = 1u << 5, /* only to clients with the approve scope */
+    EVENT_APPROVAL_RESOLVED = 1u << 6,
 };
-#define EVENT_ALL 0x1fu
+#define EVENT_ALL      0x7fu
+#define EVENT_APPROVAL (EVENT_APPROVAL_REQUESTED | EVENT_APPROVAL_RESOLVED)
 
 struct event {
     uint64_t seq;

@@ -13,6 +13,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "app/approvals.h"
 #include "app/control.h"
 #include "app/dataplane.h"
 #include "app/dispatch.h"
@@ -138,6 +139,17 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    struct approvals_env ae = {
+        .log = &h->log,
+        .st = &h->settings,
+        .events = &h->events,
+        .editor = &h->editor,
+        .loop = h->loop,
+    };
+    if (!(h->approvals = approvals_new(&ae))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     struct dispatch_env de = {
         .log = &h->log,
         .st = &h->settings,
@@ -146,6 +158,7 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
         .editor = &h->editor,
         .events = &h->events,
         .tasks = &h->tasks,
+        .approvals = h->approvals,
         .wake = wake,
         .wake_ud = h,
     };
@@ -185,6 +198,7 @@ int helper_start_control(struct helper *h, char *err, size_t errlen)
         .dp = h->dataplane,
         .clients = &h->clients,
         .counters = &h->counters,
+        .approvals = h->approvals,
         .ud = h,
         .exit = exit_cb,
         .start_server = start_server_cb,
@@ -276,6 +290,8 @@ void helper_free(struct helper *h)
     h->gitwatch = NULL;
     secret_watch_stop(h->secret_watch);
     h->secret_watch = NULL;
+    approvals_free(h->approvals);
+    h->approvals = NULL;
     dispatch_free(h->dispatch);
     h->dispatch = NULL;
     dataplane_free(h->dataplane);

@@ -23,6 +23,7 @@
 #include "workspace/task.h"
 #include "workspace/workspace.h"
 
+struct approvals;
 struct client;
 struct control;
 struct dataplane;
@@ -53,6 +54,7 @@ struct helper {
     struct server *server;
     struct dataplane *dataplane;
     struct dispatch *dispatch;
+    struct approvals *approvals;
     struct gitwatch *gitwatch;
     struct control *control; /* editor mode */
     struct secret_watch *secret_watch;

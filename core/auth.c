@@ -103,6 +103,7 @@ static const struct {
     {"read", AUTH_SCOPE_READ},
     {"run", AUTH_SCOPE_RUN},
     {"editor", AUTH_SCOPE_EDITOR},
+    {"approve", AUTH_SCOPE_APPROVE},
 };
 
 static unsigned scope_bit(const char *word, size_t len)
@@ -162,7 +163,7 @@ int auth_scopes_parse(const char *text, unsigned *out, char *err, size_t errlen)
                 i++;
             unsigned bit = scope_bit(p + start, i - start);
             if (bit == 0) {
-                errbuf_set(err, errlen, "unknown scope '%.*s' (known: read, run, editor)",
+                errbuf_set(err, errlen, "unknown scope '%.*s' (known: read, run, editor, approve)",
                            (int)((i - start) > 32 ? 32 : (i - start)), p + start);
                 return -1;
             }

@@ -26,8 +26,9 @@ enum auth_scope {
     AUTH_SCOPE_READ = 1u << 0,
     AUTH_SCOPE_RUN = 1u << 1,
     AUTH_SCOPE_EDITOR = 1u << 2,
+    AUTH_SCOPE_APPROVE = 1u << 3, /* answer approvals (allow or deny risky actions) */
 };
-#define AUTH_SCOPE_ALL (AUTH_SCOPE_READ | AUTH_SCOPE_RUN | AUTH_SCOPE_EDITOR)
+#define AUTH_SCOPE_ALL (AUTH_SCOPE_READ | AUTH_SCOPE_RUN | AUTH_SCOPE_EDITOR | AUTH_SCOPE_APPROVE)
 
 enum auth_result {
     AUTH_OK = 0,
@@ -81,7 +82,7 @@ int auth_derive_workspace_key(const char *secret, size_t secret_len, const char 
 
 /* "read,run" or "read run" -> mask. Unknown words are an error (-1). */
 int auth_scopes_parse(const char *text, unsigned *out, char *err, size_t errlen);
-/* Writes "read run editor" style text; returns buf. */
+/* Writes "read run editor approve" style text; returns buf. */
 const char *auth_scopes_format(unsigned scopes, char *buf, size_t len);
 /* Error code strings of the contract: "AUTH_INVALID", "AUTH_EXPIRED",
  * "WORKSPACE_MISMATCH" ("OK" for AUTH_OK). */

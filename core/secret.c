@@ -411,3 +411,29 @@ int secret_write_private(const char *path, const char *data, size_t len, char *e
     }
     return 0;
 }
+
+int secret_state_open(const char *name, char *err, size_t errlen)
+{
+    char path[PATH_MAX], dir[PATH_MAX];
+    if (secret_state_path(name, path, sizeof(path), err, errlen) < 0)
+        return -1;
+    if (parent_dir(path, dir, sizeof(dir)) != 0) {
+        errbuf_set(err, errlen, "path is too long");
+        return -1;
+    }
+    if (make_dirs(dir, err, errlen) != 0 || dir_trusted(dir, err, errlen) != 0)
+        return -1;
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0) {
+        errbuf_set(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        (st.st_mode & (S_IRWXG | S_IRWXO))) {
+        close(fd);
+        errbuf_set(err, errlen, "%s is not a private file of this user", path);
+        return -1;
+    }
+    return fd;
+}

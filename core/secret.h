@@ -27,6 +27,11 @@ int secret_state_path(const char *name, char *buf, size_t len, char *err, size_t
  * in a folder made 0700 when missing and refused when others may write it. */
 int secret_write_private(const char *path, const char *data, size_t len, char *err, size_t errlen);
 
+/* Opens (creating, mode 0600) $XDG_STATE_HOME/companion/NAME for reading and
+ * writing, in a private folder made when missing; refuses a file that is not
+ * the user's own and private. Returns the fd or -1 with err. */
+int secret_state_open(const char *name, char *err, size_t errlen);
+
 /* Overwrites and frees a secret string. */
 void secret_free(char *secret);
 

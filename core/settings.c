@@ -119,6 +119,7 @@ static const struct field settings_fields[] = {
     INT_AT(S, "heartbeat", "intervalSeconds", heartbeat_interval_s, 1, 3600),
     INT_AT(S, "heartbeat", "timeoutSeconds", heartbeat_timeout_s, 1, 86400),
     INT_AT(S, "events", "historySize", history_size, 16, 100000),
+    INT_AT(S, "approvals", "timeoutSeconds", approval_timeout_s, 5, 86400),
     ENUM_AT(S, "events", "taskOutput", task_output, task_output_names),
     INT_AT(S, "limits", "maxConnections", max_connections, 1, 100000),
     INT_AT(S, "limits", "maxUnauthenticated", max_unauthenticated, 1, 100000),

@@ -63,8 +63,9 @@ struct settings {
     int heartbeat_interval_s; /* 1..3600, default 25 */
     int heartbeat_timeout_s;  /* 1..86400, default 60 */
 
-    int history_size; /* 16..100000, default 256 */
-    int task_output;  /* enum settings_task_output, default all */
+    int history_size;       /* 16..100000, default 256 */
+    int task_output;        /* enum settings_task_output, default all */
+    int approval_timeout_s; /* 5..86400, default 300: an unanswered approval is a deny */
 
     int max_connections;       /* 1..100000, default 64 */
     int max_unauthenticated;   /* 1..100000, default 32: connections still authenticating */

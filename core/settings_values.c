@@ -26,6 +26,7 @@ int settings_defaults(struct settings *s)
         .heartbeat_interval_s = 25,
         .heartbeat_timeout_s = 60,
         .history_size = 256,
+        .approval_timeout_s = 300,
         .max_connections = 64,
         .max_unauthenticated = 32,
         .max_message_bytes = 1048576,

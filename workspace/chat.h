@@ -84,6 +84,12 @@ char *chat_format_task_end(const char *name, int exit_code, const char *signal, 
  * No part is empty, except the single part of an empty (or NULL) text.
  * Invalid UTF-8 is repaired (U+FFFD) first. */
 size_t chat_split(const char *text, char ***parts);
+/* An approval waiting (as the approval.requested event carries it): what,
+ * who asked, how long it waits, and the exact answers ("yes 7 · always 7 ·
+ * no 7") it accepts. malloc'd. */
+char *chat_format_approval(json_object *approval, int64_t now_s);
+/* approval.resolved: "Approval 7 allowed once by editor." malloc'd. */
+char *chat_format_approval_resolved(json_object *resolved);
 void chat_parts_free(char **parts, size_t n);
 
 #endif

@@ -360,6 +360,122 @@ static void format_diagnostics(struct sb *b, json_object *r)
     put_more(b, n);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Approvals */
+
+/* What an approval is for, in a line: its title, and for a command its
+ * command line. */
+static void put_approval_what(struct sb *b, json_object *ap)
+{
+    json_object *action = jget(ap, "action"), *args = jarr(action, "args");
+    put_jstr(b, ap, "title", NAME_MAX_CP * 2);
+    size_t clen;
+    const char *cmd = jstr(action, "command", &clen);
+    if (cmd) {
+        chat_sb_puts(b, " (");
+        chat_sb_clean(b, cmd, clen, NAME_MAX_CP);
+        for (size_t i = 0; i < jlen(args) && i < 8; i++) {
+            json_object *v = json_object_array_get_idx(args, i);
+            if (json_object_is_type(v, json_type_string)) {
+                chat_sb_puts(b, " ");
+                chat_sb_clean(b, json_object_get_string(v), (size_t)json_object_get_string_len(v),
+                              NAME_MAX_CP);
+            }
+        }
+        if (jlen(args) > 8)
+            chat_sb_puts(b, " …");
+        chat_sb_puts(b, ")");
+    }
+}
+
+/* "yes 7 · always 7 · no 7", the answers it accepts. */
+static void put_answers(struct sb *b, json_object *ap)
+{
+    static const char *const opts[][2] = {
+        {"allow_once", "yes"}, {"allow_always", "always"}, {"deny", "no"}};
+    json_object *o = jarr(ap, "options");
+    long long id = (long long)jint(ap, "approvalId");
+    int n = 0;
+    for (size_t k = 0; k < 3; k++)
+        for (size_t i = 0; i < jlen(o); i++) {
+            json_object *v = json_object_array_get_idx(o, i);
+            if (json_object_is_type(v, json_type_string) &&
+                strcmp(json_object_get_string(v), opts[k][0]) == 0) {
+                chat_sb_printf(b, "%s%s %lld", n++ ? " · " : "", opts[k][1], id);
+                break;
+            }
+        }
+}
+
+static void put_expiry(struct sb *b, json_object *ap, int64_t now_s)
+{
+    int64_t left = jint(ap, "expiresAt") / 1000 - now_s;
+    if (left <= 0)
+        chat_sb_puts(b, "expiring now");
+    else if (left < 120)
+        chat_sb_printf(b, "%lld s left", (long long)left);
+    else
+        chat_sb_printf(b, "%lld min left", (long long)(left / 60));
+}
+
+char *chat_format_approval(json_object *approval, int64_t now_s)
+{
+    struct sb b = {0};
+    chat_sb_printf(&b, "🔐 Approval %lld: ", (long long)jint(approval, "approvalId"));
+    put_approval_what(&b, approval);
+    chat_sb_puts(&b, "\nAsked by ");
+    put_jstr(&b, jget(approval, "requestedBy"), "userId", NAME_MAX_CP);
+    chat_sb_puts(&b, ", ");
+    put_expiry(&b, approval, now_s);
+    chat_sb_puts(&b, ".\nReply ");
+    put_answers(&b, approval);
+    return chat_sb_finish(&b);
+}
+
+char *chat_format_approval_resolved(json_object *resolved)
+{
+    struct sb b = {0};
+    size_t len;
+    const char *d = jstr(resolved, "decision", &len);
+    const char *how = !d                               ? "decided"
+                      : strcmp(d, "allow_once") == 0   ? "allowed once"
+                      : strcmp(d, "allow_always") == 0 ? "allowed always"
+                      : strcmp(d, "expired") == 0      ? "expired (denied)"
+                      : strcmp(d, "withdrawn") == 0    ? "withdrawn"
+                                                       : "denied";
+    chat_sb_printf(&b, "Approval %lld %s by ", (long long)jint(resolved, "approvalId"), how);
+    put_jstr(&b, resolved, "decidedBy", NAME_MAX_CP);
+    chat_sb_puts(&b, ".");
+    return chat_sb_finish(&b);
+}
+
+static void format_approvals(struct sb *b, json_object *r, int64_t now_s)
+{
+    json_object *list = jarr(r, "approvals");
+    size_t n = jlen(list);
+    if (!n) {
+        chat_sb_puts(b, "Nothing is waiting for your approval.");
+        return;
+    }
+    chat_sb_puts(b, "Waiting for your approval:");
+    for (size_t i = 0; i < n && i < 10; i++) {
+        json_object *ap = json_object_array_get_idx(list, i);
+        chat_sb_printf(b, "\n%lld · ", (long long)jint(ap, "approvalId"));
+        put_approval_what(b, ap);
+        chat_sb_puts(b, ", ");
+        put_expiry(b, ap, now_s);
+        chat_sb_puts(b, "\n   ");
+        put_answers(b, ap);
+    }
+    put_more(b, n > 10 ? n - 10 : 0);
+}
+
+static void format_approve(struct sb *b, json_object *r)
+{
+    put_jstr(b, r, "message", MESSAGE_MAX);
+    chat_sb_puts(b, ".");
+}
+
 char *chat_format_result_at(const char *word, const char *command, json_object *args,
                             json_object *result, int64_t now_s)
 {
@@ -382,6 +498,10 @@ char *chat_format_result_at(const char *word, const char *command, json_object *
         format_diagnostics(&b, result);
     else if (strcmp(command, "task.cancel") == 0)
         chat_sb_puts(&b, "Cancelling.");
+    else if (strcmp(command, "approvals.list") == 0)
+        format_approvals(&b, result, now_s);
+    else if (strcmp(command, "approve") == 0)
+        format_approve(&b, result);
     else
         chat_sb_puts(&b, "Done.");
     return chat_sb_finish(&b);

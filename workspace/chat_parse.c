@@ -109,6 +109,10 @@ enum word_id {
     W_OPEN,
     W_PROBLEMS,
     W_NOTIFY,
+    W_APPROVALS,
+    W_YES,
+    W_ALWAYS,
+    W_NO,
     W_HELP,
     W_COUNT
 };
@@ -136,6 +140,12 @@ static const struct word_def words[W_COUNT] = {
     [W_PROBLEMS] = {"problems", "problems [path]", "errors and warnings from the editor",
                     CMD_SCOPE_READ, "editor.diagnostics"},
     [W_NOTIFY] = {"notify", "notify on|off", "a message when a task ends", CMD_SCOPE_READ, NULL},
+    [W_APPROVALS] = {"approvals", "approvals", "actions waiting for your approval",
+                     CMD_SCOPE_APPROVE, "approvals.list"},
+    [W_YES] = {"yes", "yes <n>", "allow approval n once", CMD_SCOPE_APPROVE, "approve"},
+    [W_ALWAYS] = {"always", "always <n>", "allow approval n, and the same again until restart",
+                  CMD_SCOPE_APPROVE, "approve"},
+    [W_NO] = {"no", "no <n>", "deny approval n", CMD_SCOPE_APPROVE, "approve"},
     [W_HELP] = {"help", "help [word]", "this list", 0, NULL},
 };
 
@@ -146,7 +156,10 @@ static int allowed(const struct word_def *w, unsigned scopes)
 
 static const char *scope_name(unsigned scope)
 {
-    return scope == CMD_SCOPE_RUN ? "run" : scope == CMD_SCOPE_EDITOR ? "editor" : "read";
+    return scope == CMD_SCOPE_RUN       ? "run"
+           : scope == CMD_SCOPE_EDITOR  ? "editor"
+           : scope == CMD_SCOPE_APPROVE ? "approve"
+                                        : "read";
 }
 
 static int find_word(const char *w, size_t len)
@@ -461,6 +474,23 @@ static int parse_notify(struct chat_request *out, const char *arg, size_t alen)
     return 0;
 }
 
+/* "yes 7", "always 7", "no 7": exactly the word and an approval number;
+ * anything else is not an answer (its usage is). */
+static int parse_answer(struct chat_request *out, enum word_id w, const char *arg, size_t alen)
+{
+    long n;
+    if (!alen || parse_uint(arg, alen, 1, 999999999L, &n))
+        return usage_reply(out, &words[w]);
+    json_object *a = json_object_new_object();
+    const char *decision = w == W_YES ? "allow_once" : w == W_ALWAYS ? "allow_always" : "deny";
+    if (!a || json_object_object_add(a, "approvalId", json_object_new_int64(n)) ||
+        json_object_object_add(a, "decision", json_object_new_string(decision))) {
+        json_object_put(a);
+        return -1;
+    }
+    return command(out, w, a);
+}
+
 static int parse_word(struct chat_request *out, enum word_id w, const char *arg, size_t alen,
                       const struct chat_env *env)
 {
@@ -473,7 +503,12 @@ static int parse_word(struct chat_request *out, enum word_id w, const char *arg,
     }
     case W_STATUS:
     case W_TASKS:
+    case W_APPROVALS:
         return alen ? usage_reply(out, &words[w]) : command(out, w, NULL);
+    case W_YES:
+    case W_ALWAYS:
+    case W_NO:
+        return parse_answer(out, w, arg, alen);
     case W_LOG:
         return parse_log(out, arg, alen);
     case W_DIFF:

@@ -64,6 +64,14 @@ static const struct cmd_def commands[] = {
     {.name = "editor.message", .scope = CMD_SCOPE_EDITOR, .kind = CMD_KIND_EDITOR},
     {.name = "editor.diagnostics", .scope = R, .kind = CMD_KIND_EDITOR},
     {.name = "editor.command", .scope = CMD_SCOPE_EDITOR, .kind = CMD_KIND_EDITOR},
+    {.name = "approvals.list",
+     .scope = CMD_SCOPE_APPROVE,
+     .kind = CMD_KIND_APPROVAL,
+     .approval_op = CMD_APPROVAL_LIST},
+    {.name = "approve",
+     .scope = CMD_SCOPE_APPROVE,
+     .kind = CMD_KIND_APPROVAL,
+     .approval_op = CMD_APPROVAL_DECIDE},
 };
 #undef R
 

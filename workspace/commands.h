@@ -20,6 +20,7 @@ enum cmd_scope {
     CMD_SCOPE_READ = 1u << 0,
     CMD_SCOPE_RUN = 1u << 1,
     CMD_SCOPE_EDITOR = 1u << 2,
+    CMD_SCOPE_APPROVE = 1u << 3,
 };
 
 /* What a synchronous handler may use. Filled by the helper for each call. */
@@ -32,11 +33,15 @@ struct cmd_ctx {
 };
 
 enum cmd_kind {
-    CMD_KIND_SYNC,   /* fn, on the loop: cheap and never blocks */
-    CMD_KIND_WORKER, /* wfn, on a worker thread with copies of args and folders */
-    CMD_KIND_TASK,   /* the helper's task runner (task_op) */
-    CMD_KIND_EDITOR, /* forwarded to the editor (workspace/editor_cmd.h) */
+    CMD_KIND_SYNC,     /* fn, on the loop: cheap and never blocks */
+    CMD_KIND_WORKER,   /* wfn, on a worker thread with copies of args and folders */
+    CMD_KIND_TASK,     /* the helper's task runner (task_op) */
+    CMD_KIND_EDITOR,   /* forwarded to the editor (workspace/editor_cmd.h) */
+    CMD_KIND_APPROVAL, /* the helper's approvals (approval_op) */
 };
+
+/* What a CMD_KIND_APPROVAL command asks of the approvals. */
+enum cmd_approval_op { CMD_APPROVAL_NONE = 0, CMD_APPROVAL_LIST, CMD_APPROVAL_DECIDE };
 
 /* What a CMD_KIND_TASK command asks of the task runner. */
 enum cmd_task_op { CMD_TASK_NONE = 0, CMD_TASK_LIST, CMD_TASK_RUN, CMD_TASK_CANCEL };
@@ -64,6 +69,7 @@ struct cmd_def {
     int watched;  /* worker: a watched folder's answer may come from the
                    * helper's cache (args.folder names the folder) */
     enum cmd_task_op task_op;
+    enum cmd_approval_op approval_op;
 };
 
 /* NULL for an unknown name. */

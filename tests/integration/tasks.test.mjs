@@ -205,39 +205,52 @@ describe('tasks', () => {
     c.close();
   });
 
-  test('confirm: the editor approves, declines, or does not answer', async () => {
-    let answer = 'yes';
-    const asked = [];
-    ed.conn.onRequest('editor/confirm', async (p) => {
-      asked.push(p);
-      if (answer === 'silent') return new Promise(() => {});
-      return { approved: answer === 'yes' };
-    });
+  test('confirm: the person at the editor approves or denies (companion/approvalRequested, approval/decide)', async () => {
     const c = await ed.client({ sub: 'phone', scope: 'run' });
-    const ok = await runTask(c, 'ask');
-    assert.equal(ok.stdout, 'approved run\n');
-    assert.match(asked[0].title, /ask/);
-    assert.match(asked[0].detail, /phone/);
-    answer = 'no';
-    const no = await c.command('task.run', { name: 'ask' });
+    c.send({ type: 'command', id: 'a1', data: { name: 'task.run', args: { name: 'ask' } } });
+    const pending = await c.next((m) => m.id === 'a1');
+    assert.equal(pending.type, 'approval_pending');
+    const asked = await ed.waitNotification('companion/approvalRequested', (p) => p.approvalId === pending.data.approvalId);
+    assert.match(asked.title, /ask/);
+    assert.equal(asked.requestedBy.userId, 'phone');
+    assert.deepEqual(asked.action.args, ['approved run']);
+    const r = await ed.request('approval/decide', { approvalId: asked.approvalId, decision: 'allow_once' });
+    assert.equal(r.took, true);
+    let out = '';
+    for (;;) {
+      const m = await c.next((x) => x.id === 'a1');
+      if (m.type === 'stream_chunk') out += m.data.text;
+      if (m.type === 'stream_end') break;
+    }
+    assert.equal(out, 'approved run\n');
+    c.send({ type: 'command', id: 'a2', data: { name: 'task.run', args: { name: 'ask' } } });
+    const p2 = await c.next((m) => m.id === 'a2');
+    await ed.request('approval/decide', { approvalId: p2.data.approvalId, decision: 'deny' });
+    const no = await c.next((m) => m.id === 'a2');
     assert.equal(no.data.error.code, 'FORBIDDEN');
+    assert.match(no.data.error.message, /denied by editor/);
     c.close();
   });
 });
 
 describe('tasks without an editor', () => {
-  test('a confirm task in serve mode is EDITOR_UNAVAILABLE', async () => {
+  test('a confirm task in serve mode is approved from a phone (approve scope)', async () => {
     const { Served, configHome } = await import('./lib/harness.mjs');
     const home = configHome();
     const dir = tempDir();
-    writeFileSync(path.join(dir, 'companion.json'), JSON.stringify({ tasks: { ask: { command: 'echo', confirm: true } } }));
-    const s = new Served(['--workspace', dir, '--port', '0', '--config', path.join(dir, 'companion.json'), '--scope', 'read,run'], { env: home.env });
+    writeFileSync(path.join(dir, 'companion.json'), JSON.stringify({ tasks: { ask: { command: 'echo', args: ['ran'], confirm: true } } }));
+    const s = new Served(['--workspace', dir, '--port', '0', '--config', path.join(dir, 'companion.json'), '--scope', 'read,run,approve'], { env: home.env });
     try {
       const b = await s.banner();
       const c = await connect(b.url);
       await c.auth(b.token, b.workspaceId);
-      const r = await c.command('task.run', { name: 'ask' });
-      assert.equal(r.data.error.code, 'EDITOR_UNAVAILABLE');
+      c.send({ type: 'command', id: 't', data: { name: 'task.run', args: { name: 'ask' } } });
+      const pending = await c.next((m) => m.id === 't');
+      assert.equal(pending.type, 'approval_pending');
+      const ok = await c.command('approve', { approvalId: pending.data.approvalId, decision: 'allow_once' });
+      assert.equal(ok.data.result.took, true);
+      const start = await c.next((m) => m.id === 't');
+      assert.equal(start.type, 'stream_start');
       c.close();
     } finally {
       await s.stop();
