@@ -12,6 +12,7 @@
 #include "ipc/rpc.h"
 
 #include "ipc/framer.h"
+#include "ipc/lines.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -54,7 +55,9 @@ struct rpc {
     const struct rpc_method *methods;
     struct rpc_callbacks cb;
     void *ud;
-    struct rpc_framer framer;
+    enum rpc_framing framing;
+    struct rpc_framer framer; /* RPC_FRAMING_LSP */
+    struct rpc_lines lines;   /* RPC_FRAMING_LINES */
     json_tokener *tok;
     int initialized, shutdown;
     int closing; /* rpc_free is failing the outgoing requests: send no new ones */
@@ -82,7 +85,11 @@ static int out_push(struct rpc *rpc, json_object *msg)
     const char *s = json_object_to_json_string_length(
         msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 
-    if (!s || rpc_frame_encode(&rpc->out, &rpc->out_len, &rpc->out_cap, s, len) < 0) {
+    int rc = !s ? -1
+             : rpc->framing == RPC_FRAMING_LINES
+                 ? rpc_line_encode(&rpc->out, &rpc->out_len, &rpc->out_cap, s, len)
+                 : rpc_frame_encode(&rpc->out, &rpc->out_len, &rpc->out_cap, s, len);
+    if (rc < 0) {
         protocol_error(rpc, "out of memory queueing a message");
         return -1;
     }
@@ -732,6 +739,13 @@ static void on_frame_error(void *ud, enum rpc_frame_error code, const char *mess
     reject(rpc, NULL, RPC_INVALID_REQUEST, message);
 }
 
+static void on_line_error(void *ud, const char *message)
+{
+    struct rpc *rpc = ud;
+
+    reject(rpc, NULL, RPC_INVALID_REQUEST, message);
+}
+
 /* ---- lifetime and the rest of the API ---- */
 
 struct rpc *rpc_new(const struct rpc_method *methods, const struct rpc_callbacks *cb, void *ud,
@@ -753,6 +767,16 @@ struct rpc *rpc_new(const struct rpc_method *methods, const struct rpc_callbacks
     rpc->ud = ud;
     rpc->next_id = 1;
     rpc_framer_init(&rpc->framer, max_message_bytes);
+    rpc_lines_init(&rpc->lines, max_message_bytes);
+    return rpc;
+}
+
+struct rpc *rpc_new_framed(const struct rpc_method *methods, const struct rpc_callbacks *cb,
+                           void *ud, size_t max_message_bytes, enum rpc_framing framing)
+{
+    struct rpc *rpc = rpc_new(methods, cb, ud, max_message_bytes);
+    if (rpc)
+        rpc->framing = framing;
     return rpc;
 }
 
@@ -770,6 +794,7 @@ void rpc_free(struct rpc *rpc)
     }
     json_tokener_free(rpc->tok);
     rpc_framer_free(&rpc->framer);
+    rpc_lines_free(&rpc->lines);
     free(rpc->out);
     free(rpc);
 }
@@ -782,7 +807,10 @@ void rpc_feed(struct rpc *rpc, const char *data, size_t len)
         return;
     }
     rpc->feeding = 1;
-    if (rpc_framer_feed(&rpc->framer, data, len, on_frame, on_frame_error, rpc) < 0)
+    int rc = rpc->framing == RPC_FRAMING_LINES
+                 ? rpc_lines_feed(&rpc->lines, data, len, on_frame, on_line_error, rpc)
+                 : rpc_framer_feed(&rpc->framer, data, len, on_frame, on_frame_error, rpc);
+    if (rc < 0)
         reject(rpc, NULL, RPC_INTERNAL_ERROR, "out of memory reading a message");
     rpc->feeding = 0;
 }

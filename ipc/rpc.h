@@ -75,6 +75,15 @@ typedef void (*rpc_response_cb)(void *cbud, json_object *result, const struct rp
 /* `methods` ends with a {NULL} entry and must outlive the rpc. */
 struct rpc *rpc_new(const struct rpc_method *methods, const struct rpc_callbacks *cb, void *ud,
                     size_t max_message_bytes);
+
+/* How messages are framed on the wire. */
+enum rpc_framing {
+    RPC_FRAMING_LSP = 0, /* Content-Length headers (the editor, ipc/framer.h) */
+    RPC_FRAMING_LINES,   /* one message per line (ACP agents, ipc/lines.h) */
+};
+/* rpc_new with another framing. */
+struct rpc *rpc_new_framed(const struct rpc_method *methods, const struct rpc_callbacks *cb,
+                           void *ud, size_t max_message_bytes, enum rpc_framing framing);
 /* Fails every outgoing request (callbacks run; they cannot send new ones) and
  * frees incoming requests still unanswered. Not from inside a handler or
  * callback of this rpc. */
