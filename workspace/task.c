@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +13,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "workspace/spawn.h"
 #include "workspace/utf8.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
-
-extern char **environ;
 
 struct task {
     struct task_loop loop;
@@ -200,44 +198,13 @@ static void maybe_finish(struct task *t)
     t->ev.finished(t->ev_ud, &t->r);
 }
 
-/* environ plus the task's own variables, which win over inherited ones. */
-static char **build_env(const struct task_spec *spec)
-{
-    size_t n = 0;
-    while (environ && environ[n])
-        n++;
-    char **env = calloc(n + spec->n_env + 1, sizeof(char *));
-    if (!env)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *eq = strchr(environ[i], '=');
-        size_t nl = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
-        int overridden = 0;
-        for (size_t j = 0; j < spec->n_env && !overridden; j++)
-            overridden = strncmp(spec->env[j], environ[i], nl) == 0 && spec->env[j][nl] == '=';
-        if (!overridden)
-            env[k++] = environ[i];
-    }
-    for (size_t j = 0; j < spec->n_env; j++)
-        env[k++] = (char *)spec->env[j];
-    env[k] = NULL;
-    return env;
-}
-
 struct task *task_start(const struct task_loop *loop, const struct task_spec *spec,
                         const struct task_events *ev, void *ev_ud, char *err, size_t errlen)
 {
     struct task *t = calloc(1, sizeof(*t));
-    char **argv = calloc(spec->n_args + 2, sizeof(char *));
-    char **env = build_env(spec);
-    int outp[2] = {-1, -1}, errp[2] = {-1, -1};
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    int fa_ok = 0, attr_ok = 0;
-    if (!t || !argv || !env || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
-        snprintf(err, errlen, "cannot start the task: %s", strerror(errno ? errno : ENOMEM));
-        goto fail;
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
     }
     t->loop = *loop;
     t->ev = *ev;
@@ -246,57 +213,28 @@ struct task *task_start(const struct task_loop *loop, const struct task_spec *sp
     t->out_fd[0] = t->out_fd[1] = -1;
     t->max_out = spec->max_output_bytes;
     t->r.exit_code = -1;
-
-    argv[0] = (char *)spec->command;
-    for (size_t i = 0; i < spec->n_args; i++)
-        argv[i + 1] = (char *)spec->args[i];
-
-    fa_ok = posix_spawn_file_actions_init(&fa) == 0;
-    attr_ok = posix_spawnattr_init(&attr) == 0;
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    if (!fa_ok || !attr_ok ||
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) != 0 ||
-        posix_spawn_file_actions_adddup2(&fa, outp[1], 1) != 0 ||
-        posix_spawn_file_actions_adddup2(&fa, errp[1], 2) != 0 ||
-        posix_spawn_file_actions_addchdir_np(&fa, spec->cwd) != 0 ||
-        /* Nothing else the helper holds reaches the task, not even an fd
-         * it inherited without close-on-exec from whoever started it. */
-        posix_spawn_file_actions_addclosefrom_np(&fa, 3) != 0 ||
-        /* Own group for the whole tree; default signal handling and an empty
-         * mask, since the helper blocks and ignores some signals. */
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                            POSIX_SPAWN_SETSIGDEF) != 0 ||
-        posix_spawnattr_setpgroup(&attr, 0) != 0 || posix_spawnattr_setsigmask(&attr, &none) != 0 ||
-        posix_spawnattr_setsigdefault(&attr, &all) != 0) {
-        snprintf(err, errlen, "cannot prepare the task");
-        goto fail;
+    struct spawn_spec ss = {
+        .command = spec->command,
+        .args = spec->args,
+        .n_args = spec->n_args,
+        .cwd = spec->cwd,
+        .env = spec->env,
+        .n_env = spec->n_env,
+    };
+    struct spawn_result sr;
+    if (spawn_group(&ss, &sr, err, errlen) < 0) {
+        free(t);
+        return NULL;
     }
-    int rc = posix_spawnp(&t->pid, spec->command, &fa, &attr, argv, env);
-    if (rc != 0) {
-        t->pid = 0;
-        if (rc == ENOENT)
-            snprintf(err, errlen, "command not found: %s", spec->command);
-        else if (rc == EACCES)
-            snprintf(err, errlen, "command not executable: %s", spec->command);
-        else
-            snprintf(err, errlen, "cannot start %s: %s", spec->command, strerror(rc));
-        goto fail;
-    }
+    t->pid = sr.pid;
     t->started_ms = loop->now_ms(loop->ud);
     if (loop->group_started)
         loop->group_started(loop->ud, t->pid);
-    close(outp[1]);
-    close(errp[1]);
-    outp[1] = errp[1] = -1;
-    fcntl(outp[0], F_SETFL, O_NONBLOCK);
-    fcntl(errp[0], F_SETFL, O_NONBLOCK);
-    t->out_fd[0] = outp[0];
-    t->out_fd[1] = errp[0];
-    t->out_watch[0] = loop->watch_fd(loop->ud, outp[0], stdout_cb, t);
-    t->out_watch[1] = loop->watch_fd(loop->ud, errp[0], stderr_cb, t);
-    t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+    t->out_fd[0] = sr.out_fd;
+    t->out_fd[1] = sr.err_fd;
+    t->out_watch[0] = loop->watch_fd(loop->ud, sr.out_fd, stdout_cb, t);
+    t->out_watch[1] = loop->watch_fd(loop->ud, sr.err_fd, stderr_cb, t);
+    t->pidfd = sr.pidfd;
     if (t->pidfd < 0 || !t->out_watch[0] || !t->out_watch[1] ||
         !(t->pid_watch = loop->watch_fd(loop->ud, t->pidfd, pid_cb, t))) {
         /* Without a way to see the end, the run cannot be supervised. */
@@ -312,34 +250,13 @@ struct task *task_start(const struct task_loop *loop, const struct task_spec *sp
                 loop->unwatch_fd(loop->ud, t->out_watch[s]);
             else
                 close(t->out_fd[s]);
-        t->pid = 0;
-        goto fail_spawned;
+        free(t);
+        return NULL;
     }
     if (spec->timeout_s > 0)
         t->timeout_timer =
             loop->timer_start(loop->ud, (int64_t)spec->timeout_s * 1000, timeout_cb, t);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    free(argv);
-    free(env);
     return t;
-
-fail:
-    for (int i = 0; i < 2; i++) {
-        if (outp[i] >= 0)
-            close(outp[i]);
-        if (errp[i] >= 0)
-            close(errp[i]);
-    }
-fail_spawned:
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    if (attr_ok)
-        posix_spawnattr_destroy(&attr);
-    free(argv);
-    free(env);
-    free(t);
-    return NULL;
 }
 
 void task_cancel(struct task *t)
