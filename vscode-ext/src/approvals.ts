@@ -27,9 +27,10 @@ export interface ApprovalEnded {
   text: string;
 }
 
+/** As the decision commands are titled (package.json). */
 const OPTION_LABELS: Record<ApprovalOption, string> = {
-  allow_once: 'Allow once',
-  allow_always: 'Allow always',
+  allow_once: 'Allow Once',
+  allow_always: 'Allow Always',
   deny: 'Deny',
 };
 

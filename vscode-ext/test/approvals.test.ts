@@ -3,13 +3,14 @@
  * marked confirm, the helper announces the approval, and it leaves the model
  * when the editor answers, when a phone (a token with the approve scope)
  * answers first, when it expires, when its asker leaves and when the helper
- * goes.
+ * goes. Also the menus of package.json against the items' context values.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import {
-  ApprovalModel, commandLine, endedText, timeLeft, type ApprovalEnded,
+  ApprovalModel, commandLine, contextValueOf, endedText, timeLeft, type ApprovalEnded,
 } from '../src/approvals';
 import type { ApprovalOption } from '../src/protocol';
 import { makeClient, pairedClient, waitFor, type TestClient, type WsClient } from './util';
@@ -168,5 +169,33 @@ describe('approvals: words and menus', () => {
       'approval 7 (Run task "deploy": make deploy "all targets") allowed always by you (VS Code)');
     assert.equal(endedText(a, { approvalId: 7, decision: 'withdrawn', decidedBy: 'the asking client (gone)', decidedAt: 1 }),
       'approval 7 (Run task "deploy": make deploy "all targets") withdrawn by the asking client (gone)');
+  });
+
+  it("package.json shows inline exactly the options an item offers, and hides the decisions from the palette", () => {
+    interface MenuItem { command: string; when: string; group?: string }
+    const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+      contributes: { menus: Record<string, MenuItem[]>; views: Record<string, { id: string }[]> };
+    };
+    const commandOf: Record<ApprovalOption, string> = {
+      allow_once: 'companion.approval.allowOnce', allow_always: 'companion.approval.allowAlways', deny: 'companion.approval.deny',
+    };
+    /* The part of VS Code's when clause used here: view == X && viewItem =~ /re/. */
+    const shown = (m: MenuItem, view: string, viewItem: string): boolean => {
+      const w = /^view == (\S+) && viewItem =~ \/(.*)\/$/.exec(m.when);
+      assert.ok(w, `unexpected when clause ${m.when}`);
+      return w[1] === view && new RegExp(w[2] as string).test(viewItem);
+    };
+    const inline = (pkg.contributes.menus['view/item/context'] ?? []).filter((m) => m.group?.startsWith('inline'));
+    const sets: ApprovalOption[][] = [
+      ['allow_once', 'allow_always', 'deny'], ['allow_once', 'deny'], ['allow_always', 'deny'], ['deny'], ['allow_once'], ['allow_once', 'allow_always'],
+    ];
+    for (const options of sets) {
+      const cv = contextValueOf({ options });
+      const got = inline.filter((m) => shown(m, 'companion.approvals', cv)).map((m) => m.command);
+      assert.deepEqual(got, options.map((o) => commandOf[o]), `inline actions for ${cv}`);
+    }
+    assert.ok(pkg.contributes.views.companion?.some((v) => v.id === 'companion.approvals'));
+    const hidden = (pkg.contributes.menus.commandPalette ?? []).filter((m) => m.when === 'false').map((m) => m.command).sort();
+    assert.deepEqual(hidden, Object.values(commandOf).sort());
   });
 });
