@@ -3,7 +3,9 @@
 // helper, Pair Device mints a token a ws client authenticates with, Stop /
 // Start from the palette close and reopen the port, the Settings UI moves the
 // port, kill -9 is followed by a restart, editor.open opens the file,
-// saves and Notify Paired Devices reach subscribed clients as events. A
+// saves and Notify Paired Devices reach subscribed clients as events, a
+// task marked confirm shows up in the Approvals view (badge, notification)
+// where Allow Once runs it, and a phone's answer takes it away again. A
 // hostile workspace (its .vscode/settings.json sets auth.*, server.host and
 // helper.path) changes none of them, while the remote machine's settings
 // (where code-server keeps machine-scoped settings) do apply.
@@ -162,6 +164,10 @@ const dirs = {
 for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
 mkdirSync(artifacts, { recursive: true });
 writeFileSync(path.join(dirs.ws, 'hello.txt'), 'line one\nline two\nline three\nline four\n');
+mkdirSync(path.join(dirs.ws, '.vscode'));
+writeFileSync(path.join(dirs.ws, '.vscode', 'settings.json'), JSON.stringify({
+  'companion.tasks': { 'approve-me': { command: 'echo', args: ['approved'], confirm: true } },
+}, null, 2));
 
 const port1 = await freePort();
 const port2 = await freePort();
@@ -246,12 +252,27 @@ async function runCommand(page, title) {
   await row.click();
 }
 
-/* Pair Device through its quick picks (read, plus editor when asked; 1 hour); the webview's values. */
-async function pairDevice(page, { name, editor }) {
+/* Pair Device through its quick picks (read, plus the scopes in tick; 1 hour);
+ * the webview's values, and the scope rows' ticks as first shown. */
+async function pairDevice(page, { name, tick = [], notToken }) {
   await runCommand(page, 'Companion: Pair Device');
-  const editorRow = page.locator('.quick-input-list .monaco-list-row', { hasText: 'editor' }).first();
-  await editorRow.waitFor({ timeout: 10000 });
-  if (editor) await editorRow.locator('input[type=checkbox], .monaco-custom-toggle, .quick-input-list-checkbox').first().click();
+  const scopeRow = (scope) => page.locator('.quick-input-list .monaco-list-row').filter({
+    has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${scope}\\s*$`) }),
+  }).first();
+  await scopeRow('read').waitFor({ timeout: 10000 });
+  const initial = {};
+  for (const scope of ['read', 'run', 'editor', 'approve']) {
+    const row = scopeRow(scope);
+    initial[scope] = (await row.count()) === 0 ? 'absent' : await row.evaluate((el) => {
+      const box = el.querySelector('input[type=checkbox]');
+      if (box) return box.checked;
+      const t = el.querySelector('[aria-checked]') ?? el;
+      return t.getAttribute('aria-checked') === 'true';
+    });
+  }
+  for (const scope of tick) {
+    await scopeRow(scope).locator('input[type=checkbox], .monaco-custom-toggle, .quick-input-list-checkbox').first().click();
+  }
   await page.keyboard.press('Enter');
   await page.locator('.quick-input-list .monaco-list-row', { hasText: '1 hour' }).first().waitFor({ timeout: 10000 });
   await page.keyboard.press('Enter');
@@ -262,10 +283,22 @@ async function pairDevice(page, { name, editor }) {
   return waitFor(async () => {
     for (const f of page.frames()) {
       const el = await f.$('#v-token').catch(() => null);
-      if (el) return { token: (await el.innerText()).trim(), ws: (await (await f.$('#v-workspaceId')).innerText()).trim(), frame: f };
+      const tok = el ? (await el.innerText()).trim() : '';
+      if (tok && tok !== notToken) return { token: tok, ws: (await (await f.$('#v-workspaceId')).innerText()).trim(), frame: f, initial };
     }
     return undefined;
   }, 'the pairing webview', 20000);
+}
+
+/* The rest of a task.run: {out} when it ran, {error} when it was refused. */
+async function runOutcome(c, id) {
+  let out = '';
+  for (;;) {
+    const m = await c.next((x) => x.id === id, 15000);
+    if (m.type === 'command_response') return { error: m.data?.error };
+    if (m.type === 'stream_chunk') out += m.data.text;
+    if (m.type === 'stream_end') return { out };
+  }
 }
 
 try {
@@ -281,9 +314,11 @@ try {
   step('status bar shows running on the port', true, text1.replace(/\s+/g, ' '));
   await page.locator('#workbench\\.parts\\.statusbar').screenshot({ path: path.join(artifacts, 'statusbar-running.png') });
 
-  // 2. Pair Device: scopes read + editor, 1 hour, "e2e-phone"
-  const token = await pairDevice(page, { name: 'e2e-phone', editor: true });
+  // 2. Pair Device: scopes read + run + editor, 1 hour, "e2e-phone"
+  const token = await pairDevice(page, { name: 'e2e-phone', tick: ['run', 'editor'] });
   step('Pair Device shows a token in the webview', /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token.token), `workspace ${token.ws}`);
+  step('Pair Device offers the approve scope, not ticked by default', token.initial.approve === false && token.initial.read === true,
+    JSON.stringify(token.initial));
   const qrOk = await token.frame.$eval('#qr', (img) => img.complete && img.naturalWidth > 0).catch(() => false);
   step('the pairing webview renders the QR code', qrOk);
   await page.screenshot({ path: path.join(artifacts, 'pairing-webview.png') });
@@ -319,6 +354,81 @@ try {
   await page.keyboard.press('Enter');
   const note = await c1.next((m) => m.type === 'event' && m.data?.event === 'notify', 15000).catch((e) => ({ error: e.message }));
   step('Notify Paired Devices reaches subscribed clients', note.data?.payload?.message === 'build finished', JSON.stringify(note.data ?? note));
+
+  // 4c. approvals: the workspace's task "approve-me" is marked confirm; c1 (run) asks
+  const approver = await pairDevice(page, { name: 'e2e-approver', tick: ['approve'], notToken: token.token });
+  const phone = await wsClient(`ws://127.0.0.1:${port1}/ws`);
+  phone.send({ type: 'auth', id: 'a2', data: { token: approver.token, workspaceId: approver.ws } });
+  const phoneAuth = await phone.next((m) => m.id === 'a2');
+  step('a device paired with the approve scope authenticates', phoneAuth.data?.success === true && phoneAuth.data.scopes?.includes('approve'),
+    `scopes ${JSON.stringify(phoneAuth.data?.scopes)}`);
+  await palette('Companion: Show Approvals');
+  const approvalsPane = page.locator('.pane', { has: page.locator('.pane-header', { hasText: /approvals/i }) }).first();
+  await approvalsPane.locator('.welcome-view-content, .monaco-list').first().waitFor({ timeout: 15000 });
+  const badge = page.locator('#workbench\\.parts\\.activitybar .action-item', { has: page.locator('[aria-label^="Companion"]') }).locator('.badge-content');
+  const toastOf = (id) => page.locator('.notification-toast', { hasText: `Companion approval ${id}` });
+  const ask = async (id) => {
+    c1.send({ type: 'command', id, data: { name: 'task.run', args: { name: 'approve-me' } } });
+    const m = await c1.next((x) => x.id === id);
+    if (m.type !== 'approval_pending') throw new Error(`task.run answered ${JSON.stringify(m)}`);
+    return m.data.approvalId;
+  };
+  const gone = (loc, what) => waitFor(async () => (await loc.count()) === 0, what, 10000).then(() => true, () => false);
+
+  const t4c = Date.now();
+  const id1 = await ask('ap1');
+  const row1 = approvalsPane.locator('.monaco-list-row', { hasText: 'Run task "approve-me"' }).first();
+  await row1.waitFor({ timeout: 10000 });
+  const rowText = (await row1.innerText()).replace(/\s+/g, ' ');
+  const badgeText = await waitFor(async () => (await badge.count()) ? (await badge.first().innerText()).trim() : '', 'the view badge', 10000).catch(() => '');
+  const toast1 = toastOf(id1);
+  const toastOk = await toast1.first().waitFor({ timeout: 10000 }).then(() => true, () => false);
+  const toast1Text = toastOk ? (await toast1.first().innerText()).replace(/\s+/g, ' ') : '';
+  await row1.hover();
+  const actions = await row1.locator('.actions .action-label').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? e.title));
+  const hover = page.locator('.monaco-hover, .workbench-hover', { hasText: 'echo approved' }).first();
+  const hoverText = await hover.waitFor({ timeout: 5000 }).then(async () => (await hover.innerText()).replace(/\s+/g, ' '), () => '');
+  await page.screenshot({ path: path.join(artifacts, 'approvals-view.png') });
+  step('a confirm task shows in the Approvals view: title, who asked, time left', rowText.includes('e2e-phone') && /min left/.test(rowText), rowText);
+  step('the view has a badge with the count', badgeText === '1', `badge "${badgeText}"`);
+  step('its tooltip is the exact action: command line, folder, who asked', /echo approved/.test(hoverText) && /In: \. of folder workspace/.test(hoverText) && hoverText.includes('e2e-phone'), hoverText);
+  step('the item offers exactly its options as inline actions', JSON.stringify(actions) === JSON.stringify(['Allow Once', 'Allow Always', 'Deny']), JSON.stringify(actions));
+  step('a notification says what and who, with the answers', toastOk && toast1Text.includes('e2e-phone asks') && toast1Text.includes('echo approved') && toast1Text.includes('Allow Once'), toast1Text);
+  await row1.locator('.action-label[aria-label="Allow Once"]').click();
+  const ran = await runOutcome(c1, 'ap1').catch((e) => ({ error: { message: e.message } }));
+  step('Allow Once (inline) decides it: the client gets the task\'s output', ran.out === 'approved\n', JSON.stringify(ran));
+  const after1 = { item: await gone(row1, 'the item to go'), notification: await gone(toast1, 'the notification to close'),
+    badge: await waitFor(async () => (await badge.count()) === 0 || !(await badge.first().isVisible()), 'the badge to go', 10000).then(() => true, () => false) };
+  step('once decided, the item, the badge and the notification are gone', after1.item && after1.badge && after1.notification, JSON.stringify(after1));
+
+  const id2 = await ask('ap2');
+  const row2 = approvalsPane.locator('.monaco-list-row', { hasText: 'Run task "approve-me"' }).first();
+  await row2.waitFor({ timeout: 10000 });
+  await toastOf(id2).first().waitFor({ timeout: 10000 });
+  phone.send({ type: 'command', id: 'yes2', data: { name: 'approve', args: { approvalId: id2, decision: 'deny' } } });
+  const phoneAnswer = await phone.next((m) => m.id === 'yes2');
+  const denied = await runOutcome(c1, 'ap2').catch((e) => ({ error: { message: e.message } }));
+  const withdrawn = (await gone(row2, 'the item to go')) && (await gone(toastOf(id2), 'the notification to close'));
+  await page.screenshot({ path: path.join(artifacts, 'approvals-after-phone.png') });
+  step("a phone's answer withdraws it: the item disappears and the notification closes",
+    phoneAnswer.data?.result?.took === true && /denied by e2e-approver/.test(denied.error?.message ?? '') && withdrawn,
+    `${JSON.stringify(phoneAnswer.data?.result)}; ${denied.error?.message}`);
+  const logLine = await waitFor(() => {
+    const f = newestCompanionLog();
+    const m = f && new RegExp(`approval ${id2} \\(.*\\) denied by e2e-approver`).exec(readFileSync(f, 'utf8'));
+    return m?.[0];
+  }, 'the log line', 10000).catch(() => '');
+  step('the Companion log says who decided', logLine !== '', logLine);
+
+  const id3 = await ask('ap3');
+  const toast3 = toastOf(id3).first();
+  await toast3.waitFor({ timeout: 10000 });
+  await toast3.locator('a', { hasText: 'Deny' }).click();
+  const denied3 = await runOutcome(c1, 'ap3').catch((e) => ({ error: { message: e.message } }));
+  step("the notification's Deny link decides it", /denied by editor/.test(denied3.error?.message ?? '') && (await gone(toastOf(id3), 'the notification to close')),
+    denied3.error?.message ?? JSON.stringify(denied3));
+  console.log(`     (approvals: ${Date.now() - t4c} ms)`);
+  phone.ws.close();
 
   // 5. Stop / Start from the palette
   await palette('Companion: Stop Server');
@@ -467,7 +577,7 @@ try {
 
   const urlH = `ws://127.0.0.1:${portH}/ws`;
   const wsIdH = createHash('sha256').update(hostileWs).digest('hex').slice(0, 16);
-  const paired = await pairDevice(h.page, { name: 'e2e-hostile', editor: false }).catch((e) => ({ error: e.message }));
+  const paired = await pairDevice(h.page, { name: 'e2e-hostile' }).catch((e) => ({ error: e.message }));
   const okAuth = paired.token ? await tryAuth(urlH, paired.token, paired.ws).catch((e) => ({ error: e.message })) : paired;
   step('hostile workspace: HS256 with its derived key still rules (a Pair Device token authenticates)',
     okAuth?.success === true && paired.ws === wsIdH, paired.ws ? `workspace ${paired.ws}` : JSON.stringify(okAuth));

@@ -17,9 +17,13 @@ import {
 } from 'vscode-jsonrpc/node';
 import {
   PORT_TAKEN,
+  type Approval,
+  type ApprovalDecideResult,
+  type ApprovalOption,
+  type ApprovalResolvedParams,
+  type ApprovalsListResult,
   type ClientEventParams,
   type CommandExecutedParams,
-  type EditorConfirmParams,
   type EditorDiagnosticsParams,
   type EditorExecuteCommandParams,
   type EditorHandlers,
@@ -76,7 +80,7 @@ export interface HelperClientOptions {
 
 type Listener<T> = (value: T) => void;
 
-class Emitter<T> {
+export class Emitter<T> {
   private listeners = new Set<Listener<T>>();
   on(l: Listener<T>): { dispose(): void } {
     this.listeners.add(l);
@@ -146,6 +150,14 @@ export class HelperClient {
   /** Fired after each unexpected exit, with the delay before the restart (undefined: gave up). */
   readonly onCrash = new Emitter<{ code: number | null; signal: string | null; restartInMs?: number }>();
   readonly onGaveUp = new Emitter<{ crashes: number }>();
+  /** companion/approvalRequested: an approval exists and waits for an answer. */
+  readonly onApprovalRequested = new Emitter<Approval>();
+  /** companion/approvalResolved: it ended, whoever decided. */
+  readonly onApprovalResolved = new Emitter<ApprovalResolvedParams>();
+  /** A helper process has been initialized (first start and every restart). */
+  readonly onReady = new Emitter<void>();
+  /** The helper process ended (expected or not): what it held (pending approvals) is gone. */
+  readonly onHelperExited = new Emitter<void>();
 
   constructor(options: HelperClientOptions) {
     this.opts = {
@@ -263,8 +275,11 @@ export class HelperClient {
       conn.onRequest('editor/showMessage', (p: EditorShowMessageParams) => ed.showMessage(p));
       conn.onRequest('editor/diagnostics', (p: EditorDiagnosticsParams | null) => ed.diagnostics(p ?? {}));
       conn.onRequest('editor/executeCommand', (p: EditorExecuteCommandParams) => ed.executeCommand(p));
-      conn.onRequest('editor/confirm', (p: EditorConfirmParams) => ed.confirm(p));
     }
+    conn.onNotification('companion/approvalRequested', (p: Approval) => this.onApprovalRequested.fire(p));
+    conn.onNotification('companion/approvalResolved', (p: ApprovalResolvedParams) =>
+      this.onApprovalResolved.fire(p),
+    );
     conn.onError(([e]) => log.debug(`control plane: ${e.message}`));
     conn.listen();
 
@@ -287,6 +302,7 @@ export class HelperClient {
         `companion-helper ${result.serverInfo.version} (pid ${child.pid ?? '?'}) initialized`,
       );
       this.setStatus({ helperRunning: true, state: this.wantServer ? 'starting' : 'stopped' });
+      this.onReady.fire();
       return run;
     } catch (e) {
       const err = spawnError ?? e;
@@ -314,6 +330,7 @@ export class HelperClient {
     if (this.run !== run) return; // an older process
     this.run = undefined;
     this.sessions.clear();
+    this.onHelperExited.fire();
     const log = this.opts.logger;
     if (run.expectedExit || this.disposed) {
       log.info(`companion-helper exited (code ${code ?? '-'}${signal ? `, ${signal}` : ''})`);
@@ -511,6 +528,17 @@ export class HelperClient {
     return this.request('server/broadcast', { type, data });
   }
 
+  /** approval/decide: the person at the editor answers an approval. */
+  decideApproval(approvalId: number, decision: ApprovalOption): Promise<ApprovalDecideResult> {
+    return this.request<ApprovalDecideResult>('approval/decide', { approvalId, decision });
+  }
+
+  /** approvals/list: the approvals waiting now (none when the helper is not running). */
+  async listApprovals(): Promise<ApprovalsListResult> {
+    if (!this.run?.initialized) return { approvals: [] };
+    return this.request<ApprovalsListResult>('approvals/list', {});
+  }
+
   /** workspace/didChangeConfiguration; a new host or port re-binds, which is followed. */
   async sendConfiguration(settings: HelperSettings): Promise<void> {
     const run = this.run;
@@ -549,7 +577,8 @@ export class HelperClient {
     await this.stop();
     this.disposed = true;
     for (const e of [this.onStatus, this.onClientConnected, this.onClientDisconnected,
-      this.onCommandExecuted, this.onLogMessage, this.onCrash, this.onGaveUp]) {
+      this.onCommandExecuted, this.onLogMessage, this.onCrash, this.onGaveUp,
+      this.onApprovalRequested, this.onApprovalResolved, this.onReady, this.onHelperExited]) {
       (e as Emitter<unknown>).clear();
     }
   }

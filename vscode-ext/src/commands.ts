@@ -15,6 +15,11 @@ const SCOPES: { label: Scope; description: string; picked: boolean }[] = [
   { label: 'read', description: 'git status, log and diff, files, task list, problems', picked: true },
   { label: 'run', description: 'run and cancel the tasks in companion.tasks', picked: false },
   { label: 'editor', description: 'open files, show messages, run allowed editor commands', picked: false },
+  {
+    label: 'approve',
+    description: 'lets this device allow or deny risky actions; with run it can approve its own tasks',
+    picked: false,
+  },
 ];
 
 const LIFETIMES = [

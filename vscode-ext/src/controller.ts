@@ -24,6 +24,9 @@ export class Controller implements vscode.Disposable {
   private helperWorkspaceId: string | undefined;
   private readonly disposables: vscode.Disposable[] = [];
   private clientSubs: { dispose(): void }[] = [];
+  private readonly clientCreated = new vscode.EventEmitter<HelperClient>();
+  /** A new HelperClient (first start, or another helper binary): views follow it. */
+  readonly onDidCreateClient = this.clientCreated.event;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -32,6 +35,7 @@ export class Controller implements vscode.Disposable {
     private readonly statusBar: StatusBar,
   ) {
     this.disposables.push(
+      this.clientCreated,
       settings.onDidChange(() => void this.settingsChanged()),
       vscode.workspace.onDidChangeWorkspaceFolders((e) => {
         void this.client?.didChangeWorkspaceFolders(e.added.map(folderParam), e.removed.map(folderParam));
@@ -182,6 +186,7 @@ export class Controller implements vscode.Disposable {
       }),
     ];
     this.client = client;
+    this.clientCreated.fire(client);
     return client;
   }
 

@@ -1,10 +1,11 @@
 /*
  * The editor side of the contract: requests the helper forwards from clients
- * (editor/open, showMessage, diagnostics, executeCommand, confirm).
+ * (editor/open, showMessage, diagnostics, executeCommand). Approvals, which
+ * replaced editor/confirm, are notifications: see approvals.ts.
  */
 import * as vscode from 'vscode';
 import type {
-  EditorConfirmParams, EditorDiagnostic, EditorDiagnosticsParams, EditorExecuteCommandParams,
+  EditorDiagnostic, EditorDiagnosticsParams, EditorExecuteCommandParams,
   EditorHandlers, EditorOpenParams, EditorShowMessageParams,
 } from './protocol';
 import { config } from './settings';
@@ -86,18 +87,6 @@ export function editorHandlers(log: vscode.LogOutputChannel): EditorHandlers {
       log.info(`editor/executeCommand ${p.command}`);
       const result: unknown = await vscode.commands.executeCommand(p.command, ...(Array.isArray(p.args) ? p.args : []));
       return jsonSafe(result);
-    },
-
-    async confirm(p: EditorConfirmParams) {
-      const choice = await vscode.window.showWarningMessage(
-        `Companion: ${p.title}`,
-        { modal: true, detail: p.detail },
-        'Allow',
-        'Deny',
-      );
-      const approved = choice === 'Allow';
-      log.info(`editor/confirm "${p.title}": ${approved ? 'allowed' : 'denied'}`);
-      return { approved };
     },
   };
 }

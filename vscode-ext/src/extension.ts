@@ -1,5 +1,6 @@
 /* Companion for VS Code: entry points. */
 import * as vscode from 'vscode';
+import { ApprovalsView } from './approvalsView';
 import { registerCommands } from './commands';
 import { Controller } from './controller';
 import { Settings } from './settings';
@@ -12,7 +13,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const settings = new Settings(context.secrets, log);
   const statusBar = new StatusBar();
   controller = new Controller(context, log, settings, statusBar);
-  context.subscriptions.push(log, settings, statusBar);
+  const approvals = new ApprovalsView(log);
+  context.subscriptions.push(log, settings, statusBar, approvals, controller.onDidCreateClient((c) => approvals.attach(c)));
   registerCommands(context, controller);
   controller.activate();
 }

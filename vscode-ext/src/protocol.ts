@@ -52,7 +52,7 @@ export interface StatusResult {
   counters: Record<string, number>;
 }
 
-export type Scope = 'read' | 'run' | 'editor';
+export type Scope = 'read' | 'run' | 'editor' | 'approve';
 
 export interface IssueTokenParams {
   userId: string;
@@ -111,17 +111,69 @@ export interface EditorExecuteCommandParams {
   command: string;
   args: unknown[];
 }
-export interface EditorConfirmParams {
-  title: string;
-  detail: string;
-}
 
 export interface EditorHandlers {
   open(p: EditorOpenParams): Promise<{ opened: boolean }>;
   showMessage(p: EditorShowMessageParams): Promise<{ shown: boolean }>;
   diagnostics(p: EditorDiagnosticsParams): Promise<{ diagnostics: EditorDiagnostic[] }>;
   executeCommand(p: EditorExecuteCommandParams): Promise<unknown>;
-  confirm(p: EditorConfirmParams): Promise<{ approved: boolean }>;
+}
+
+/* Approvals (docs/protocol.md, "Approvals"). */
+
+/** The answers an approval may offer. */
+export type ApprovalOption = 'allow_once' | 'allow_always' | 'deny';
+/** How an approval ended: an answer, no answer in time, or its asker gone. */
+export type ApprovalOutcome = ApprovalOption | 'expired' | 'withdrawn';
+
+export const APPROVAL_OPTIONS: readonly ApprovalOption[] = ['allow_once', 'allow_always', 'deny'];
+
+/** A task's action: the exact command the approval is for. Other kinds carry their own fields. */
+export interface ApprovalAction {
+  task?: string;
+  command?: string;
+  args?: string[];
+  cwd?: string;
+  folder?: string;
+  [key: string]: unknown;
+}
+
+/** companion/approvalRequested, and each entry of approvals/list. */
+export interface Approval {
+  approvalId: number;
+  kind: string;
+  title: string;
+  action: ApprovalAction;
+  requestedBy: { userId: string; sessionId: string };
+  createdAt: number;
+  expiresAt: number;
+  options: ApprovalOption[];
+}
+
+/** companion/approvalResolved: decidedBy is "editor", a client's user id, or the helper's words for expiry and withdrawal. */
+export interface ApprovalResolvedParams {
+  approvalId: number;
+  decision: ApprovalOutcome;
+  decidedBy: string;
+  decidedAt: number;
+}
+
+export interface ApprovalDecideParams {
+  approvalId: number;
+  decision: ApprovalOption;
+}
+
+/** approval/decide's answer: took is false when someone answered first (message says who). */
+export interface ApprovalDecideResult {
+  approvalId: number;
+  decision: ApprovalOption;
+  took: boolean;
+  outcome: 'took' | 'unknown' | 'decided' | 'not_offered';
+  message: string;
+}
+
+export interface ApprovalsListResult {
+  approvals: Approval[];
 }
 
 /* The nested settings object of PROTOCOL.md ("settings"); auth.secret is the workspace's derived key. */

@@ -273,7 +273,6 @@ describe('HelperClient with the real helper', { timeout: 60000 }, () => {
       showMessage: (p) => { calls.push(`message ${p.severity} ${p.text}`); return Promise.resolve({ shown: true }); },
       diagnostics: () => Promise.resolve({ diagnostics: [] }),
       executeCommand: (p) => { calls.push(`command ${p.command}`); return Promise.resolve(42); },
-      confirm: (p) => { calls.push(`confirm ${p.title}`); return Promise.resolve({ approved: false }); },
     };
     const t = track(makeClient({
       tasks: { hello: { command: '/bin/echo', args: ['hi'], confirm: true } },
@@ -291,10 +290,10 @@ describe('HelperClient with the real helper', { timeout: 60000 }, () => {
     assert.deepEqual((await cmd('m', 'editor.message', { text: 'hello', severity: 'warning' })).result, { shown: true });
     assert.deepEqual((await cmd('c', 'editor.command', { command: 'companion.test.allowed' })).result, { result: 42 });
     assert.equal((await cmd('x', 'editor.command', { command: 'not.allowed' })).error?.code, 'FORBIDDEN');
+    // A confirm task is an approval now (approvals.test.ts), never an editor request.
     ws.send({ type: 'command', id: 't', data: { name: 'task.run', args: { name: 'hello' } } });
-    const refused = (await ws.next((m) => m.id === 't')).data as { success: boolean; error?: { code: string } };
-    assert.equal(refused.error?.code, 'FORBIDDEN');
-    assert.deepEqual(calls, ['open a.txt:2 true', 'message warning hello', 'command companion.test.allowed', 'confirm Run task "hello"?']);
+    assert.equal((await ws.next((m) => m.id === 't')).type, 'approval_pending');
+    assert.deepEqual(calls, ['open a.txt:2 true', 'message warning hello', 'command companion.test.allowed']);
   });
 });
 

@@ -90,6 +90,12 @@ describe('settings', () => {
     assert.deepEqual(props['companion.auth.algorithm']?.enum, ['HS256', 'RS256', 'ES256']);
     assert.deepEqual(props['companion.log.level']?.enum, ['error', 'warn', 'info', 'debug']);
     assert.equal(props['companion.auth.secret'], undefined, 'the secret must never be a setting');
+    // how long an approval waits decides how much: machine-scoped, and sent to the helper
+    assert.equal(props['companion.approvals.timeoutSeconds']?.scope, 'machine');
+    assert.equal(props['companion.approvals.timeoutSeconds']?.minimum, 5);
+    assert.deepEqual(toHelperSettings((k) => (k === 'approvals.timeoutSeconds' ? 60 : undefined), undefined), {
+      approvals: { timeoutSeconds: 60 },
+    });
     const extra = Object.keys(props).filter(
       (k) => !(k.slice('companion.'.length) in HELPER_SETTING_DEFAULTS) && !EXTENSION_ONLY_KEYS.includes(k.slice('companion.'.length)),
     );
@@ -102,8 +108,9 @@ describe('settings', () => {
     assert.equal(pkg.version, /project\(companion VERSION (\S+)/.exec(cmake)?.[1]);
     for (const c of pkg.contributes.commands) assert.equal(c.category, 'Companion', c.command);
     const titles = pkg.contributes.commands.map((c) => c.title).sort();
-    assert.deepEqual(titles, ['Notify Paired Devices', 'Open Settings', 'Pair Device', 'Restart Server',
-      'Rotate Secret', 'Show Logs', 'Show Status', 'Start Server', 'Stop Server']);
+    assert.deepEqual(titles, ['Allow Always', 'Allow Once', 'Deny', 'Notify Paired Devices', 'Open Settings',
+      'Pair Device', 'Restart Server', 'Rotate Secret', 'Show Approvals', 'Show Logs', 'Show Status', 'Start Server',
+      'Stop Server']);
   });
 
   it('tells loopback hosts from others', () => {

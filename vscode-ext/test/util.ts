@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { HelperClient, type HelperClientOptions, type Logger } from '../src/client';
-import type { HelperSettings, InitializeParams } from '../src/protocol';
+import type { HelperSettings, InitializeParams, Scope } from '../src/protocol';
 import { workspaceKey } from '../src/workspaceKey';
 
 export const HELPER_BIN = path.resolve(
@@ -155,9 +155,10 @@ export function connectWs(url: string): Promise<WsClient> {
 export async function pairedClient(
   client: HelperClient,
   url: string,
-  scopes: ('read' | 'run' | 'editor')[] = ['read'],
+  scopes: Scope[] = ['read'],
+  userId = 'phone',
 ): Promise<WsClient> {
-  const tok = await client.issueToken({ userId: 'phone', scopes, ttlSeconds: 600 });
+  const tok = await client.issueToken({ userId, scopes, ttlSeconds: 600 });
   const c = await connectWs(url);
   c.send({ type: 'auth', id: 'a1', data: { token: tok.token, workspaceId: tok.workspaceId } });
   const res = await c.next((m) => m.id === 'a1');
