@@ -200,8 +200,9 @@ static void job_done(struct worker_job *base, int cancelled)
     }
     struct sc_waiter *waiting = e->waiting, *later = e->later;
     e->waiting = e->later = NULL;
-    answer_all(waiting, j->st, &j->res);
-    job_free(j);
+    /* The next run goes out before anyone is answered: a callback that asks
+     * again then joins a run (or the list after it) instead of starting a
+     * second one beside it. */
     if (later && e->sc && !cancelled) {
         e->waiting = later;
         if (start_run(e) < 0) {
@@ -217,6 +218,8 @@ static void job_done(struct worker_job *base, int cancelled)
         cmd_fail(&res, "PROCESSING_ERROR", "the helper is stopping");
         answer_all(later, CMD_ERROR, &res);
     }
+    answer_all(waiting, j->st, &j->res);
+    job_free(j);
     if (!e->sc && !e->running)
         entry_free(e);
 }

@@ -827,19 +827,13 @@ static void test_asking_again_from_the_callback(void **state)
 /* A callback of a finished run asks again while other callers wait for
  * the next run (they wrote after the run started). Each of them must be
  * answered, once, by a run that started after their write, and no two
- * runs of one folder may be out at once. Fails today: job_done() answers
- * the run's callers first, then replaces e->waiting with the later callers
- * and starts another run, so the caller that asked from the callback (put
- * on e->waiting by status_cache_get, with a run of its own already
- * started) is dropped, never answered, and its waiter leaks; two runs of
- * the folder are out together, and when the cache is freed with both out,
- * the first to end frees the entry the second still uses. Skipped unless
- * COMPANION_KNOWN_BUGS is set, so the suite stays green until it is
- * fixed. */
+ * runs of one folder may be out at once. job_done() used to answer the
+ * run's callers first and then replace e->waiting with the later callers:
+ * the caller that asked from the callback was dropped (never answered, its
+ * waiter leaked), two runs of the folder were out together, and freeing
+ * the cache with both out was a use after free. */
 static void test_asking_again_while_others_wait(void **state)
 {
-    if (!getenv("COMPANION_KNOWN_BUGS"))
-        skip();
     struct fx *fx = *state;
     first_run(fx);
     touch(0, "a.c", 0);
