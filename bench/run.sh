@@ -96,7 +96,7 @@ fi
 cp "$HELPER_BIN" "$WORK/companion-helper.bench"
 # git commands come from a module loaded from beside the binary
 cp "$(dirname "$HELPER_BIN")/companion-git.so" "$WORK/companion-git.so"
-HELPER_DESC="$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown), sha256 $(sha256sum "$HELPER_BIN" | cut -c1-12)"
+HELPER_DESC="${BENCH_DESC:-$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)}, sha256 $(sha256sum "$HELPER_BIN" | cut -c1-12)"
 HELPER_BIN=$WORK/companion-helper.bench
 
 # ---- the Node peer, copied outside the repository ----
@@ -125,8 +125,12 @@ SECRET_FILE=$HOME_DIR/config/companion/secret
 # A BENCHMARK configuration: limits far above the defaults (64 connections,
 # 20 commands/s) so that the limits are not what is measured.
 CONF=$WORK/bench-config.json
-cat >"$CONF" <<'EOF'
+# serve signs with a key derived per workspace from its stored secret; the
+# load generator signs with the secret it is given, so serve gets that one as
+# auth.secret (as the stdio modes do). The file is the user's only (0600).
+(umask 077 && cat >"$CONF") <<EOF
 {"limits": {"maxConnections": 20000, "maxUnauthenticated": 20000, "commandsPerSecond": 10000},
+ "auth": {"secret": "$(cat "$SECRET_FILE")"},
  "log": {"level": "warn"}}
 EOF
 
