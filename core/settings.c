@@ -27,14 +27,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ARRAY_MAX     1024
-#define TASKS_MAX     256
-#define TASK_NAME_MAX 64
 #define PEM_MAX       65536
 #define CONFIG_MAX    (1024 * 1024)
-#define CWD_MAX       4095
-#define KEY_PATH_LEN  256
-#define NO_LIMIT      INT64_MAX
 
 /* Indexed by enum value, so the mapping cannot drift from auth.h. Kept local
  * rather than calling auth_alg_parse() so this module links without auth.c. */
@@ -56,48 +50,6 @@ const char *const settings_log_level_names[] = {
 _Static_assert(ARRAY_LEN(settings_log_level_names) == LOG_LEVEL_DEBUG + 1,
                "one name per log level");
 
-enum field_kind {
-    FIELD_BOOL,
-    FIELD_INT,      /* int within [min, max] */
-    FIELD_INT64,    /* int64_t within [min, max] */
-    FIELD_STRING,   /* char *, length within [min, max] */
-    FIELD_STRV,     /* struct settings_strv */
-    FIELD_ENUM,     /* int: index into names */
-    FIELD_SECRET,   /* char *: non-empty, wiped when replaced, never echoed */
-    FIELD_PEM,      /* char *: "" = not set */
-    FIELD_PEM_PATH, /* char *: the contents of the named file; "" = not set */
-    FIELD_CWD,      /* char *: relative, no ".." component; "" = "." */
-};
-
-struct field {
-    const char *section; /* object holding the key; NULL: the parsed object itself */
-    const char *key;
-    enum field_kind kind;
-    size_t offset;
-    int64_t min, max;
-    const char *const *names;
-    size_t names_n;
-};
-
-/* _Generic turns a member of the wrong C type into a compile error instead of
- * a silent write of the wrong width through the offset. */
-#define MEMBER(T, m, ctype) _Generic(((T *)0)->m, ctype : offsetof(T, m))
-
-/* clang-format would split each braced initializer below over four lines. */
-// clang-format off
-#define BOOL_AT(T, sec, key, m) \
-    {sec, key, FIELD_BOOL, MEMBER(T, m, int), 0, 1, NULL, 0}
-#define INT_AT(T, sec, key, m, lo, hi) \
-    {sec, key, FIELD_INT, MEMBER(T, m, int), lo, hi, NULL, 0}
-#define INT64_AT(T, sec, key, m, lo, hi) \
-    {sec, key, FIELD_INT64, MEMBER(T, m, int64_t), lo, hi, NULL, 0}
-#define STR_AT(T, sec, key, kind, m, lo, hi) \
-    {sec, key, kind, MEMBER(T, m, char *), lo, hi, NULL, 0}
-#define STRV_AT(T, sec, key, m) \
-    {sec, key, FIELD_STRV, MEMBER(T, m, struct settings_strv), 0, ARRAY_MAX, NULL, 0}
-#define ENUM_AT(T, sec, key, m, names) \
-    {sec, key, FIELD_ENUM, MEMBER(T, m, int), 0, 0, names, ARRAY_LEN(names)}
-// clang-format on
 
 #define S struct settings
 /* Order matters twice: the first bad key is the one reported, and publicKey
@@ -127,22 +79,17 @@ static const struct field settings_fields[] = {
     INT_AT(S, "limits", "commandsPerSecond", commands_per_second, 1, 10000),
     INT64_AT(S, "limits", "maxOutputBytes", max_output_bytes, 1024, 1073741824),
     INT_AT(S, "limits", "maxConcurrentTasks", max_concurrent_tasks, 1, 64),
+    INT_AT(S, "limits", "maxConversations", max_conversations, 1, 1000),
+    INT_AT(S, "limits", "maxAgentTurns", max_agent_turns, 1, 64),
+    INT_AT(S, "limits", "agentTurnTimeoutSeconds", agent_turn_timeout_s, 10, 86400),
+    INT_AT(S, "limits", "agentStartTimeoutSeconds", agent_start_timeout_s, 1, 600),
+    INT_AT(S, "limits", "agentUnwatchedSeconds", agent_unwatched_s, 5, 86400),
     INT64_AT(S, "limits", "maxQueuedBytes", max_queued_bytes, 65536, 1073741824),
     STRV_AT(S, NULL, "editorCommands", editor_commands),
     ENUM_AT(S, "log", "level", log_level, settings_log_level_names),
 };
 #undef S
 
-#define T struct settings_task
-/* Keys of one task object; `env` has its own parser (names are keys). */
-static const struct field task_fields[] = {
-    STR_AT(T, NULL, "command", FIELD_STRING, command, 1, NO_LIMIT),
-    STRV_AT(T, NULL, "args", args),
-    STR_AT(T, NULL, "cwd", FIELD_CWD, cwd, 0, CWD_MAX),
-    INT_AT(T, NULL, "timeoutSeconds", timeout_s, 1, 86400),
-    BOOL_AT(T, NULL, "confirm", confirm),
-};
-#undef T
 
 int settings_fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -155,14 +102,14 @@ int settings_fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-static int out_of_memory(char *err, size_t errlen)
+int settings_oom(char *err, size_t errlen)
 {
     return settings_fail(err, errlen, "out of memory");
 }
 
 /* Names from the input (task and variable names) go into messages that reach
  * logs and JSON-RPC errors: keep only printable ASCII and bound the length. */
-static void printable(char *dst, size_t n, const char *src)
+void settings_printable(char *dst, size_t n, const char *src)
 {
     size_t i = 0;
     for (; src[i] && i + 4 < n && i < TASK_NAME_MAX; i++) {
@@ -176,7 +123,7 @@ static void printable(char *dst, size_t n, const char *src)
     dst[i] = '\0';
 }
 
-static void key_path(char *buf, size_t n, const char *a, const char *b, const char *c)
+void settings_key_path(char *buf, size_t n, const char *a, const char *b, const char *c)
 {
     const char *parts[] = {a, b, c};
     size_t used = 0;
@@ -191,7 +138,7 @@ static void key_path(char *buf, size_t n, const char *a, const char *b, const ch
 }
 
 /* NULL both when the key is absent and when its value is JSON null. */
-static json_object *member(json_object *obj, const char *key)
+json_object *settings_member(json_object *obj, const char *key)
 {
     json_object *v = NULL;
     if (!json_object_object_get_ex(obj, key, &v))
@@ -201,7 +148,7 @@ static json_object *member(json_object *obj, const char *key)
 
 /* json-c keeps a string's length beside it, so "a\u0000b" is a valid json-c
  * string that every C consumer after us would silently cut short. */
-static int get_text(json_object *v, const char *path, const char *what, const char **out,
+int settings_get_text(json_object *v, const char *path, const char *what, const char **out,
                     size_t *len, char *err, size_t errlen)
 {
     if (!json_object_is_type(v, json_type_string))
@@ -229,7 +176,7 @@ static int get_int(json_object *v, int64_t min, int64_t max, int64_t *out)
     return 0;
 }
 
-static char *dup_text(const char *s, size_t len)
+char *settings_dup_text(const char *s, size_t len)
 {
     char *d = malloc(len + 1);
     if (d) {
@@ -258,9 +205,9 @@ void settings_free_wiped(char *s)
 
 static int replace_text(char **dst, const char *s, size_t len, char *err, size_t errlen)
 {
-    char *d = dup_text(s, len);
+    char *d = settings_dup_text(s, len);
     if (!d)
-        return out_of_memory(err, errlen);
+        return settings_oom(err, errlen);
     settings_free_wiped(*dst);
     *dst = d;
     return 0;
@@ -281,7 +228,7 @@ int settings_strv_push(struct settings_strv *v, const char *s, size_t len)
     if (!nv)
         return -1;
     v->v = nv;
-    if (!(nv[v->n] = dup_text(s, len)))
+    if (!(nv[v->n] = settings_dup_text(s, len)))
         return -1;
     v->n++;
     return 0;
@@ -310,20 +257,20 @@ static int parse_strv(json_object *v, const char *path, struct settings_strv *ou
         return settings_fail(err, errlen, "%s: expected at most %d entries", path, ARRAY_MAX);
     struct settings_strv t = {0};
     if (n && !(t.v = calloc(n, sizeof *t.v)))
-        return out_of_memory(err, errlen);
+        return settings_oom(err, errlen);
     for (; t.n < n; t.n++) {
         char epath[KEY_PATH_LEN + sizeof "[18446744073709551615]"];
         const char *s = NULL;
         size_t len = 0;
         snprintf(epath, sizeof epath, "%s[%zu]", path, t.n);
-        if (get_text(json_object_array_get_idx(v, t.n), epath, "a string", &s, &len, err, errlen) !=
+        if (settings_get_text(json_object_array_get_idx(v, t.n), epath, "a string", &s, &len, err, errlen) !=
             0) {
             settings_strv_free(&t);
             return -1;
         }
-        if (!(t.v[t.n] = dup_text(s, len))) {
+        if (!(t.v[t.n] = settings_dup_text(s, len))) {
             settings_strv_free(&t);
-            return out_of_memory(err, errlen);
+            return settings_oom(err, errlen);
         }
     }
     settings_strv_free(out);
@@ -514,7 +461,7 @@ static int parse_field(const struct field *f, json_object *v, void *dst, const c
         return 0;
     case FIELD_STRING:
         describe_string(what, sizeof what, f->min, f->max);
-        if (get_text(v, path, what, &s, &len, err, errlen) != 0)
+        if (settings_get_text(v, path, what, &s, &len, err, errlen) != 0)
             return -1;
         if ((uint64_t)len < (uint64_t)f->min || (uint64_t)len > (uint64_t)f->max)
             return settings_fail(err, errlen, "%s: expected %s", path, what);
@@ -523,7 +470,7 @@ static int parse_field(const struct field *f, json_object *v, void *dst, const c
         return parse_strv(v, path, dst, err, errlen);
     case FIELD_ENUM:
         describe_names(what, sizeof what, f->names, f->names_n);
-        if (get_text(v, path, what, &s, &len, err, errlen) != 0)
+        if (settings_get_text(v, path, what, &s, &len, err, errlen) != 0)
             return -1;
         for (size_t i = 0; i < f->names_n; i++) {
             if (strcmp(s, f->names[i]) == 0) {
@@ -533,7 +480,7 @@ static int parse_field(const struct field *f, json_object *v, void *dst, const c
         }
         return settings_fail(err, errlen, "%s: expected %s", path, what);
     case FIELD_SECRET:
-        if (get_text(v, path, "a string", &s, &len, err, errlen) != 0)
+        if (settings_get_text(v, path, "a string", &s, &len, err, errlen) != 0)
             return -1;
         /* An empty HS256 key makes libjwt skip verification altogether, and
          * a short one can be guessed offline from any token. */
@@ -546,14 +493,14 @@ static int parse_field(const struct field *f, json_object *v, void *dst, const c
         return replace_text(dst, s, len, err, errlen);
     case FIELD_PEM:
         describe_string(what, sizeof what, f->min, f->max);
-        if (get_text(v, path, what, &s, &len, err, errlen) != 0)
+        if (settings_get_text(v, path, what, &s, &len, err, errlen) != 0)
             return -1;
         if ((uint64_t)len > (uint64_t)f->max)
             return settings_fail(err, errlen, "%s: expected %s", path, what);
         /* The contract's default is "": the setting exists but is unused. */
         return len == 0 ? 0 : replace_text(dst, s, len, err, errlen);
     case FIELD_PEM_PATH:
-        if (get_text(v, path, "a file path", &s, &len, err, errlen) != 0)
+        if (settings_get_text(v, path, "a file path", &s, &len, err, errlen) != 0)
             return -1;
         if (len == 0)
             return 0;
@@ -563,7 +510,7 @@ static int parse_field(const struct field *f, json_object *v, void *dst, const c
                 err, errlen, "%s: set either auth.publicKey or auth.publicKeyPath, not both", path);
         return read_pem_file(path, s, dst, err, errlen);
     case FIELD_CWD:
-        if (get_text(v, path, "a string", &s, &len, err, errlen) != 0)
+        if (settings_get_text(v, path, "a string", &s, &len, err, errlen) != 0)
             return -1;
         if (len == 0) {
             s = ".";
@@ -580,7 +527,7 @@ static int parse_field(const struct field *f, json_object *v, void *dst, const c
     return settings_fail(err, errlen, "%s: unsupported setting", path);
 }
 
-static int parse_fields(const struct field *fields, size_t n, json_object *obj, void *base,
+int settings_parse_fields(const struct field *fields, size_t n, json_object *obj, void *base,
                         const char *prefix, char *err, size_t errlen)
 {
     for (size_t i = 0; i < n; i++) {
@@ -588,139 +535,19 @@ static int parse_fields(const struct field *fields, size_t n, json_object *obj, 
         json_object *holder = obj;
         char path[KEY_PATH_LEN];
         if (f->section) {
-            if (!(holder = member(obj, f->section)))
+            if (!(holder = settings_member(obj, f->section)))
                 continue;
             if (!json_object_is_type(holder, json_type_object)) {
-                key_path(path, sizeof path, prefix, f->section, NULL);
+                settings_key_path(path, sizeof path, prefix, f->section, NULL);
                 return settings_fail(err, errlen, "%s: expected an object", path);
             }
         }
-        json_object *v = member(holder, f->key);
+        json_object *v = settings_member(holder, f->key);
         if (!v)
             continue;
-        key_path(path, sizeof path, prefix, f->section, f->key);
+        settings_key_path(path, sizeof path, prefix, f->section, f->key);
         if (parse_field(f, v, (char *)base + f->offset, path, err, errlen) != 0)
             return -1;
-    }
-    return 0;
-}
-
-static int is_task_name(const char *name)
-{
-    size_t len = strlen(name);
-    return len >= 1 && len <= TASK_NAME_MAX &&
-           strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") ==
-               len;
-}
-
-static int is_env_name(const char *name)
-{
-    static const char first[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_";
-    size_t len = strlen(name);
-    return len >= 1 && strchr(first, name[0]) &&
-           strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789") == len;
-}
-
-void settings_task_free(struct settings_task *t)
-{
-    free(t->name);
-    free(t->command);
-    settings_strv_free(&t->args);
-    free(t->cwd);
-    for (size_t i = 0; i < t->env_n; i++) {
-        free(t->env[i].name);
-        free(t->env[i].value);
-    }
-    free(t->env);
-    *t = (struct settings_task){0};
-}
-
-static int parse_env(struct settings_task *t, json_object *env, const char *prefix, char *err,
-                     size_t errlen)
-{
-    char path[KEY_PATH_LEN];
-    key_path(path, sizeof path, prefix, "env", NULL);
-    if (!json_object_is_type(env, json_type_object))
-        return settings_fail(err, errlen, "%s: expected an object of strings", path);
-    size_t n = (size_t)json_object_object_length(env);
-    if (n > ARRAY_MAX)
-        return settings_fail(err, errlen, "%s: expected at most %d variables", path, ARRAY_MAX);
-    if (n == 0)
-        return 0;
-    if (!(t->env = calloc(n, sizeof *t->env)))
-        return out_of_memory(err, errlen);
-    struct json_object_iterator it = json_object_iter_begin(env);
-    struct json_object_iterator end = json_object_iter_end(env);
-    for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
-        const char *name = json_object_iter_peek_name(&it);
-        json_object *v = json_object_iter_peek_value(&it);
-        char vpath[KEY_PATH_LEN], shown[TASK_NAME_MAX + 8];
-        const char *s = NULL;
-        size_t len = 0;
-        if (!v)
-            continue;
-        if (!is_env_name(name)) {
-            printable(shown, sizeof shown, name);
-            return settings_fail(
-                err, errlen, "%s: invalid variable name \"%s\": expected [A-Za-z_][A-Za-z0-9_]*",
-                path, shown);
-        }
-        key_path(vpath, sizeof vpath, path, name, NULL);
-        if (get_text(v, vpath, "a string", &s, &len, err, errlen) != 0)
-            return -1;
-        struct settings_env *e = &t->env[t->env_n++];
-        if (!(e->name = strdup(name)) || !(e->value = dup_text(s, len)))
-            return out_of_memory(err, errlen);
-    }
-    return 0;
-}
-
-static int parse_tasks(struct settings *s, json_object *root, char *err, size_t errlen)
-{
-    json_object *tasks = member(root, "tasks");
-    if (!tasks)
-        return 0;
-    if (!json_object_is_type(tasks, json_type_object))
-        return settings_fail(err, errlen, "tasks: expected an object");
-    size_t n = (size_t)json_object_object_length(tasks);
-    if (n > TASKS_MAX)
-        return settings_fail(err, errlen, "tasks: expected at most %d tasks", TASKS_MAX);
-    if (n == 0)
-        return 0;
-    if (!(s->tasks = calloc(n, sizeof *s->tasks)))
-        return out_of_memory(err, errlen);
-    /* json-c iterates an object in insertion order, which is the order the
-     * user wrote and the order clients list the tasks in. */
-    struct json_object_iterator it = json_object_iter_begin(tasks);
-    struct json_object_iterator end = json_object_iter_end(tasks);
-    for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
-        const char *name = json_object_iter_peek_name(&it);
-        json_object *spec = json_object_iter_peek_value(&it);
-        char prefix[KEY_PATH_LEN], shown[TASK_NAME_MAX + 8];
-        if (!spec)
-            continue;
-        if (!is_task_name(name)) {
-            printable(shown, sizeof shown, name);
-            return settings_fail(
-                err, errlen,
-                "tasks: invalid task name \"%s\": expected 1 to %d characters from "
-                "A-Z a-z 0-9 . _ : -",
-                shown, TASK_NAME_MAX);
-        }
-        key_path(prefix, sizeof prefix, "tasks", name, NULL);
-        if (!json_object_is_type(spec, json_type_object))
-            return settings_fail(err, errlen, "%s: expected an object", prefix);
-        struct settings_task *t = &s->tasks[s->tasks_n++];
-        t->timeout_s = 600;
-        if (!(t->name = strdup(name)) || !(t->cwd = strdup(".")))
-            return out_of_memory(err, errlen);
-        if (parse_fields(task_fields, ARRAY_LEN(task_fields), spec, t, prefix, err, errlen) != 0)
-            return -1;
-        json_object *env = member(spec, "env");
-        if (env && parse_env(t, env, prefix, err, errlen) != 0)
-            return -1;
-        if (!t->command)
-            return settings_fail(err, errlen, "%s.command: expected a non-empty string", prefix);
     }
     return 0;
 }
@@ -732,10 +559,10 @@ int settings_parse(struct settings *out, json_object *obj, char *err, size_t err
     if (obj && !json_object_is_type(obj, json_type_object))
         return settings_fail(err, errlen, "settings: expected an object");
     if (settings_defaults(&t) != 0)
-        return out_of_memory(err, errlen);
-    if (obj && (parse_fields(settings_fields, ARRAY_LEN(settings_fields), obj, &t, NULL, err,
+        return settings_oom(err, errlen);
+    if (obj && (settings_parse_fields(settings_fields, ARRAY_LEN(settings_fields), obj, &t, NULL, err,
                              errlen) != 0 ||
-                parse_tasks(&t, obj, err, errlen) != 0)) {
+                settings_parse_commands(&t, obj, err, errlen) != 0)) {
         settings_free(&t);
         return -1;
     }
@@ -747,7 +574,7 @@ int settings_parse(struct settings *out, json_object *obj, char *err, size_t err
         json_object_is_type(kp, json_type_string) && json_object_get_string_len(kp) > 0 &&
         !(t.public_key_path = strdup(json_object_get_string(kp)))) {
         settings_free(&t);
-        return out_of_memory(err, errlen);
+        return settings_oom(err, errlen);
     }
     *out = t;
     return 0;
@@ -776,7 +603,7 @@ static int parse_json_text(const char *path, const char *buf, size_t len, json_o
         start = 3;
     json_tokener *tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
     if (!tok)
-        return out_of_memory(err, errlen);
+        return settings_oom(err, errlen);
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     /* The length includes the terminating NUL: json-c's way of saying "end
      * of input", and a NUL byte inside the file then stops the parse early,

@@ -43,6 +43,21 @@ struct settings_task {
     int confirm;
 };
 
+/* agents.<name>.type: an Agent Client Protocol agent the helper starts, or
+ * the editor's own language model (through the extension). */
+enum settings_agent_type { AGENT_TYPE_ACP = 0, AGENT_TYPE_VSCODE_LM };
+
+struct settings_agent {
+    char *name;
+    int type;      /* enum settings_agent_type, default acp */
+    char *command; /* acp: the program (NULL for vscode-lm) */
+    struct settings_strv args;
+    struct settings_env *env;
+    size_t env_n;
+    char *vendor; /* vscode-lm: model selector, "" = any */
+    char *family;
+};
+
 struct settings {
     int auto_start;
 
@@ -78,6 +93,15 @@ struct settings {
     struct settings_task *tasks;
     size_t tasks_n;
 
+    struct settings_agent *agents;
+    size_t agents_n;
+    char *default_agent; /* NULL: the first of agents */
+    int max_conversations;      /* 1..1000, default 32 */
+    int max_agent_turns;        /* 1..64, default 4: turns running at once */
+    int agent_turn_timeout_s;   /* 10..86400, default 1800 */
+    int agent_start_timeout_s;  /* 1..600, default 60: spawn to session ready */
+    int agent_unwatched_s;      /* 5..86400, default 120: a turn nobody follows is cancelled */
+
     struct settings_strv editor_commands; /* default ["workbench.action.files.saveAll"] */
 
     int log_level; /* enum settings_log_level, default info */
@@ -105,6 +129,10 @@ int settings_load_file(struct settings *out, const char *path, char *err, size_t
 int settings_check_server(const struct settings *s, char *err, size_t errlen);
 
 const struct settings_task *settings_find_task(const struct settings *s, const char *name);
+const struct settings_agent *settings_find_agent(const struct settings *s, const char *name);
+/* defaultAgent, else the first agent, else NULL. */
+const struct settings_agent *settings_default_agent(const struct settings *s);
+const char *settings_agent_type_name(int type);
 int settings_strv_contains(const struct settings_strv *v, const char *str);
 const char *settings_log_level_name(int level);
 

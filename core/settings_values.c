@@ -33,6 +33,11 @@ int settings_defaults(struct settings *s)
         .commands_per_second = 20,
         .max_output_bytes = 1048576,
         .max_concurrent_tasks = 4,
+        .max_conversations = 32,
+        .max_agent_turns = 4,
+        .agent_turn_timeout_s = 1800,
+        .agent_start_timeout_s = 60,
+        .agent_unwatched_s = 120,
         .max_queued_bytes = 8388608,
         .log_level = LOG_LEVEL_INFO,
     };
@@ -71,6 +76,10 @@ void settings_free(struct settings *s)
     for (size_t i = 0; i < s->tasks_n; i++)
         settings_task_free(&s->tasks[i]);
     free(s->tasks);
+    for (size_t i = 0; i < s->agents_n; i++)
+        settings_agent_free(&s->agents[i]);
+    free(s->agents);
+    free(s->default_agent);
     settings_strv_free(&s->editor_commands);
     *s = (struct settings){0};
 }
@@ -92,6 +101,31 @@ static int task_copy(struct settings_task *dst, const struct settings_task *src)
     return 0;
 }
 
+static int env_copy(struct settings_env **dst, size_t *dst_n, const struct settings_env *src,
+                    size_t n)
+{
+    if (n && !(*dst = calloc(n, sizeof **dst)))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        (*dst_n)++; /* counted before filling, so a half-copied entry is freed too */
+        if (settings_dup_str(&(*dst)[i].name, src[i].name) ||
+            settings_dup_str(&(*dst)[i].value, src[i].value))
+            return -1;
+    }
+    return 0;
+}
+
+static int agent_copy(struct settings_agent *dst, const struct settings_agent *src)
+{
+    *dst = (struct settings_agent){.type = src->type};
+    if (settings_dup_str(&dst->name, src->name) || settings_dup_str(&dst->command, src->command) ||
+        settings_dup_str(&dst->vendor, src->vendor) ||
+        settings_dup_str(&dst->family, src->family) ||
+        settings_strv_copy(&dst->args, &src->args))
+        return -1;
+    return env_copy(&dst->env, &dst->env_n, src->env, src->env_n);
+}
+
 /* dst is written, not freed first: pass a struct that owns nothing. On
  * failure dst is left empty (all zero). */
 int settings_copy(struct settings *dst, const struct settings *src)
@@ -103,6 +137,9 @@ int settings_copy(struct settings *dst, const struct settings *src)
     t.allowed_origins = t.allowed_hosts = t.editor_commands = (struct settings_strv){0};
     t.tasks = NULL;
     t.tasks_n = 0;
+    t.agents = NULL;
+    t.agents_n = 0;
+    t.default_agent = NULL;
 
     int rc = settings_dup_str(&t.host, src->host) || settings_dup_str(&t.secret, src->secret) ||
              settings_dup_str(&t.public_key, src->public_key) ||
@@ -111,12 +148,19 @@ int settings_copy(struct settings *dst, const struct settings *src)
              settings_dup_str(&t.issuer, src->issuer) ||
              settings_strv_copy(&t.allowed_origins, &src->allowed_origins) ||
              settings_strv_copy(&t.allowed_hosts, &src->allowed_hosts) ||
-             settings_strv_copy(&t.editor_commands, &src->editor_commands);
+             settings_strv_copy(&t.editor_commands, &src->editor_commands) ||
+             settings_dup_str(&t.default_agent, src->default_agent);
     if (!rc && src->tasks_n && !(t.tasks = calloc(src->tasks_n, sizeof *t.tasks)))
         rc = 1;
     for (size_t i = 0; !rc && i < src->tasks_n; i++) {
         t.tasks_n++; /* counted before filling, so a half-copied task is freed too */
         rc = task_copy(&t.tasks[i], &src->tasks[i]);
+    }
+    if (!rc && src->agents_n && !(t.agents = calloc(src->agents_n, sizeof *t.agents)))
+        rc = 1;
+    for (size_t i = 0; !rc && i < src->agents_n; i++) {
+        t.agents_n++;
+        rc = agent_copy(&t.agents[i], &src->agents[i]);
     }
     if (rc) {
         settings_free(&t);
@@ -153,6 +197,24 @@ const struct settings_task *settings_find_task(const struct settings *s, const c
         if (strcmp(s->tasks[i].name, name) == 0)
             return &s->tasks[i];
     return NULL;
+}
+
+const struct settings_agent *settings_find_agent(const struct settings *s, const char *name)
+{
+    if (!s || !name)
+        return NULL;
+    for (size_t i = 0; i < s->agents_n; i++)
+        if (strcmp(s->agents[i].name, name) == 0)
+            return &s->agents[i];
+    return NULL;
+}
+
+const struct settings_agent *settings_default_agent(const struct settings *s)
+{
+    if (!s || !s->agents_n)
+        return NULL;
+    const struct settings_agent *a = settings_find_agent(s, s->default_agent);
+    return a ? a : &s->agents[0];
 }
 
 int settings_strv_contains(const struct settings_strv *v, const char *str)
