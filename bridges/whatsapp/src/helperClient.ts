@@ -125,6 +125,8 @@ export class HelperClient extends EventEmitter {
   private rate: number;
   private seq = 0;
   private reauthSeq = 0;
+  /** The helper refused a token refresh on the live session: reconnect with it rather than give up. */
+  private refreshRefused = false;
   private subscription: EventSubscription | null = null;
   /** The kinds last asked for on this connection (what `unsubscribe` names). */
   private subscribedEvents: readonly string[] = [];
@@ -335,6 +337,13 @@ export class HelperClient extends EventEmitter {
           }
         } else {
           const err = msg.data?.error ?? {};
+          if (id?.startsWith('reauth')) {
+            // A refresh may not change the user (a token minted with another --user):
+            // the helper closes the session, and the new token gets a session of its own.
+            this.refreshRefused = true;
+            this.reporter.log('info', `[${this.name}] the helper refused the new token on the live session (${err.code ?? 'AUTH_INVALID'}: ${err.message ?? ''}); starting a new session with it`);
+            return;
+          }
           this.authFailure = { code: err.code ?? 'AUTH_INVALID', message: err.message ?? 'authentication failed' };
         }
         return;
@@ -491,6 +500,13 @@ export class HelperClient extends EventEmitter {
     const wasReady = this.stateValue === 'ready';
     this.failPending(`connection closed (${code})`);
     if (this.stateValue === 'stopped') return;
+    if (this.refreshRefused && !this.authFailure) {
+      this.refreshRefused = false;
+      this.stateValue = 'offline';
+      this.scheduleReconnect(0);
+      return;
+    }
+    this.refreshRefused = false;
     if (code === 4001 || this.authFailure) {
       const failure = this.authFailure ?? { code: 'AUTH_CLOSED', message: reason || 'authentication failed or token expired' };
       const fresh = this.readToken();

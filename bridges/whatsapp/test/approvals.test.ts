@@ -500,6 +500,31 @@ describe('approving from WhatsApp with the real helper', () => {
     }
   });
 
+  test('a token refreshed with approve for another user (--user whatsapp): a new session, approvals announced', async () => {
+    const h = new ServedHelper(gitRepo('main'), SETTINGS);
+    await h.start();
+    const tokenFile = h.tokenFile('read,run'); // user whatsapp-bridge
+    const r = await rig(config(h, tokenFile, tempDir('cw-state-')));
+    const ci = await Phone.connect(h, 'read,run', 'ci');
+    try {
+      await ready(r);
+      await say(r, ALICE, 'notify on');
+      await subscribed(r, 1, false);
+      writeFileSync(tokenFile, `${h.token(APPROVE, 'whatsapp')}\n`);
+      await subscribed(r, 1, true);
+      await ready(r);
+      const n = await ci.ask('d');
+      await r.wa.waitSent((s) => s.filter(to(ALICE)).some((x) => x.text === announcement(n, 'ci')), 5000, 'the announcement');
+      assert.equal(await say(r, ALICE, `yes ${n}`, /^approval/), `approval ${n}: allow_once.`);
+      await r.wa.waitSent((s) => s.filter(to(ALICE)).some((x) => x.text.split('\n').includes(`Approval ${n} allowed once by whatsapp.`)), 5000, 'decided by the new user');
+      assert.ok(!r.wa.sent.some((x) => /refused the bridge's token/.test(x.text)), 'no "token refused" message to the owner');
+    } finally {
+      ci.close();
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
   test('an approval is a message of its own: never joined with task ends, never hidden in "and N more" while WhatsApp was down', async () => {
     const h = new ServedHelper(gitRepo('main'), SETTINGS);
     await h.start();
