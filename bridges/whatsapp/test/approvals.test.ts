@@ -566,6 +566,34 @@ describe('approving from WhatsApp with the real helper', () => {
     }
   });
 
+  test('WhatsApp down past what a chat may hold: task ends are dropped (counted in "and N more"), the approval is not', async () => {
+    const h = new ServedHelper(gitRepo('main'), SETTINGS);
+    await h.start();
+    const r = await rig(config(h, h.tokenFile(APPROVE), tempDir('cw-state-')), { maxHeldPerChat: 5 });
+    const ci = await Phone.connect(h, 'read,run', 'ci');
+    try {
+      await ready(r);
+      await say(r, ALICE, 'notify on');
+      await subscribed(r);
+      r.wa.drop('other');
+      const a = await ci.ask('a'); // the oldest held
+      await ci.run(Array.from({ length: 8 }, () => 'ok'));
+      await sleep(500);
+      const before = textsTo(r, ALICE).length;
+      await r.wa.start();
+      await r.wa.waitSent((s) => s.filter(to(ALICE)).length >= before + 2, 8000, 'the held notifications');
+      await sleep(1500);
+      const texts = textsTo(r, ALICE).slice(before);
+      assert.equal(texts.length, 2, JSON.stringify(texts));
+      assert.ok(announced(a, 'ci')(texts[0]!), `the approval kept, alone: ${texts[0]!}`);
+      assert.match(texts[1]!, /^(✔ ok finished: exit 0 in [^\n]*\n){4}and 4 more$/, 'four ends kept, four dropped');
+    } finally {
+      ci.close();
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
   test('several workspaces: an approval of the second says "@lib yes N" (plain words go to the first), and that is what decides it', async () => {
     const app = new ServedHelper(gitRepo('main'), SETTINGS);
     const lib = new ServedHelper(gitRepo('main'), SETTINGS);
