@@ -20,13 +20,14 @@ import { InMemoryWhatsAppTransport } from '../src/memoryTransport.js';
 import type { FakeSent } from '../src/memoryTransport.js';
 import { clean, formatBatch, formatEvent } from '../src/notify.js';
 import type { HelperEvent } from '../src/notify.js';
-import { notifyOnText } from '../src/relay.js';
 import { e164ToJid } from '../src/transport.js';
 import { cleanupAll, gitRepo, ServedHelper, sleep, tempDir } from './helperProcess.js';
 
 const OWNER = '+15550000001';
 const ALICE = '+15550000002';
 const BOB = '+15550000003';
+const MALLORY = '+15550000004'; // not in allow: speaks only in a listed group
+const GROUP = '120363000000000001@g.us';
 
 const SETTINGS = {
   tasks: {
@@ -39,11 +40,11 @@ const SETTINGS = {
 
 const APPROVE = 'read,run,approve';
 
-function config(h: ServedHelper, tokenFile: string, stateDir: string, url = h.url, more: Config['workspaces'] = []): Config {
+function config(h: ServedHelper, tokenFile: string, stateDir: string, url = h.url, more: Config['workspaces'] = [], groups: string[] = []): Config {
   return {
     workspaces: [{ name: 'ws1', url, tokenFile, workspaceId: h.workspaceId }, ...more],
     allow: [ALICE, BOB],
-    groups: [],
+    groups,
     authDir: path.join(stateDir, 'whatsapp-auth'),
     json: false,
     relink: false,
@@ -229,8 +230,8 @@ describe('approval texts', () => {
     assert.equal(resolved('allow_once'), 'Approval 7 allowed once by whatsapp.');
     assert.equal(resolved('allow_always'), 'Approval 7 allowed always by whatsapp.');
     assert.equal(resolved('deny'), 'Approval 7 denied by whatsapp.');
-    assert.equal(resolved('expired', 'timeout'), 'Approval 7 expired (denied) by timeout.');
-    assert.equal(resolved('withdrawn', 'the asking client (gone)'), 'Approval 7 withdrawn by the asking client (gone).');
+    assert.equal(resolved('expired', 'nobody (expired)'), 'Approval 7 expired (denied) by nobody (expired).');
+    assert.equal(resolved('withdrawn', 'the asker'), 'Approval 7 withdrawn by the asker.');
     assert.equal(formatBatch([formatEvent(requested(), { nowMs: 1_000_000 })!]), '🔐 Approval 7: Run task "deploy" (make deploy)\nAsked by phone, 5 min left.\nReply yes 7 · always 7 · no 7');
   });
 
@@ -283,10 +284,10 @@ describe('approving from WhatsApp with the real helper', () => {
   test('notify on, run deploy: "Waiting for approval N" and the announcement; yes N runs it and its end is reported, once', async () => {
     const h = new ServedHelper(gitRepo('main'), SETTINGS);
     await h.start();
-    const r = await rig(config(h, h.tokenFile(APPROVE), tempDir('cw-state-')));
+    const r = await rig(config(h, h.tokenFile(APPROVE), tempDir('cw-state-'), h.url, [], [GROUP]));
     try {
       await ready(r);
-      assert.equal(await say(r, ALICE, 'notify on'), notifyOnText('ws1', true));
+      assert.equal(await say(r, ALICE, 'notify on'), 'Notifications on for ws1: you\'ll hear when a task ends and when an approval is asked.');
       await subscribed(r);
       const waiting = await say(r, ALICE, 'run deploy', /^Waiting for approval/);
       const n = Number(/^Waiting for approval (\d+): a device with the approve scope answers "yes \1"\.$/.exec(waiting)?.[1]);
@@ -304,6 +305,22 @@ describe('approving from WhatsApp with the real helper', () => {
       assert.equal(ends.length, 1, `the run's own end, not notified twice: ${JSON.stringify(texts)}`);
       assert.match(ends[0]!, /```\ndeployed\n```$/);
       assert.equal(r.wa.sent.filter(to(BOB)).length, 0, 'a chat without notify on hears nothing');
+
+      // A later answer, from this chat, another chat or a group member, is told who decided: the helper sees one user.
+      const decided = `approval ${n} was already decided: allow_once by whatsapp-bridge.`;
+      assert.equal(await say(r, ALICE, `yes ${n}`, new RegExp(`^approval ${n}`)), decided);
+      assert.equal(await say(r, BOB, `no ${n}`, new RegExp(`^approval ${n}`)), decided);
+      const before = r.wa.sent.length;
+      r.wa.inject({ from: MALLORY, text: `no ${n}`, group: GROUP });
+      const sent = await r.wa.waitSent((s) => s.slice(before).some((x) => x.chatId === GROUP), 10000, 'the group\'s answer');
+      assert.equal(sent.slice(before).find((x) => x.chatId === GROUP)!.text, decided);
+      await sleep(800);
+      assert.equal(textsTo(r, ALICE).filter((t) => /deploy started|deploy finished/.test(t)).length, 2, 'it ran once');
+
+      // The bridge logs who wrote, never what: no answer appears in its logs or --json events.
+      const logged = JSON.stringify([r.reporter.logs, r.reporter.events]);
+      assert.ok(!logged.includes(`yes ${n}`) && !logged.includes(`no ${n}`) && !logged.includes('run deploy'), logged);
+      assert.ok(r.reporter.events.some((e) => e.type === 'message' && e.data.from === MALLORY), 'the sender is named');
     } finally {
       await r.bridge.stop();
       await h.stop();
@@ -352,6 +369,101 @@ describe('approving from WhatsApp with the real helper', () => {
     } finally {
       observer.close();
       await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
+  test('always N: the same task from the same chat (the bridge\'s token) then runs without asking, until the helper restarts; another token still asks', async () => {
+    const h = new ServedHelper(gitRepo('main'), SETTINGS);
+    await h.start();
+    const r = await rig(config(h, h.tokenFile(APPROVE), tempDir('cw-state-')));
+    const ci = await Phone.connect(h, 'read,run', 'ci');
+    try {
+      await ready(r);
+      await say(r, ALICE, 'notify on');
+      await subscribed(r);
+      const n = Number(/(\d+)/.exec(await say(r, ALICE, 'run deploy', /^Waiting for approval/))![1]);
+      await r.wa.waitSent((s) => s.filter(to(ALICE)).some((x) => x.text === announcement(n, 'whatsapp-bridge')), 5000, 'the announcement');
+      assert.equal(await say(r, ALICE, `always ${n}`, new RegExp(`^approval ${n}: `)), `approval ${n}: allow_always.`);
+      await r.wa.waitSent((s) => s.filter(to(ALICE)).some((x) => x.text.split('\n').includes(`Approval ${n} allowed always by whatsapp-bridge.`)), 5000, 'the resolution');
+      await r.wa.waitSent((s) => s.filter(to(ALICE)).some((x) => /^✔ deploy finished: exit 0/.test(x.text)), 10000, 'the first run\'s end');
+
+      // Again from a chat (BOB: the same token): no approval, it starts at once.
+      assert.equal(await say(r, BOB, 'run deploy'), '▶ deploy started');
+      await r.wa.waitSent((s) => s.filter(to(BOB)).some((x) => /^✔ deploy finished: exit 0/.test(x.text)), 10000, 'the second run\'s end');
+      // Another token asks again, and the chats hear of it.
+      const m = await ci.ask('d');
+      assert.ok(m > n);
+      await r.wa.waitSent((s) => s.filter(to(ALICE)).some((x) => x.text === announcement(m, 'ci')), 5000, 'the next announcement');
+      await sleep(500);
+      assert.equal(textsTo(r, ALICE).filter((t) => t.startsWith('🔐')).length, 2, JSON.stringify(textsTo(r, ALICE)));
+
+      // A restarted helper asks again. Its events start over: the chats are told some were missed, and where to look.
+      ci.close();
+      await h.stop();
+      await h.start();
+      await ready(r, 15000);
+      await r.wa.waitSent((s) => s.filter(to(ALICE)).some((x) => x.text === 'Some notifications were missed while the bridge was away. Send "approvals" to see what waits for an answer.'), 5000, 'the resync notice');
+      assert.match(await say(r, ALICE, 'run deploy'), /^Waiting for approval \d+: /);
+    } finally {
+      ci.close();
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
+  test('no answer in time is a deny: the run is refused, the chats hear "expired (denied)", a late yes N is told so', async () => {
+    const h = new ServedHelper(gitRepo('main'), { ...SETTINGS, approvals: { timeoutSeconds: 5 } });
+    await h.start();
+    const r = await rig(config(h, h.tokenFile(APPROVE), tempDir('cw-state-')));
+    try {
+      await ready(r);
+      await say(r, ALICE, 'notify on');
+      await subscribed(r);
+      const n = Number(/(\d+)/.exec(await say(r, ALICE, 'run deploy', /^Waiting for approval/))![1]);
+      await r.wa.waitSent((s) => s.filter(to(ALICE)).some((x) => x.text === announcement(n, 'whatsapp-bridge').replace('5 min left', '5 s left')), 5000, 'the announcement');
+      await r.wa.waitSent((s) => s.filter(to(ALICE)).some((x) => x.text === 'Not allowed: nobody approved it in time'), 10000, 'the run refused');
+      await r.wa.waitSent((s) => s.filter(to(ALICE)).some((x) => x.text.split('\n').includes(`Approval ${n} expired (denied) by nobody (expired).`)), 5000, 'the expiry');
+      assert.equal(await say(r, ALICE, `yes ${n}`, new RegExp(`^approval ${n}`)), `approval ${n} was already decided: expired by nobody (expired).`);
+      await sleep(500);
+      assert.ok(!textsTo(r, ALICE).some((t) => /deploy started|deploy finished/.test(t)), JSON.stringify(textsTo(r, ALICE)));
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
+  test('the link to the helper drops while a chat\'s run deploy waits: withdrawn, and the chats hear so after the reconnect; a ws client\'s approval stays', async () => {
+    const h = new ServedHelper(gitRepo('main'), SETTINGS);
+    await h.start();
+    const cable = new Cable(h.port);
+    const url = await cable.listen();
+    const r = await rig(config(h, h.tokenFile(APPROVE), tempDir('cw-state-'), url));
+    const ci = await Phone.connect(h, 'read,run', 'ci');
+    try {
+      await ready(r);
+      await say(r, ALICE, 'notify on');
+      await subscribed(r);
+      const n = Number(/(\d+)/.exec(await say(r, ALICE, 'run deploy', /^Waiting for approval/))![1]);
+      const m = await ci.ask('c');
+      await r.wa.waitSent((s) => s.filter(to(ALICE)).some((x) => x.text === announcement(m, 'ci')), 5000, 'the announcements');
+      cable.cut();
+      const deadline = Date.now() + 5000;
+      while (r.bridge.helpers[0]!.isReady()) { if (Date.now() > deadline) throw new Error('still connected'); await sleep(20); }
+      await sleep(300);
+      cable.mend();
+      await ready(r);
+      await r.wa.waitSent((s) => s.filter(to(ALICE)).some((x) => x.text.split('\n').includes(`Approval ${n} withdrawn by the asker.`)), 5000, 'the withdrawal');
+      assert.equal(await say(r, ALICE, `yes ${n}`, new RegExp(`^approval ${n}`)), `approval ${n} was already decided: withdrawn by the asker.`);
+      assert.equal(await say(r, ALICE, `yes ${m}`, new RegExp(`^approval ${m}`)), `approval ${m}: allow_once.`);
+      assert.equal(await ci.output('c'), 'deployed\n');
+      await sleep(500);
+      assert.ok(!textsTo(r, ALICE).some((t) => /deploy started/.test(t)), 'the chat\'s run never started');
+      assert.ok(!textsTo(r, ALICE).some((t) => t.split('\n').includes(`Approval ${m} withdrawn by the asker.`)));
+    } finally {
+      ci.close();
+      await r.bridge.stop();
+      await cable.close();
       await h.stop();
     }
   });
@@ -461,7 +573,7 @@ describe('approving from WhatsApp with the real helper', () => {
     const ci = await Phone.connect(h, 'read,run', 'ci');
     try {
       await ready(r);
-      assert.equal(await say(r, ALICE, 'notify on'), notifyOnText('ws1', false));
+      assert.equal(await say(r, ALICE, 'notify on'), 'Notifications on for ws1: you\'ll hear when a task ends.');
       await subscribed(r, 1, false);
       const n = await ci.ask('d');
       ci.send({ type: 'command', id: 'ok', data: { name: 'task.run', args: { name: 'ok' } } });
@@ -604,7 +716,7 @@ describe('approving from WhatsApp with the real helper', () => {
     const ci = await Phone.connect(lib, 'read,run', 'ci');
     try {
       await ready(r);
-      assert.equal(await say(r, ALICE, '@lib notify on'), notifyOnText('lib', true));
+      assert.equal(await say(r, ALICE, '@lib notify on'), 'Notifications on for lib: you\'ll hear when a task ends and when an approval is asked.');
       await subscribed(r);
       const n = await ci.ask('d');
       const text = `[lib] ${announcement(n, 'ci').replace(/Reply .*$/, `Reply @lib yes ${n} · @lib always ${n} · @lib no ${n}`)}`;
