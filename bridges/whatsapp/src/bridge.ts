@@ -26,6 +26,8 @@ export interface BridgeTuning {
   /** Replies waiting for WhatsApp: per chat at most (default 50), each at most this long (default 10 min). */
   maxQueuedRepliesPerChat?: number;
   replyHoldMs?: number;
+  /** Notifications held per chat while WhatsApp is away (default 100; the oldest dropped beyond, approvals last). */
+  maxHeldPerChat?: number;
 }
 
 /** Where the notification state lives: `<stateDir>/notify.json`, stateDir defaulting to the auth folder's parent. */
@@ -34,7 +36,7 @@ export function notifyStateFile(config: Config): string {
 }
 
 export async function startBridge(config: Config, transport: ChatTransport, reporter: Reporter, tuning: BridgeTuning = {}): Promise<Bridge> {
-  const { coalesceMs, maxQueuedRepliesPerChat, replyHoldMs, ...helperTuning } = tuning;
+  const { coalesceMs, maxQueuedRepliesPerChat, replyHoldMs, maxHeldPerChat, ...helperTuning } = tuning;
   const helpers = config.workspaces.map((w) => new HelperClient({
     name: w.name,
     url: w.url,
@@ -57,6 +59,7 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
     ...(coalesceMs !== undefined ? { coalesceMs } : {}),
     ...(maxQueuedRepliesPerChat !== undefined ? { maxQueuedRepliesPerChat } : {}),
     ...(replyHoldMs !== undefined ? { replyHoldMs } : {}),
+    ...(maxHeldPerChat !== undefined ? { maxHeldPerChat } : {}),
   });
   transport.on('qr', (qr) => { reporter.event('qr', { qr }); });
   transport.on('connection', (u: ConnectionUpdate) => {

@@ -70,6 +70,7 @@ interface ServerMessage {
     event?: number | string;
     seq?: number;
     payload?: Record<string, unknown>;
+    scopes?: unknown;
   };
 }
 
@@ -87,9 +88,14 @@ export interface HelperClientEvents {
   event: (event: HelperEvent) => void;
 }
 
-/** What to subscribe to after every authentication; since() is read each time. */
+/**
+ * What to subscribe to after every authentication; since() is read each
+ * time, and events() gets the scopes the helper granted the token (kinds
+ * the token may not receive must not be asked for: the helper refuses the
+ * whole subscription).
+ */
 export interface EventSubscription {
-  events: readonly string[];
+  events: (scopes: ReadonlySet<string>) => readonly string[];
   since: () => number | null;
 }
 
@@ -119,8 +125,13 @@ export class HelperClient extends EventEmitter {
   private rate: number;
   private seq = 0;
   private reauthSeq = 0;
+  /** The helper refused a token refresh on the live session: reconnect with it rather than give up. */
+  private refreshRefused = false;
   private subscription: EventSubscription | null = null;
+  /** The kinds last asked for on this connection (what `unsubscribe` names). */
+  private subscribedEvents: readonly string[] = [];
   private subSeq = 0;
+  private scopeSet: ReadonlySet<string> = new Set();
   /** Counts, for logs and tests. */
   readonly stats = { connects: 0, rateLimited: 0, sent: 0 };
 
@@ -143,6 +154,11 @@ export class HelperClient extends EventEmitter {
 
   isReady(): boolean {
     return this.stateValue === 'ready';
+  }
+
+  /** The scopes the helper granted the token, as its last auth_response said (empty before). */
+  get scopes(): ReadonlySet<string> {
+    return this.scopeSet;
   }
 
   start(): void {
@@ -199,7 +215,10 @@ export class HelperClient extends EventEmitter {
     this.subscription = sub;
     if (!this.isReady()) return;
     if (sub) this.sendSubscribe();
-    else if (prev) this.send({ type: 'unsubscribe', id: `unsub${++this.subSeq}`, data: { events: prev.events } });
+    else if (prev && this.subscribedEvents.length > 0) {
+      this.send({ type: 'unsubscribe', id: `unsub${++this.subSeq}`, data: { events: this.subscribedEvents } });
+      this.subscribedEvents = [];
+    }
   }
 
   get subscribedTo(): EventSubscription | null {
@@ -209,10 +228,12 @@ export class HelperClient extends EventEmitter {
   private sendSubscribe(): void {
     const sub = this.subscription;
     if (!sub) return;
-    const data: { events: readonly string[]; since?: number } = { events: sub.events };
+    const events = sub.events(this.scopeSet);
+    this.subscribedEvents = events;
+    const data: { events: readonly string[]; since?: number } = { events };
     const since = sub.since();
     if (since !== null) data.since = since;
-    this.reporter.log('debug', `[${this.name}] subscribing to ${sub.events.join(', ')}${since !== null ? ` since ${since}` : ''}`);
+    this.reporter.log('debug', `[${this.name}] subscribing to ${events.join(', ')}${since !== null ? ` since ${since}` : ''}`);
     this.send({ type: 'subscribe', id: `sub${++this.subSeq}`, data });
   }
 
@@ -291,6 +312,8 @@ export class HelperClient extends EventEmitter {
     switch (msg.type) {
       case 'auth_response': {
         if (msg.data?.success) {
+          const before = [...this.scopeSet].sort().join(' ');
+          if (Array.isArray(msg.data.scopes)) this.scopeSet = new Set(msg.data.scopes.filter((x): x is string => typeof x === 'string'));
           if (id === 'auth') {
             this.heartbeatMs = msg.data.heartbeatIntervalMs ?? 25000;
             this.stateValue = 'ready';
@@ -305,9 +328,22 @@ export class HelperClient extends EventEmitter {
             this.pump();
           } else {
             this.reporter.log('info', `[${this.name}] session token refreshed`);
+            // New scopes may change what the subscription may ask for (approve: the approvals).
+            const after = [...this.scopeSet].sort().join(' ');
+            if (after !== before) {
+              this.reporter.log('info', `[${this.name}] the token's scopes are now: ${after}`);
+              this.sendSubscribe();
+            }
           }
         } else {
           const err = msg.data?.error ?? {};
+          if (id?.startsWith('reauth')) {
+            // A refresh may not change the user (a token minted with another --user):
+            // the helper closes the session, and the new token gets a session of its own.
+            this.refreshRefused = true;
+            this.reporter.log('info', `[${this.name}] the helper refused the new token on the live session (${err.code ?? 'AUTH_INVALID'}: ${err.message ?? ''}); starting a new session with it`);
+            return;
+          }
           this.authFailure = { code: err.code ?? 'AUTH_INVALID', message: err.message ?? 'authentication failed' };
         }
         return;
@@ -464,6 +500,13 @@ export class HelperClient extends EventEmitter {
     const wasReady = this.stateValue === 'ready';
     this.failPending(`connection closed (${code})`);
     if (this.stateValue === 'stopped') return;
+    if (this.refreshRefused && !this.authFailure) {
+      this.refreshRefused = false;
+      this.stateValue = 'offline';
+      this.scheduleReconnect(0);
+      return;
+    }
+    this.refreshRefused = false;
     if (code === 4001 || this.authFailure) {
       const failure = this.authFailure ?? { code: 'AUTH_CLOSED', message: reason || 'authentication failed or token expired' };
       const fresh = this.readToken();

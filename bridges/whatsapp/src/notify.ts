@@ -8,9 +8,13 @@ import path from 'node:path';
 
 /** The event kinds the bridge subscribes to. */
 export const NOTIFY_EVENTS = ['task.finished', 'notify'] as const;
+/** Also subscribed to when the bridge's token has the `approve` scope (the helper refuses them otherwise). */
+export const APPROVAL_EVENTS = ['approval.requested', 'approval.resolved'] as const;
 
 export const NOTIFY_OFF = 'Notifications off.';
 export const MISSED = 'Some notifications were missed while the bridge was away.';
+/** MISSED, when approvals are announced too: one may be waiting unheard. */
+export const MISSED_APPROVALS = `${MISSED} Send "approvals" to see what waits for an answer.`;
 
 export interface HelperEvent {
   event: string;
@@ -162,9 +166,98 @@ function tailBlock(tail: unknown, n = TAIL_LINES): string {
   return `\n\`\`\`\n${lines.join('\n').replace(/```/g, "'''")}\n\`\`\``;
 }
 
-/** One event as a short message, or null for kinds the bridge does not announce. */
-export function formatEvent(e: HelperEvent): { text: string; detail: string } | null {
+const NAME_MAX_CP = 60;
+
+/**
+ * Untrusted text on one line, as the helper writes it in chat mode: tabs and
+ * line ends as spaces, control and bidi-override characters as '?', cut to
+ * maxCp code points with a final '…'.
+ */
+export function clean(v: unknown, maxCp = NAME_MAX_CP): string {
+  if (typeof v !== 'string') return '';
+  const cps = Array.from(v); // code points, as the helper counts them
+  const keep = cps.length > maxCp ? maxCp - 1 : cps.length;
+  let out = '';
+  for (const ch of cps.slice(0, keep)) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '\t' || ch === '\n' || ch === '\r') out += ' ';
+    else if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069)) out += '?';
+    else out += ch;
+  }
+  return keep < cps.length ? `${out}…` : out;
+}
+
+function record(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : {};
+}
+
+function approvalId(p: Record<string, unknown>): string {
+  return typeof p.approvalId === 'number' && Number.isInteger(p.approvalId) ? String(p.approvalId) : '?';
+}
+
+/** "Run task "deploy" (make deploy)": the title, and for a command its command line. */
+function approvalWhat(p: Record<string, unknown>): string {
+  let s = clean(p.title, NAME_MAX_CP * 2);
+  const action = record(p.action);
+  if (typeof action.command === 'string') {
+    s += ` (${clean(action.command)}`;
+    const args = Array.isArray(action.args) ? action.args as unknown[] : [];
+    for (const a of args.slice(0, 8)) if (typeof a === 'string') s += ` ${clean(a)}`;
+    if (args.length > 8) s += ' …';
+    s += ')';
+  }
+  return s;
+}
+
+const ANSWERS: readonly (readonly [string, string])[] = [['allow_once', 'yes'], ['allow_always', 'always'], ['deny', 'no']];
+
+/**
+ * The answers an approval accepts, exactly as they must be typed
+ * ("yes 7 · always 7 · no 7"); `route` ("@lib ") when the plain words would
+ * go to another workspace.
+ */
+export function approvalAnswers(p: Record<string, unknown>, route = ''): string {
+  const options = Array.isArray(p.options) ? p.options as unknown[] : [];
+  const id = approvalId(p);
+  return ANSWERS.filter(([o]) => options.includes(o)).map(([, word]) => `${route}${word} ${id}`).join(' · ');
+}
+
+function timeLeft(p: Record<string, unknown>, nowMs: number): string {
+  // To the nearest second: the few ms the event took to get here do not turn "5 min" into "4 min".
+  const left = typeof p.expiresAt === 'number' ? Math.round((p.expiresAt - nowMs) / 1000) : 0;
+  if (left <= 0) return 'expiring now';
+  if (left < 120) return `${left} s left`;
+  return `${Math.floor(left / 60)} min left`;
+}
+
+const OUTCOMES: Record<string, string> = {
+  allow_once: 'allowed once', allow_always: 'allowed always', deny: 'denied', expired: 'expired (denied)', withdrawn: 'withdrawn',
+};
+
+export interface FormatOptions {
+  /** For approvals: what must precede the answers for them to reach this workspace ("@lib "). */
+  route?: string;
+  /** The time an approval's time left is counted from. Default: now. */
+  nowMs?: number;
+}
+
+/**
+ * One event as a short message, or null for kinds the bridge does not
+ * announce. Approvals read as the helper's own chat mode writes them.
+ */
+export function formatEvent(e: HelperEvent, opts: FormatOptions = {}): NotifyItem | null {
   const p = e.payload;
+  if (e.event === 'approval.requested') {
+    const by = clean(record(p.requestedBy).userId);
+    return {
+      text: `🔐 Approval ${approvalId(p)}: ${approvalWhat(p)}\nAsked by ${by}, ${timeLeft(p, opts.nowMs ?? Date.now())}.\nReply ${approvalAnswers(p, opts.route)}`,
+      detail: '',
+    };
+  }
+  if (e.event === 'approval.resolved') {
+    const how = typeof p.decision === 'string' ? OUTCOMES[p.decision] ?? 'denied' : 'decided';
+    return { text: `Approval ${approvalId(p)} ${how} by ${clean(p.decidedBy)}.`, detail: '' };
+  }
   if (e.event === 'task.finished') {
     const name = str(p.name) ?? 'task';
     const dur = typeof p.durationMs === 'number' ? ` in ${seconds(p.durationMs)}` : '';
@@ -189,7 +282,12 @@ export function formatEvent(e: HelperEvent): { text: string; detail: string } | 
   return null;
 }
 
-export interface NotifyItem { text: string; detail: string }
+export interface NotifyItem {
+  text: string;
+  detail: string;
+  /** Sent at once as a message of its own (an approval to answer), never joined with others. */
+  alone?: boolean;
+}
 
 export const MAX_LISTED = 10;
 const MAX_CHARS = 4000;

@@ -8,7 +8,7 @@ import type { HelperClient } from './helperClient.js';
 import { HelperError, HelperOfflineError } from './helperClient.js';
 import type { Reporter } from './log.js';
 import type { HelperEvent, NotifyItem } from './notify.js';
-import { formatBatch, formatEvent, MISSED, NOTIFY_EVENTS, NOTIFY_OFF, NotifyState } from './notify.js';
+import { APPROVAL_EVENTS, formatBatch, formatEvent, MISSED, MISSED_APPROVALS, NOTIFY_EVENTS, NOTIFY_OFF, NotifyState } from './notify.js';
 
 export const TEXT_ONLY = 'Text commands only.';
 export const OFFLINE = 'Workspace offline.';
@@ -46,8 +46,16 @@ interface SenderWindow { times: number[]; warned: boolean }
 /** Notifications waiting for one chat: the coalescing window, or WhatsApp to come back. */
 interface ChatBuffer { items: NotifyItem[]; dropped: number; timer: NodeJS.Timeout | null }
 
-export function notifyOnText(workspace: string): string {
-  return `Notifications on for ${workspace}: you'll hear when a task ends.`;
+/** approvals: the token has the `approve` scope, so approvals are announced too. */
+export function notifyOnText(workspace: string, approvals = false): string {
+  return approvals
+    ? `Notifications on for ${workspace}: you'll hear when a task ends and when an approval is asked.`
+    : `Notifications on for ${workspace}: you'll hear when a task ends.`;
+}
+
+/** What a workspace's helper is asked for: approvals only when its token may receive (and answer) them. */
+function subscribedKinds(scopes: ReadonlySet<string>): readonly string[] {
+  return scopes.has('approve') ? [...NOTIFY_EVENTS, ...APPROVAL_EVENTS] : NOTIFY_EVENTS;
 }
 
 export class Relay {
@@ -120,7 +128,7 @@ export class Relay {
 
   private updateSubscription(w: HelperClient): void {
     const on = this.notify.chats(w.name).length > 0;
-    if (on && !w.subscribedTo) w.setSubscription({ events: NOTIFY_EVENTS, since: () => this.notify.lastSeq(w.name) });
+    if (on && !w.subscribedTo) w.setSubscription({ events: subscribedKinds, since: () => this.notify.lastSeq(w.name) });
     else if (!on && w.subscribedTo) w.setSubscription(null);
   }
 
@@ -137,9 +145,10 @@ export class Relay {
       this.notify.setLastSeq(w.name, e.seq);
       this.reporter.log('info', `[${w.name}] events were missed (resync at ${e.seq})`);
       const prefix = this.workspaces.length > 1 ? `[${w.name}] ` : '';
+      const missed = w.scopes.has('approve') ? MISSED_APPROVALS : MISSED;
       for (const chat of chats) {
         this.flushChat(chat);
-        this.addItem(chat, { text: prefix + MISSED, detail: '' });
+        this.addItem(chat, { text: prefix + missed, detail: '' });
         this.flushChat(chat);
       }
       return;
@@ -150,8 +159,10 @@ export class Relay {
       return;
     }
     this.notify.setLastSeq(w.name, e.seq);
-    const item = formatEvent(e);
+    // With several workspaces the plain words go to the first: answers name theirs.
+    const item = formatEvent(e, { route: this.workspaces.length > 1 ? `@${w.name} ` : '' });
     if (!item) return;
+    if (e.event === 'approval.requested') item.alone = true;
     const origin = e.event === 'task.finished' && (typeof e.payload.id === 'string' || typeof e.payload.id === 'number')
       ? this.runOrigins.get(`${w.name}|${String(e.payload.id)}`) : undefined;
     if (this.workspaces.length > 1) item.text = `[${w.name}] ${item.text}`;
@@ -165,11 +176,26 @@ export class Relay {
     let b = this.buffers.get(chatId);
     if (!b) { b = { items: [], dropped: 0, timer: null }; this.buffers.set(chatId, b); }
     b.items.push(item);
-    while (b.items.length > this.maxHeld) { b.items.shift(); b.dropped++; }
-    if (!b.timer && this.waOpen) b.timer = setTimeout(() => { this.flushChat(chatId); }, this.coalesceMs);
+    this.trimHeld(b);
+    // An approval goes out at once, in a message of its own (after what waited before it).
+    if (item.alone) this.flushChat(chatId);
+    else if (!b.timer && this.waOpen) b.timer = setTimeout(() => { this.flushChat(chatId); }, this.coalesceMs);
   }
 
-  /** Sends what the chat's buffer holds as one message (kept while WhatsApp is not connected). */
+  /** Keeps at most maxHeld, dropping the oldest (approvals last: they wait for an answer). */
+  private trimHeld(b: ChatBuffer): void {
+    while (b.items.length > this.maxHeld) {
+      const i = b.items.findIndex((x) => !x.alone);
+      b.items.splice(i >= 0 ? i : 0, 1);
+      b.dropped++;
+    }
+  }
+
+  /**
+   * Sends what the chat's buffer holds (kept while WhatsApp is not
+   * connected): one message, except that each approval is a message of its
+   * own, in order.
+   */
   private flushChat(chatId: string): void {
     const b = this.buffers.get(chatId);
     if (!b) return;
@@ -179,20 +205,29 @@ export class Relay {
     const dropped = b.dropped;
     b.dropped = 0;
     this.buffers.delete(chatId);
-    this.enqueueNotification(chatId, items, dropped);
+    const messages: NotifyItem[][] = [];
+    for (const item of items) {
+      const last = messages.at(-1);
+      if (item.alone || !last || last[0]!.alone) messages.push([item]);
+      else last.push(item);
+    }
+    this.enqueueNotification(chatId, messages, dropped);
   }
 
-  private enqueueNotification(chatId: string, items: NotifyItem[], dropped: number): void {
+  /** Sends the messages in order; those not sent (WhatsApp went away) go back to the buffer. */
+  private enqueueNotification(chatId: string, messages: NotifyItem[][], dropped: number): void {
     const prev = this.tails.get(chatId) ?? Promise.resolve();
     const next = prev.then(async () => {
-      const ok = this.waOpen && await this.sendOne(chatId, formatBatch(items, dropped), false);
-      if (!ok) {
+      for (let i = 0; i < messages.length; i++) {
+        const more = i === messages.length - 1 ? dropped : 0;
+        if (this.waOpen && await this.sendOne(chatId, formatBatch(messages[i]!, more), false)) continue;
         // WhatsApp went away: hold them (bounded) until it is back.
         let b = this.buffers.get(chatId);
         if (!b) { b = { items: [], dropped: 0, timer: null }; this.buffers.set(chatId, b); }
-        b.items.unshift(...items);
+        b.items.unshift(...messages.slice(i).flat());
         b.dropped += dropped;
-        while (b.items.length > this.maxHeld) { b.items.shift(); b.dropped++; }
+        this.trimHeld(b);
+        return;
       }
     });
     this.tails.set(chatId, next);
@@ -204,7 +239,7 @@ export class Relay {
       this.notify.turnOn(helper.name, chatId);
       this.updateSubscription(helper);
       this.reporter.log('info', `notifications on for ${chatId} (${helper.name})`);
-      return notifyOnText(this.label(helper));
+      return notifyOnText(this.label(helper), helper.scopes.has('approve'));
     }
     // A plain "notify off" stops every workspace's; "@name notify off" that one's.
     for (const w of explicit ? [helper] : this.workspaces) {

@@ -145,9 +145,9 @@ export class ServedHelper {
   }
 
   /** Writes a fresh token to a file and returns its path. */
-  tokenFile(scope = 'read,run'): string {
+  tokenFile(scope = 'read,run', user?: string): string {
     const f = path.join(tempDir('cw-token-'), 'token');
-    writeFileSync(f, `${this.token(scope)}\n`, { mode: 0o600 });
+    writeFileSync(f, `${this.token(scope, user)}\n`, { mode: 0o600 });
     return f;
   }
 }
