@@ -27,8 +27,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PEM_MAX       65536
-#define CONFIG_MAX    (1024 * 1024)
+#define PEM_MAX    65536
+#define CONFIG_MAX (1024 * 1024)
 
 /* Indexed by enum value, so the mapping cannot drift from auth.h. Kept local
  * rather than calling auth_alg_parse() so this module links without auth.c. */
@@ -49,7 +49,6 @@ const char *const settings_log_level_names[] = {
 };
 _Static_assert(ARRAY_LEN(settings_log_level_names) == LOG_LEVEL_DEBUG + 1,
                "one name per log level");
-
 
 #define S struct settings
 /* Order matters twice: the first bad key is the one reported, and publicKey
@@ -89,7 +88,6 @@ static const struct field settings_fields[] = {
     ENUM_AT(S, "log", "level", log_level, settings_log_level_names),
 };
 #undef S
-
 
 int settings_fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -149,7 +147,7 @@ json_object *settings_member(json_object *obj, const char *key)
 /* json-c keeps a string's length beside it, so "a\u0000b" is a valid json-c
  * string that every C consumer after us would silently cut short. */
 int settings_get_text(json_object *v, const char *path, const char *what, const char **out,
-                    size_t *len, char *err, size_t errlen)
+                      size_t *len, char *err, size_t errlen)
 {
     if (!json_object_is_type(v, json_type_string))
         return settings_fail(err, errlen, "%s: expected %s", path, what);
@@ -263,8 +261,8 @@ static int parse_strv(json_object *v, const char *path, struct settings_strv *ou
         const char *s = NULL;
         size_t len = 0;
         snprintf(epath, sizeof epath, "%s[%zu]", path, t.n);
-        if (settings_get_text(json_object_array_get_idx(v, t.n), epath, "a string", &s, &len, err, errlen) !=
-            0) {
+        if (settings_get_text(json_object_array_get_idx(v, t.n), epath, "a string", &s, &len, err,
+                              errlen) != 0) {
             settings_strv_free(&t);
             return -1;
         }
@@ -528,7 +526,7 @@ static int parse_field(const struct field *f, json_object *v, void *dst, const c
 }
 
 int settings_parse_fields(const struct field *fields, size_t n, json_object *obj, void *base,
-                        const char *prefix, char *err, size_t errlen)
+                          const char *prefix, char *err, size_t errlen)
 {
     for (size_t i = 0; i < n; i++) {
         const struct field *f = &fields[i];
@@ -560,8 +558,8 @@ int settings_parse(struct settings *out, json_object *obj, char *err, size_t err
         return settings_fail(err, errlen, "settings: expected an object");
     if (settings_defaults(&t) != 0)
         return settings_oom(err, errlen);
-    if (obj && (settings_parse_fields(settings_fields, ARRAY_LEN(settings_fields), obj, &t, NULL, err,
-                             errlen) != 0 ||
+    if (obj && (settings_parse_fields(settings_fields, ARRAY_LEN(settings_fields), obj, &t, NULL,
+                                      err, errlen) != 0 ||
                 settings_parse_commands(&t, obj, err, errlen) != 0)) {
         settings_free(&t);
         return -1;

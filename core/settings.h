@@ -95,12 +95,12 @@ struct settings {
 
     struct settings_agent *agents;
     size_t agents_n;
-    char *default_agent; /* NULL: the first of agents */
-    int max_conversations;      /* 1..1000, default 32 */
-    int max_agent_turns;        /* 1..64, default 4: turns running at once */
-    int agent_turn_timeout_s;   /* 10..86400, default 1800 */
-    int agent_start_timeout_s;  /* 1..600, default 60: spawn to session ready */
-    int agent_unwatched_s;      /* 5..86400, default 120: a turn nobody follows is cancelled */
+    char *default_agent;       /* NULL: the first of agents */
+    int max_conversations;     /* 1..1000, default 32 */
+    int max_agent_turns;       /* 1..64, default 4: turns running at once */
+    int agent_turn_timeout_s;  /* 10..86400, default 1800 */
+    int agent_start_timeout_s; /* 1..600, default 60: spawn to session ready */
+    int agent_unwatched_s;     /* 5..86400, default 120: a turn nobody follows is cancelled */
 
     struct settings_strv editor_commands; /* default ["workbench.action.files.saveAll"] */
 

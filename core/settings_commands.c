@@ -26,8 +26,8 @@ static const struct field task_fields[] = {
 #undef T
 
 #define A struct settings_agent
-static const char *const agent_type_names[] = {[AGENT_TYPE_ACP] = "acp",
-                                               [AGENT_TYPE_VSCODE_LM] = "vscode-lm"};
+static const char *const agent_type_names[] = {
+    [AGENT_TYPE_ACP] = "acp", [AGENT_TYPE_VSCODE_LM] = "vscode-lm"};
 _Static_assert(ARRAY_LEN(agent_type_names) == AGENT_TYPE_VSCODE_LM + 1, "one name per type");
 /* Keys of one agent object; `env` as for tasks. */
 static const struct field agent_fields[] = {
@@ -148,7 +148,8 @@ static int parse_tasks(struct settings *s, json_object *root, char *err, size_t 
         t->timeout_s = 600;
         if (!(t->name = strdup(name)) || !(t->cwd = strdup(".")))
             return settings_oom(err, errlen);
-        if (settings_parse_fields(task_fields, ARRAY_LEN(task_fields), spec, t, prefix, err, errlen) != 0)
+        if (settings_parse_fields(task_fields, ARRAY_LEN(task_fields), spec, t, prefix, err,
+                                  errlen) != 0)
             return -1;
         json_object *env = settings_member(spec, "env");
         if (env && parse_env(&t->env, &t->env_n, env, prefix, err, errlen) != 0)
@@ -158,7 +159,6 @@ static int parse_tasks(struct settings *s, json_object *root, char *err, size_t 
     }
     return 0;
 }
-
 
 void settings_agent_free(struct settings_agent *a)
 {
@@ -210,8 +210,7 @@ static int parse_agents(struct settings *s, json_object *root, char *err, size_t
             if (!json_object_is_type(spec, json_type_object))
                 return settings_fail(err, errlen, "%s: expected an object", prefix);
             struct settings_agent *a = &s->agents[s->agents_n++];
-            if (!(a->name = strdup(name)) || !(a->vendor = strdup("")) ||
-                !(a->family = strdup("")))
+            if (!(a->name = strdup(name)) || !(a->vendor = strdup("")) || !(a->family = strdup("")))
                 return settings_oom(err, errlen);
             if (settings_parse_fields(agent_fields, ARRAY_LEN(agent_fields), spec, a, prefix, err,
                                       errlen) != 0)

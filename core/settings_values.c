@@ -120,8 +120,7 @@ static int agent_copy(struct settings_agent *dst, const struct settings_agent *s
     *dst = (struct settings_agent){.type = src->type};
     if (settings_dup_str(&dst->name, src->name) || settings_dup_str(&dst->command, src->command) ||
         settings_dup_str(&dst->vendor, src->vendor) ||
-        settings_dup_str(&dst->family, src->family) ||
-        settings_strv_copy(&dst->args, &src->args))
+        settings_dup_str(&dst->family, src->family) || settings_strv_copy(&dst->args, &src->args))
         return -1;
     return env_copy(&dst->env, &dst->env_n, src->env, src->env_n);
 }

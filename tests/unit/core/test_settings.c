@@ -882,6 +882,67 @@ static void test_tasks_parsed_in_order(void **state)
     settings_free(&s);
 }
 
+/* agents and defaultAgent: parsed, copied deep, refused with the key named. */
+static void test_agents_parsed_and_checked(void **state)
+{
+    (void)state;
+    struct settings s, c;
+    parse_ok(&s, "{\"agents\":{"
+                 "\"claude\":{\"command\":\"npx\",\"args\":[\"claude-agent-acp\"],"
+                 "  \"env\":{\"ANTHROPIC_BASE_URL\":\"http://127.0.0.1:9\"}},"
+                 "\"copilot\":{\"type\":\"vscode-lm\",\"family\":\"gpt-4o\"}},"
+                 "\"defaultAgent\":\"copilot\",\"limits\":{\"maxConversations\":3}}");
+    assert_int_equal(s.agents_n, 2);
+    assert_int_equal(s.agents[0].type, AGENT_TYPE_ACP);
+    assert_string_equal(s.agents[0].command, "npx");
+    assert_string_equal(s.agents[0].args.v[0], "claude-agent-acp");
+    assert_string_equal(s.agents[0].env[0].value, "http://127.0.0.1:9");
+    assert_int_equal(s.agents[1].type, AGENT_TYPE_VSCODE_LM);
+    assert_null(s.agents[1].command);
+    assert_string_equal(s.agents[1].vendor, "");
+    assert_string_equal(s.agents[1].family, "gpt-4o");
+    assert_int_equal(s.max_conversations, 3);
+    assert_int_equal(s.max_agent_turns, 4);
+    assert_ptr_equal(settings_default_agent(&s), &s.agents[1]);
+    assert_int_equal(settings_copy(&c, &s), 0);
+    settings_free(&s);
+    assert_string_equal(c.agents[0].env[0].name, "ANTHROPIC_BASE_URL");
+    assert_string_equal(settings_default_agent(&c)->name, "copilot");
+    settings_free(&c);
+
+    parse_ok(&s, "{\"agents\":{\"a\":{\"command\":\"x\"}}}");
+    assert_string_equal(settings_default_agent(&s)->name, "a"); /* the first one */
+    settings_free(&s);
+    parse_ok(&s, "{}");
+    assert_null(settings_default_agent(&s));
+    settings_free(&s);
+
+    static const struct {
+        const char *json, *err;
+    } bad[] = {
+        {"{\"agents\":[]}", "agents: expected an object"},
+        {"{\"agents\":{\"a b\":{\"command\":\"x\"}}}", "agents: invalid agent name"},
+        {"{\"agents\":{\"a\":{}}}", "agents.a.command: expected a non-empty string"},
+        {"{\"agents\":{\"a\":{\"type\":\"shell\",\"command\":\"x\"}}}", "agents.a.type"},
+        {"{\"agents\":{\"a\":{\"type\":\"vscode-lm\",\"command\":\"x\"}}}",
+         "agents.a: a vscode-lm agent is the editor's model"},
+        {"{\"agents\":{\"a\":{\"command\":\"x\",\"env\":{\"1X\":\"v\"}}}}",
+         "agents.a.env: invalid variable name"},
+        {"{\"agents\":{\"a\":{\"command\":\"x\"}},\"defaultAgent\":\"b\"}",
+         "defaultAgent: \"b\" is not one of agents"},
+        {"{\"defaultAgent\":7}", "defaultAgent: expected a string"},
+        {"{\"limits\":{\"maxAgentTurns\":0}}", "limits.maxAgentTurns"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[512] = "";
+        if (parse_text(&s, bad[i].json, err, sizeof err) == 0)
+            fail_msg("accepted %s", bad[i].json);
+        if (!strstr(err, bad[i].err))
+            fail_msg("%s: error \"%s\" does not say \"%s\"", bad[i].json, err, bad[i].err);
+        settings_free(&s);
+    }
+}
+
 static void test_task_cwd_accepted(void **state)
 {
     static const char *const ok[] = {"sub/dir", ".",    "./a", "a..b", "...",
@@ -1314,6 +1375,7 @@ int main(void)
         cmocka_unit_test(test_null_is_absent),
         cmocka_unit_test(test_unknown_keys_ignored),
         cmocka_unit_test(test_tasks_parsed_in_order),
+        cmocka_unit_test(test_agents_parsed_and_checked),
         cmocka_unit_test(test_task_cwd_accepted),
         cmocka_unit_test(test_strv_contains),
         cmocka_unit_test_setup_teardown(test_public_key_path_read, tmpdir_setup, tmpdir_teardown),
