@@ -14,7 +14,6 @@
 #include "app/dispatch.h"
 #include "app/editor_port.h"
 #include "app/events.h"
-#include "app/reply.h"
 #include "core/auth.h"
 #include "core/clock.h"
 #include "core/envelope.h"
@@ -32,7 +31,6 @@ _Static_assert((unsigned)CMD_SCOPE_READ == (unsigned)AUTH_SCOPE_READ &&
 
 struct dataplane {
     struct dataplane_env env;
-    struct reply_env reply;
 };
 
 static json_object *scopes_json(unsigned scopes)
@@ -235,7 +233,7 @@ static void on_command(struct dataplane *dp, struct client *c, json_object *id, 
     json_object_object_get_ex(data, "args", &args);
     if (args && !json_object_is_type(args, json_type_null) &&
         !json_object_is_type(args, json_type_object)) {
-        reply_command(c, id, NULL, "INVALID_ARGS", "args: expected an object");
+        dispatch_reply_command(c, id, NULL, "INVALID_ARGS", "args: expected an object");
         return;
     }
     if (args && json_object_is_type(args, json_type_null))
@@ -246,13 +244,14 @@ static void on_command(struct dataplane *dp, struct client *c, json_object *id, 
     const struct cmd_def *def = cmd_lookup(json_object_get_string(name_o));
     if (!def) {
         dp->env.counters->command_errors++;
-        reply_command(c, id, NULL, "UNKNOWN_COMMAND", "unknown command");
+        dispatch_reply_command(c, id, NULL, "UNKNOWN_COMMAND", "unknown command");
         return;
     }
     if ((def->scope & c->scopes) != def->scope) {
         dp->env.counters->command_errors++;
-        reply_command(c, id, NULL, "FORBIDDEN", "the token's scopes do not allow this command");
-        reply_audit(&dp->reply, c, def->name, 0, started);
+        dispatch_reply_command(c, id, NULL, "FORBIDDEN",
+                               "the token's scopes do not allow this command");
+        dispatch_reply_audit(dp->env.editor, c, def->name, 0, started);
         return;
     }
     dispatch_command(dp->env.dispatch, c, def, id, args, NULL);
@@ -283,10 +282,10 @@ static void on_chat(struct dataplane *dp, struct client *c, json_object *id, jso
     dp->env.counters->commands++;
     switch (req.kind) {
     case CHAT_REPLY:
-        reply_chat(c, id, req.text ? req.text : "", 0);
+        events_chat_reply(c, id, req.text ? req.text : "", 0);
         break;
     case CHAT_NOTIFY:
-        reply_chat(c, id, events_chat_notify(c, req.notify_on), 0);
+        events_chat_reply(c, id, events_chat_notify(c, req.notify_on), 0);
         break;
     case CHAT_CANCEL: {
         char name[128], msg[200];
@@ -294,17 +293,17 @@ static void on_chat(struct dataplane *dp, struct client *c, json_object *id, jso
             snprintf(msg, sizeof(msg), "Cancelling %s…", name);
         else
             snprintf(msg, sizeof(msg), "No task started from this chat is running.");
-        reply_chat(c, id, msg, 0);
+        events_chat_reply(c, id, msg, 0);
         break;
     }
     case CHAT_COMMAND: {
         const struct cmd_def *def = cmd_lookup(req.command);
         if (!def) {
-            reply_chat(c, id, "That command is not available.", 0);
+            events_chat_reply(c, id, "That command is not available.", 0);
         } else if ((def->scope & c->scopes) != def->scope) {
             char *t =
                 chat_format_error(req.word, "FORBIDDEN", "the token's scopes do not allow this");
-            reply_chat(c, id, t ? t : "Not allowed.", 0);
+            events_chat_reply(c, id, t ? t : "Not allowed.", 0);
             free(t);
         } else {
             dispatch_command(dp->env.dispatch, c, def, id, req.args, req.word);
@@ -395,8 +394,6 @@ struct dataplane *dataplane_new(const struct dataplane_env *env)
     if (!dp)
         return NULL;
     dp->env = *env;
-    dp->reply.editor = env->editor;
-    dp->reply.counters = env->counters;
     return dp;
 }
 

@@ -11,11 +11,14 @@
 #include "app/dispatch_impl.h"
 #include "app/approvals.h"
 #include "app/client.h"
+#include "app/counters.h"
+#include "app/events.h"
 #include "app/editor_port.h"
 #include "app/gitwatch.h"
 #include "core/clock.h"
 #include "core/settings.h"
 #include "server/server.h"
+#include "workspace/chat.h"
 #include "workspace/commands.h"
 #include "workspace/editor_cmd.h"
 #include "workspace/task.h"
@@ -91,8 +94,8 @@ void call_free(struct call *call)
 void call_complete(struct call *call, json_object *result, const char *code, const char *message)
 {
     if (call->c)
-        reply_outcome(&call->d->reply, call->c, call->id, call->chat_word, call->def->name, result,
-                      code, message, call->started_ms);
+        dispatch_reply_outcome(&call->d->reply, call->c, call->id, call->chat_word, call->def->name,
+                               result, code, message, call->started_ms);
     else
         json_object_put(result);
     call_free(call);
@@ -104,7 +107,7 @@ void call_answer_now(struct dispatch *d, struct client *c, const struct cmd_def 
     struct call *call = call_new(d, c, def, id);
     if (!call) {
         json_object_put(result);
-        reply_command(c, id, NULL, "PROCESSING_ERROR", "out of memory");
+        dispatch_reply_command(c, id, NULL, "PROCESSING_ERROR", "out of memory");
         return;
     }
     call_complete(call, result, code, message);
@@ -218,7 +221,7 @@ static void dispatch_worker(struct dispatch *d, struct client *c, const struct c
     if (!j || !call) {
         free(j);
         free(key);
-        reply_command(c, id, NULL, "PROCESSING_ERROR", "out of memory");
+        dispatch_reply_command(c, id, NULL, "PROCESSING_ERROR", "out of memory");
         return;
     }
     j->base.run = job_run;
@@ -288,7 +291,7 @@ static void dispatch_editor(struct dispatch *d, struct client *c, const struct c
     struct call *call = call_new(d, c, def, id);
     if (!call) {
         json_object_put(params);
-        reply_command(c, id, NULL, "PROCESSING_ERROR", "out of memory");
+        dispatch_reply_command(c, id, NULL, "PROCESSING_ERROR", "out of memory");
         return;
     }
     call->editor_req = ed->request(ed->ud, method, params, EDITOR_TIMEOUT_MS, editor_answer, call);
@@ -377,10 +380,11 @@ static void dispatch_sync(struct dispatch *d, struct client *c, const struct cmd
     struct cmd_result res = {0};
     int64_t started = clock_mono_ms();
     if (def->fn(&ctx, args, &res) == CMD_OK)
-        reply_outcome(&d->reply, c, id, c->chat_word, def->name, res.result, NULL, NULL, started);
+        dispatch_reply_outcome(&d->reply, c, id, c->chat_word, def->name, res.result, NULL, NULL,
+                               started);
     else
-        reply_outcome(&d->reply, c, id, c->chat_word, def->name, NULL,
-                      res.code ? res.code : "PROCESSING_ERROR", res.message, started);
+        dispatch_reply_outcome(&d->reply, c, id, c->chat_word, def->name, NULL,
+                               res.code ? res.code : "PROCESSING_ERROR", res.message, started);
 }
 
 void dispatch_command(struct dispatch *d, struct client *c, const struct cmd_def *def,
@@ -486,4 +490,67 @@ void dispatch_free(struct dispatch *d)
         return;
     worker_pool_free(d->pool);
     free(d);
+}
+
+/* ---- answers: JSON, chat text and the audit trail ---- */
+
+void dispatch_reply_command(struct client *c, json_object *id, json_object *result,
+                            const char *code, const char *message)
+{
+    if (c->gone) {
+        json_object_put(result);
+        return;
+    }
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "success", json_object_new_boolean(code == NULL));
+    if (code) {
+        json_object *err = json_object_new_object();
+        json_object_object_add(err, "code", json_object_new_string(code));
+        json_object_object_add(err, "message", json_object_new_string(message ? message : ""));
+        json_object_object_add(data, "error", err);
+        json_object_put(result);
+    } else {
+        json_object_object_add(data, "result", result ? result : json_object_new_object());
+    }
+    if (session_send(c->s, "command_response", id, data) == SESSION_TOO_LARGE)
+        dispatch_reply_command(
+            c, id, NULL, "RESULT_TOO_LARGE",
+            "the answer is larger than limits.maxQueuedBytes: ask for less (maxBytes, "
+            "path)");
+}
+
+void dispatch_reply_audit(const struct editor_port *editor, const struct client *c,
+                          const char *name, int ok, int64_t started_ms)
+{
+    if (!editor->attached(editor->ud))
+        return;
+    json_object *n = json_object_new_object();
+    json_object_object_add(n, "sessionId", json_object_new_string(session_id(c->s)));
+    json_object_object_add(n, "userId", json_object_new_string(c->user_id ? c->user_id : ""));
+    json_object_object_add(n, "name", json_object_new_string(name));
+    json_object_object_add(n, "success", json_object_new_boolean(ok));
+    json_object_object_add(n, "durationMs", json_object_new_int64(clock_mono_ms() - started_ms));
+    editor->notify(editor->ud, "companion/commandExecuted", n);
+}
+
+void dispatch_reply_outcome(const struct reply_env *env, struct client *c, json_object *id,
+                            const char *chat_word, const char *name, json_object *result,
+                            const char *code, const char *message, int64_t started_ms)
+{
+    if (c->gone) {
+        json_object_put(result);
+        return;
+    }
+    if (code)
+        env->counters->command_errors++;
+    if (chat_word && chat_word[0]) {
+        char *text = code ? chat_format_error(chat_word, code, message)
+                          : chat_format_result(chat_word, name, result);
+        events_chat_reply(c, id, text ? text : "Something went wrong.", 0);
+        free(text);
+        json_object_put(result);
+    } else {
+        dispatch_reply_command(c, id, result, code, message);
+    }
+    dispatch_reply_audit(env->editor, c, name, code == NULL, started_ms);
 }

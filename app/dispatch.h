@@ -4,13 +4,16 @@
  * (git, files) on the worker pool it owns, identical concurrent calls of a
  * coalescing command sharing one run, and a watched folder's git.status
  * from the git watcher's cache; tasks (dispatch_tasks.c); editor actions forwarded
- * through the editor port. Answers go out through reply.c.
+ * through the editor port. It also owns how an answer reaches a client:
+ * a `command_response` (JSON), or chat text through events_chat_reply(),
+ * and every outcome in the editor's audit trail (`companion/commandExecuted`).
  */
 #ifndef COMPANION_DISPATCH_H
 #define COMPANION_DISPATCH_H
 
 #include <json-c/json.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct app_counters;
 struct approvals;
@@ -60,5 +63,14 @@ void dispatch_drain(struct dispatch *d);
 struct worker_pool *dispatch_pool(struct dispatch *d);
 /* The watcher whose cache answers watched git.status calls (NULL: none). */
 void dispatch_set_gitwatch(struct dispatch *d, struct gitwatch *gw);
+
+/* {type:"command_response", id, data:{success, result | error:{code,
+ * message}}} (result owned; code NULL: success). An answer too large for
+ * the client's queue becomes RESULT_TOO_LARGE. */
+void dispatch_reply_command(struct client *c, json_object *id, json_object *result,
+                            const char *code, const char *message);
+/* companion/commandExecuted to the editor (when one is attached). */
+void dispatch_reply_audit(const struct editor_port *editor, const struct client *c,
+                          const char *name, int ok, int64_t started_ms);
 
 #endif

@@ -15,9 +15,22 @@
 #include <stdint.h>
 
 #include "app/dispatch.h"
-#include "app/reply.h"
 
 struct task;
+struct app_counters;
+struct editor_port;
+
+/* What an answer needs besides the client. */
+struct reply_env {
+    const struct editor_port *editor;
+    struct app_counters *counters;
+};
+
+/* A command's outcome to c as it asked (chat_word: chat text, else JSON),
+ * counted and audited. result owned. */
+void dispatch_reply_outcome(const struct reply_env *env, struct client *c, json_object *id,
+                            const char *chat_word, const char *name, json_object *result,
+                            const char *code, const char *message, int64_t started_ms);
 struct cmd_job;
 struct worker_pool;
 

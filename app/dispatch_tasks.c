@@ -158,7 +158,7 @@ static void task_finished(void *ud, const struct task_result *r)
             char *text = chat_format_task_end(
                 call->task_name, r->exit_code, r->signal ? sigabbrev_np(r->signal) : NULL,
                 r->duration_ms, r->timed_out, r->cancelled, call->tail, r->truncated);
-            reply_chat(call->c, call->id, text ? text : "The task ended.", 0);
+            events_chat_reply(call->c, call->id, text ? text : "The task ended.", 0);
             free(text);
         }
         json_object_put(data);
@@ -166,7 +166,8 @@ static void task_finished(void *ud, const struct task_result *r)
         stream_send(call, "stream_end", data);
     }
     if (call->c)
-        reply_audit(&d->reply, call->c, call->def->name, r->exit_code == 0, call->started_ms);
+        dispatch_reply_audit(d->reply.editor, call->c, call->def->name, r->exit_code == 0,
+                             call->started_ms);
     publish_task(call, EVENT_TASK_FINISHED, r);
     task_free(call->task);
     call->task = NULL;
@@ -264,7 +265,7 @@ static void task_begin(struct call *call)
             (int)task_pid(call->task));
     if (call->chat_word[0]) {
         char *text = chat_format_task_start(t->name);
-        reply_chat(call->c, call->id, text ? text : "Started.", 0);
+        events_chat_reply(call->c, call->id, text ? text : "Started.", 0);
         free(text);
         return;
     }
@@ -348,7 +349,7 @@ static void ask_approval(struct dispatch *d, struct call *call, const struct set
         snprintf(text, sizeof(text),
                  "Waiting for approval %lld: a device with the approve scope answers \"yes %lld\".",
                  (long long)aid, (long long)aid);
-        reply_chat(c, call->id, text, 0);
+        events_chat_reply(c, call->id, text, 0);
         return;
     }
     json_object *data = json_object_new_object();
@@ -381,7 +382,7 @@ static void task_run(struct dispatch *d, struct client *c, const struct cmd_def 
     if (!call || !(call->task_name = strdup(t->name))) {
         if (call)
             call_free(call);
-        reply_command(c, id, NULL, "PROCESSING_ERROR", "out of memory");
+        dispatch_reply_command(c, id, NULL, "PROCESSING_ERROR", "out of memory");
         return;
     }
     if (!t->confirm) {

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "app/client.h"
-#include "app/reply.h"
 #include "core/auth.h"
 #include "core/clock.h"
 #include "core/settings.h"
@@ -168,7 +167,7 @@ static void chat_push(const struct events *ev, struct client *c, const struct ev
     char *text = chat_text(e, hide_tail(ev, c, e));
     if (!text)
         return;
-    reply_chat(c, NULL, text, (int64_t)e->seq);
+    events_chat_reply(c, NULL, text, (int64_t)e->seq);
     free(text);
 }
 
@@ -319,4 +318,22 @@ const char *events_chat_notify(struct client *c, int on)
     c->chat_notify = on;
     return on ? "Notifications on: you will hear when a task ends and when the editor sends one."
               : "Notifications off.";
+}
+
+void events_chat_reply(struct client *c, json_object *id, const char *text, int64_t seq)
+{
+    if (c->gone)
+        return;
+    char **parts = NULL;
+    size_t n = chat_split(text, &parts);
+    for (size_t i = 0; i < n; i++) {
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "text", json_object_new_string(parts[i]));
+        json_object_object_add(d, "part", json_object_new_int((int)i + 1));
+        json_object_object_add(d, "parts", json_object_new_int((int)n));
+        if (seq > 0)
+            json_object_object_add(d, "event", json_object_new_int64(seq));
+        session_send(c->s, "chat_reply", id, d);
+    }
+    chat_parts_free(parts, n);
 }

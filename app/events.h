@@ -61,4 +61,9 @@ const char *events_chat_notify(struct client *c, int on);
 
 const char *event_kind_name(enum event_kind kind);
 
+/* text to c as chat_reply parts (4096 characters at most each, split
+ * where a phone reads best); seq > 0 marks them as that event's. Any chat
+ * answer goes this way, asked or not. */
+void events_chat_reply(struct client *c, json_object *id, const char *text, int64_t seq);
+
 #endif
