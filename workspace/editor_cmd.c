@@ -97,7 +97,7 @@ static enum cmd_status message_params(json_object *args, json_object **params,
     json_object *v = cmd_arg(args, "text"), *sev = cmd_arg(args, "severity");
     const char *text = v ? nul_free(v) : NULL;
     if (!text || !*text || strlen(text) > EDITOR_MESSAGE_MAX)
-        return cmd_fail(res, "INVALID_ARGS", "args.text: expected 1 to %d characters",
+        return cmd_fail(res, "INVALID_ARGS", "args.text: expected 1 to %d bytes of UTF-8 text",
                         EDITOR_MESSAGE_MAX);
     const char *severity = sev ? nul_free(sev) : "info";
     if (!severity ||
