@@ -55,17 +55,22 @@ static int is_env_name(const char *name)
            strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789") == len;
 }
 
+static void env_free(struct settings_env *env, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(env[i].name);
+        free(env[i].value);
+    }
+    free(env);
+}
+
 void settings_task_free(struct settings_task *t)
 {
     free(t->name);
     free(t->command);
     settings_strv_free(&t->args);
     free(t->cwd);
-    for (size_t i = 0; i < t->env_n; i++) {
-        free(t->env[i].name);
-        free(t->env[i].value);
-    }
-    free(t->env);
+    env_free(t->env, t->env_n);
     *t = (struct settings_task){0};
 }
 
@@ -165,11 +170,7 @@ void settings_agent_free(struct settings_agent *a)
     free(a->name);
     free(a->command);
     settings_strv_free(&a->args);
-    for (size_t i = 0; i < a->env_n; i++) {
-        free(a->env[i].name);
-        free(a->env[i].value);
-    }
-    free(a->env);
+    env_free(a->env, a->env_n);
     free(a->vendor);
     free(a->family);
     *a = (struct settings_agent){0};

@@ -84,23 +84,6 @@ void settings_free(struct settings *s)
     *s = (struct settings){0};
 }
 
-static int task_copy(struct settings_task *dst, const struct settings_task *src)
-{
-    *dst = (struct settings_task){.timeout_s = src->timeout_s, .confirm = src->confirm};
-    if (settings_dup_str(&dst->name, src->name) || settings_dup_str(&dst->command, src->command) ||
-        settings_dup_str(&dst->cwd, src->cwd) || settings_strv_copy(&dst->args, &src->args))
-        return -1;
-    if (src->env_n && !(dst->env = calloc(src->env_n, sizeof *dst->env)))
-        return -1;
-    for (size_t i = 0; i < src->env_n; i++) {
-        dst->env_n++; /* counted before filling, so a half-copied entry is freed too */
-        if (settings_dup_str(&dst->env[i].name, src->env[i].name) ||
-            settings_dup_str(&dst->env[i].value, src->env[i].value))
-            return -1;
-    }
-    return 0;
-}
-
 static int env_copy(struct settings_env **dst, size_t *dst_n, const struct settings_env *src,
                     size_t n)
 {
@@ -113,6 +96,15 @@ static int env_copy(struct settings_env **dst, size_t *dst_n, const struct setti
             return -1;
     }
     return 0;
+}
+
+static int task_copy(struct settings_task *dst, const struct settings_task *src)
+{
+    *dst = (struct settings_task){.timeout_s = src->timeout_s, .confirm = src->confirm};
+    if (settings_dup_str(&dst->name, src->name) || settings_dup_str(&dst->command, src->command) ||
+        settings_dup_str(&dst->cwd, src->cwd) || settings_strv_copy(&dst->args, &src->args))
+        return -1;
+    return env_copy(&dst->env, &dst->env_n, src->env, src->env_n);
 }
 
 static int agent_copy(struct settings_agent *dst, const struct settings_agent *src)
