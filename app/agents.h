@@ -1,0 +1,102 @@
+/*
+ * agents: the workspace's coding agents and their conversations (issue 16).
+ * DESIGN DRAFT on branch `agents`: interface only, no implementation yet.
+ *
+ * An agent (settings `agents`, never from a client) is started on first use
+ * through agent_proc (ACP over its stdio) or, for type vscode-lm, reached
+ * through the editor port (`editor/lm`, answers as companion/lmChunk
+ * notifications; unavailable in serve). Conversations are made by the
+ * helper ("c1", "c2", ...; at most limits.maxConversations) and map to one
+ * ACP session each (session/new with cwd = the workspace folder;
+ * session/load when the agent was restarted and offers loadSession).
+ *
+ * A turn is one session/prompt. While one runs, later prompts of the same
+ * conversation queue (AGENTS_QUEUE_MAX, then BUSY); at most
+ * limits.maxAgentTurns turns run at once over all conversations. Every
+ * session/update a phone can show (workspace/acp_map.h) is numbered within
+ * its conversation and kept in a bounded ring (AGENTS_RING_BYTES), sent as
+ * stream_chunk to the prompting client (id = its request id) and as
+ * agent_update {conversation, seq, chunk} to followers (agent.follow
+ * {conversation, since}: replay from the ring, then live). Updates never go
+ * through the event ring; only agent.turn_finished does.
+ *
+ * session/request_permission becomes an approval (kind "agent", title from
+ * the tool call, options as acp_map_permission says; owner = the turn, so a
+ * client leaving does not withdraw it, agent.cancel does); the decision
+ * answers {outcome:{outcome:"selected", optionId}}, expiry answers the
+ * agent's deny option, a cancelled turn {outcome:{outcome:"cancelled"}}.
+ * fs/read_text_file and fs/write_text_file go through workspace/folder.c
+ * exactly as fs.read does (private paths refused, confined to the folder).
+ *
+ * Faults: a crash, exit, hang past limits.agentTurnTimeoutSeconds, no
+ * initialize within limits.agentStartTimeoutSeconds, or a message over
+ * limits.maxMessageBytes ends the turn with stream_end {stopReason:"error",
+ * message} for the prompter and followers, and the next prompt starts the
+ * agent again. A turn with no follower and no connected prompter for
+ * limits.agentUnwatchedSeconds is cancelled (session/cancel).
+ *
+ * Ownership: agents owns its agents, conversations and turns; clients are
+ * held weakly and detached by agents_client_gone.
+ */
+#ifndef COMPANION_AGENTS_H
+#define COMPANION_AGENTS_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+struct agents;
+struct approvals;
+struct app_counters;
+struct client;
+struct editor_port;
+struct events;
+struct logger;
+struct loop;
+struct settings;
+struct workspace;
+
+#define AGENTS_QUEUE_MAX  3
+#define AGENTS_RING_BYTES (1024 * 1024) /* per conversation */
+
+struct agents_env {
+    struct logger *log;
+    const struct settings *st;
+    const struct workspace *ws;
+    struct loop *loop;
+    const int *reaper_fd;
+    struct approvals *approvals;
+    struct events *events;
+    const struct editor_port *editor;
+    struct app_counters *counters;
+};
+
+struct agents *agents_new(const struct agents_env *env);
+/* Cancels every turn, kills every agent, frees. */
+void agents_free(struct agents *a);
+
+/* WebSocket commands (scope `agent`, checked by the caller). Each answers c
+ * itself: a stream for agent.prompt, a command_response otherwise. */
+void agents_prompt(struct agents *a, struct client *c, json_object *id, json_object *args);
+void agents_cancel(struct agents *a, struct client *c, json_object *id, json_object *args);
+void agents_list(struct agents *a, struct client *c, json_object *id);
+void agents_conversations(struct agents *a, struct client *c, json_object *id);
+void agents_new_conversation(struct agents *a, struct client *c, json_object *id,
+                             json_object *args);
+void agents_follow(struct agents *a, struct client *c, json_object *id, json_object *args);
+
+/* Chat: text for the default agent (`ask`, or a message that is not a
+ * command); `new` and `stop`. Answers arrive as chat_reply messages merged
+ * at paragraph boundaries, never inside a code fence, at most one every few
+ * seconds, tool calls as one line ("Running: npm test"), the last saying
+ * how the turn ended. */
+void agents_chat(struct agents *a, struct client *c, json_object *id, const char *text);
+void agents_chat_new(struct agents *a, struct client *c, json_object *id);
+void agents_chat_stop(struct agents *a, struct client *c, json_object *id);
+
+/* Settings changed: agents whose command changed are stopped (their turns
+ * end with an error); removed ones too. */
+void agents_settings_changed(struct agents *a);
+/* The client went: it stops following; its turns go on. */
+void agents_client_gone(struct agents *a, struct client *c);
+
+#endif
