@@ -269,7 +269,9 @@ static void on_chat(struct dataplane *dp, struct client *c, json_object *id, jso
     const char **names = calloc(st->tasks_n + 1, sizeof(char *));
     for (size_t i = 0; names && i < st->tasks_n; i++)
         names[i] = st->tasks[i].name;
-    struct chat_env env = {c->scopes, names, names ? st->tasks_n : 0};
+    /* agent: NULL until the agents (issue 16) are wired in; chat then stays
+     * commands only and CHAT_AGENT_* never come out. */
+    struct chat_env env = {c->scopes, names, names ? st->tasks_n : 0, NULL};
     struct chat_request req;
     memset(&req, 0, sizeof(req));
     if (chat_parse(json_object_get_string(text), (size_t)json_object_get_string_len(text), &env,
@@ -286,6 +288,11 @@ static void on_chat(struct dataplane *dp, struct client *c, json_object *id, jso
         break;
     case CHAT_NOTIFY:
         events_chat_reply(c, id, events_chat_notify(c, req.notify_on), 0);
+        break;
+    case CHAT_AGENT_ASK:
+    case CHAT_AGENT_NEW:
+    case CHAT_AGENT_STOP:
+        events_chat_reply(c, id, "No agent is configured.", 0);
         break;
     case CHAT_CANCEL: {
         char name[128], msg[200];

@@ -26,6 +26,10 @@ enum chat_kind {
     CHAT_COMMAND, /* run `command` with `args`, then format its result */
     CHAT_CANCEL,  /* cancel the task this chat started last */
     CHAT_NOTIFY,  /* notify on / off: `notify_on` */
+    /* Only when chat_env.agent is set and the token has CMD_SCOPE_AGENT: */
+    CHAT_AGENT_ASK,  /* send `text` (malloc'd) to the default agent, in the chat's conversation */
+    CHAT_AGENT_NEW,  /* start a fresh conversation; `text` (malloc'd) its first prompt, or NULL */
+    CHAT_AGENT_STOP, /* cancel the agent's turn in the chat's conversation */
 };
 
 struct chat_request {
@@ -33,24 +37,62 @@ struct chat_request {
     char word[16];       /* the chat word: "status", "log", ... */
     const char *command; /* CHAT_COMMAND: "git.status", ... (static string) */
     json_object *args;   /* CHAT_COMMAND: owned, may be NULL */
-    char *text;          /* CHAT_REPLY: malloc'd */
+    char *text;          /* CHAT_REPLY, CHAT_AGENT_ASK, CHAT_AGENT_NEW: malloc'd */
     int notify_on;       /* CHAT_NOTIFY */
 };
 
 /* What chat_parse may consult. */
 struct chat_env {
-    unsigned scopes;               /* token scopes (read=1, run=2, editor=4 as in command.h) */
+    unsigned scopes;               /* token scopes (CMD_SCOPE_* bits, commands.h) */
     const char *const *task_names; /* configured tasks, for "run" suggestions and "tasks" */
     size_t n_tasks;
+    const char *agent; /* name of the default agent; NULL when none is configured */
 };
 
 /* Words: help, status, log [n], diff [path], tasks, run <task>, cancel,
- * open <path>, problems, notify on|off. Case-insensitive word, surrounding
- * whitespace ignored. `help` lists only the words the scopes allow. A word
- * the scopes do not allow gives CHAT_REPLY saying so (no command runs). An
- * unknown word gives CHAT_REPLY naming the nearest known word (edit
- * distance). Bad arguments ("log x", "run" without a name, "run nosuch")
- * give a CHAT_REPLY explaining the usage. Returns 0, -1 only on OOM. */
+ * open <path>, problems [path], notify on|off, approvals, yes <n>,
+ * always <n>, no <n>. Case-insensitive word, surrounding whitespace
+ * ignored. `help` lists only the words the scopes allow. A word the scopes
+ * do not allow gives CHAT_REPLY saying so (no command runs). An unknown
+ * word gives CHAT_REPLY naming the nearest known word (edit distance). Bad
+ * arguments ("log x", "run" without a name, "run nosuch") give a CHAT_REPLY
+ * explaining the usage. Returns 0, -1 only on OOM.
+ *
+ * With env->agent set (a default agent configured), a message is a command
+ * only when its first word is a command word (after an optional "git"
+ * before status, log or diff) AND the rest, trimmed, parses as that word's
+ * arguments; anything else goes to the agent (CHAT_AGENT_ASK, `text` the
+ * whole message, trimmed, word "ask"). "Parses" means, per word (the rest
+ * must also hold no control character, so a second line never parses):
+ *   status, tasks, approvals, cancel   nothing
+ *   help                               nothing, or one word of this list
+ *                                      (or ask, new, stop)
+ *   log                                nothing, or decimal digits only
+ *   diff, problems                     nothing, or one token (no space)
+ *   open                               one token (no space)
+ *   run                                exactly a configured task's name
+ *   notify                             "on" or "off" (any case)
+ *   yes, always, no                    decimal digits only
+ * A rest of that shape with a bad value ("log 500", "yes 0") is still the
+ * command, answered with its usage as without an agent. So "log 5" is a
+ * command, "log in page is broken", "yes please", "no, use the other
+ * file", "run the tests please" and "diff the two files" go to the agent,
+ * and so does an unknown or misspelt word. A message that starts with "/"
+ * ("/stauts", "/run tset") is always taken as a command, with the
+ * suggestions and usage replies of the mode without an agent.
+ * Agent words (only listed by help with the agent scope):
+ *   ask <text>    CHAT_AGENT_ASK with the text after "ask" (may span
+ *                 lines); "ask" alone: CHAT_REPLY with its usage
+ *   new [text]    CHAT_AGENT_NEW, text the rest or NULL (may span lines)
+ *   stop          CHAT_AGENT_STOP ("stop" with more text goes to the agent)
+ * Without CMD_SCOPE_AGENT, a message that would go to the agent, and ask,
+ * new and stop, give a CHAT_REPLY saying that asking the agent needs a
+ * token with the "agent" scope (with the usage of a command word whose
+ * arguments did not parse, or the nearest word to a misspelt one). An
+ * empty message, one that is too long or not UTF-8 is answered as without
+ * an agent, never sent to it.
+ * With env->agent NULL everything is as above without an agent, and ask,
+ * new and stop answer that no agent is configured. */
 int chat_parse(const char *text, size_t len, const struct chat_env *env, struct chat_request *out);
 void chat_request_clear(struct chat_request *r);
 

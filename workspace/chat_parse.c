@@ -23,6 +23,16 @@
  *   or hold a NUL, are refused before any parsing.
  * - git.diff shows counts only, never the patch: a patch is too long for a
  *   phone, so the reply ends with "Use the app for the full diff."
+ * - With a default agent (chat_env.agent), whatever is not a command in
+ *   the strict sense of chat.h goes to the agent: a phone user writes
+ *   prose, and "log in page is broken" must not answer with a usage line.
+ *   A leading "/" keeps the old meaning (always a command, with usage and
+ *   suggestions), so a typo can still be asked about. Suggestions for a
+ *   message the agent scope keeps from the agent are given only for a
+ *   single word: prose ("so what") would suggest nonsense ("no").
+ * - ask, new and stop are a table of their own, not words of the help
+ *   list: without an agent they only answer that none is configured, and
+ *   the suggestions for unknown words stay what they were.
  * - git.log shows relative times up to 30 days ("2h ago"), then the UTC date.
  * - Durations: under 10 s with one decimal, then whole seconds, from 120 s
  *   "2 min 5 s", from an hour "1 h 2 min" (so a 600 s timeout reads
@@ -149,6 +159,24 @@ static const struct word_def words[W_COUNT] = {
     [W_HELP] = {"help", "help [word]", "this list", 0, NULL},
 };
 
+enum agent_word_id { A_ASK, A_NEW, A_STOP, A_COUNT };
+
+/* The agent's words, listed after the others when an agent is configured
+ * and the token may use it. */
+static const struct word_def agent_words[A_COUNT] = {
+    [A_ASK] = {"ask", "ask <text>", "ask the agent, even when the text starts like a command",
+               CMD_SCOPE_AGENT, NULL},
+    [A_NEW] = {"new", "new [text]", "start a new conversation with the agent", CMD_SCOPE_AGENT,
+               NULL},
+    [A_STOP] = {"stop", "stop", "stop the agent's answer", CMD_SCOPE_AGENT, NULL},
+};
+
+#define AGENT_SCOPE_TEXT                                                                           \
+    "Asking the agent needs a token with the \"agent\" scope. Send \"help\" for the list."
+#define NO_AGENT_TEXT                                                                              \
+    "No agent is configured. Add one in the companion.agents setting and name it in "              \
+    "companion.defaultAgent."
+
 static int allowed(const struct word_def *w, unsigned scopes)
 {
     return (w->scope & scopes) == w->scope;
@@ -159,6 +187,7 @@ static const char *scope_name(unsigned scope)
     return scope == CMD_SCOPE_RUN       ? "run"
            : scope == CMD_SCOPE_EDITOR  ? "editor"
            : scope == CMD_SCOPE_APPROVE ? "approve"
+           : scope == CMD_SCOPE_AGENT   ? "agent"
                                         : "read";
 }
 
@@ -168,6 +197,20 @@ static int find_word(const char *w, size_t len)
         if (strlen(words[i].word) == len && strncasecmp(words[i].word, w, len) == 0)
             return i;
     return -1;
+}
+
+static int find_agent_word(const char *w, size_t len)
+{
+    for (int i = 0; i < A_COUNT; i++)
+        if (strlen(agent_words[i].word) == len && strncasecmp(agent_words[i].word, w, len) == 0)
+            return i;
+    return -1;
+}
+
+/* The agent may be asked: one is configured and the token has the scope. */
+static int agent_usable(const struct chat_env *env)
+{
+    return env->agent && (env->scopes & CMD_SCOPE_AGENT);
 }
 
 static void trim(const char **s, size_t *len)
@@ -240,15 +283,24 @@ static void put_not_allowed(struct sb *b, unsigned scope)
     chat_sb_puts(b, "\" scope.");
 }
 
-static int help_reply(struct chat_request *out, unsigned scopes)
+static int help_reply(struct chat_request *out, const struct chat_env *env)
 {
     struct sb b = {0};
     chat_sb_puts(&b, "Send one of these:");
     for (int i = 0; i < W_COUNT; i++) {
-        if (!allowed(&words[i], scopes))
+        if (!allowed(&words[i], env->scopes))
             continue;
         chat_sb_puts(&b, "\n");
         put_usage(&b, &words[i]);
+    }
+    if (agent_usable(env)) {
+        for (int i = 0; i < A_COUNT; i++) {
+            chat_sb_puts(&b, "\n");
+            put_usage(&b, &agent_words[i]);
+        }
+        chat_sb_puts(&b, "\nAny other message goes to the agent ");
+        chat_sb_quoted(&b, env->agent, strlen(env->agent));
+        chat_sb_puts(&b, ".");
     }
     return reply_sb(out, &b);
 }
@@ -265,7 +317,8 @@ static int help_word_reply(struct chat_request *out, const struct word_def *w, u
     return reply_sb(out, &b);
 }
 
-static int unknown_reply(struct chat_request *out, const char *w, size_t wlen, unsigned scopes)
+/* The known word nearest to w (see near()), or -1. */
+static int nearest_word(const char *w, size_t wlen, unsigned scopes)
 {
     int best = -1;
     size_t best_d = SIZE_MAX;
@@ -280,20 +333,35 @@ static int unknown_reply(struct chat_request *out, const char *w, size_t wlen, u
             best_d = d;
         }
     }
-    struct sb b = {0};
-    chat_sb_puts(&b, "Unknown command ");
-    chat_sb_quoted(&b, w, wlen);
-    if (best < 0) {
-        chat_sb_puts(&b, ". ");
-        chat_sb_puts(&b, HINT);
-        return reply_sb(out, &b);
-    }
-    chat_sb_puts(&b, ". Did you mean \"");
-    chat_sb_puts(&b, words[best].word);
-    chat_sb_puts(&b, "\"?");
+    return best;
+}
+
+/* "Unknown command "x". Did you mean "y"?", or without the question when
+ * no word is near. */
+static void put_unknown(struct sb *b, const char *w, size_t wlen, int best, unsigned scopes)
+{
+    chat_sb_puts(b, "Unknown command ");
+    chat_sb_quoted(b, w, wlen);
+    chat_sb_puts(b, ".");
+    if (best < 0)
+        return;
+    chat_sb_puts(b, " Did you mean \"");
+    chat_sb_puts(b, words[best].word);
+    chat_sb_puts(b, "\"?");
     if (!allowed(&words[best], scopes)) {
+        chat_sb_puts(b, " ");
+        put_not_allowed(b, words[best].scope);
+    }
+}
+
+static int unknown_reply(struct chat_request *out, const char *w, size_t wlen, unsigned scopes)
+{
+    struct sb b = {0};
+    int best = nearest_word(w, wlen, scopes);
+    put_unknown(&b, w, wlen, best, scopes);
+    if (best < 0) {
         chat_sb_puts(&b, " ");
-        put_not_allowed(&b, words[best].scope);
+        chat_sb_puts(&b, HINT);
     }
     return reply_sb(out, &b);
 }
@@ -499,7 +567,10 @@ static int parse_word(struct chat_request *out, enum word_id w, const char *arg,
     switch (w) {
     case W_HELP: {
         int h = find_word(arg, alen);
-        return h >= 0 ? help_word_reply(out, &words[h], env->scopes) : help_reply(out, env->scopes);
+        if (h >= 0)
+            return help_word_reply(out, &words[h], env->scopes);
+        h = env->agent ? find_agent_word(arg, alen) : -1;
+        return h >= 0 ? help_word_reply(out, &agent_words[h], env->scopes) : help_reply(out, env);
     }
     case W_STATUS:
     case W_TASKS:
@@ -531,6 +602,131 @@ static int parse_word(struct chat_request *out, enum word_id w, const char *arg,
     return reply(out, HINT);
 }
 
+/* ------------------------------------------------------------------------ */
+/* With an agent: what is a command, and what goes to the agent */
+
+static int all_digits(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return len > 0;
+}
+
+static int one_token(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (chat_is_space(s[i]))
+            return 0;
+    return 1;
+}
+
+static int is_task(const struct chat_env *env, const char *s, size_t len)
+{
+    for (size_t i = 0; i < env->n_tasks; i++) {
+        const char *t = env->task_names[i];
+        if (t && strlen(t) == len && memcmp(t, s, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The rest of the message has the shape of w's arguments (chat.h's table):
+ * then the message is that command even if a value is out of range. */
+static int args_parse(enum word_id w, const char *arg, size_t alen, const struct chat_env *env)
+{
+    if (!one_line(arg, alen))
+        return 0;
+    switch (w) {
+    case W_STATUS:
+    case W_TASKS:
+    case W_APPROVALS:
+    case W_CANCEL:
+        return alen == 0;
+    case W_HELP:
+        return !alen || find_word(arg, alen) >= 0 || find_agent_word(arg, alen) >= 0;
+    case W_LOG:
+        return !alen || all_digits(arg, alen);
+    case W_DIFF:
+    case W_PROBLEMS:
+        return one_token(arg, alen);
+    case W_OPEN:
+        return alen && one_token(arg, alen);
+    case W_RUN:
+        return alen && is_task(env, arg, alen);
+    case W_NOTIFY:
+        return (alen == 2 && strncasecmp(arg, "on", 2) == 0) ||
+               (alen == 3 && strncasecmp(arg, "off", 3) == 0);
+    case W_YES:
+    case W_ALWAYS:
+    case W_NO:
+        return all_digits(arg, alen);
+    case W_COUNT:
+        break;
+    }
+    return 0;
+}
+
+/* kind with text s[0..len) (NULL when len is 0). */
+static int agent_request(struct chat_request *out, enum chat_kind kind, const char *word,
+                         const char *s, size_t len)
+{
+    snprintf(out->word, sizeof out->word, "%s", word);
+    out->kind = kind;
+    if (!len)
+        return 0;
+    out->text = strndup(s, len);
+    return out->text ? 0 : -1;
+}
+
+/* ask, new, stop: their arguments are the agent's, never parsed here. */
+static int agent_word(struct chat_request *out, enum agent_word_id a, const char *arg, size_t alen,
+                      const struct chat_env *env)
+{
+    snprintf(out->word, sizeof out->word, "%s", agent_words[a].word);
+    if (!env->agent)
+        return reply(out, NO_AGENT_TEXT);
+    if (!allowed(&agent_words[a], env->scopes))
+        return reply(out, AGENT_SCOPE_TEXT);
+    switch (a) {
+    case A_ASK:
+        return alen ? agent_request(out, CHAT_AGENT_ASK, "ask", arg, alen)
+                    : usage_reply(out, &agent_words[a]);
+    case A_NEW:
+        return agent_request(out, CHAT_AGENT_NEW, "new", arg, alen);
+    case A_STOP:
+        return agent_request(out, CHAT_AGENT_STOP, "stop", NULL, 0);
+    case A_COUNT:
+        break;
+    }
+    return reply(out, HINT);
+}
+
+/* A message that is not a command, s[0..len) trimmed: to the agent, or,
+ * without the scope, a reply that says what the scope is for, after the
+ * usage of the command word w (-1 for none) or the word nearest to a
+ * single unknown word. */
+static int to_agent(struct chat_request *out, const char *s, size_t len, int w, size_t wlen,
+                    const struct chat_env *env)
+{
+    if (env->scopes & CMD_SCOPE_AGENT)
+        return agent_request(out, CHAT_AGENT_ASK, "ask", s, len);
+    struct sb b = {0};
+    if (w >= 0) {
+        chat_sb_puts(&b, "Usage: ");
+        put_usage(&b, &words[w]);
+        chat_sb_puts(&b, ".\n");
+    } else if (wlen == len) {
+        int best = nearest_word(s, wlen, env->scopes);
+        if (best >= 0) {
+            put_unknown(&b, s, wlen, best, env->scopes);
+            chat_sb_puts(&b, "\n");
+        }
+    }
+    chat_sb_puts(&b, AGENT_SCOPE_TEXT);
+    return reply_sb(out, &b);
+}
+
 int chat_parse(const char *text, size_t len, const struct chat_env *env, struct chat_request *out)
 {
     static const struct chat_env no_env = {0};
@@ -552,7 +748,8 @@ int chat_parse(const char *text, size_t len, const struct chat_env *env, struct 
 
     const char *s = text;
     trim(&s, &len);
-    if (len && s[0] == '/') {
+    int slash = len && s[0] == '/';
+    if (slash) {
         s++;
         len--;
     }
@@ -562,6 +759,13 @@ int chat_parse(const char *text, size_t len, const struct chat_env *env, struct 
     size_t wlen, alen;
     const char *arg;
     first_word(s, len, &wlen, &arg, &alen);
+    int a = find_agent_word(s, wlen);
+    if (a >= 0 && (a != A_STOP || !alen || !env->agent || slash)) {
+        if (agent_word(out, (enum agent_word_id)a, arg, alen, env) == 0)
+            return 0;
+        chat_request_clear(out);
+        return -1;
+    }
     int w = find_word(s, wlen);
     if (w < 0 && wlen == 3 && strncasecmp(s, "git", 3) == 0 && alen) {
         size_t w2len, a2len;
@@ -573,6 +777,12 @@ int chat_parse(const char *text, size_t len, const struct chat_env *env, struct 
             arg = arg2;
             alen = a2len;
         }
+    }
+    if (env->agent && !slash && (w < 0 || !args_parse((enum word_id)w, arg, alen, env))) {
+        if (to_agent(out, s, len, w, wlen, env) == 0)
+            return 0;
+        chat_request_clear(out);
+        return -1;
     }
     if (w < 0)
         return unknown_reply(out, s, wlen, env->scopes);

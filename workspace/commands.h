@@ -21,6 +21,7 @@ enum cmd_scope {
     CMD_SCOPE_RUN = 1u << 1,
     CMD_SCOPE_EDITOR = 1u << 2,
     CMD_SCOPE_APPROVE = 1u << 3,
+    CMD_SCOPE_AGENT = 1u << 4, /* prompt and stop the agents (token scope "agent") */
 };
 
 /* What a synchronous handler may use. Filled by the helper for each call. */

@@ -21,7 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const tasks[] = {"test", "build", "lint"};
-    struct chat_env env = {(unsigned)(size ? data[0] & 7 : 7), tasks, 3};
+    /* Bits 0-4: the token's scopes; bit 5: a default agent configured. */
+    unsigned b = size ? data[0] : 0x3f;
+    struct chat_env env = {b & 0x1f, tasks, 3, (b & 0x20) ? "claude" : NULL};
     struct chat_request req;
     memset(&req, 0, sizeof(req));
     if (chat_parse((const char *)data, size, &env, &req) == 0) {

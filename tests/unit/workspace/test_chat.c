@@ -25,10 +25,10 @@
 
 static const char *const three_tasks[] = {"test", "build", "lint"};
 
-static const struct chat_env env_all = {7, three_tasks, 3};
-static const struct chat_env env_read = {1, three_tasks, 3};
-static const struct chat_env env_run_only = {2, three_tasks, 3};
-static const struct chat_env env_no_tasks = {7, NULL, 0};
+static const struct chat_env env_all = {7, three_tasks, 3, NULL};
+static const struct chat_env env_read = {1, three_tasks, 3, NULL};
+static const struct chat_env env_run_only = {2, three_tasks, 3, NULL};
+static const struct chat_env env_no_tasks = {7, NULL, 0, NULL};
 
 static size_t cps(const char *s)
 {
@@ -238,7 +238,7 @@ static void test_run_word(void **state)
     expect_reply("run nosuch", &env_run_only, "No task \"nosuch\".");
 
     static const char *const spaced[] = {"unit tests", "e2e", "a"};
-    const struct chat_env env = {7, spaced, 3};
+    const struct chat_env env = {7, spaced, 3, NULL};
     expect_command("run unit tests", &env, "run", "task.run", "{\"name\":\"unit tests\"}");
     expect_reply("run unit   tests", &env,
                  "No task \"unit   tests\". Did you mean \"unit tests\"?\n"
@@ -257,7 +257,7 @@ static void test_run_many_tasks(void **state)
         snprintf(names[i], sizeof names[i], "t%02d", i);
         ptrs[i] = names[i];
     }
-    const struct chat_env env = {7, ptrs, 20};
+    const struct chat_env env = {7, ptrs, 20, NULL};
     struct chat_request r;
     parse("run zzzzzz", &env, &r);
     check_text(r.text);
