@@ -754,7 +754,7 @@ static size_t cp_before(const char *s, size_t at, uint32_t *c)
 
 /* Moves a cut at `end` back to a character boundary, within reason; `floor`
  * keeps the part at least half full. */
-static size_t cluster_cut(const char *s, size_t floor, size_t end)
+size_t chat_cluster_cut(const char *s, size_t floor, size_t end)
 {
     size_t cut = end;
     for (int steps = 0; steps < 32 && cut > floor; steps++) {
@@ -829,7 +829,7 @@ size_t chat_split(const char *text, char ***parts)
         else if (nl_end && nl_cps >= CHAT_PART_MAX / 2)
             end = nl_end;
         else
-            end = cluster_cut(text, pos + CHAT_PART_MAX / 2, i);
+            end = chat_cluster_cut(text, pos + CHAT_PART_MAX / 2, i);
         if (push_part(&out, &n, &cap, text + pos, end - pos)) {
             chat_parts_free(out, n);
             free(fixed);

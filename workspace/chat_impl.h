@@ -2,7 +2,7 @@
  * chat_impl: what the chat modules share: the growing string every reply
  * is written into, the UTF-8 helpers that keep replies clean, the limits of
  * what a reply shows, and the words' names. Internal to chat_text.c,
- * chat_parse.c and chat_format.c.
+ * chat_parse.c, chat_format.c and chat_stream.c.
  */
 #ifndef COMPANION_CHAT_IMPL_H
 #define COMPANION_CHAT_IMPL_H
@@ -49,6 +49,11 @@ void chat_sb_clean(struct sb *b, const char *s, size_t len, size_t max_cp);
 void chat_sb_cleans(struct sb *b, const char *s, size_t max_cp);
 /* s in quotes, cleaned, at most ECHO_MAX code points. */
 void chat_sb_quoted(struct sb *b, const char *s, size_t len);
+
+/* A cut of valid UTF-8 text s at byte `end` (a code point boundary, s[end]
+ * readable) moved back, not below `floor`, so an accent, skin tone, emoji
+ * joiner or flag half stays with its character (chat_format.c). */
+size_t chat_cluster_cut(const char *s, size_t floor, size_t end);
 
 /* ASCII whitespace: what separates words. */
 int chat_is_space(char c);
