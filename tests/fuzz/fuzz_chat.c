@@ -9,12 +9,64 @@
 #include <string.h>
 
 #include "workspace/chat.h"
+#include "workspace/chat_stream.h"
 #include "workspace/utf8.h"
 
 static void must_be_text(const char *t)
 {
     if (t && !utf8_is_valid(t, strlen(t)))
         abort();
+}
+
+/* Every message taken from a stream is text, at most a part. */
+static void take_all(struct chat_stream *cs)
+{
+    char *t;
+    while ((t = chat_stream_take(cs)) != NULL) {
+        must_be_text(t);
+        size_t cps = 0;
+        for (const char *p = t; *p; p++)
+            cps += ((unsigned char)*p & 0xc0) != 0x80;
+        if (cps > CHAT_PART_MAX)
+            abort();
+        free(t);
+    }
+}
+
+/* The input as an agent's answer, in chunks cut at each 0x01 byte (as
+ * message text, or a chunk object when a piece parses as JSON). */
+static void fuzz_stream(const uint8_t *data, size_t size)
+{
+    struct chat_stream *cs = chat_stream_new();
+    if (!cs)
+        return;
+    size_t start = 0;
+    for (size_t i = 0; i <= size; i++) {
+        if (i < size && data[i] != 0x01)
+            continue;
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "kind", json_object_new_string("message"));
+        json_object_object_add(
+            c, "text", json_object_new_string_len((const char *)data + start, (int)(i - start)));
+        chat_stream_add(cs, c);
+        json_object_put(c);
+        if (i < size && i - start > 1 && data[start] == '{') {
+            json_tokener *tok = json_tokener_new();
+            json_object *o =
+                tok ? json_tokener_parse_ex(tok, (const char *)data + start, (int)(i - start))
+                    : NULL;
+            if (tok)
+                json_tokener_free(tok);
+            chat_stream_add(cs, o);
+            json_object_put(o);
+        }
+        if (i < size && i > start && (data[i - 1] & 1))
+            take_all(cs);
+        start = i + 1;
+    }
+    chat_stream_end(cs, size && (data[size - 1] & 2) ? "end_turn" : "error", "failed");
+    take_all(cs);
+    chat_stream_free(cs);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -54,6 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         json_object_put(j);
     }
+    fuzz_stream(data, size);
     char *tail = malloc(size + 1);
     if (tail) {
         memcpy(tail, data, size);
