@@ -25,6 +25,7 @@ static const struct {
     {EVENT_NOTIFY, "notify"},
     {EVENT_APPROVAL_REQUESTED, "approval.requested"},
     {EVENT_APPROVAL_RESOLVED, "approval.resolved"},
+    {EVENT_AGENT_TURN_FINISHED, "agent.turn_finished"},
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -174,10 +175,18 @@ static void chat_push(const struct events *ev, struct client *c, const struct ev
 #define CHAT_KINDS (EVENT_TASK_FINISHED | EVENT_NOTIFY | EVENT_APPROVAL)
 
 /* The scope an event kind needs: approvals go only to those who may answer
- * them, everything else to readers. */
+ * them, agents' turns to those who may prompt them, everything else to
+ * readers. */
 static unsigned kind_scope(unsigned kind)
 {
-    return (kind & EVENT_APPROVAL) ? AUTH_SCOPE_APPROVE : AUTH_SCOPE_READ;
+    if (kind & EVENT_APPROVAL)
+        return AUTH_SCOPE_APPROVE;
+    return (kind & EVENT_AGENT_TURN_FINISHED) ? AUTH_SCOPE_AGENT : AUTH_SCOPE_READ;
+}
+
+static const char *scope_name(unsigned scope)
+{
+    return scope == AUTH_SCOPE_APPROVE ? "approve" : scope == AUTH_SCOPE_AGENT ? "agent" : "read";
 }
 
 static int may_receive(const struct client *c, unsigned kind)
@@ -242,7 +251,7 @@ void events_on_subscribe(struct events *ev, struct client *c, json_object *id, j
 {
     struct session *s = c->s;
     json_object *list = NULL, *since_o = NULL;
-    if (!(c->scopes & (AUTH_SCOPE_READ | AUTH_SCOPE_APPROVE))) {
+    if (!(c->scopes & (AUTH_SCOPE_READ | AUTH_SCOPE_APPROVE | AUTH_SCOPE_AGENT))) {
         session_send_error(s, id, "FORBIDDEN", "events need the read scope");
         return;
     }
@@ -266,7 +275,7 @@ void events_on_subscribe(struct events *ev, struct client *c, json_object *id, j
         if (subscribe && !(c->scopes & kind_scope(k))) {
             char msg[120];
             snprintf(msg, sizeof(msg), "%s needs the %s scope", json_object_get_string(n),
-                     kind_scope(k) == AUTH_SCOPE_APPROVE ? "approve" : "read");
+                     scope_name(kind_scope(k)));
             session_send_error(s, id, "FORBIDDEN", msg);
             return;
         }

@@ -25,8 +25,9 @@ enum event_kind {
     EVENT_NOTIFY = 1u << 4,
     EVENT_APPROVAL_REQUESTED = 1u << 5, /* only to clients with the approve scope */
     EVENT_APPROVAL_RESOLVED = 1u << 6,
+    EVENT_AGENT_TURN_FINISHED = 1u << 7, /* only to clients with the agent scope */
 };
-#define EVENT_ALL      0x7fu
+#define EVENT_ALL      0xffu
 #define EVENT_APPROVAL (EVENT_APPROVAL_REQUESTED | EVENT_APPROVAL_RESOLVED)
 
 struct event {

@@ -100,10 +100,8 @@ static const struct {
     const char *word;
     unsigned bit;
 } scope_words[] = {
-    {"read", AUTH_SCOPE_READ},
-    {"run", AUTH_SCOPE_RUN},
-    {"editor", AUTH_SCOPE_EDITOR},
-    {"approve", AUTH_SCOPE_APPROVE},
+    {"read", AUTH_SCOPE_READ},       {"run", AUTH_SCOPE_RUN},     {"editor", AUTH_SCOPE_EDITOR},
+    {"approve", AUTH_SCOPE_APPROVE}, {"agent", AUTH_SCOPE_AGENT},
 };
 
 static unsigned scope_bit(const char *word, size_t len)
@@ -163,7 +161,8 @@ int auth_scopes_parse(const char *text, unsigned *out, char *err, size_t errlen)
                 i++;
             unsigned bit = scope_bit(p + start, i - start);
             if (bit == 0) {
-                errbuf_set(err, errlen, "unknown scope '%.*s' (known: read, run, editor, approve)",
+                errbuf_set(err, errlen,
+                           "unknown scope '%.*s' (known: read, run, editor, approve, agent)",
                            (int)((i - start) > 32 ? 32 : (i - start)), p + start);
                 return -1;
             }

@@ -27,8 +27,10 @@ enum auth_scope {
     AUTH_SCOPE_RUN = 1u << 1,
     AUTH_SCOPE_EDITOR = 1u << 2,
     AUTH_SCOPE_APPROVE = 1u << 3, /* answer approvals (allow or deny risky actions) */
+    AUTH_SCOPE_AGENT = 1u << 4,   /* prompt the workspace's coding agent: as strong as run */
 };
-#define AUTH_SCOPE_ALL (AUTH_SCOPE_READ | AUTH_SCOPE_RUN | AUTH_SCOPE_EDITOR | AUTH_SCOPE_APPROVE)
+#define AUTH_SCOPE_ALL                                                                             \
+    (AUTH_SCOPE_READ | AUTH_SCOPE_RUN | AUTH_SCOPE_EDITOR | AUTH_SCOPE_APPROVE | AUTH_SCOPE_AGENT)
 
 enum auth_result {
     AUTH_OK = 0,
