@@ -230,31 +230,24 @@ static void task_begin(struct call *call)
         call_complete(call, NULL, res.code, res.message);
         return;
     }
-    const char **env = calloc(t->env_n + 1, sizeof(char *));
-    char **env_owned = calloc(t->env_n + 1, sizeof(char *));
-    for (size_t i = 0; env && env_owned && i < t->env_n; i++) {
-        size_t n = strlen(t->env[i].name) + strlen(t->env[i].value) + 2;
-        env_owned[i] = malloc(n);
-        if (env_owned[i])
-            snprintf(env_owned[i], n, "%s=%s", t->env[i].name, t->env[i].value);
-        env[i] = env_owned[i] ? env_owned[i] : "COMPANION_ENV_OOM=1";
+    char **env = settings_env_strings(t->env, t->env_n);
+    if (!env) {
+        call_complete(call, NULL, "PROCESSING_ERROR", "out of memory");
+        return;
     }
     struct task_spec spec = {
         .command = t->command,
         .args = (const char *const *)t->args.v,
         .n_args = t->args.n,
         .cwd = cwd,
-        .env = env,
-        .n_env = env ? t->env_n : 0,
+        .env = (const char *const *)env,
+        .n_env = t->env_n,
         .timeout_s = t->timeout_s,
         .max_output_bytes = st->max_output_bytes,
     };
     static const struct task_events events = {task_output, task_finished};
     call->task = task_start(d->env.tasks, &spec, &events, call, msg, sizeof(msg));
-    for (size_t i = 0; env_owned && i < t->env_n; i++)
-        free(env_owned[i]);
-    free(env_owned);
-    free(env);
+    settings_env_strings_free(env);
     if (!call->task) {
         call_complete(call, NULL, "PROCESSING_ERROR", msg);
         return;

@@ -682,3 +682,24 @@ int settings_load_file(struct settings *out, const char *path, char *err, size_t
     }
     return 0;
 }
+
+char **settings_env_strings(const struct settings_env *env, size_t n)
+{
+    char **v = calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; v && i < n; i++) {
+        size_t len = strlen(env[i].name) + strlen(env[i].value) + 2;
+        if (!(v[i] = malloc(len))) {
+            settings_env_strings_free(v);
+            return NULL;
+        }
+        snprintf(v[i], len, "%s=%s", env[i].name, env[i].value);
+    }
+    return v;
+}
+
+void settings_env_strings_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}

@@ -134,6 +134,10 @@ const struct settings_agent *settings_find_agent(const struct settings *s, const
 const struct settings_agent *settings_default_agent(const struct settings *s);
 const char *settings_agent_type_name(int type);
 int settings_strv_contains(const struct settings_strv *v, const char *str);
+/* env as "NAME=value" strings for a child (NULL-terminated, each malloc'd);
+ * NULL when out of memory. Freed with settings_env_strings_free. */
+char **settings_env_strings(const struct settings_env *env, size_t n);
+void settings_env_strings_free(char **v);
 const char *settings_log_level_name(int level);
 
 #endif
