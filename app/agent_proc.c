@@ -17,7 +17,10 @@
 #include "workspace/spawn.h"
 
 #define STDERR_TAIL 1024
-#define READ_CHUNK  65536
+/* An agent that wrote this many lines that are not ACP messages is broken. */
+#define BAD_LINES_MAX 256
+#define EOF_GRACE_MS  1000
+#define READ_CHUNK    65536
 
 struct agent_proc {
     struct loop *loop;
@@ -29,7 +32,8 @@ struct agent_proc {
     int in_fd, out_fd, err_fd, pidfd;
     struct loop_fd *in_w, *out_w, *err_w, *pid_w;
     struct loop_timer *deadline;
-    json_object *caps; /* agentCapabilities */
+    struct loop_timer *eof_grace; /* stdout closed: its exit status is awaited a moment */
+    json_object *caps;            /* agentCapabilities */
     int ready_reported;
     int gone;
     int exit_code, exit_signal; /* -1 while running */
@@ -79,12 +83,11 @@ static void on_request(struct rpc *rpc, struct rpc_req *req, json_object *params
     a->ev.request(a->ud, req, rpc_req_method(req), params);
 }
 
-/* terminal/... and anything else the client did not offer: method not found. */
+/* fs/..., terminal/... and anything else the client does not offer:
+ * method not found (the agent uses its own tools for files and commands). */
 static const struct rpc_method agent_methods[] = {
     {"session/update", RPC_NOTIFICATION | RPC_BEFORE_INIT, on_update},
     {"session/request_permission", RPC_BEFORE_INIT, on_request},
-    {"fs/read_text_file", RPC_BEFORE_INIT, on_request},
-    {"fs/write_text_file", RPC_BEFORE_INIT, on_request},
     {NULL, 0, NULL},
 };
 
@@ -112,8 +115,16 @@ static void on_stdin(void *arg, unsigned events)
 {
     struct agent_proc *a = arg;
     if (events & (LOOP_READABLE | LOOP_HANGUP)) {
-        /* The agent closed its stdin: nothing more can be asked. */
-        finish(a, "the agent closed its input");
+        /* The agent closed its stdin: nothing more can be asked. The watch
+         * is closed here (the loop would free it otherwise); an exit status
+         * that follows says more than this. */
+        loop_fd_close(a->in_w); /* closes the fd too */
+        a->in_w = NULL;
+        a->in_fd = -1;
+        if (a->pid_w && a->eof_grace)
+            loop_timer_arm(a->eof_grace, EOF_GRACE_MS);
+        else
+            finish(a, "the agent closed its input");
         return;
     }
     size_t len;
@@ -138,6 +149,13 @@ static void on_stdout(void *arg, unsigned events)
     ssize_t n = read(a->out_fd, buf, sizeof buf);
     if (n > 0) {
         rpc_feed(a->rpc, buf, (size_t)n);
+        if (a->bad_lines >= BAD_LINES_MAX) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "the agent wrote %d lines that are not ACP messages",
+                     BAD_LINES_MAX);
+            finish(a, msg);
+            return;
+        }
         schedule_deadline(a);
         return;
     }
@@ -145,7 +163,18 @@ static void on_stdout(void *arg, unsigned events)
         return;
     loop_fd_close(a->out_w);
     a->out_w = NULL;
-    finish(a, NULL);
+    a->out_fd = -1;
+    /* An agent that exits closes its output first: its exit status says
+     * more, so it is awaited a moment before saying only this. */
+    if (a->pid_w && a->eof_grace)
+        loop_timer_arm(a->eof_grace, EOF_GRACE_MS);
+    else
+        finish(a, NULL);
+}
+
+static void eof_grace_cb(void *arg)
+{
+    finish(arg, NULL);
 }
 
 static void on_stderr(void *arg, unsigned events)
@@ -175,6 +204,7 @@ static void on_stderr(void *arg, unsigned events)
         return;
     loop_fd_close(a->err_w);
     a->err_w = NULL;
+    a->err_fd = -1;
 }
 
 static void on_exit_fd(void *arg, unsigned events)
@@ -191,6 +221,7 @@ static void on_exit_fd(void *arg, unsigned events)
         a->exit_signal = si.si_status;
     loop_fd_close(a->pid_w);
     a->pid_w = NULL;
+    a->pidfd = -1;
     char msg[96];
     if (a->exit_signal > 0)
         snprintf(msg, sizeof msg, "the agent was killed by signal %d", a->exit_signal);
@@ -216,13 +247,16 @@ static void finish(struct agent_proc *a, const char *message)
     kill_group(a);
     char msg[256];
     snprintf(msg, sizeof msg, "%s", message ? message : "the agent closed its output");
-    rpc_fail_outgoing(a->rpc, RPC_INTERNAL_ERROR, msg);
     loop_timer_cancel(a->deadline);
+    loop_timer_cancel(a->eof_grace);
     if (!a->ready_reported) {
         a->ready_reported = 1;
         a->ev.ready(a->ud, 0, msg);
     }
+    /* The owner first, so it can end its work with the whole story; then
+     * what it still waits for fails. */
     a->ev.gone(a->ud, msg);
+    rpc_fail_outgoing(a->rpc, RPC_INTERNAL_ERROR, msg);
 }
 
 static void initialized(void *cbud, json_object *result, const struct rpc_error *err)
@@ -263,8 +297,8 @@ static json_object *initialize_params(void)
     json_object *p = json_object_new_object(), *caps = json_object_new_object();
     json_object *fs = json_object_new_object(), *info = json_object_new_object();
     json_object_object_add(p, "protocolVersion", json_object_new_int(AGENT_PROTOCOL_VERSION));
-    json_object_object_add(fs, "readTextFile", json_object_new_boolean(1));
-    json_object_object_add(fs, "writeTextFile", json_object_new_boolean(1));
+    json_object_object_add(fs, "readTextFile", json_object_new_boolean(0));
+    json_object_object_add(fs, "writeTextFile", json_object_new_boolean(0));
     json_object_object_add(caps, "fs", fs);
     json_object_object_add(caps, "terminal", json_object_new_boolean(0));
     json_object_object_add(p, "clientCapabilities", caps);
@@ -293,7 +327,8 @@ struct agent_proc *agent_proc_start(struct loop *l, const int *reaper_fd,
     a->rpc = rpc_new_framed(agent_methods, &agent_rpc_callbacks, a, spec->max_message_bytes,
                             RPC_FRAMING_LINES);
     a->deadline = loop_timer_new(l, deadline_cb, a);
-    if (!a->rpc || !a->deadline) {
+    a->eof_grace = loop_timer_new(l, eof_grace_cb, a);
+    if (!a->rpc || !a->deadline || !a->eof_grace) {
         snprintf(err, errlen, "out of memory");
         agent_proc_free(a);
         return NULL;
@@ -361,10 +396,12 @@ void agent_proc_free(struct agent_proc *a)
         close(a->in_fd);
     if (a->out_w)
         loop_fd_close(a->out_w);
-    else if (a->out_fd >= 0 && !a->pid_w)
+    else if (a->out_fd >= 0)
         close(a->out_fd);
     if (a->err_w)
         loop_fd_close(a->err_w);
+    else if (a->err_fd >= 0)
+        close(a->err_fd);
     if (a->pid > 0) {
         /* Killed above (or already ended): collect it now, it cannot take long. */
         if (a->exit_code < 0 && a->exit_signal < 0)
@@ -378,6 +415,8 @@ void agent_proc_free(struct agent_proc *a)
         close(a->pidfd);
     if (a->deadline)
         loop_timer_free(a->deadline);
+    if (a->eof_grace)
+        loop_timer_free(a->eof_grace);
     json_object_put(a->caps);
     free(a);
 }

@@ -6,10 +6,11 @@
  * group, the workspace folder as cwd, stdin a pipe), told to the reaper so
  * it never outlives the helper, and spoken to with ipc/rpc.c over newline
  * framing. agent_proc_start sends `initialize` (protocol version 1, client
- * capabilities: fs read/write only, never terminal) and reports ready or
- * failed once; after that the owner sends session requests and answers
- * the agent's requests (session/request_permission, fs/read_text_file, fs/write_text_file) through
- * the struct rpc_req it is handed. Anything that ends the process or the protocol (exit, crash,
+ * capabilities: none, neither fs nor terminal: the agent works with its own
+ * tools, which its permission requests put before the user) and reports
+ * ready or failed once; after that the owner sends session requests and
+ * answers the agent's session/request_permission through the struct
+ * rpc_req it is handed. Anything that ends the process or the protocol (exit, crash,
  * hang-up, a message over the size cap, no answer to initialize in time) reaches `gone` once, with
  * a message for the user.
  *
@@ -49,12 +50,12 @@ struct agent_proc_events {
     /* session/update: params {sessionId, update}. */
     void (*update)(void *ud, json_object *params);
     /* A request from the agent the owner must answer with rpc_respond or
-     * rpc_respond_error: session/request_permission, fs/read_text_file,
-     * fs/write_text_file. */
+     * rpc_respond_error: session/request_permission. The req stays valid
+     * until answered or until `gone` has returned. */
     void (*request)(void *ud, struct rpc_req *req, const char *method, json_object *params);
     /* The process or the protocol ended; message is for the user ("the
      * agent exited with code 3", "... killed by signal 9"). Called once;
-     * outgoing requests have already been failed. */
+     * outgoing requests fail right after it returns. */
     void (*gone)(void *ud, const char *message);
 };
 

@@ -1,7 +1,5 @@
 /*
  * agents: the workspace's coding agents and their conversations (issue 16).
- * DESIGN DRAFT on branch `agents`: interface only, no implementation yet.
- *
  * An agent (settings `agents`, never from a client) is started on first use
  * through agent_proc (ACP over its stdio) or, for type vscode-lm, reached
  * through the editor port (`editor/lm`, answers as companion/lmChunk
@@ -46,7 +44,6 @@
 
 struct agents;
 struct approvals;
-struct app_counters;
 struct client;
 struct editor_port;
 struct events;
@@ -55,48 +52,53 @@ struct loop;
 struct settings;
 struct workspace;
 
-#define AGENTS_QUEUE_MAX  3
-#define AGENTS_RING_BYTES (1024 * 1024) /* per conversation */
+#define AGENTS_QUEUE_MAX     3
+#define AGENTS_RING_BYTES    (256 * 1024) /* updates kept per conversation, for followers */
+#define AGENTS_PROMPT_MAX    65536        /* bytes of one prompt */
+#define AGENTS_HISTORY_MAX   (256 * 1024) /* vscode-lm: conversation text resent each turn */
+#define AGENTS_CANCEL_GRACE  10000        /* ms an agent has to end a cancelled turn */
+#define AGENTS_CHAT_INTERVAL 3000         /* ms between two chat messages of a turn */
+#define AGENTS_CHAT_GATHER   400          /* ms a chat message waits for what comes with it */
 
 struct agents_env {
     struct logger *log;
     const struct settings *st;
     const struct workspace *ws;
     struct loop *loop;
-    const int *reaper_fd;
+    const int *reaper_fd; /* the helper's reaper (tracks each agent's group) */
     struct approvals *approvals;
     struct events *events;
     const struct editor_port *editor;
-    struct app_counters *counters;
 };
 
 struct agents *agents_new(const struct agents_env *env);
-/* Cancels every turn, kills every agent, frees. */
+/* Ends every turn (stream_end error "stopping"), kills every agent, frees. */
 void agents_free(struct agents *a);
 
-/* WebSocket commands (scope `agent`, checked by the caller). Each answers c
- * itself: a stream for agent.prompt, a command_response otherwise. */
-void agents_prompt(struct agents *a, struct client *c, json_object *id, json_object *args);
-void agents_cancel(struct agents *a, struct client *c, json_object *id, json_object *args);
-void agents_list(struct agents *a, struct client *c, json_object *id);
-void agents_conversations(struct agents *a, struct client *c, json_object *id);
-void agents_new_conversation(struct agents *a, struct client *c, json_object *id,
-                             json_object *args);
-void agents_follow(struct agents *a, struct client *c, json_object *id, json_object *args);
+/* A WebSocket command of kind CMD_KIND_AGENT (scope checked by the caller):
+ * op is its enum cmd_agent_op. Answers c itself: a stream for agent.prompt,
+ * a command_response otherwise. */
+void agents_command(struct agents *a, struct client *c, int op, json_object *id, json_object *args);
 
-/* Chat: text for the default agent (`ask`, or a message that is not a
- * command); `new` and `stop`. Answers arrive as chat_reply messages merged
- * at paragraph boundaries, never inside a code fence, at most one every few
- * seconds, tool calls as one line ("Running: npm test"), the last saying
- * how the turn ended. */
-void agents_chat(struct agents *a, struct client *c, json_object *id, const char *text);
-void agents_chat_new(struct agents *a, struct client *c, json_object *id);
+/* Chat (the chat mode's agent words): text for the chat's current
+ * conversation with the default agent (`ask`, or a message that is not a
+ * command); fresh 1 starts a new conversation first (`new`, text may be
+ * NULL); `stop` cancels. Answers arrive as chat_reply messages merged at
+ * paragraph boundaries, never inside a code fence, at most one every
+ * AGENTS_CHAT_INTERVAL ms, tool calls as one line, the last saying how the
+ * turn ended. */
+void agents_chat(struct agents *a, struct client *c, json_object *id, const char *text, int fresh);
 void agents_chat_stop(struct agents *a, struct client *c, json_object *id);
+/* The name of the default agent, or NULL when none is configured. */
+const char *agents_default_name(const struct agents *a);
 
-/* Settings changed: agents whose command changed are stopped (their turns
- * end with an error); removed ones too. */
+/* companion/lmChunk {turnId, text} from the editor (vscode-lm turns). */
+void agents_lm_chunk(struct agents *a, json_object *params);
+/* Settings changed: agents whose command changed or that were removed are
+ * stopped (their turns end with an error). */
 void agents_settings_changed(struct agents *a);
-/* The client went: it stops following; its turns go on. */
+/* The client went: it stops following; its turns go on (unwatched ones are
+ * cancelled after limits.agentUnwatchedSeconds). */
 void agents_client_gone(struct agents *a, struct client *c);
 
 #endif

@@ -18,6 +18,7 @@
 #include "server/server.h"
 
 struct app_counters;
+struct agents;
 struct approvals;
 struct client;
 struct control;
@@ -42,6 +43,7 @@ struct control_env {
     struct client **clients;
     const struct app_counters *counters;
     struct approvals *approvals;
+    struct agents *agents;
     /* What only the composition root does. */
     void *ud;
     void (*exit)(void *ud, int code);

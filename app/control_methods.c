@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "app/agents.h"
 #include "app/approvals.h"
 #include "app/client.h"
 #include "app/counters.h"
@@ -533,8 +534,18 @@ static void on_did_change_configuration(struct rpc *rpc, struct rpc_req *req, js
             log_msg(ctl->env.log, LOG_INFO, "auth settings changed: %d session(s) closed", n);
     }
     server_reconfigure(ctl->env.server, old.host, old.port);
+    agents_settings_changed(ctl->env.agents);
     settings_free(&old);
     log_msg(ctl->env.log, LOG_INFO, "settings applied");
+}
+
+/* companion/lmChunk: a fragment of a vscode-lm agent's answer. */
+static void on_lm_chunk(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
+{
+    (void)rpc;
+    (void)req;
+    struct control *ctl = ud;
+    agents_lm_chunk(ctl->env.agents, params);
 }
 
 static void on_did_change_folders(struct rpc *rpc, struct rpc_req *req, json_object *params,
@@ -646,6 +657,7 @@ const struct rpc_method control_methods[] = {
     {"workspace/didSaveTextDocument", RPC_NOTIFICATION, on_did_save},
     {"approval/decide", 0, on_approval_decide},
     {"approvals/list", 0, on_approvals_list},
+    {"companion/lmChunk", RPC_NOTIFICATION, on_lm_chunk},
     {"shutdown", 0, on_shutdown},
     {"exit", RPC_NOTIFICATION | RPC_BEFORE_INIT, on_exit_notification},
     {NULL, 0, NULL},

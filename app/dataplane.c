@@ -11,6 +11,7 @@
 
 #include "app/client.h"
 #include "app/counters.h"
+#include "app/agents.h"
 #include "app/dispatch.h"
 #include "app/editor_port.h"
 #include "app/events.h"
@@ -26,7 +27,8 @@
 _Static_assert((unsigned)CMD_SCOPE_READ == (unsigned)AUTH_SCOPE_READ &&
                    (unsigned)CMD_SCOPE_RUN == (unsigned)AUTH_SCOPE_RUN &&
                    (unsigned)CMD_SCOPE_EDITOR == (unsigned)AUTH_SCOPE_EDITOR &&
-                   (unsigned)CMD_SCOPE_APPROVE == (unsigned)AUTH_SCOPE_APPROVE,
+                   (unsigned)CMD_SCOPE_APPROVE == (unsigned)AUTH_SCOPE_APPROVE &&
+                   (unsigned)CMD_SCOPE_AGENT == (unsigned)AUTH_SCOPE_AGENT,
                "command scopes and token scopes must agree");
 
 struct dataplane {
@@ -44,6 +46,8 @@ static json_object *scopes_json(unsigned scopes)
         json_object_array_add(arr, json_object_new_string("editor"));
     if (scopes & AUTH_SCOPE_APPROVE)
         json_object_array_add(arr, json_object_new_string("approve"));
+    if (scopes & AUTH_SCOPE_AGENT)
+        json_object_array_add(arr, json_object_new_string("agent"));
     return arr;
 }
 
@@ -179,6 +183,7 @@ static void on_closed(void *ud, struct session *s)
         return;
     c->gone = 1;
     dispatch_client_gone(dp->env.dispatch, c);
+    agents_client_gone(dp->env.agents, c);
     if (c->authed) {
         log_msg(dp->env.log, LOG_INFO, "session %s: %s disconnected (%d %s)", session_id(s),
                 c->user_id, session_close_code(s),
@@ -254,7 +259,10 @@ static void on_command(struct dataplane *dp, struct client *c, json_object *id, 
         dispatch_reply_audit(dp->env.editor, c, def->name, 0, started);
         return;
     }
-    dispatch_command(dp->env.dispatch, c, def, id, args, NULL);
+    if (def->kind == CMD_KIND_AGENT)
+        agents_command(dp->env.agents, c, (int)def->agent_op, id, args);
+    else
+        dispatch_command(dp->env.dispatch, c, def, id, args, NULL);
 }
 
 static void on_chat(struct dataplane *dp, struct client *c, json_object *id, json_object *data)
@@ -269,9 +277,9 @@ static void on_chat(struct dataplane *dp, struct client *c, json_object *id, jso
     const char **names = calloc(st->tasks_n + 1, sizeof(char *));
     for (size_t i = 0; names && i < st->tasks_n; i++)
         names[i] = st->tasks[i].name;
-    /* agent: NULL until the agents (issue 16) are wired in; chat then stays
-     * commands only and CHAT_AGENT_* never come out. */
-    struct chat_env env = {c->scopes, names, names ? st->tasks_n : 0, NULL};
+    /* With a default agent, prose goes to it (chat.h says what a command is). */
+    struct chat_env env = {c->scopes, names, names ? st->tasks_n : 0,
+                           agents_default_name(dp->env.agents)};
     struct chat_request req;
     memset(&req, 0, sizeof(req));
     if (chat_parse(json_object_get_string(text), (size_t)json_object_get_string_len(text), &env,
@@ -290,9 +298,13 @@ static void on_chat(struct dataplane *dp, struct client *c, json_object *id, jso
         events_chat_reply(c, id, events_chat_notify(c, req.notify_on), 0);
         break;
     case CHAT_AGENT_ASK:
+        agents_chat(dp->env.agents, c, id, req.text, 0);
+        break;
     case CHAT_AGENT_NEW:
+        agents_chat(dp->env.agents, c, id, req.text, 1);
+        break;
     case CHAT_AGENT_STOP:
-        events_chat_reply(c, id, "No agent is configured.", 0);
+        agents_chat_stop(dp->env.agents, c, id);
         break;
     case CHAT_CANCEL: {
         char name[128], msg[200];

@@ -14,6 +14,7 @@
 
 #include <json-c/json.h>
 
+struct agents;
 struct app_counters;
 struct client;
 struct dataplane;
@@ -33,6 +34,7 @@ struct dataplane_env {
     const struct editor_port *editor;
     struct events *events;
     struct dispatch *dispatch;
+    struct agents *agents;
     struct client **clients; /* the list head */
 };
 

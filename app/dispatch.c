@@ -408,6 +408,9 @@ void dispatch_command(struct dispatch *d, struct client *c, const struct cmd_def
     case CMD_KIND_APPROVAL:
         dispatch_approval(d, c, def, id, args);
         break;
+    case CMD_KIND_AGENT: /* the data plane hands these to agents.c */
+        dispatch_reply_command(c, id, NULL, "UNKNOWN_COMMAND", "unknown command");
+        break;
     }
     c->chat_word = NULL;
 }

@@ -18,6 +18,7 @@
 #include "app/dataplane.h"
 #include "app/dispatch.h"
 #include "app/gitwatch.h"
+#include "app/agents.h"
 #include "app/reaper.h"
 #include "app/secret_watch.h"
 #include "app/taskloop.h"
@@ -150,6 +151,20 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    struct agents_env ge = {
+        .log = &h->log,
+        .st = &h->settings,
+        .ws = &h->ws,
+        .loop = h->loop,
+        .reaper_fd = &h->reaper_fd,
+        .approvals = h->approvals,
+        .events = &h->events,
+        .editor = &h->editor,
+    };
+    if (!(h->agents = agents_new(&ge))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     struct dispatch_env de = {
         .log = &h->log,
         .st = &h->settings,
@@ -172,6 +187,7 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
         .editor = &h->editor,
         .events = &h->events,
         .dispatch = h->dispatch,
+        .agents = h->agents,
         .clients = &h->clients,
     };
     if (!(h->dataplane = dataplane_new(&pe))) {
@@ -199,6 +215,7 @@ int helper_start_control(struct helper *h, char *err, size_t errlen)
         .clients = &h->clients,
         .counters = &h->counters,
         .approvals = h->approvals,
+        .agents = h->agents,
         .ud = h,
         .exit = exit_cb,
         .start_server = start_server_cb,
@@ -290,6 +307,8 @@ void helper_free(struct helper *h)
     h->gitwatch = NULL;
     secret_watch_stop(h->secret_watch);
     h->secret_watch = NULL;
+    agents_free(h->agents); /* withdraws its approvals, kills its agents */
+    h->agents = NULL;
     approvals_free(h->approvals);
     h->approvals = NULL;
     dispatch_free(h->dispatch);

@@ -23,6 +23,7 @@
 #include "workspace/task.h"
 #include "workspace/workspace.h"
 
+struct agents;
 struct approvals;
 struct client;
 struct control;
@@ -55,6 +56,7 @@ struct helper {
     struct dataplane *dataplane;
     struct dispatch *dispatch;
     struct approvals *approvals;
+    struct agents *agents;
     struct gitwatch *gitwatch;
     struct control *control; /* editor mode */
     struct secret_watch *secret_watch;

@@ -25,7 +25,7 @@ static const char usage_text[] =
     "  companion-helper --stdio\n"
     "      Editor mode: JSON-RPC on stdin/stdout (started by the VS Code extension).\n"
     "  companion-helper serve [--workspace DIR] [--host H] [--port P] [--config FILE]\n"
-    "                         [--scope read,run,editor] [--ttl 1h]\n"
+    "                         [--scope read,run,editor,approve,agent] [--ttl 1h]\n"
     "      Serve DIR (default: the current folder) and print its URL, workspace id\n"
     "      and a pairing token with the given scopes (default: read) and lifetime.\n"
     "  companion-helper token [--scope read,run] [--ttl 1h] [--user NAME]\n"

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "workspace/chat_impl.h"
 #include "workspace/chat_stream.h"
@@ -436,7 +437,10 @@ static int tool_line(struct chat_stream *cs, const char *what, const char *title
     if (pump(cs, 1))
         return -1;
     struct sb b = {0};
-    chat_sb_puts(&b, what);
+    /* Agents often title a call "Running: npm test" already. */
+    size_t wl = strlen(what);
+    if (!(title && strncasecmp(title, what, wl) == 0))
+        chat_sb_puts(&b, what);
     chat_sb_cleans(&b, title && *title ? title : "a tool", TITLE_MAX_CP);
     return push(cs, B_TOOL, chat_sb_finish(&b), 0);
 }

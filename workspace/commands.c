@@ -72,6 +72,18 @@ static const struct cmd_def commands[] = {
      .scope = CMD_SCOPE_APPROVE,
      .kind = CMD_KIND_APPROVAL,
      .approval_op = CMD_APPROVAL_DECIDE},
+#define AGENT(n, op)                                                                               \
+    {                                                                                              \
+        .name = n, .scope = CMD_SCOPE_AGENT, .kind = CMD_KIND_AGENT, .agent_op = op                \
+    }
+    AGENT("agent.prompt", CMD_AGENT_PROMPT),
+    AGENT("agent.cancel", CMD_AGENT_CANCEL),
+    AGENT("agent.list", CMD_AGENT_LIST),
+    AGENT("agent.conversations", CMD_AGENT_CONVERSATIONS),
+    AGENT("agent.new", CMD_AGENT_NEW),
+    AGENT("agent.follow", CMD_AGENT_FOLLOW),
+    AGENT("agent.unfollow", CMD_AGENT_UNFOLLOW),
+#undef AGENT
 };
 #undef R
 

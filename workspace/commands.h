@@ -39,6 +39,19 @@ enum cmd_kind {
     CMD_KIND_TASK,     /* the helper's task runner (task_op) */
     CMD_KIND_EDITOR,   /* forwarded to the editor (workspace/editor_cmd.h) */
     CMD_KIND_APPROVAL, /* the helper's approvals (approval_op) */
+    CMD_KIND_AGENT,    /* the helper's coding agents (agent_op) */
+};
+
+/* What a CMD_KIND_AGENT command asks of the agents. */
+enum cmd_agent_op {
+    CMD_AGENT_NONE = 0,
+    CMD_AGENT_PROMPT,
+    CMD_AGENT_CANCEL,
+    CMD_AGENT_LIST,
+    CMD_AGENT_CONVERSATIONS,
+    CMD_AGENT_NEW,
+    CMD_AGENT_FOLLOW,
+    CMD_AGENT_UNFOLLOW,
 };
 
 /* What a CMD_KIND_APPROVAL command asks of the approvals. */
@@ -71,6 +84,7 @@ struct cmd_def {
                    * helper's cache (args.folder names the folder) */
     enum cmd_task_op task_op;
     enum cmd_approval_op approval_op;
+    enum cmd_agent_op agent_op;
 };
 
 /* NULL for an unknown name. */
