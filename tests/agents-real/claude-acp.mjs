@@ -61,7 +61,9 @@ function step(name, ok, detail = '') {
 class StepError extends Error {}
 function fail(name, detail) {
   step(name, false, detail);
-  throw new StepError(`${name}: ${detail}`);
+  const e = new StepError(`${name}: ${detail}`);
+  e.recorded = true;
+  throw e;
 }
 
 /* Rejects after ms with a message naming what was awaited. */
@@ -133,10 +135,10 @@ function start(cmd, args, opts = {}) {
   return child;
 }
 
-/* SIGTERM the group, SIGKILL after graceMs. */
-async function stopChild(child, graceMs = 5000) {
+/* SIGTERM the group (or the process alone), SIGKILL the group after graceMs. */
+async function stopChild(child, graceMs = 5000, { group = true } = {}) {
   if (child.exitCode !== null || child.signalCode !== null) return child.exited;
-  try { process.kill(-child.pid, 'SIGTERM'); } catch { child.kill('SIGTERM'); }
+  try { process.kill(group ? -child.pid : child.pid, 'SIGTERM'); } catch { child.kill('SIGTERM'); }
   const t = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, graceMs);
   const s = await child.exited;
   clearTimeout(t);
@@ -531,13 +533,14 @@ async function runHelper(deps, js, api) {
   const claude = (list.data.result.agents || []).find((a) => a.name === 'claude');
   step('agent.list', !!claude, JSON.stringify(list.data.result.agents));
 
-  const turn = async (id, text, conversation, { approve = false } = {}) => {
+  /* One agent.prompt; onPermission(chunk) may answer it ('approve' or 'cancel'). */
+  const turn = async (id, text, conversation, { onPermission = null } = {}) => {
     const t = Date.now();
     const args = conversation ? { text, conversation } : { text };
     c.send({ type: 'command', id, data: { name: 'agent.prompt', args } });
     const first = await c.next((m) => m.id === id && (m.type === 'stream_start' || m.type === 'command_response'), 120000, `agent.prompt ${id}`);
     if (first.type === 'command_response') fail(`agent.prompt ${id}`, `refused: ${JSON.stringify(first.data)}`);
-    const r = { start: first.data, chunks: [], kinds: {}, text: '', permission: null, resolved: null, approveRes: null, ms: 0, firstChunkMs: null };
+    const r = { start: first.data, chunks: [], kinds: {}, text: '', permission: null, resolved: null, answer: null, ms: 0, firstChunkMs: null };
     for (;;) {
       const m = await c.next((x) => x.id === id && (x.type === 'stream_chunk' || x.type === 'stream_end'), 240000, `agent.prompt ${id} stream`);
       if (m.type === 'stream_end') { r.end = m.data; break; }
@@ -550,9 +553,12 @@ async function runHelper(deps, js, api) {
       }
       if (d.kind === 'permission') {
         r.permission = { ...d, at: Date.now() };
-        if (approve) {
+        if (onPermission === 'approve') {
           const res = await c.command('approve', { approvalId: d.approvalId, decision: 'allow_once' });
-          r.approveRes = { ...res.data, ms: Date.now() - r.permission.at };
+          r.answer = { ...res.data, ms: Date.now() - r.permission.at };
+        } else if (onPermission === 'cancel') {
+          const res = await c.command('agent.cancel', { conversation: r.start.conversation });
+          r.answer = { ...res.data, ms: Date.now() - r.permission.at };
         }
       }
       if (d.kind === 'permission_resolved') r.resolved = { ...d, afterAskMs: r.permission ? Date.now() - r.permission.at : null };
@@ -560,23 +566,62 @@ async function runHelper(deps, js, api) {
     r.ms = Date.now() - t;
     return r;
   };
+  const helperLog = () => `\n  helper log:\n${tail(helper.stderrText, 40)}`;
 
   let a;
-  try { a = await turn('p1', PROMPT_PLAIN); } catch (e) { fail('agent.prompt plain', `${e.message}\n  helper log:\n${tail(helper.stderrText, 40)}`); }
+  try { a = await turn('p1', PROMPT_PLAIN); } catch (e) { fail('agent.prompt plain', `${e.message}${helperLog()}`); }
   const fenced = /```c[\s\S]*```/.test(a.text);
   step('stream_start', !!a.start?.conversation, JSON.stringify(a.start));
   step('prompt plain', a.end?.stopReason === 'end_turn' && fenced,
     `stopReason ${a.end?.stopReason}${a.end?.message ? ` (${a.end.message})` : ''}, ${a.kinds.message || 0} message chunks (first after ${a.firstChunkMs} ms), fenced block intact ${fenced}, ${a.ms} ms; chunks ${JSON.stringify(a.kinds)}`);
+  const conversation = a.start.conversation;
+
+  // A second device follows the conversation: replay of turn 1, then live.
+  const f = await wsClient(WebSocket, url);
+  f.send({ type: 'auth', id: 'a2', data: { token, workspaceId } });
+  await f.next((m) => m.id === 'a2', 10000, 'follower auth');
+  const fol = await f.command('agent.follow', { conversation, since: 0 });
+  step('agent.follow', fol.data?.success === true, JSON.stringify(fol.data?.result ?? fol.data));
 
   let b;
-  try { b = await turn('p2', PROMPT_TOOL, a.start.conversation, { approve: true }); } catch (e) { fail('agent.prompt tool', `${e.message}\n  helper log:\n${tail(helper.stderrText, 40)}`); }
+  try { b = await turn('p2', PROMPT_TOOL, conversation, { onPermission: 'approve' }); } catch (e) { fail('agent.prompt tool', `${e.message}${helperLog()}`); }
   step('permission chunk', !!b.permission, b.permission ? describeChunk(b.permission) : 'no permission chunk came');
-  step('approve', b.approveRes?.success === true && b.approveRes.result?.took === true,
-    b.approveRes ? `${JSON.stringify(b.approveRes)}` : 'not sent');
+  step('approve', b.answer?.success === true && b.answer.result?.took === true,
+    b.answer ? `${JSON.stringify(b.answer)}` : 'not sent');
   step('permission_resolved', b.resolved?.outcome === 'allow_once',
     b.resolved ? `${b.resolved.outcome} by ${JSON.stringify(b.resolved.decidedBy)}, ${b.resolved.afterAskMs} ms after the ask` : 'none');
   step('prompt tool', b.end?.stopReason === 'end_turn' && /hi/.test(b.text),
     `stopReason ${b.end?.stopReason}, text ${JSON.stringify(clip(b.text, 120))}, chunks ${JSON.stringify(b.kinds)}, ${b.ms} ms`);
+  step('tool ran in the workspace', fs.existsSync(path.join(ws, 'hi.txt')), fs.existsSync(path.join(ws, 'hi.txt')) ? 'hi.txt written' : 'no hi.txt');
+
+  // Cancelled while the permission waits: agent.cancel withdraws it.
+  fs.rmSync(path.join(ws, 'hi.txt'), { force: true });
+  let d;
+  try { d = await turn('p3', PROMPT_TOOL, conversation, { onPermission: 'cancel' }); } catch (e) { fail('agent.prompt cancel', `${e.message}${helperLog()}`); }
+  step('agent.cancel', d.answer?.success === true && d.answer.result?.cancelled === true && d.end?.stopReason === 'cancelled' && !fs.existsSync(path.join(ws, 'hi.txt')),
+    `answer ${JSON.stringify(d.answer)}; permission ${d.resolved ? d.resolved.outcome : 'not resolved in the stream'}; stopReason ${d.end?.stopReason}`);
+
+  // After a cancel, claude-agent-acp 0.23.1 ends the next prompt at once and
+  // streams the cancelled turn's continuation into the one after (see README).
+  const after = [];
+  for (const id of ['p4', 'p5']) {
+    let e;
+    try { e = await turn(id, PROMPT_PLAIN, conversation); } catch (err) { fail(`agent.prompt ${id}`, `${err.message}${helperLog()}`); }
+    after.push(e);
+  }
+  step('prompts after cancel', after.some((e) => e.end?.stopReason === 'end_turn' && /```c[\s\S]*```/.test(e.text)),
+    after.map((e, i) => `${i + 1}: ${e.end?.stopReason}, ${e.kinds.message || 0} chunks, ${e.ms} ms, text ${JSON.stringify(clip(e.text, 80))}`).join('; '));
+
+  // What the follower saw.
+  await sleep(300);
+  const ups = f.all.filter((m) => m.type === 'agent_update' && m.data?.conversation === conversation);
+  const seqs = ups.map((m) => m.data.seq);
+  const inOrder = seqs.every((v, i) => i === 0 || v > seqs[i - 1]);
+  const fk = {};
+  for (const m of ups) fk[m.data.chunk?.kind] = (fk[m.data.chunk?.kind] || 0) + 1;
+  step('follower', ups.length > 0 && inOrder && (fk.turn_end || 0) >= 2 && (fk.permission || 0) >= 1,
+    `${ups.length} agent_update, seq ${seqs[0]}..${seqs[seqs.length - 1]} ${inOrder ? 'increasing' : 'NOT increasing'}; kinds ${JSON.stringify(fk)}`);
+  f.ws.close();
 
   const conv = await c.command('agent.conversations', {});
   step('agent.conversations', conv.data?.success === true, JSON.stringify(conv.data?.result ?? conv.data));
@@ -584,7 +629,9 @@ async function runHelper(deps, js, api) {
   show(`agent.list after: ${JSON.stringify(list2.data?.result)}`);
 
   c.ws.close();
-  const s = await stopChild(helper);
+  // SIGTERM to the helper alone: it must stop its agents itself.
+  const s = await stopChild(helper, 5000, { group: false });
+  await sleep(300);
   const leftover = markedPids();
   step('helper stop', leftover.length === 0, `exit ${JSON.stringify(s)}; agent processes left: ${leftover.length ? leftover.join(' ') : 'none'}`);
   return { home: agentHome };
@@ -609,7 +656,7 @@ async function main() {
     ({ home } = DIRECT ? await runDirect(deps, js, apiServer) : await runHelper(deps, js, apiServer));
   } catch (e) {
     error = e;
-    if (!(e instanceof StepError)) say(`FAIL unexpected: ${e.stack || e.message}`);
+    if (!e.recorded) step('error', false, e instanceof StepError ? e.message : e.stack || e.message);
   }
   clearTimeout(overall);
   summary(home);
