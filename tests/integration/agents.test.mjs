@@ -412,6 +412,75 @@ describe('agents over ACP', () => {
     c.close();
   });
 
+  test('chat: prose goes to the agent in a few whole messages; commands stay commands', async () => {
+    const c = await ed.client({ sub: 'chatter', scope: 'read agent approve' });
+    const chat = (id, t) => c.send({ type: 'chat', id, data: { text: t } });
+    const replies = async (id, until) => {
+      const out = [];
+      for (;;) {
+        const m = await c.next((x) => x.type === 'chat_reply' && x.id === id, 20000 * SLOW);
+        out.push({ text: m.data.text, at: Date.now() });
+        if (until(m.data.text)) return out;
+      }
+    };
+    chat('q1', 'can you explain what src/main.c does?');
+    const r1 = await replies('q1', (t) => t.endsWith('Done.'));
+    assert.equal(r1.length, 1, JSON.stringify(r1));
+    assert.equal(r1[0].text, 'can you explain what src/main.c does?\n\nDone.');
+    // A command word with its arguments is a command; with prose it is not.
+    chat('q2', 'tasks');
+    const r2 = await replies('q2', () => true);
+    assert.doesNotMatch(r2[0].text, /Done\./);
+    chat('q3', 'log in page is broken');
+    const r3 = await replies('q3', (t) => t.endsWith('Done.'));
+    assert.equal(r3.at(-1).text, 'log in page is broken\n\nDone.');
+    // Fences stay whole.
+    const answer = 'First paragraph.\n\n```js\nconst x = 1;\n\nconst y = 2;\n```\n\nLast paragraph.';
+    chat('q4', `echo ${answer}`);
+    const r4 = await replies('q4', (t) => t.endsWith('Done.'));
+    const joined = r4.map((x) => x.text).join('\n\n');
+    assert.equal(joined, `${answer}\n\nDone.`);
+    for (const m of r4) assert.equal((m.text.match(/```/g) || []).length % 2, 0, `fence split: ${m.text}`);
+    // A tool call and its approval come in one message; "yes N" answers it.
+    chat('q5', 'tool');
+    const [ask] = await replies('q5', (t) => /Approval \d+/.test(t));
+    assert.match(ask.text, /^Running: npm test\n\nApproval (\d+): Agent "scripted": Running: npm test\nReply yes \1, always \1 or no \1\.$/);
+    const n = ask.text.match(/Approval (\d+)/)[1];
+    chat('y5', `yes ${n}`);
+    const r5 = await replies('q5', (t) => t.endsWith('Done.'));
+    assert.match(r5.at(-1).text, /tool ran\n\nDone\.$/);
+    // stop cancels; new starts over.
+    chat('q6', 'slow 20000');
+    await sleep(700);
+    chat('s6', 'stop');
+    const stopAck = await replies('s6', () => true);
+    assert.match(stopAck[0].text, /Stopping/);
+    const r6 = await replies('q6', (t) => /Cancelled\.$/.test(t));
+    assert.match(r6.at(-1).text, /Cancelled\.$/);
+    const before = (await c.command('agent.conversations', {})).data.result.conversations.length;
+    chat('n7', 'new');
+    const r7 = await replies('n7', () => true);
+    assert.match(r7[0].text, /New conversation with scripted/);
+    const after = (await c.command('agent.conversations', {})).data.result.conversations.length;
+    assert.equal(after, before + 1);
+    // Pacing: a paragraph every 500 ms for 8 s gives a few messages, at
+    // least 3 s apart, every paragraph once and in order.
+    chat('q8', 'paras 16 500');
+    const r8 = await replies('q8', (t) => t.endsWith('Done.'));
+    assert.ok(r8.length >= 2 && r8.length <= 5, `${r8.length} messages`);
+    for (let i = 1; i < r8.length - 1; i++) assert.ok(r8[i].at - r8[i - 1].at >= 2900, `gap ${r8[i].at - r8[i - 1].at} ms`);
+    assert.equal(r8.map((x) => x.text).join('\n\n'), `${Array.from({ length: 16 }, (_, i) => `Paragraph ${i + 1}.`).join('\n\n')}\n\nDone.`);
+    c.close();
+  });
+
+  test('chat without the agent scope: prose is not sent, and it says why', async () => {
+    const c = await ed.client({ sub: 'reader', scope: 'read' });
+    const r = await c.request({ type: 'chat', id: 'x', data: { text: 'can you explain what src/main.c does?' } });
+    assert.equal(r.type, 'chat_reply');
+    assert.match(r.data.text, /needs a token with the "agent" scope/);
+    c.close();
+  });
+
   test('agent.list names every agent with its type and state', async () => {
     const c = await ed.client({ sub: 'phone', scope: 'agent' });
     const r = await c.command('agent.list', {});

@@ -18,6 +18,7 @@
 //   write <path> <text> fs/write_text_file then fs/read_text_file; reports
 //                       "read: <content>" or "error: <client error message>"
 //   slow <ms>           a chunk every 50 ms for <ms>; session/cancel -> "cancelled"
+//   paras <n> <ms>      n paragraphs ("Paragraph i.\n\n"), one every <ms>
 //   flood <bytes>       <bytes> of text in 4 KiB chunks, as fast as stdout takes it
 //   crash               one chunk, then process.exit(3)
 //   garbage             raw non-JSON lines + a non-JSON-RPC JSON line on stdout,
@@ -305,6 +306,15 @@ async function scriptSlow(turn, rest) {
   return turn.stop;
 }
 
+async function scriptParas(turn, rest) {
+  const [n, ms] = rest.trim().split(/\s+/).map((x) => Number.parseInt(x, 10));
+  for (let i = 1; i <= (n || 5) && !turn.cancelled; i++) {
+    await turn.message(`Paragraph ${i}.\n\n`);
+    if (!(await turn.wait(ms || 500))) break;
+  }
+  return turn.stop;
+}
+
 async function scriptFlood(turn, rest) {
   const n = Number.parseInt(rest, 10);
   const total = Number.isFinite(n) && n >= 0 ? n : 1 << 20;
@@ -358,6 +368,8 @@ async function runPrompt(turn, text) {
       return scriptWrite(turn, rest);
     case "slow":
       return scriptSlow(turn, rest);
+    case "paras":
+      return scriptParas(turn, rest);
     case "flood":
       return scriptFlood(turn, rest);
     case "crash":
