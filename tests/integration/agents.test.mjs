@@ -236,6 +236,30 @@ describe('agents over ACP', () => {
     b.close();
   });
 
+  test('an approval belongs to the turn: the prompter leaving does not withdraw it', async () => {
+    const phone = await ed.client({ sub: 'owner', scope: 'approve agent' });
+    const a = await ed.client({ sub: 'asker', scope: 'agent' });
+    a.send({ type: 'command', id: 'w', data: { name: 'agent.prompt', args: { text: 'tool' } } });
+    const start = await a.next((m) => m.id === 'w' && m.type === 'stream_start');
+    const perm = await a.next((m) => m.id === 'w' && m.type === 'stream_chunk' && m.data.kind === 'permission');
+    await phone.command('agent.follow', { conversation: start.data.conversation });
+    a.terminate();
+    await sleep(300);
+    const list = await phone.command('approvals.list', {});
+    assert.ok(list.data.result.approvals.some((x) => x.approvalId === perm.data.approvalId), 'still pending');
+    const d = await phone.command('approve', { approvalId: perm.data.approvalId, decision: 'allow_once' });
+    assert.equal(d.data.result.took, true);
+    const seen = [];
+    for (;;) {
+      const u = (await phone.next((m) => m.type === 'agent_update')).data.chunk;
+      seen.push(u);
+      if (u.kind === 'turn_end') break;
+    }
+    assert.equal(text(seen), 'tool ran');
+    assert.equal(seen.at(-1).stopReason, 'end_turn');
+    phone.close();
+  });
+
   test('a turn nobody follows and nobody can resume is cancelled after agentUnwatchedSeconds', async () => {
     const w = await ed.client({ sub: 'watcher', scope: 'agent' });
     await w.request({ type: 'subscribe', id: 's', data: { events: ['agent.turn_finished'] } });
@@ -545,5 +569,38 @@ describe('agents in serve mode (no editor)', () => {
       home.cleanup();
     }
     await waitFor(() => agentPids(marker).length === 0, 'no agent left after serve');
+  });
+});
+
+describe('agents: limits', () => {
+  test('at most limits.maxAgentTurns turns run at once; the others wait their turn', async () => {
+    const dir = tempDir('companion-agents-cap-');
+    const ed = new Editor();
+    try {
+      await ed.startServer({ folders: [dir], settings: { limits: { commandsPerSecond: 1000, maxAgentTurns: 1, maxConversations: 2 }, agents: { scripted: scripted() } } });
+      const c = await ed.client({ sub: 'phone', scope: 'agent' });
+      c.send({ type: 'command', id: 'a', data: { name: 'agent.prompt', args: { text: 'slow 1500' } } });
+      c.send({ type: 'command', id: 'b', data: { name: 'agent.prompt', args: { text: 'echo second' } } });
+      const sa = await c.next((m) => m.id === 'a' && m.type === 'stream_start');
+      const sb = await c.next((m) => m.id === 'b' && m.type === 'stream_start');
+      await c.next((m) => m.id === 'a' && m.type === 'stream_chunk');
+      const convs = (await c.command('agent.conversations', {})).data.result.conversations;
+      const byId = Object.fromEntries(convs.map((x) => [x.id, x]));
+      assert.equal(byId[sa.data.conversation].state, 'running');
+      assert.deepEqual([byId[sb.data.conversation].state, byId[sb.data.conversation].queued], ['idle', 1]);
+      const ra = await collect(c, 'a');
+      const rb = await collect(c, 'b');
+      assert.equal(ra.end.stopReason, 'end_turn');
+      assert.equal(text(rb.chunks), 'second');
+      // Two conversations kept: a third forgets the one idle longest.
+      const n = await c.command('agent.new', {});
+      assert.equal(n.data.success, true);
+      const after = (await c.command('agent.conversations', {})).data.result.conversations.map((x) => x.id);
+      assert.equal(after.length, 2);
+      assert.ok(!after.includes(sa.data.conversation), `${sa.data.conversation} forgotten: ${after}`);
+      c.close();
+    } finally {
+      await ed.stop();
+    }
   });
 });
