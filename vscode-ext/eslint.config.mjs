@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['out/**', 'out-test/**', 'node_modules/**', 'e2e-tools/**', 'e2e-artifacts/**', '*.vsix'] },
+  { ignores: ['out/**', 'out-test/**', 'node_modules/**', 'e2e-tools/**', 'e2e-tools-lm/**', 'e2e-artifacts/**', 'e2e-artifacts-lm/**', '*.vsix'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -26,5 +26,14 @@ export default tseslint.config(
       ...tseslint.configs.disableTypeChecked.languageOptions,
       globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly' },
     },
+  },
+  {
+    // The test extension of scripts/e2e-lm.sh: plain CommonJS, loaded by VS Code as is.
+    files: ['test/e2e-lm/**/*.js'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', module: 'writable', process: 'readonly', setTimeout: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -11,94 +11,23 @@
 // (where code-server keeps machine-scoped settings) do apply.
 // Screenshots go to vscode-ext/e2e-artifacts/. Run through scripts/e2e.sh.
 import { Buffer } from 'node:buffer';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import http from 'node:http';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  WebSocket, codeServerHarness, ext, findFile, freePort, health, helperPids, makeSteps, newestCompanionLog as newestLogIn,
+  pairDevice, runCommand, sleep, waitFor, wsClient,
+} from './e2e-lib.mjs';
 
-const ext = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tools = path.join(ext, 'e2e-tools');
 const vsix = process.env.E2E_VSIX || path.join(ext, 'companion-0.1.0.vsix');
 const artifacts = path.join(ext, 'e2e-artifacts');
-const require = createRequire(path.join(tools, 'package.json'));
-const { chromium } = require('playwright-core');
-const WebSocket = createRequire(path.join(ext, 'package.json'))('ws');
-const codeServer = path.join(tools, 'node_modules', '.bin', 'code-server');
+const steps = makeSteps();
+const step = steps.step;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const results = [];
-let failed = 0;
-function step(name, ok, detail = '') {
-  results.push({ name, ok, detail });
-  if (!ok) failed++;
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? ` — ${detail}` : ''}`);
-}
-async function waitFor(fn, what, timeoutMs = 30000, stepMs = 200) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (${last.message})` : ''}`);
-    await sleep(stepMs);
-  }
-}
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-function health(port) {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/health', timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode);
-    });
-    req.on('error', () => resolve(0));
-    req.on('timeout', () => { req.destroy(); resolve(0); });
-  });
-}
-function helperPids(sid) {
-  const out = execFileSync('ps', ['-eo', 'pid=,sid=,args='], { encoding: 'utf8' });
-  return out.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 3 && Number(f[1]) === sid && f[2].endsWith('companion-helper') && f[3] === '--stdio').map((f) => Number(f[0]));
-}
-function findFile(dir, pred) {
-  let entries;
-  try { entries = readdirSync(dir, { withFileTypes: true }); } catch { return undefined; }
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) { const f = findFile(p, pred); if (f) return f; } else if (pred(p)) return p;
-  }
-  return undefined;
-}
-function findFiles(dir, pred, out = []) {
-  let entries;
-  try { entries = readdirSync(dir, { withFileTypes: true }); } catch { return out; }
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) findFiles(p, pred, out); else if (pred(p)) out.push(p);
-  }
-  return out;
-}
-/* The newest Companion.log of the extension (one per extension host run). */
-function newestCompanionLog() {
-  const logs = findFiles(path.join(dirs.userData, 'logs'), (f) => /Companion\.log$/.test(f));
-  logs.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  return logs[0];
-}
 /* Local addresses of the sockets listening on a TCP port, from /proc/net/tcp and tcp6. */
 function listeners(port) {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
@@ -140,155 +69,22 @@ function upgradeStatus(url, open) {
     ws.once('error', () => resolve(0));
   });
 }
-function wsClient(url) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    const msgs = [];
-    const c = {
-      ws, msgs,
-      closed: new Promise((r) => ws.on('close', (code) => r(code))),
-      send: (m) => ws.send(JSON.stringify(m)),
-      next: (pred, ms = 15000) => waitFor(() => { const i = msgs.findIndex(pred); return i >= 0 ? msgs.splice(i, 1)[0] : undefined; }, 'a ws message', ms, 50),
-    };
-    ws.on('message', (d) => msgs.push(JSON.parse(d.toString())));
-    ws.once('open', () => resolve(c));
-    ws.once('error', reject);
-  });
-}
-
 const root = mkdtempSync(path.join(tmpdir(), 'companion-e2e-'));
-const dirs = {
-  xdg: path.join(root, 'xdg'), userData: path.join(root, 'user-data'), exts: path.join(root, 'extensions'),
-  ws: path.join(root, 'workspace'), browser: path.join(root, 'browser'),
-};
-for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
 mkdirSync(artifacts, { recursive: true });
+const port1 = await freePort();
+const port2 = await freePort();
+const cs = codeServerHarness({ tools, root, userSettings: { 'companion.server.port': port1 } });
+const { dirs } = cs;
+const newestCompanionLog = () => newestLogIn(dirs.userData);
 writeFileSync(path.join(dirs.ws, 'hello.txt'), 'line one\nline two\nline three\nline four\n');
 mkdirSync(path.join(dirs.ws, '.vscode'));
 writeFileSync(path.join(dirs.ws, '.vscode', 'settings.json'), JSON.stringify({
   'companion.tasks': { 'approve-me': { command: 'echo', args: ['approved'], confirm: true } },
 }, null, 2));
 
-const port1 = await freePort();
-const port2 = await freePort();
-mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
-writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify({
-  'remote.autoForwardPorts': false, 'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off',
-  'workbench.tips.enabled': false, 'extensions.autoUpdate': false, 'extensions.autoCheckUpdates': false,
-  'companion.server.port': port1,
-}, null, 2));
-const env = {
-  ...process.env,
-  XDG_CONFIG_HOME: path.join(dirs.xdg, 'config'), XDG_DATA_HOME: path.join(dirs.xdg, 'data'),
-  XDG_CACHE_HOME: path.join(dirs.xdg, 'cache'),
-  EXTENSIONS_GALLERY: JSON.stringify({ serviceUrl: 'http://127.0.0.1:9/gallery', itemUrl: 'http://127.0.0.1:9/item' }),
-};
-const csArgs = ['--user-data-dir', dirs.userData, '--extensions-dir', dirs.exts, '--config', path.join(root, 'config.yaml')];
-writeFileSync(path.join(root, 'config.yaml'), 'auth: none\ncert: false\n');
-
-execFileSync(codeServer, [...csArgs, '--install-extension', vsix], { env, stdio: 'inherit' });
-
-let csLog = '';
-const sessions = [];
-let browser;
-
-/* Starts code-server (in its own session) and opens folder in chromium. */
-async function launch(folder, { trusted }) {
-  const csPort = await freePort();
-  const cs = spawn('setsid', [codeServer, ...csArgs, '--bind-addr', `127.0.0.1:${csPort}`, '--auth', 'none',
-    '--disable-telemetry', '--disable-update-check', ...(trusted ? ['--disable-workspace-trust'] : []), folder], {
-    env, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  cs.stdout.on('data', (d) => { csLog += d; });
-  cs.stderr.on('data', (d) => { csLog += d; });
-  const sid = cs.pid; // setsid execs in place: its pid is the session id
-  sessions.push(sid);
-  await waitFor(async () => (await new Promise((r) => http.get(`http://127.0.0.1:${csPort}/healthz`, (res) => { res.resume(); r(res.statusCode === 200); }).on('error', () => r(false)))), 'code-server', 60000);
-  if (!browser) {
-    browser = await chromium.launchPersistentContext(dirs.browser, {
-      executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1400, height: 900 },
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
-    await browser.route('**/*', (route) => {
-      const u = new URL(route.request().url());
-      if (['127.0.0.1', 'localhost'].includes(u.hostname) || u.protocol === 'data:' || u.protocol === 'blob:') return route.continue();
-      return route.abort();
-    });
-  }
-  const page = browser.pages()[0] ?? (await browser.newPage());
-  await page.goto(`http://127.0.0.1:${csPort}/?folder=${encodeURIComponent(folder)}`);
-  await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
-  return { page, sid };
-}
-
-async function stopSession(sid) {
-  try { process.kill(-sid, 'SIGTERM'); } catch { /* gone */ }
-  await sleep(1000);
-  try { process.kill(-sid, 'SIGKILL'); } catch { /* gone */ }
-}
-
-async function cleanup() {
-  try { await browser?.close(); } catch { /* closed */ }
-  for (const sid of sessions) await stopSession(sid);
-  writeFileSync(path.join(artifacts, 'code-server.log'), csLog);
-  writeFileSync(path.join(artifacts, 'results.json'), JSON.stringify({ failed, results }, null, 2));
-  rmSync(root, { recursive: true, force: true });
-}
-
-/* Runs a command from the palette (F1) by its exact title. */
-async function runCommand(page, title) {
-  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => {});
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 10000 });
-  await input.fill(`>${title}`);
-  // Click the row whose label is exactly the title: fuzzy matching may
-  // put another command first ("Pair Device" also matches "Notify Paired
-  // Devices"), so Enter on the top row is not enough.
-  const exact = new RegExp(`^\\s*${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
-  const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
-  await row.waitFor({ timeout: 10000 });
-  await row.click();
-}
-
-/* Pair Device through its quick picks (read, plus the scopes in tick; 1 hour);
- * the webview's values, and the scope rows' ticks as first shown. */
-async function pairDevice(page, { name, tick = [], notToken }) {
-  await runCommand(page, 'Companion: Pair Device');
-  const scopeRow = (scope) => page.locator('.quick-input-list .monaco-list-row').filter({
-    has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${scope}\\s*$`) }),
-  }).first();
-  await scopeRow('read').waitFor({ timeout: 10000 });
-  const initial = {};
-  for (const scope of ['read', 'run', 'editor', 'approve']) {
-    const row = scopeRow(scope);
-    initial[scope] = (await row.count()) === 0 ? 'absent' : await row.evaluate((el) => {
-      const box = el.querySelector('input[type=checkbox]');
-      if (box) return box.checked;
-      const t = el.querySelector('[aria-checked]') ?? el;
-      return t.getAttribute('aria-checked') === 'true';
-    });
-  }
-  for (const scope of tick) {
-    await scopeRow(scope).locator('input[type=checkbox], .monaco-custom-toggle, .quick-input-list-checkbox').first().click();
-  }
-  await page.keyboard.press('Enter');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: '1 hour' }).first().waitFor({ timeout: 10000 });
-  await page.keyboard.press('Enter');
-  const nameBox = page.locator('.quick-input-widget input');
-  await nameBox.waitFor({ state: 'visible' });
-  await nameBox.fill(name);
-  await page.keyboard.press('Enter');
-  return waitFor(async () => {
-    for (const f of page.frames()) {
-      const el = await f.$('#v-token').catch(() => null);
-      const tok = el ? (await el.innerText()).trim() : '';
-      if (tok && tok !== notToken) return { token: tok, ws: (await (await f.$('#v-workspaceId')).innerText()).trim(), frame: f, initial };
-    }
-    return undefined;
-  }, 'the pairing webview', 20000);
-}
+cs.install(vsix);
+const launch = (folder, opts) => cs.launch(folder, opts);
+const stopSession = (sid) => cs.stopSession(sid);
 
 /* The rest of a task.run: {out} when it ran, {error} when it was refused. */
 async function runOutcome(c, id) {
@@ -317,7 +113,8 @@ try {
   // 2. Pair Device: scopes read + run + editor, 1 hour, "e2e-phone"
   const token = await pairDevice(page, { name: 'e2e-phone', tick: ['run', 'editor'] });
   step('Pair Device shows a token in the webview', /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token.token), `workspace ${token.ws}`);
-  step('Pair Device offers the approve scope, not ticked by default', token.initial.approve === false && token.initial.read === true,
+  step('Pair Device offers the approve and agent scopes, not ticked by default',
+    token.initial.approve === false && token.initial.agent === false && token.initial.read === true,
     JSON.stringify(token.initial));
   const qrOk = await token.frame.$eval('#qr', (img) => img.complete && img.naturalWidth > 0).catch(() => false);
   step('the pairing webview renders the QR code', qrOk);
@@ -615,9 +412,9 @@ try {
   await h.page.screenshot({ path: path.join(artifacts, 'hostile-workspace.png') });
 } catch (e) {
   step('e2e run', false, e.message);
-  try { await browser?.pages()[0]?.screenshot({ path: path.join(artifacts, 'failure.png') }); } catch { /* no page */ }
+  try { await cs.browser?.pages()[0]?.screenshot({ path: path.join(artifacts, 'failure.png') }); } catch { /* no page */ }
 } finally {
-  await cleanup();
+  await cs.cleanup(artifacts, steps);
 }
-console.log(`\ne2e: ${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+console.log(`\ne2e: ${steps.results.length - steps.failed} passed, ${steps.failed} failed`);
+process.exit(steps.failed ? 1 : 0);

@@ -39,6 +39,7 @@ import {
   type StatusResult,
   type WorkspaceFolderParam,
 } from './protocol';
+import { attachLm, type LmService } from './lm';
 
 export interface Logger {
   debug(message: string): void;
@@ -68,6 +69,8 @@ export interface HelperClientOptions {
   initializeParams(): Promise<InitializeParams>;
   logger: Logger;
   editor?: EditorHandlers;
+  /** Answers editor/lm and editor/lmCancel (vscode-lm agents). */
+  lm?: LmService;
   cwd?: string;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
@@ -125,11 +128,13 @@ interface Running {
   initialized: boolean;
   exitHandled: boolean;
   resolveExit: () => void;
+  /** editor/lm on this connection: its turns end with the process. */
+  lm?: { dispose(): void };
 }
 
 export class HelperClient {
-  private readonly opts: Required<Omit<HelperClientOptions, 'editor' | 'cwd'>> &
-    Pick<HelperClientOptions, 'editor' | 'cwd'>;
+  private readonly opts: Required<Omit<HelperClientOptions, 'editor' | 'lm' | 'cwd'>> &
+    Pick<HelperClientOptions, 'editor' | 'lm' | 'cwd'>;
   private run: Running | undefined;
   private gen = 0;
   private wantServer = false;
@@ -276,6 +281,7 @@ export class HelperClient {
       conn.onRequest('editor/diagnostics', (p: EditorDiagnosticsParams | null) => ed.diagnostics(p ?? {}));
       conn.onRequest('editor/executeCommand', (p: EditorExecuteCommandParams) => ed.executeCommand(p));
     }
+    if (this.opts.lm) run.lm = attachLm(conn, this.opts.lm);
     conn.onNotification('companion/approvalRequested', (p: Approval) => this.onApprovalRequested.fire(p));
     conn.onNotification('companion/approvalResolved', (p: ApprovalResolvedParams) =>
       this.onApprovalResolved.fire(p),
@@ -322,6 +328,7 @@ export class HelperClient {
     if (run.exitHandled) return;
     run.exitHandled = true;
     run.resolveExit();
+    run.lm?.dispose();
     try {
       run.conn.dispose();
     } catch {

@@ -20,6 +20,11 @@ const SCOPES: { label: Scope; description: string; picked: boolean }[] = [
     description: 'lets this device allow or deny risky actions; with run it can approve its own tasks',
     picked: false,
   },
+  {
+    label: 'agent',
+    description: "lets the device make the workspace's coding agent act (as strong as run)",
+    picked: false,
+  },
 ];
 
 const LIFETIMES = [

@@ -8,6 +8,8 @@ import * as vscode from 'vscode';
 import { HelperClient, isPortTaken, type ClientStatus } from './client';
 import { discoverHelper, HelperNotFoundError } from './discovery';
 import { editorHandlers } from './editor';
+import { LmService } from './lm';
+import { vscodeLmBackend } from './lmVscode';
 import type { HelperSettings, InitializeParams, StartResult, WorkspaceFolderParam } from './protocol';
 import { Settings } from './settings';
 import { workspaceIdFor } from './settingsShape';
@@ -25,6 +27,8 @@ export class Controller implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private clientSubs: { dispose(): void }[] = [];
   private readonly clientCreated = new vscode.EventEmitter<HelperClient>();
+  /** editor/lm (vscode-lm agents): VS Code's language models, asked for the helper. */
+  private readonly lm: LmService;
   /** A new HelperClient (first start, or another helper binary): views follow it. */
   readonly onDidCreateClient = this.clientCreated.event;
 
@@ -34,8 +38,10 @@ export class Controller implements vscode.Disposable {
     readonly settings: Settings,
     private readonly statusBar: StatusBar,
   ) {
+    this.lm = new LmService({ backend: vscodeLmBackend(), log: (line) => this.log.info(line) });
     this.disposables.push(
       this.clientCreated,
+      this.lm,
       settings.onDidChange(() => void this.settingsChanged()),
       vscode.workspace.onDidChangeWorkspaceFolders((e) => {
         void this.client?.didChangeWorkspaceFolders(e.added.map(folderParam), e.removed.map(folderParam));
@@ -145,6 +151,7 @@ export class Controller implements vscode.Disposable {
       logger: this.log,
       initializeParams: () => this.initializeParams(),
       editor: editorHandlers(this.log),
+      lm: this.lm,
       cwd: folder?.uri.scheme === 'file' ? folder.uri.fsPath : path.dirname(found.path),
     });
     this.clientSubs = [

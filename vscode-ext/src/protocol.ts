@@ -52,7 +52,7 @@ export interface StatusResult {
   counters: Record<string, number>;
 }
 
-export type Scope = 'read' | 'run' | 'editor' | 'approve';
+export type Scope = 'read' | 'run' | 'editor' | 'approve' | 'agent';
 
 export interface IssueTokenParams {
   userId: string;
@@ -117,6 +117,34 @@ export interface EditorHandlers {
   showMessage(p: EditorShowMessageParams): Promise<{ shown: boolean }>;
   diagnostics(p: EditorDiagnosticsParams): Promise<{ diagnostics: EditorDiagnostic[] }>;
   executeCommand(p: EditorExecuteCommandParams): Promise<unknown>;
+}
+
+/* vscode-lm agents (agents spec, "vscode-lm agents"): the helper asks the editor's language model. */
+
+export interface LmMessage {
+  role: 'user' | 'assistant';
+  text: string;
+}
+/** editor/lm: the conversation so far, the last message the new prompt. */
+export interface LmParams {
+  turnId: string;
+  vendor?: string;
+  family?: string;
+  messages: LmMessage[];
+}
+/** editor/lm's answer; model is "<vendor>/<family>/<id>". */
+export interface LmResult {
+  stopReason: 'end_turn' | 'cancelled' | 'max_tokens';
+  model?: string;
+}
+/** companion/lmChunk (editor -> helper): a fragment of the answer. */
+export interface LmChunkParams {
+  turnId: string;
+  text: string;
+}
+/** editor/lmCancel (helper -> editor). */
+export interface LmCancelParams {
+  turnId: string;
 }
 
 /* Approvals (docs/protocol.md, "Approvals"). */

@@ -36,6 +36,8 @@ export const HELPER_SETTING_DEFAULTS: Readonly<Record<string, unknown>> = {
   'limits.maxConcurrentTasks': 4,
   'limits.maxQueuedBytes': 8388608,
   tasks: {},
+  agents: {},
+  defaultAgent: '',
   editorCommands: ['workbench.action.files.saveAll'],
   'log.level': 'info',
 };
@@ -44,7 +46,8 @@ export const HELPER_SETTING_DEFAULTS: Readonly<Record<string, unknown>> = {
 export const EXTENSION_ONLY_KEYS: readonly string[] = ['helper.path', 'notifyOnConnect'];
 
 /**
- * Settings that decide who gets in or how much: contributed with scope
+ * Settings that decide who gets in or how much, and the agents (programs a
+ * phone may drive, as strong as tasks): contributed with scope
  * `machine`, so VS Code takes them from the user's settings (in a remote
  * window: the remote machine's settings) and never from a workspace's
  * `.vscode/settings.json` or `.code-workspace` file. The extension reads them
@@ -74,6 +77,8 @@ export const MACHINE_SCOPED_KEYS: readonly string[] = [
   'limits.maxConcurrentTasks',
   'limits.maxQueuedBytes',
   'helper.path',
+  'agents',
+  'defaultAgent',
 ];
 
 /** What WorkspaceConfiguration.inspect answers (the parts used here). */

@@ -76,6 +76,38 @@ describe('settings', () => {
     assert.deepEqual(r.ignoredWorkspaceKeys, ['auth.publicKey', 'helper.path', 'server.host']);
   });
 
+  it('forwards agents and defaultAgent like tasks, from the user settings only (never a workspace)', () => {
+    const agents = { copilot: { type: 'vscode-lm', vendor: 'copilot', family: 'gpt-4o' }, claude: { command: 'npx', args: ['a'] } };
+    const flat: Record<string, unknown> = { agents, defaultAgent: 'copilot', tasks: {} };
+    assert.deepEqual(toHelperSettings((k) => flat[k], undefined), { tasks: {}, agents, defaultAgent: 'copilot' });
+    for (const k of ['agents', 'defaultAgent']) {
+      assert.equal(props[`companion.${k}`]?.scope, 'machine', k);
+      assert.ok(MACHINE_SCOPED_KEYS.includes(k), k);
+    }
+    const r = readSettings(
+      {
+        get: () => ({ evil: { command: 'sh' } }),
+        inspect: (k) => (k === 'agents'
+          ? { defaultValue: {}, globalValue: agents, workspaceValue: { evil: { command: 'sh' } } }
+          : { defaultValue: '', workspaceFolderValue: 'evil' }),
+      },
+      ['agents', 'defaultAgent'],
+    );
+    assert.deepEqual(r.get('agents'), agents);
+    assert.equal(r.get('defaultAgent'), '');
+    assert.deepEqual(r.ignoredWorkspaceKeys, ['agents', 'defaultAgent']);
+    // restricted in an untrusted workspace, like tasks
+    const restricted = (pkg as unknown as { capabilities: { untrustedWorkspaces: { restrictedConfigurations: string[] } } })
+      .capabilities.untrustedWorkspaces.restrictedConfigurations;
+    for (const k of ['companion.tasks', 'companion.agents', 'companion.defaultAgent']) assert.ok(restricted.includes(k), k);
+    // the schema offers both kinds of agent
+    const schema = (props['companion.agents'] as unknown as { additionalProperties: { oneOf: { required: string[]; properties: Record<string, { enum?: string[] }> }[] } })
+      .additionalProperties.oneOf;
+    assert.deepEqual(schema.map((s) => s.required), [['command'], ['type']]);
+    assert.deepEqual(schema.map((s) => s.properties.type?.enum), [['acp'], ['vscode-lm']]);
+    assert.ok('vendor' in (schema[1]?.properties ?? {}) && 'family' in (schema[1]?.properties ?? {}));
+  });
+
   it('contributes every contract key with its default, and the extension keys', () => {
     for (const [key, def] of Object.entries(HELPER_SETTING_DEFAULTS)) {
       const p = props[`companion.${key}`];
