@@ -34,6 +34,11 @@ export const HELPER_SETTING_DEFAULTS: Readonly<Record<string, unknown>> = {
   'limits.commandsPerSecond': 20,
   'limits.maxOutputBytes': 1048576,
   'limits.maxConcurrentTasks': 4,
+  'limits.maxConversations': 32,
+  'limits.maxAgentTurns': 4,
+  'limits.agentTurnTimeoutSeconds': 1800,
+  'limits.agentStartTimeoutSeconds': 60,
+  'limits.agentUnwatchedSeconds': 120,
   'limits.maxQueuedBytes': 8388608,
   tasks: {},
   agents: {},
@@ -46,8 +51,7 @@ export const HELPER_SETTING_DEFAULTS: Readonly<Record<string, unknown>> = {
 export const EXTENSION_ONLY_KEYS: readonly string[] = ['helper.path', 'notifyOnConnect'];
 
 /**
- * Settings that decide who gets in or how much, and the agents (programs a
- * phone may drive, as strong as tasks): contributed with scope
+ * Settings that decide who gets in or how much: contributed with scope
  * `machine`, so VS Code takes them from the user's settings (in a remote
  * window: the remote machine's settings) and never from a workspace's
  * `.vscode/settings.json` or `.code-workspace` file. The extension reads them
@@ -75,10 +79,13 @@ export const MACHINE_SCOPED_KEYS: readonly string[] = [
   'limits.commandsPerSecond',
   'limits.maxOutputBytes',
   'limits.maxConcurrentTasks',
+  'limits.maxConversations',
+  'limits.maxAgentTurns',
+  'limits.agentTurnTimeoutSeconds',
+  'limits.agentStartTimeoutSeconds',
+  'limits.agentUnwatchedSeconds',
   'limits.maxQueuedBytes',
   'helper.path',
-  'agents',
-  'defaultAgent',
 ];
 
 /** What WorkspaceConfiguration.inspect answers (the parts used here). */

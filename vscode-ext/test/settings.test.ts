@@ -76,26 +76,27 @@ describe('settings', () => {
     assert.deepEqual(r.ignoredWorkspaceKeys, ['auth.publicKey', 'helper.path', 'server.host']);
   });
 
-  it('forwards agents and defaultAgent like tasks, from the user settings only (never a workspace)', () => {
+  it('forwards agents and defaultAgent like tasks: window-scoped, so a trusted workspace may set them', () => {
     const agents = { copilot: { type: 'vscode-lm', vendor: 'copilot', family: 'gpt-4o' }, claude: { command: 'npx', args: ['a'] } };
     const flat: Record<string, unknown> = { agents, defaultAgent: 'copilot', tasks: {} };
     assert.deepEqual(toHelperSettings((k) => flat[k], undefined), { tasks: {}, agents, defaultAgent: 'copilot' });
     for (const k of ['agents', 'defaultAgent']) {
-      assert.equal(props[`companion.${k}`]?.scope, 'machine', k);
-      assert.ok(MACHINE_SCOPED_KEYS.includes(k), k);
+      assert.equal(props[`companion.${k}`]?.scope, props['companion.tasks']?.scope, k);
+      assert.ok(!MACHINE_SCOPED_KEYS.includes(k), k);
     }
+    const wsAgents = { local: { command: 'sh' } };
     const r = readSettings(
       {
-        get: () => ({ evil: { command: 'sh' } }),
+        get: (k) => (k === 'agents' ? wsAgents : 'local'),
         inspect: (k) => (k === 'agents'
-          ? { defaultValue: {}, globalValue: agents, workspaceValue: { evil: { command: 'sh' } } }
-          : { defaultValue: '', workspaceFolderValue: 'evil' }),
+          ? { defaultValue: {}, globalValue: agents, workspaceValue: wsAgents }
+          : { defaultValue: '', workspaceFolderValue: 'local' }),
       },
       ['agents', 'defaultAgent'],
     );
-    assert.deepEqual(r.get('agents'), agents);
-    assert.equal(r.get('defaultAgent'), '');
-    assert.deepEqual(r.ignoredWorkspaceKeys, ['agents', 'defaultAgent']);
+    assert.deepEqual(r.get('agents'), wsAgents);
+    assert.equal(r.get('defaultAgent'), 'local');
+    assert.deepEqual(r.ignoredWorkspaceKeys, []);
     // restricted in an untrusted workspace, like tasks
     const restricted = (pkg as unknown as { capabilities: { untrustedWorkspaces: { restrictedConfigurations: string[] } } })
       .capabilities.untrustedWorkspaces.restrictedConfigurations;
