@@ -3,7 +3,8 @@
 # test: cmocka unit tests (ctest) and the integration suite (node --test
 # against the real binary), the version check, then both suites again under
 # ASan+UBSan (LeakSanitizer on) and the .deb install test in a debootstrapped
-# root, and the extension's end-to-end suite in a real VS Code (code-server).
+# root, and the extension's end-to-end suites in a real VS Code (code-server
+# 4.100, and 4.105 for the editor's language models as agents).
 # --quick skips the sanitizer pass, the install test and the end-to-end run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -56,5 +57,8 @@ if [ $quick -eq 0 ]; then
   bash package/test-vsix.sh
   echo "== end-to-end in a real VS Code (code-server + chromium); screenshots in vscode-ext/e2e-artifacts/"
   E2E_SKIP_PACKAGE=1 bash vscode-ext/scripts/e2e.sh
+  echo "== vscode-lm agents end-to-end in VS Code 1.105 (code-server 4.105.1 on Node 22); artifacts in vscode-ext/e2e-artifacts-lm/"
+  # Budget: about 4 minutes with the install (the run itself is capped at 4).
+  E2E_SKIP_PACKAGE=1 bash vscode-ext/scripts/e2e-lm.sh
 fi
 echo "== all tests passed"
