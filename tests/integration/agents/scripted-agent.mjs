@@ -18,6 +18,8 @@
 //   write <path> <text> fs/write_text_file then fs/read_text_file; reports
 //                       "read: <content>" or "error: <client error message>"
 //   slow <ms>           a chunk every 50 ms for <ms>; session/cancel -> "cancelled"
+//   paras <n> <ms>      n paragraphs ("Paragraph i of n." and a blank line), one
+//                       every <ms> ms, each in two chunks; session/cancel stops
 //   flood <bytes>       <bytes> of text in 4 KiB chunks, as fast as stdout takes it
 //   crash               one chunk, then process.exit(3)
 //   garbage             raw non-JSON lines + a non-JSON-RPC JSON line on stdout,
@@ -305,6 +307,18 @@ async function scriptSlow(turn, rest) {
   return turn.stop;
 }
 
+async function scriptParas(turn, rest) {
+  const [n, ms] = rest.trim().split(/\s+/).map((x) => Number.parseInt(x, 10));
+  const count = Number.isFinite(n) && n > 0 ? n : 3;
+  const every = Number.isFinite(ms) && ms >= 0 ? ms : 1000;
+  for (let i = 1; i <= count; i++) {
+    if (i > 1 && !(await turn.wait(every))) break;
+    await turn.message(`Paragraph ${i} `);
+    await turn.message(`of ${count}.\n\n`);
+  }
+  return turn.stop;
+}
+
 async function scriptFlood(turn, rest) {
   const n = Number.parseInt(rest, 10);
   const total = Number.isFinite(n) && n >= 0 ? n : 1 << 20;
@@ -358,6 +372,8 @@ async function runPrompt(turn, text) {
       return scriptWrite(turn, rest);
     case "slow":
       return scriptSlow(turn, rest);
+    case "paras":
+      return scriptParas(turn, rest);
     case "flood":
       return scriptFlood(turn, rest);
     case "crash":

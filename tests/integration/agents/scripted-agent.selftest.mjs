@@ -354,6 +354,19 @@ test("slow: session/cancel stops early with stopReason cancelled", async () => {
   });
 });
 
+test("paras: n paragraphs, one every <ms>, end_turn", async () => {
+  await withAgent(async (ctx, { updates }) => {
+    const sid = await newSession(ctx);
+    const t0 = Date.now();
+    const res = await prompt(ctx, sid, "paras 3 200");
+    const dt = Date.now() - t0;
+    assert.equal(res.stopReason, "end_turn");
+    assert.ok(dt >= 380 && dt < 2000, `took ${dt} ms`);
+    const text = of(updates, sid).map((u) => u.content.text).join("");
+    assert.equal(text, "Paragraph 1 of 3.\n\nParagraph 2 of 3.\n\nParagraph 3 of 3.\n\n");
+  });
+});
+
 test("flood: exact byte count in 4 KiB chunks", async () => {
   await withAgent(async (ctx, { updates }) => {
     const sid = await newSession(ctx);
