@@ -18,6 +18,7 @@
 //   write <path> <text> fs/write_text_file then fs/read_text_file; reports
 //                       "read: <content>" or "error: <client error message>"
 //   slow <ms>           a chunk every 50 ms for <ms>; session/cancel -> "cancelled"
+//   drip <ms> <text>    <text> in 12 chunks (cut anywhere), one every <ms> ms
 //   paras <n> <ms>      n paragraphs ("Paragraph i of n." and a blank line), one
 //                       every <ms> ms, each in two chunks; session/cancel stops
 //   flood <bytes>       <bytes> of text in 4 KiB chunks, as fast as stdout takes it
@@ -307,6 +308,19 @@ async function scriptSlow(turn, rest) {
   return turn.stop;
 }
 
+async function scriptDrip(turn, rest) {
+  const m = /^(\d+)\s([\s\S]*)$/.exec(rest);
+  const every = m ? Number.parseInt(m[1], 10) : 500;
+  const text = m ? m[2] : rest;
+  let first = true;
+  for (const piece of splitChunks(text, 12)) {
+    if (!first && !(await turn.wait(every))) break;
+    first = false;
+    await turn.message(piece);
+  }
+  return turn.stop;
+}
+
 async function scriptParas(turn, rest) {
   const [n, ms] = rest.trim().split(/\s+/).map((x) => Number.parseInt(x, 10));
   const count = Number.isFinite(n) && n > 0 ? n : 3;
@@ -372,6 +386,8 @@ async function runPrompt(turn, text) {
       return scriptWrite(turn, rest);
     case "slow":
       return scriptSlow(turn, rest);
+    case "drip":
+      return scriptDrip(turn, rest);
     case "paras":
       return scriptParas(turn, rest);
     case "flood":

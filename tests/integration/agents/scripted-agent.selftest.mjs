@@ -367,6 +367,21 @@ test("paras: n paragraphs, one every <ms>, end_turn", async () => {
   });
 });
 
+test("drip: the text in 12 chunks, one every <ms>", async () => {
+  await withAgent(async (ctx, { updates }) => {
+    const sid = await newSession(ctx);
+    const t0 = Date.now();
+    const text = "x".repeat(50) + "\n\n```\ncode\n```\n" + "y".repeat(50);
+    const res = await prompt(ctx, sid, `drip 20 ${text}`);
+    const dt = Date.now() - t0;
+    assert.equal(res.stopReason, "end_turn");
+    assert.ok(dt >= 200 && dt < 2000, `took ${dt} ms`);
+    const chunks = of(updates, sid).map((u) => u.content.text);
+    assert.equal(chunks.length, 12);
+    assert.equal(chunks.join(""), text);
+  });
+});
+
 test("flood: exact byte count in 4 KiB chunks", async () => {
   await withAgent(async (ctx, { updates }) => {
     const sid = await newSession(ctx);
