@@ -49,6 +49,7 @@ struct fence {
 
 struct tool {
     char *id;
+    char *title; /* the last title the call had (an update may omit it); NULL for none */
     int shown_running, finished;
 };
 
@@ -424,11 +425,12 @@ static struct tool *tool_add(struct chat_stream *cs, const char *id)
         return NULL;
     if (cs->ntools == CHAT_STREAM_TOOLS) {
         free(cs->tools[0].id);
+        free(cs->tools[0].title);
         memmove(cs->tools, cs->tools + 1, (CHAT_STREAM_TOOLS - 1) * sizeof *cs->tools);
         cs->ntools--;
     }
     struct tool *t = &cs->tools[cs->ntools++];
-    *t = (struct tool){copy, 0, 0};
+    *t = (struct tool){copy, NULL, 0, 0};
     return t;
 }
 
@@ -457,6 +459,15 @@ static int add_tool(struct chat_stream *cs, json_object *c)
     struct tool *t = tool_find(cs, id);
     if (!t && !(t = tool_add(cs, id)))
         return -1;
+    /* ACP updates carry only what changed: a call keeps its title. */
+    if (title && *title && (!t->title || strcmp(t->title, title) != 0)) {
+        char *copy = strdup(title);
+        if (!copy)
+            return -1;
+        free(t->title);
+        t->title = copy;
+    }
+    title = t->title;
     if (t->finished)
         return 0;
     if (running && !t->shown_running) {
@@ -727,8 +738,10 @@ void chat_stream_free(struct chat_stream *cs)
     for (size_t i = 0; i < cs->nq; i++)
         block_free(&cs->q[i]);
     free(cs->q);
-    for (size_t i = 0; i < cs->ntools; i++)
+    for (size_t i = 0; i < cs->ntools; i++) {
         free(cs->tools[i].id);
+        free(cs->tools[i].title);
+    }
     free(cs->last_plan);
     free(cs);
 }

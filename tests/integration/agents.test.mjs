@@ -493,7 +493,7 @@ describe('agents over ACP', () => {
     const r8 = await replies('q8', (t) => t.endsWith('Done.'));
     assert.ok(r8.length >= 2 && r8.length <= 5, `${r8.length} messages`);
     for (let i = 1; i < r8.length - 1; i++) assert.ok(r8[i].at - r8[i - 1].at >= 2900, `gap ${r8[i].at - r8[i - 1].at} ms`);
-    assert.equal(r8.map((x) => x.text).join('\n\n'), `${Array.from({ length: 16 }, (_, i) => `Paragraph ${i + 1}.`).join('\n\n')}\n\nDone.`);
+    assert.equal(r8.map((x) => x.text).join('\n\n'), `${Array.from({ length: 16 }, (_, i) => `Paragraph ${i + 1} of 16.`).join('\n\n')}\n\nDone.`);
     c.close();
   });
 

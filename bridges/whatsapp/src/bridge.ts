@@ -26,6 +26,10 @@ export interface BridgeTuning {
   /** Replies waiting for WhatsApp: per chat at most (default 50), each at most this long (default 10 min). */
   maxQueuedRepliesPerChat?: number;
   replyHoldMs?: number;
+  /** A reply the helper has not given within this long stops holding back the chat's later replies (default 1000 ms). */
+  orderHoldMs?: number;
+  /** The longest wait for a helper's first answer before the chat hears there is none yet (default 120 s). */
+  replyTimeoutMs?: number;
   /** Notifications held per chat while WhatsApp is away (default 100; the oldest dropped beyond, approvals last). */
   maxHeldPerChat?: number;
 }
@@ -36,7 +40,7 @@ export function notifyStateFile(config: Config): string {
 }
 
 export async function startBridge(config: Config, transport: ChatTransport, reporter: Reporter, tuning: BridgeTuning = {}): Promise<Bridge> {
-  const { coalesceMs, maxQueuedRepliesPerChat, replyHoldMs, maxHeldPerChat, ...helperTuning } = tuning;
+  const { coalesceMs, maxQueuedRepliesPerChat, replyHoldMs, maxHeldPerChat, orderHoldMs, replyTimeoutMs, ...helperTuning } = tuning;
   const helpers = config.workspaces.map((w) => new HelperClient({
     name: w.name,
     url: w.url,
@@ -59,6 +63,8 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
     ...(coalesceMs !== undefined ? { coalesceMs } : {}),
     ...(maxQueuedRepliesPerChat !== undefined ? { maxQueuedRepliesPerChat } : {}),
     ...(replyHoldMs !== undefined ? { replyHoldMs } : {}),
+    ...(orderHoldMs !== undefined ? { orderHoldMs } : {}),
+    ...(replyTimeoutMs !== undefined ? { replyTimeoutMs } : {}),
     ...(maxHeldPerChat !== undefined ? { maxHeldPerChat } : {}),
   });
   transport.on('qr', (qr) => { reporter.event('qr', { qr }); });

@@ -53,7 +53,19 @@ interface Pending {
   reject: (err: Error) => void;
   onLater: ((parts: string[]) => void) | undefined;
   rateLimited: number;
+  quiet: ChatQuiet | undefined;
+  quietTimer: NodeJS.Timeout | null;
+  /** quiet.fn was called: the first reply group goes to onLater too. */
+  handedOver: boolean;
 }
+
+/**
+ * When the helper took a chat message (did not refuse it) and has not
+ * answered within afterMs, fn is called once; from then on the first reply
+ * group goes to onLater like the later ones (synchronously, so groups stay
+ * in order) and the promise resolves with [].
+ */
+export interface ChatQuiet { afterMs: number; fn: () => void }
 
 interface ServerMessage {
   type?: string;
@@ -193,13 +205,13 @@ export class HelperClient extends EventEmitter {
    * onLater. Rejects with HelperOfflineError when the helper is not reachable
    * or goes away before answering.
    */
-  chat(text: string, onLater?: (parts: string[]) => void, onId?: (id: string) => void): Promise<string[]> {
+  chat(text: string, onLater?: (parts: string[]) => void, onId?: (id: string) => void, quiet?: ChatQuiet): Promise<string[]> {
     if (!this.isReady()) return Promise.reject(new HelperOfflineError());
     const seq = ++this.seq;
     const id = `wa${seq}-${Math.random().toString(36).slice(2, 8)}`;
     onId?.(id);
     return new Promise<string[]>((resolve, reject) => {
-      this.pending.set(id, { id, seq, text, parts: new Map(), firstDone: false, resolve, reject, onLater, rateLimited: 0 });
+      this.pending.set(id, { id, seq, text, parts: new Map(), firstDone: false, resolve, reject, onLater, rateLimited: 0, quiet, quietTimer: null, handedOver: false });
       this.queue.push(id);
       this.pump();
     });
@@ -382,6 +394,7 @@ export class HelperClient extends EventEmitter {
           this.reporter.log('debug', `[${this.name}] error ${code}: ${msg.data?.message ?? ''}`);
           return;
         }
+        this.stopQuiet(p);
         if (code === 'RATE_LIMITED' && !p.firstDone) {
           this.stats.rateLimited++;
           p.rateLimited++;
@@ -423,6 +436,7 @@ export class HelperClient extends EventEmitter {
       this.reporter.log('debug', `[${this.name}] chat_reply for unknown id ${id}`);
       return;
     }
+    this.stopQuiet(p);
     const total = Math.max(1, data.parts ?? 1);
     p.parts.set(Math.max(1, data.part ?? 1), data.text ?? '');
     if (p.parts.size < total) return;
@@ -431,7 +445,12 @@ export class HelperClient extends EventEmitter {
     p.parts = new Map();
     if (!p.firstDone) {
       p.firstDone = true;
-      p.resolve(ordered);
+      if (p.handedOver && p.onLater) {
+        p.onLater(ordered);
+        p.resolve([]);
+      } else {
+        p.resolve(ordered);
+      }
       this.trimLingering();
     } else if (p.onLater) {
       p.onLater(ordered);
@@ -464,7 +483,23 @@ export class HelperClient extends EventEmitter {
       this.lastSendAt = now;
       this.stats.sent++;
       this.send({ type: 'chat', id, data: { text: p.text } });
+      const quiet = p.quiet;
+      if (quiet) {
+        // From this send (a refused one is sent again, and timed again).
+        this.stopQuiet(p);
+        p.quietTimer = setTimeout(() => {
+          p.quietTimer = null;
+          if (p.firstDone || this.pending.get(p.id) !== p) return;
+          p.handedOver = true;
+          quiet.fn();
+        }, quiet.afterMs);
+      }
     }
+  }
+
+  private stopQuiet(p: Pending): void {
+    if (p.quietTimer) clearTimeout(p.quietTimer);
+    p.quietTimer = null;
   }
 
   private send(obj: unknown): void {
@@ -489,7 +524,10 @@ export class HelperClient extends EventEmitter {
 
   private failPending(why: string): void {
     this.queue.length = 0;
-    for (const p of this.pending.values()) if (!p.firstDone) p.reject(new HelperOfflineError(why));
+    for (const p of this.pending.values()) {
+      this.stopQuiet(p);
+      if (!p.firstDone) p.reject(new HelperOfflineError(why));
+    }
     this.pending.clear();
   }
 

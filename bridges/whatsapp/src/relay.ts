@@ -25,7 +25,7 @@ export interface RelayOptions {
   groups?: string[];
   /** Messages per sender per minute. Default 10. */
   perSenderPerMinute?: number;
-  /** Longest wait for a helper's first answer. Default 120 s. */
+  /** Longest wait for a helper's first answer before the chat is told there is none yet. Default 120 s. */
   replyTimeoutMs?: number;
   /** Messages older than this (seconds) are not run. Default 120. */
   maxAgeSeconds?: number;
@@ -39,6 +39,13 @@ export interface RelayOptions {
   maxQueuedRepliesPerChat?: number;
   /** A reply not sent within this long after it was ready (WhatsApp away) is dropped. Default 10 min. */
   replyHoldMs?: number;
+  /**
+   * A message the helper took but has not answered within this long (one
+   * that went to an agent, whose first paragraph may take minutes) stops
+   * holding back the replies to the chat's later messages; its own reply
+   * goes out when it comes. Default 1000 ms.
+   */
+  orderHoldMs?: number;
 }
 
 interface SenderWindow { times: number[]; warned: boolean }
@@ -84,6 +91,7 @@ export class Relay {
   private readonly allowLids = new Map<string, string>();
   private readonly maxQueued: number;
   private readonly replyHoldMs: number;
+  private readonly orderHoldMs: number;
   /** Replies in each chat's queue, not sent yet. */
   private readonly queued = new Map<string, number>();
   /** Replies waiting for WhatsApp to be connected again. */
@@ -123,6 +131,7 @@ export class Relay {
     this.maxHeld = opts.maxHeldPerChat ?? 100;
     this.maxQueued = opts.maxQueuedRepliesPerChat ?? 50;
     this.replyHoldMs = opts.replyHoldMs ?? 600000;
+    this.orderHoldMs = opts.orderHoldMs ?? 1000;
     for (const w of this.workspaces) this.updateSubscription(w);
   }
 
@@ -409,20 +418,45 @@ export class Relay {
     if (notify) return [this.notifyCommand(chatId, helper, notify[1]!.toLowerCase() === 'on', route.explicit)];
     const isRun = /^run\s/i.test(route.text.trim());
     const prefix = this.workspaces.length > 1 && helper !== this.workspaces[0] ? `[${helper.name}] ` : '';
+    const withPrefix = (parts: string[]): string[] => parts.map((p, i) => (i === 0 ? prefix + p : p));
+    // The chat's queue waits for this reply only while the helper is quick (a command);
+    // an agent's answer may take minutes, and "stop" or "status" must not wait for it.
+    let quiet: (() => void) | undefined;
+    const released = new Promise<null>((resolve) => { quiet = () => { resolve(null); }; });
+    const reply = helper.chat(route.text, (later) => { this.enqueue(chatId, Promise.resolve(withPrefix(later))); },
+      isRun ? (id) => { this.rememberRun(`${helper.name}|${id}`, chatId); } : undefined,
+      { afterMs: this.orderHoldMs, fn: () => { quiet?.(); } });
+    const answered = this.settle(helper, chatId, reply, withPrefix);
+    const first = await Promise.race([answered, released]);
+    if (first !== null) return first;
+    this.reporter.log('debug', `[${helper.name}] no answer within ${this.orderHoldMs} ms: the chat's later replies go first`);
+    // Its first reply goes out through onLater, in order with the later ones; here only what the chat is told instead.
+    answered.then((parts) => { if (parts.length > 0) this.enqueue(chatId, Promise.resolve(parts)); },
+      (e: unknown) => { this.reporter.log('error', `reply failed: ${(e as Error).message}`); });
+    return [];
+  }
+
+  /**
+   * The first reply, or what the chat is told instead: offline, an error,
+   * or no answer within replyTimeoutMs (a reply that still comes after
+   * that is sent then, not lost).
+   */
+  private async settle(helper: HelperClient, chatId: string, reply: Promise<string[]>, withPrefix: (parts: string[]) => string[]): Promise<string[]> {
     let timer: NodeJS.Timeout | undefined;
+    const noAnswer = new HelperError('TIMEOUT', 'no answer');
     try {
-      const reply = helper.chat(route.text, (later) => { this.enqueue(chatId, Promise.resolve(later.map((p, i) => (i === 0 ? prefix + p : p)))); },
-        isRun ? (id) => { this.rememberRun(`${helper.name}|${id}`, chatId); } : undefined);
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => { reject(new HelperError('TIMEOUT', 'no answer')); }, this.replyTimeoutMs);
+        timer = setTimeout(() => { reject(noAnswer); }, this.replyTimeoutMs);
       });
-      const parts = await Promise.race([reply, timeout]);
-      return parts.map((p, i) => (i === 0 ? prefix + p : p));
+      return withPrefix(await Promise.race([reply, timeout]));
     } catch (e) {
+      if (e === noAnswer) {
+        reply.then((late) => { if (late.length > 0) this.enqueue(chatId, Promise.resolve(withPrefix(late))); }, () => {});
+      }
       if (e instanceof HelperOfflineError) return [OFFLINE];
       if (e instanceof HelperError) {
         this.reporter.log('warn', `[${helper.name}] ${e.code}: ${e.message}`);
-        return [e.code === 'TIMEOUT' ? 'No answer from the workspace.' : `Workspace error: ${e.message}`];
+        return [e.code === 'TIMEOUT' ? 'No answer from the workspace yet.' : `Workspace error: ${e.message}`];
       }
       throw e;
     } finally {

@@ -18,7 +18,9 @@
 //   write <path> <text> fs/write_text_file then fs/read_text_file; reports
 //                       "read: <content>" or "error: <client error message>"
 //   slow <ms>           a chunk every 50 ms for <ms>; session/cancel -> "cancelled"
-//   paras <n> <ms>      n paragraphs ("Paragraph i.\n\n"), one every <ms>
+//   drip <ms> <text>    <text> in 12 chunks (cut anywhere), one every <ms> ms
+//   paras <n> <ms>      n paragraphs ("Paragraph i of n." and a blank line), one
+//                       every <ms> ms, each in two chunks; session/cancel stops
 //   flood <bytes>       <bytes> of text in 4 KiB chunks, as fast as stdout takes it
 //   crash               one chunk, then process.exit(3)
 //   garbage             raw non-JSON lines + a non-JSON-RPC JSON line on stdout,
@@ -306,11 +308,27 @@ async function scriptSlow(turn, rest) {
   return turn.stop;
 }
 
+async function scriptDrip(turn, rest) {
+  const m = /^(\d+)\s([\s\S]*)$/.exec(rest);
+  const every = m ? Number.parseInt(m[1], 10) : 500;
+  const text = m ? m[2] : rest;
+  let first = true;
+  for (const piece of splitChunks(text, 12)) {
+    if (!first && !(await turn.wait(every))) break;
+    first = false;
+    await turn.message(piece);
+  }
+  return turn.stop;
+}
+
 async function scriptParas(turn, rest) {
   const [n, ms] = rest.trim().split(/\s+/).map((x) => Number.parseInt(x, 10));
-  for (let i = 1; i <= (n || 5) && !turn.cancelled; i++) {
-    await turn.message(`Paragraph ${i}.\n\n`);
-    if (!(await turn.wait(ms || 500))) break;
+  const count = Number.isFinite(n) && n > 0 ? n : 3;
+  const every = Number.isFinite(ms) && ms >= 0 ? ms : 1000;
+  for (let i = 1; i <= count; i++) {
+    if (i > 1 && !(await turn.wait(every))) break;
+    await turn.message(`Paragraph ${i} `);
+    await turn.message(`of ${count}.\n\n`);
   }
   return turn.stop;
 }
@@ -368,6 +386,8 @@ async function runPrompt(turn, text) {
       return scriptWrite(turn, rest);
     case "slow":
       return scriptSlow(turn, rest);
+    case "drip":
+      return scriptDrip(turn, rest);
     case "paras":
       return scriptParas(turn, rest);
     case "flood":

@@ -354,6 +354,34 @@ test("slow: session/cancel stops early with stopReason cancelled", async () => {
   });
 });
 
+test("paras: n paragraphs, one every <ms>, end_turn", async () => {
+  await withAgent(async (ctx, { updates }) => {
+    const sid = await newSession(ctx);
+    const t0 = Date.now();
+    const res = await prompt(ctx, sid, "paras 3 200");
+    const dt = Date.now() - t0;
+    assert.equal(res.stopReason, "end_turn");
+    assert.ok(dt >= 380 && dt < 2000, `took ${dt} ms`);
+    const text = of(updates, sid).map((u) => u.content.text).join("");
+    assert.equal(text, "Paragraph 1 of 3.\n\nParagraph 2 of 3.\n\nParagraph 3 of 3.\n\n");
+  });
+});
+
+test("drip: the text in 12 chunks, one every <ms>", async () => {
+  await withAgent(async (ctx, { updates }) => {
+    const sid = await newSession(ctx);
+    const t0 = Date.now();
+    const text = "x".repeat(50) + "\n\n```\ncode\n```\n" + "y".repeat(50);
+    const res = await prompt(ctx, sid, `drip 20 ${text}`);
+    const dt = Date.now() - t0;
+    assert.equal(res.stopReason, "end_turn");
+    assert.ok(dt >= 200 && dt < 2000, `took ${dt} ms`);
+    const chunks = of(updates, sid).map((u) => u.content.text);
+    assert.equal(chunks.length, 12);
+    assert.equal(chunks.join(""), text);
+  });
+});
+
 test("flood: exact byte count in 4 KiB chunks", async () => {
   await withAgent(async (ctx, { updates }) => {
     const sid = await newSession(ctx);

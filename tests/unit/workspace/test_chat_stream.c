@@ -573,6 +573,10 @@ static void test_tools(void **state)
     add_json(cs, "{\"kind\":\"tool\",\"toolCallId\":\"t4\",\"title\":\"Write "
                  "x\\ny\",\"status\":\"failed\"}");
     add_json(cs, "{\"kind\":\"tool\",\"toolCallId\":\"t5\"}");
+    /* A failed update without a title (ACP sends only what changed) names the call. */
+    add_json(cs, "{\"kind\":\"tool\",\"toolCallId\":\"t6\",\"title\":\"make "
+                 "deploy\",\"status\":\"pending\"}");
+    add_json(cs, "{\"kind\":\"tool\",\"toolCallId\":\"t6\",\"status\":\"failed\"}");
     add_msg(cs, "The tests pass.");
     chat_stream_end(cs, "end_turn", NULL);
     char *t = chat_stream_take(cs);
@@ -581,7 +585,9 @@ static void test_tools(void **state)
                            "Running: Read src/a.c\n"
                            "Failed: Read src/a.c\n"
                            "Failed: Write x y\n"
-                           "Running: a tool\n\n"
+                           "Running: a tool\n"
+                           "Running: make deploy\n"
+                           "Failed: make deploy\n\n"
                            "The tests pass.\n\nDone.");
     free(t);
     assert_true(chat_stream_finished(cs));
