@@ -20,7 +20,7 @@
 // Server CPU = sum_exec_runtime over /proc/PID/task/*/schedstat, with
 // utime+stime from /proc/PID/stat (10 ms ticks) beside it.
 import { spawn } from 'node:child_process';
-import { appendFileSync, readFileSync, readdirSync } from 'node:fs';
+import { appendFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,6 +109,8 @@ function mem(pid) {
   } catch { /* no smaps_rollup */ }
   return { rss_kb: kb('VmRSS'), anon_kb: kb('RssAnon'), pss_kb: pss };
 }
+
+const vmHwm = (pid) => Number((readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmHWM:\s+(\d+)/m) || [])[1]);
 
 // ---- the two paths ----
 
@@ -285,6 +287,10 @@ function sampler(pid) {
 async function floodRun(p, conv) {
   const bytes = opt['flood-bytes'];
   const before = mem(p.pid);
+  // Reset the peak RSS (VmHWM): the stream may be shorter than a few
+  // samples, VmHWM misses nothing.
+  let hwm = true;
+  try { writeFileSync(`/proc/${p.pid}/clear_refs`, '5'); } catch { hwm = false; }
   let got = 0;
   let chunks = 0;
   const s = sampler(p.pid);
@@ -296,11 +302,13 @@ async function floodRun(p, conv) {
   const samples = await s.stop();
   await sleep(300);
   const after = mem(p.pid);
-  const peak = Math.max(...samples.map((x) => x[1]));
+  const hwmKb = hwm ? vmHwm(p.pid) : NaN;
+  const peak = Math.max(...samples.map((x) => x[1]), Number.isFinite(hwmKb) ? hwmKb : 0);
   return {
     bytes, received_bytes: got, chunks, complete: got === bytes, stop: r.end?.stopReason,
     wall_s: wall, mb_per_s: bytes / 1048576 / wall, samples: samples.length,
-    rss_before_kb: before.rss_kb, rss_peak_kb: peak, rss_end_kb: after.rss_kb,
+    rss_before_kb: before.rss_kb, rss_peak_kb: peak, rss_hwm_kb: hwmKb,
+    rss_peak_sampled_kb: Math.max(...samples.map((x) => x[1])), rss_end_kb: after.rss_kb,
     rss_growth_peak_kb: peak - before.rss_kb, rss_growth_end_kb: after.rss_kb - before.rss_kb,
     ...cpuDelta(c0, c1, chunks),
   };

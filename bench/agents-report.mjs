@@ -67,7 +67,7 @@ if (flood) {
   const complete = rows.filter((r) => r.mode === 'flood').every((r) => r.complete && r.stop === 'end_turn');
   fig(`${what}: MiB/s at the client`, 'flood', 'mb_per_s');
   fig(`${what}: server RSS before (KiB)`, 'flood', 'rss_before_kb', { diff: false });
-  fig(`${what}: server RSS peak, sampled every 50 ms (KiB)`, 'flood', 'rss_peak_kb', { diff: false });
+  fig(`${what}: server RSS peak (KiB; VmHWM, reset before, and samples every 50 ms)`, 'flood', 'rss_peak_kb', { diff: false });
   fig(`${what}: server RSS at the end (KiB)`, 'flood', 'rss_end_kb', { diff: false });
   fig(`${what}: server RSS growth, peak − before (KiB)`, 'flood', 'rss_growth_peak_kb',
     { target: 'flat (helper)', check: (h) => h <= 1024, diff: false });
