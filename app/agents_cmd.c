@@ -5,7 +5,7 @@
  * conversation's followers, and each conversation's bounded ring of numbered
  * updates that agent.follow replays from `since`.
  *
- * Ownership: a ring entry holds a reference to its chunk; followers are
+ * Ownership: a ring entry owns its chunk's JSON text; followers are
  * borrowed clients, removed by agents_followers_drop when they go.
  */
 #include <stdio.h>
@@ -32,14 +32,21 @@ void agents_send(struct turn *t, const char *type, json_object *data)
 
 static void ring_push(struct conv *cv, int turn, json_object *chunk, uint64_t seq)
 {
-    size_t bytes = 0;
-    json_object_to_json_string_length(chunk, JSON_C_TO_STRING_PLAIN, &bytes);
-    bytes += 64; /* the entry and the object's own overhead */
+    size_t len = 0;
+    const char *text = json_object_to_json_string_length(
+        chunk, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    char *json = text ? malloc(len + 1) : NULL;
+    if (!json)
+        return;
+    memcpy(json, text, len + 1);
+    size_t bytes = len + 64; /* the entry and the allocation's overhead */
     if (cv->ring_n == cv->ring_cap) {
         size_t cap = cv->ring_cap ? cv->ring_cap * 2 : 16;
         struct agents_update *r = malloc(cap * sizeof(*r));
-        if (!r)
+        if (!r) {
+            free(json);
             return;
+        }
         for (size_t i = 0; i < cv->ring_n; i++)
             r[i] = cv->ring[(cv->ring_head + i) % cv->ring_cap];
         free(cv->ring);
@@ -50,7 +57,7 @@ static void ring_push(struct conv *cv, int turn, json_object *chunk, uint64_t se
     struct agents_update *u = &cv->ring[(cv->ring_head + cv->ring_n) % cv->ring_cap];
     u->seq = seq;
     u->turn = turn;
-    u->chunk = json_object_get(chunk);
+    u->json = json;
     u->bytes = bytes;
     cv->ring_n++;
     cv->ring_bytes += bytes;
@@ -58,7 +65,7 @@ static void ring_push(struct conv *cv, int turn, json_object *chunk, uint64_t se
     while (cv->ring_bytes > AGENTS_RING_BYTES && cv->ring_n > 1) {
         struct agents_update *old = &cv->ring[cv->ring_head];
         cv->ring_bytes -= old->bytes;
-        json_object_put(old->chunk);
+        free(old->json);
         cv->ring_head = (cv->ring_head + 1) % cv->ring_cap;
         cv->ring_n--;
     }
@@ -67,7 +74,7 @@ static void ring_push(struct conv *cv, int turn, json_object *chunk, uint64_t se
 void agents_ring_free(struct conv *cv)
 {
     for (size_t i = 0; i < cv->ring_n; i++)
-        json_object_put(cv->ring[(cv->ring_head + i) % cv->ring_cap].chunk);
+        free(cv->ring[(cv->ring_head + i) % cv->ring_cap].json);
     free(cv->ring);
     cv->ring = NULL;
     cv->ring_n = cv->ring_cap = cv->ring_head = cv->ring_bytes = 0;
@@ -386,8 +393,14 @@ static void cmd_follow(struct agents *a, struct client *c, json_object *id, json
     dispatch_reply_command(c, id, r, NULL, NULL);
     for (size_t i = 0; i < cv->ring_n && !session_is_closing(c->s); i++) {
         const struct agents_update *u = &cv->ring[(cv->ring_head + i) % cv->ring_cap];
-        if (u->seq > (uint64_t)since)
-            session_send(c->s, "agent_update", NULL, update_msg(cv, u->seq, u->turn, u->chunk));
+        if (u->seq <= (uint64_t)since)
+            continue;
+        /* Our own output: it parses (NULL only when memory runs out). */
+        json_object *chunk = json_tokener_parse(u->json);
+        if (!chunk)
+            continue;
+        session_send(c->s, "agent_update", NULL, update_msg(cv, u->seq, u->turn, chunk));
+        json_object_put(chunk);
     }
     if (cv->cur)
         agents_watch_check(cv->cur);
