@@ -81,14 +81,17 @@ void agents_free(struct agents *a);
 void agents_command(struct agents *a, struct client *c, int op, json_object *id, json_object *args);
 
 /* Chat (the chat mode's agent words): text for the chat's current
- * conversation with the default agent (`ask`, or a message that is not a
+ * conversation with the default agent (a chat is the token's user plus
+ * `key`, the chat message's `chat`, so one bridge keeps one conversation
+ * per chat; NULL: the user's) (`ask`, or a message that is not a
  * command); fresh 1 starts a new conversation first (`new`, text may be
  * NULL); `stop` cancels. Answers arrive as chat_reply messages merged at
  * paragraph boundaries, never inside a code fence, at most one every
  * AGENTS_CHAT_INTERVAL ms, tool calls as one line, the last saying how the
  * turn ended. */
-void agents_chat(struct agents *a, struct client *c, json_object *id, const char *text, int fresh);
-void agents_chat_stop(struct agents *a, struct client *c, json_object *id);
+void agents_chat(struct agents *a, struct client *c, json_object *id, const char *key,
+                 const char *text, int fresh);
+void agents_chat_stop(struct agents *a, struct client *c, json_object *id, const char *key);
 /* The name of the default agent, or NULL when none is configured. */
 const char *agents_default_name(const struct agents *a);
 

@@ -97,17 +97,29 @@ void agents_chat_free(struct turn *t)
     t->chat = NULL;
 }
 
-static struct conv *chat_conv(struct agents *a, const struct client *c, const char *agent)
+/* Whose conversation a chat message continues: the token's user, and the
+ * chat it came from when the bridge names one (one bridge serves many). */
+static char *chat_owner(const struct client *c, const char *key)
+{
+    size_t n = strlen(c->user_id) + (key ? strlen(key) : 0) + 2;
+    char *o = malloc(n);
+    if (o)
+        snprintf(o, n, "%s\x1f%s", c->user_id, key ? key : "");
+    return o;
+}
+
+static struct conv *chat_conv(struct agents *a, const char *owner, const char *agent)
 {
     struct conv *best = NULL;
     for (struct conv *cv = a->convs; cv; cv = cv->next)
-        if (cv->chat_user && strcmp(cv->chat_user, c->user_id) == 0 &&
-            strcmp(cv->agent, agent) == 0 && (!best || cv->last_ms >= best->last_ms))
+        if (cv->chat_user && strcmp(cv->chat_user, owner) == 0 && strcmp(cv->agent, agent) == 0 &&
+            (!best || cv->last_ms >= best->last_ms))
             best = cv;
     return best;
 }
 
-void agents_chat(struct agents *a, struct client *c, json_object *id, const char *text, int fresh)
+void agents_chat(struct agents *a, struct client *c, json_object *id, const char *key,
+                 const char *text, int fresh)
 {
     const struct settings_agent *sa = settings_default_agent(a->env.st);
     if (!sa) {
@@ -122,16 +134,24 @@ void agents_chat(struct agents *a, struct client *c, json_object *id, const char
         return;
     }
     const char *code = NULL, *message = NULL;
-    struct conv *cv = fresh ? NULL : chat_conv(a, c, sa->name);
-    if (!cv) {
-        if (!(cv = agents_conv_new(a, sa->name, &code, &message)) ||
-            !(cv->chat_user = strdup(c->user_id))) {
+    char *owner = chat_owner(c, key);
+    if (!owner) {
+        events_chat_reply(c, id, "Out of memory.", 0);
+        return;
+    }
+    struct conv *cv = fresh ? NULL : chat_conv(a, owner, sa->name);
+    if (cv) {
+        free(owner);
+    } else {
+        if (!(cv = agents_conv_new(a, sa->name, &code, &message))) {
+            free(owner);
             char msg[200];
             snprintf(msg, sizeof(msg), "The agent cannot take a new conversation: %s.",
                      message ? message : "out of memory");
             events_chat_reply(c, id, msg, 0);
             return;
         }
+        cv->chat_user = owner;
     }
     if (!text) {
         char msg[160];
@@ -162,10 +182,12 @@ void agents_chat(struct agents *a, struct client *c, json_object *id, const char
     }
 }
 
-void agents_chat_stop(struct agents *a, struct client *c, json_object *id)
+void agents_chat_stop(struct agents *a, struct client *c, json_object *id, const char *key)
 {
     const char *dflt = agents_default_name(a);
-    struct conv *cv = dflt ? chat_conv(a, c, dflt) : NULL;
+    char *owner = chat_owner(c, key);
+    struct conv *cv = dflt && owner ? chat_conv(a, owner, dflt) : NULL;
+    free(owner);
     if (cv && (cv->cur || cv->queue)) {
         agents_conv_cancel(cv, "stop");
         events_chat_reply(c, id, "Stopping the agent…", 0);

@@ -274,6 +274,19 @@ static void on_chat(struct dataplane *dp, struct client *c, json_object *id, jso
         session_send_error(c->s, id, "INVALID_MESSAGE", "data.text: expected a string");
         return;
     }
+    /* data.chat: which of the bridge's chats this is (its agent conversation). */
+    json_object *key_o = NULL;
+    const char *key = NULL;
+    if (json_object_object_get_ex(data, "chat", &key_o) &&
+        !json_object_is_type(key_o, json_type_null)) {
+        if (!json_object_is_type(key_o, json_type_string) ||
+            json_object_get_string_len(key_o) < 1 || json_object_get_string_len(key_o) > 128) {
+            session_send_error(c->s, id, "INVALID_MESSAGE",
+                               "data.chat: expected a string of 1 to 128 bytes");
+            return;
+        }
+        key = json_object_get_string(key_o);
+    }
     const char **names = calloc(st->tasks_n + 1, sizeof(char *));
     for (size_t i = 0; names && i < st->tasks_n; i++)
         names[i] = st->tasks[i].name;
@@ -298,13 +311,13 @@ static void on_chat(struct dataplane *dp, struct client *c, json_object *id, jso
         events_chat_reply(c, id, events_chat_notify(c, req.notify_on), 0);
         break;
     case CHAT_AGENT_ASK:
-        agents_chat(dp->env.agents, c, id, req.text, 0);
+        agents_chat(dp->env.agents, c, id, key, req.text, 0);
         break;
     case CHAT_AGENT_NEW:
-        agents_chat(dp->env.agents, c, id, req.text, 1);
+        agents_chat(dp->env.agents, c, id, key, req.text, 1);
         break;
     case CHAT_AGENT_STOP:
-        agents_chat_stop(dp->env.agents, c, id);
+        agents_chat_stop(dp->env.agents, c, id, key);
         break;
     case CHAT_CANCEL: {
         char name[128], msg[200];

@@ -497,6 +497,32 @@ describe('agents over ACP', () => {
     c.close();
   });
 
+  test('chat: data.chat keeps one conversation per chat of a bridge', async () => {
+    const c = await ed.client({ sub: 'bridge', scope: 'agent' });
+    const before = (await c.command('agent.conversations', {})).data.result.conversations.length;
+    const say = async (id, chat, t) => {
+      c.send({ type: 'chat', id, data: { text: t, chat } });
+      for (;;) {
+        const m = await c.next((x) => x.type === 'chat_reply' && x.id === id, 20000 * SLOW);
+        if (/Done\.$|Cancelled\.$|Stopping|not answering/.test(m.data.text)) return m.data.text;
+      }
+    };
+    await say('a1', 'chat-a', 'echo one');
+    await say('b1', 'chat-b', 'echo two');
+    await say('a2', 'chat-a', 'echo three');
+    const convs = (await c.command('agent.conversations', {})).data.result.conversations;
+    assert.equal(convs.length, before + 2);
+    assert.deepEqual(convs.slice(-2).map((x) => x.turns), [2, 1]);
+    // stop in one chat leaves the other alone.
+    c.send({ type: 'chat', id: 'b2', data: { text: 'slow 20000', chat: 'chat-b' } });
+    await sleep(500);
+    assert.match(await say('a3', 'chat-a', 'stop'), /not answering/);
+    assert.match(await say('b3', 'chat-b', 'stop'), /Stopping/);
+    const bad = await c.request({ type: 'chat', id: 'x', data: { text: 'hi', chat: 5 } });
+    assert.equal(bad.data.code, 'INVALID_MESSAGE');
+    c.close();
+  });
+
   test('chat without the agent scope: prose is not sent, and it says why', async () => {
     const c = await ed.client({ sub: 'reader', scope: 'read' });
     const r = await c.request({ type: 'chat', id: 'x', data: { text: 'can you explain what src/main.c does?' } });

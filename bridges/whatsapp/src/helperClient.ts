@@ -47,6 +47,7 @@ interface Pending {
   id: string;
   seq: number;
   text: string;
+  chat: string | undefined;
   parts: Map<number, string>;
   firstDone: boolean;
   resolve: (parts: string[]) => void;
@@ -203,15 +204,16 @@ export class HelperClient extends EventEmitter {
    * Sends text in chat mode. Resolves with the parts of the first reply
    * group, in order; later groups with the same id (a task's end) go to
    * onLater. Rejects with HelperOfflineError when the helper is not reachable
-   * or goes away before answering.
+   * or goes away before answering. `chat` names the WhatsApp chat (an opaque
+   * key), so the helper keeps one agent conversation per chat.
    */
-  chat(text: string, onLater?: (parts: string[]) => void, onId?: (id: string) => void, quiet?: ChatQuiet): Promise<string[]> {
+  chat(text: string, onLater?: (parts: string[]) => void, onId?: (id: string) => void, quiet?: ChatQuiet, chat?: string): Promise<string[]> {
     if (!this.isReady()) return Promise.reject(new HelperOfflineError());
     const seq = ++this.seq;
     const id = `wa${seq}-${Math.random().toString(36).slice(2, 8)}`;
     onId?.(id);
     return new Promise<string[]>((resolve, reject) => {
-      this.pending.set(id, { id, seq, text, parts: new Map(), firstDone: false, resolve, reject, onLater, rateLimited: 0, quiet, quietTimer: null, handedOver: false });
+      this.pending.set(id, { id, seq, text, chat, parts: new Map(), firstDone: false, resolve, reject, onLater, rateLimited: 0, quiet, quietTimer: null, handedOver: false });
       this.queue.push(id);
       this.pump();
     });
@@ -482,7 +484,7 @@ export class HelperClient extends EventEmitter {
       if (!p) continue;
       this.lastSendAt = now;
       this.stats.sent++;
-      this.send({ type: 'chat', id, data: { text: p.text } });
+      this.send({ type: 'chat', id, data: p.chat ? { text: p.text, chat: p.chat } : { text: p.text } });
       const quiet = p.quiet;
       if (quiet) {
         // From this send (a refused one is sent again, and timed again).

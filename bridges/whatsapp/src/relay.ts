@@ -2,6 +2,7 @@
  * The relay: decides who may command, routes text to a helper in chat mode
  * and sends every reply back to the same chat, in order.
  */
+import { createHash } from 'node:crypto';
 import type { ChatTransport, ConnectionUpdate, IncomingMessage } from './transport.js';
 import { bridgeMessageId, isBridgeMessageId, normalizeE164 } from './transport.js';
 import type { HelperClient } from './helperClient.js';
@@ -425,7 +426,7 @@ export class Relay {
     const released = new Promise<null>((resolve) => { quiet = () => { resolve(null); }; });
     const reply = helper.chat(route.text, (later) => { this.enqueue(chatId, Promise.resolve(withPrefix(later))); },
       isRun ? (id) => { this.rememberRun(`${helper.name}|${id}`, chatId); } : undefined,
-      { afterMs: this.orderHoldMs, fn: () => { quiet?.(); } });
+      { afterMs: this.orderHoldMs, fn: () => { quiet?.(); } }, chatKey(chatId));
     const answered = this.settle(helper, chatId, reply, withPrefix);
     const first = await Promise.race([answered, released]);
     if (first !== null) return first;
@@ -541,4 +542,10 @@ export class Relay {
       }
     }
   }
+}
+
+/** The key the helper keeps a chat's agent conversation under: a digest of
+ * the chat id, so the helper never holds a phone number. */
+export function chatKey(chatId: string): string {
+  return createHash('sha256').update(`companion-chat:${chatId}`).digest('base64url').slice(0, 22);
 }

@@ -339,7 +339,7 @@ describe('agents from WhatsApp, through the real helper and a real ACP agent', (
     }
   });
 
-  test('every chat of the bridge shares one conversation (one user); with notify on an approval is also announced', async () => {
+  test('each chat of the bridge has its own conversation (data.chat); with notify on an approval is also announced', async () => {
     const r = await rig(AGENT_APPROVE);
     const laptop = await Device.connect(r.h);
     try {
@@ -351,7 +351,7 @@ describe('agents from WhatsApp, through the real helper and a real ACP agent', (
       await sleep(300);
       assert.equal(sentTo(r, ALICE).length, before, 'the answer goes only to the chat that asked');
       const convs = await laptop.conversations();
-      assert.deepEqual(convs.map((c) => c.turns), [2], JSON.stringify(convs));
+      assert.deepEqual(convs.map((c) => c.turns), [1, 1], JSON.stringify(convs));
 
       assert.match((await say(r, 'notify on', /[\s\S]/))[0]!.text, /^Notifications on/);
       await sleep(500);
