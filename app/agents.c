@@ -94,6 +94,12 @@ void agents_pump(struct agents *a)
     loop_timer_arm(((struct agents_priv *)a)->pump, 0);
 }
 
+void agents_pump_now(struct agents *a)
+{
+    loop_timer_cancel(((struct agents_priv *)a)->pump);
+    pump_cb(a);
+}
+
 static void turn_free(struct turn *t)
 {
     if (t->timer)
@@ -331,7 +337,6 @@ struct turn *agents_turn_new(struct conv *cv, struct client *c, json_object *id,
     *pp = t;
     cv->queued++;
     cv->last_ms = clock_wall_ms();
-    agents_pump(cv->a);
     return t;
 }
 

@@ -167,7 +167,7 @@ void agents_chat(struct agents *a, struct client *c, json_object *id, const char
         events_chat_reply(c, id, msg, 0);
         return;
     }
-    /* Started from the pump on a later turn of the loop: a chat turn by then. */
+    /* A chat turn before it starts. */
     t->chat = chat_stream_new();
     t->chat_timer = loop_timer_new(a->env.loop, chat_timer_cb, t);
     if (!t->chat || !t->chat_timer) {
@@ -180,6 +180,7 @@ void agents_chat(struct agents *a, struct client *c, json_object *id, const char
                  sa->name);
         events_chat_reply(c, id, msg, 0);
     }
+    agents_pump_now(a);
 }
 
 void agents_chat_stop(struct agents *a, struct client *c, json_object *id, const char *key)

@@ -229,6 +229,7 @@ static void cmd_prompt(struct agents *a, struct client *c, json_object *id, json
     json_object_object_add(d, "turn", json_object_new_int(t->n));
     json_object_object_add(d, "queued", json_object_new_int(cv->queued - 1 + (cv->cur ? 1 : 0)));
     agents_send(t, "stream_start", d);
+    agents_pump_now(a);
 }
 
 /* The conversation of the turn c started last, still running or queued. */

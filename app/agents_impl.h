@@ -136,12 +136,15 @@ struct conv *agents_conv_find(struct agents *a, const char *id);
  * with code/message set (LIMIT: every conversation is busy). */
 struct conv *agents_conv_new(struct agents *a, const char *name, const char **code,
                              const char **message);
-/* A turn for c's text (copied), queued in cv and started when it can be.
- * Returns it, or NULL with code/message set (BUSY). */
+/* A turn for c's text (copied), queued in cv; the caller announces it,
+ * then calls agents_pump_now. Returns it, or NULL with code/message set
+ * (BUSY). */
 struct turn *agents_turn_new(struct conv *cv, struct client *c, json_object *id, const char *text,
                              const char **code, const char **message);
-/* Starts queued turns while the caps allow. */
+/* Starts queued turns while the caps allow: on the next turn of the loop
+ * (from inside a turn's end), or now (after a new turn was announced). */
 void agents_pump(struct agents *a);
+void agents_pump_now(struct agents *a);
 /* Cancels cv's running turn and drops its queue. Returns 1 when there was
  * something to cancel. */
 int agents_conv_cancel(struct conv *cv, const char *why);
