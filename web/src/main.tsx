@@ -1,0 +1,37 @@
+/* Entry point: take a pairing link out of the address bar, open the
+ * workspace it names (or the last one used), render, register the service
+ * worker when the page is a secure context. */
+import { render } from 'preact';
+import './styles.css';
+import { App } from './app';
+import { model } from './state';
+import { PairingError, parsePairing, takePairingFragment } from './pairing';
+import * as store from './storage';
+
+function boot(): void {
+  const fragment = takePairingFragment();
+  if (fragment) {
+    try {
+      const p = parsePairing(fragment, location);
+      const existing = store.listWorkspaces().find((w) => w.workspaceId === p.workspaceId);
+      store.saveWorkspace({
+        workspaceId: p.workspaceId, url: p.url, token: p.token, device: false,
+        name: existing?.name ?? p.workspaceId, pairedAt: Date.now(),
+      });
+      store.setCurrentWorkspaceId(p.workspaceId);
+    } catch (e) {
+      model.pairingError = e instanceof PairingError ? e.message : 'The pairing link could not be read.';
+    }
+  }
+  model.workspaces = store.listWorkspaces();
+  const currentId = store.currentWorkspaceId();
+  const w = model.workspaces.find((x) => x.workspaceId === currentId) ?? (model.workspaces.length === 1 ? model.workspaces[0] : undefined);
+  if (w) model.open(w);
+  const root = document.getElementById('app');
+  if (root) render(<App />, root);
+  if (window.isSecureContext && 'serviceWorker' in navigator) {
+    navigator.serviceWorker.register('./sw.js', { scope: './' }).catch(() => undefined);
+  }
+}
+
+boot();
