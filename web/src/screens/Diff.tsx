@@ -6,6 +6,8 @@ import type { GitDiff } from '../protocol';
 import { parsePatch } from '../diff';
 
 const ROW = 20;
+/** One file's patch: up to the helper's cap (4 MiB), so a long change is whole. */
+const MAX_PATCH = 4 * 1024 * 1024;
 
 export function DiffScreen() {
   const m = useModel();
@@ -14,7 +16,7 @@ export function DiffScreen() {
   const list = useRequest(conn ? () => conn.command<GitDiff>('git.diff', { staged, maxBytes: 1 }) : null, [staged, m.gitTick]);
   const files = list.data?.files ?? [];
   const path = m.route.screen === 'diff' && m.route.path ? m.route.path : files[0]?.path;
-  const d = useRequest(conn && path ? () => conn.command<GitDiff>('git.diff', { staged, path }) : null, [staged, path, m.gitTick]);
+  const d = useRequest(conn && path ? () => conn.command<GitDiff>('git.diff', { staged, path, maxBytes: MAX_PATCH }) : null, [staged, path, m.gitTick]);
   const lines = useMemo(() => (d.data ? parsePatch(d.data.patch) : []), [d.data]);
   const file = d.data?.files.find((f) => f.path === path) ?? files.find((f) => f.path === path);
   const side = (s: boolean) => { m.go({ screen: 'diff', staged: s }); };
