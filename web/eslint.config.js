@@ -9,7 +9,8 @@ const nodeGlobals = {
 };
 const browserInPage = {
   window: 'readonly', document: 'readonly', location: 'readonly', navigator: 'readonly',
-  localStorage: 'readonly', performance: 'readonly', atob: 'readonly', btoa: 'readonly',
+  localStorage: 'readonly', performance: 'readonly', atob: 'readonly', btoa: 'readonly', history: 'readonly',
+  getComputedStyle: 'readonly',
 };
 
 export default tseslint.config(

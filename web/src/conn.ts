@@ -58,6 +58,7 @@ const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
 const PING_EVERY_MS = 25000;
 const PONG_WITHIN_MS = 8000;
+const OPEN_WITHIN_MS = 10000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -93,6 +94,8 @@ export class Connection {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private pongTimer: ReturnType<typeof setTimeout> | undefined;
+  private openTimer: ReturnType<typeof setTimeout> | undefined;
+  private blockedByCsp = false;
   private authFailed: ErrorInfo | null = null;
   private listeners = new Set<() => void>();
   private readonly onVisible = () => {
@@ -100,6 +103,22 @@ export class Connection {
   };
   private readonly onNetOnline = () => {
     this.nudge();
+  };
+  /* The page's Content-Security-Policy (the helper's: connect only to
+   * 'self') forbids a helper on another origin; say so instead of
+   * "connecting" for ever. */
+  private readonly onCsp = (e: SecurityPolicyViolationEvent) => {
+    if (!this.ws || !e.blockedURI) return;
+    try {
+      if (new URL(e.blockedURI).host !== new URL(this.opts.url).host) return;
+    } catch {
+      return;
+    }
+    this.blockedByCsp = true;
+    const ws = this.ws;
+    this.ws = null;
+    ws.close();
+    this.onClosed(1006);
   };
 
   constructor(private readonly opts: ConnOptions) {
@@ -123,12 +142,14 @@ export class Connection {
   start(): void {
     document.addEventListener('visibilitychange', this.onVisible);
     window.addEventListener('online', this.onNetOnline);
+    document.addEventListener('securitypolicyviolation', this.onCsp);
     this.open();
   }
 
   stop(): void {
     document.removeEventListener('visibilitychange', this.onVisible);
     window.removeEventListener('online', this.onNetOnline);
+    document.removeEventListener('securitypolicyviolation', this.onCsp);
     clearTimeout(this.retryTimer);
     this.stopTimers();
     this.setStatus({ phase: 'stopped', attempts: 0 });
@@ -166,7 +187,16 @@ export class Connection {
       return;
     }
     this.ws = ws;
+    clearTimeout(this.openTimer);
+    this.openTimer = setTimeout(() => {
+      if (this.ws === ws && ws.readyState === WebSocket.CONNECTING) {
+        this.ws = null;
+        ws.close();
+        this.onClosed(1006);
+      }
+    }, OPEN_WITHIN_MS);
     ws.onopen = () => {
+      clearTimeout(this.openTimer);
       if (this.ws !== ws) return;
       this.setStatus({ ...this.status, phase: 'authenticating' });
       this.sendRaw({ type: 'auth', id: `auth${++this.nextId}`, data: { token: this.token, workspaceId: this.opts.workspaceId } });
@@ -189,6 +219,7 @@ export class Connection {
   }
 
   private onClosed(code: number): void {
+    clearTimeout(this.openTimer);
     const wasOnline = this.status.phase === 'online';
     this.stopTimers();
     this.session = null;
@@ -202,6 +233,11 @@ export class Connection {
     if (wasOnline && code === 4001) {
       this.status = { phase: 'waiting', attempts: 0, reason: closeReason(code) };
       this.open();
+      return;
+    }
+    if (this.blockedByCsp) {
+      this.blockedByCsp = false;
+      this.scheduleRetry(`this page may not connect to ${new URL(this.opts.url).host}: open the app from that helper's address`);
       return;
     }
     this.scheduleRetry(closeReason(code));

@@ -8,9 +8,12 @@ import { model } from './state';
 import { PairingError, parsePairing, takePairingFragment } from './pairing';
 import * as store from './storage';
 
-function boot(): void {
+/** Stores the workspace a `#pair=` link names; true when there was one. */
+function pairFromFragment(): boolean {
   const fragment = takePairingFragment();
-  if (fragment) {
+  if (!fragment) return false;
+  model.pairingError = null;
+  {
     try {
       const p = parsePairing(fragment, location);
       const existing = store.listWorkspaces().find((w) => w.workspaceId === p.workspaceId);
@@ -23,12 +26,26 @@ function boot(): void {
       model.pairingError = e instanceof PairingError ? e.message : 'The pairing link could not be read.';
     }
   }
+  return true;
+}
+
+function boot(): void {
+  pairFromFragment();
   model.workspaces = store.listWorkspaces();
   const currentId = store.currentWorkspaceId();
   const w = model.workspaces.find((x) => x.workspaceId === currentId) ?? (model.workspaces.length === 1 ? model.workspaces[0] : undefined);
   if (w) model.open(w);
   const root = document.getElementById('app');
   if (root) render(<App />, root);
+  // A pairing link opened while the app is already open.
+  window.addEventListener('hashchange', () => {
+    if (!pairFromFragment()) return;
+    model.workspaces = store.listWorkspaces();
+    const id = store.currentWorkspaceId();
+    const next = model.workspaces.find((x) => x.workspaceId === id);
+    if (next && !model.pairingError) model.open(next);
+    model.changed();
+  });
   if (window.isSecureContext && 'serviceWorker' in navigator) {
     navigator.serviceWorker.register('./sw.js', { scope: './' }).catch(() => undefined);
   }

@@ -15,6 +15,14 @@ function ForgetButton({ id, name }: { id: string; name: string }) {
   );
 }
 
+function sameHost(url: string): boolean {
+  try {
+    return new URL(url).host === location.host;
+  } catch {
+    return false;
+  }
+}
+
 export function WelcomeScreen() {
   const m = useModel();
   return (
@@ -47,6 +55,9 @@ export function WorkspacesScreen() {
               <div class="muted small-text">
                 {w.url} · paired {relTime(w.pairedAt)} · {w.device ? 'device token' : 'pairing token'}
               </div>
+              {!sameHost(w.url) && (
+                <p class="note small-text">This workspace's helper is at another address than this page; the page's security policy may not let it connect. Open the app from that helper's own address.</p>
+              )}
               <div class="buttons">
                 <button type="button" class="primary" aria-current={open ? 'true' : undefined} onClick={() => { if (open) m.go({ screen: 'status' }); else m.open(w); }}>
                   {open ? 'Open (current)' : 'Open'}
