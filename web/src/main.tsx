@@ -46,8 +46,16 @@ function boot(): void {
     if (next && !model.pairingError) model.open(next);
     model.changed();
   });
+  // The service worker precaches the whole app: only once the page has
+  // loaded, so it never competes with the first screen for bandwidth.
   if (window.isSecureContext && 'serviceWorker' in navigator) {
-    navigator.serviceWorker.register('./sw.js', { scope: './' }).catch(() => undefined);
+    const register = () => {
+      setTimeout(() => {
+        navigator.serviceWorker.register('./sw.js', { scope: './' }).catch(() => undefined);
+      }, 3000);
+    };
+    if (document.readyState === 'complete') register();
+    else window.addEventListener('load', register, { once: true });
   }
 }
 

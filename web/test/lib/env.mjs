@@ -11,6 +11,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
 
@@ -116,14 +117,19 @@ export async function startStatic(getHelperPort) {
       res.end('not found');
       return;
     }
+    // As the helper will: the embedded gzip (level 9) to clients that take it.
+    let body = readFileSync(file);
+    const gzip = /\bgzip\b/.test(req.headers['accept-encoding'] || '');
+    if (gzip) body = gzipSync(body, { level: 9 });
     res.writeHead(200, {
+      ...(gzip ? { 'Content-Encoding': 'gzip', Vary: 'Accept-Encoding' } : {}),
       'Content-Type': types[path.extname(file)] || 'application/octet-stream',
       'Content-Security-Policy': CSP,
       'Referrer-Policy': 'no-referrer',
       'X-Content-Type-Options': 'nosniff',
       'Cache-Control': p.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
     });
-    res.end(readFileSync(file));
+    res.end(body);
   });
   server.on('upgrade', (req, socket, head) => {
     const port = getHelperPort();
