@@ -72,13 +72,38 @@ function lastOverwrite(line: string): string {
 
 const MAX_PENDING = 64 * 1024;
 
+// eslint-disable-next-line no-control-regex -- ESC is what an SGR code starts with
+const SGR = /\x1b\[([0-9;]*)m/g;
+
 export class AnsiLines {
   readonly lines: Line[] = [];
   private pending = '';
-  private readonly anser = new Anser();
+  /** The SGR codes in force at the end of what was parsed (anser resets
+   * its state at the start of every call, so each block starts with them). */
+  private sgr = '';
 
-  private parse(raw: string): Line {
-    return toSegs(this.anser.ansiToJson(lastOverwrite(raw), { use_classes: true, remove_empty: true }));
+  /** Parses complete lines (text without its last newline). */
+  private parseBlock(text: string): void {
+    const src = this.sgr + text.split('\n').map(lastOverwrite).join('\n');
+    for (const m of text.matchAll(SGR)) {
+      const params = m[1] ?? '';
+      if (params === '' || params === '0') this.sgr = '';
+      else if (params.startsWith('0;')) this.sgr = m[0];
+      else this.sgr += m[0];
+    }
+    const segs = toSegs(new Anser().ansiToJson(src, { use_classes: true, remove_empty: true }));
+    let line: Line = [];
+    for (const seg of segs) {
+      const parts = seg.text.split('\n');
+      parts.forEach((part, i) => {
+        if (i > 0) {
+          this.lines.push(line);
+          line = [];
+        }
+        if (part) line.push({ ...seg, text: part });
+      });
+    }
+    this.lines.push(line);
   }
 
   push(text: string): void {
@@ -90,7 +115,7 @@ export class AnsiLines {
     }
     const done = this.pending.slice(0, nl);
     this.pending = this.pending.slice(nl + 1);
-    for (const l of done.split('\n')) this.lines.push(this.parse(l));
+    this.parseBlock(done);
   }
 
   /** The unfinished last line, without colours until it completes. */
@@ -100,7 +125,7 @@ export class AnsiLines {
   }
 
   end(): void {
-    if (this.pending) this.lines.push(this.parse(this.pending));
+    if (this.pending) this.parseBlock(this.pending);
     this.pending = '';
   }
 
