@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.join(ROOT, 'dist');
+// WEB_DIST: where to build (default web/dist/; CMake builds into its own tree).
+const DIST = process.env.WEB_DIST ? path.resolve(process.env.WEB_DIST) : path.join(ROOT, 'dist');
 const ASSETS = path.join(DIST, 'assets');
 export const BUDGET = 100 * 1024;
 
@@ -159,7 +160,7 @@ const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
 console.log('web/dist (gzip -9):');
 for (const r of rows) console.log(`  ${r.first ? '*' : ' '} ${r.file.padEnd(44)} ${String(r.bytes).padStart(8)} B  ${kib(r.gzip).padStart(10)}`);
 console.log(`  first screen (*): ${kib(firstGz)} of ${kib(BUDGET)} budget; everything: ${kib(totalGz)}`);
-writeFileSync(path.join(ROOT, 'dist-report.json'), `${JSON.stringify({ firstScreenGzip: firstGz, totalGzip: totalGz, budget: BUDGET, files: rows }, null, 2)}\n`);
+writeFileSync(path.join(path.dirname(DIST), 'dist-report.json'), `${JSON.stringify({ firstScreenGzip: firstGz, totalGzip: totalGz, budget: BUDGET, files: rows }, null, 2)}\n`);
 if (firstGz > BUDGET) {
   console.error(`BUDGET EXCEEDED: the first screen loads ${kib(firstGz)} gzipped, more than ${kib(BUDGET)}`);
   process.exit(1);

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { WEB, DIST, tempDir } from './lib/env.mjs';
+import { WEB, ROOT, DIST, tempDir } from './lib/env.mjs';
 
 const CFLAGS = ['-std=c11', '-Wall', '-Wextra', '-Werror', '-Wshadow', '-Wmissing-prototypes', '-Wstrict-prototypes', '-pedantic'];
 
@@ -30,7 +30,7 @@ test('web-assets.c compiles cleanly and serves back every file of dist/', () => 
   execFileSync('node', [path.join(WEB, 'scripts/embed.mjs'), out]);
   assert.deepEqual(readdirSync(out), ['web-assets.c'], 'embed wrote something else');
   const bin = path.join(out, 'embed_check');
-  execFileSync('gcc', [...CFLAGS, '-I', WEB, path.join(out, 'web-assets.c'), path.join(WEB, 'test/embed_check.c'), '-o', bin]);
+  execFileSync('gcc', [...CFLAGS, '-I', ROOT, path.join(out, 'web-assets.c'), path.join(WEB, 'test/embed_check.c'), '-o', bin]);
   const files = distFiles();
   assert.ok(files.includes('/index.html') && files.includes('/sw.js') && files.includes('/manifest.webmanifest'));
   for (const f of files) {

@@ -1,7 +1,7 @@
 /* Test driver for web-assets.c: `embed_check meta PATH` prints the
  * asset's fields, `embed_check gzip PATH` writes its gzip bytes to
  * stdout. Exit 3 when web_asset_find returns NULL. */
-#include "web_assets.h"
+#include "core/web_assets.h"
 
 #include <stdio.h>
 #include <string.h>
