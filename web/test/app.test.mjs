@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startWorld, launch, phone, axe, screenshot, sleep } from './lib/env.mjs';
+import { startWorld, launch, phone, axe, screenshot, sleep, CSP } from './lib/env.mjs';
 
 let world, browser, ph, page;
 const tab = (name) => page.getByRole('tab', { name: new RegExp(`^${name}`) });
@@ -36,7 +36,13 @@ afterEach(async () => {
 
 describe('the app against the real helper', { concurrency: false }, () => {
   test('pairing from a #pair= link: fragment removed at once, token stored, live status', async () => {
-    await page.goto(world.pairLink());
+    const res = await page.goto(world.pairLink());
+    // The page comes from the helper itself, with its headers.
+    assert.equal(new URL(res.url()).port, String(world.helper.port));
+    const h = await res.allHeaders();
+    assert.equal(h['content-security-policy'], CSP);
+    assert.equal(h['referrer-policy'], 'no-referrer');
+    assert.equal(h['x-content-type-options'], 'nosniff');
     assert.equal(await page.evaluate(() => location.hash), '', 'fragment still in the address bar');
     assert.equal(page.url(), `${world.origin}/`);
     await online();

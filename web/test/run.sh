@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bash web/test/run.sh: installs what the web suite needs (Debian's
 # chromium and the project's build dependencies via scripts/deps.sh, the
-# npm packages via web/build.sh), builds the helper and the app, then runs
-# the browser tests against the real helper and the embedding test. Works
+# npm packages via web/build.sh), builds the helper (which embeds the app)
+# and the app (typecheck, lint, web/dist/ for the embedding test), then runs
+# the browser tests against the real helper serving the app, and the
+# embedding test. Works
 # as root with CI=true and no stdin; safe to run again.
 set -euo pipefail
 web="$(cd "$(dirname "$0")/.." && pwd)"

@@ -1,17 +1,14 @@
 // The web suite's world: the REAL companion-helper (`serve`, in a git
-// fixture, with its own config home), a tiny static server for web/dist
-// that sends the headers the helper will send (CSP included) and passes
-// /ws upgrades through to the helper (so the page and its WebSocket share
-// an origin, as they will when the helper serves the app), and a phone-
-// sized Chromium (Debian's) driven by playwright-core.
+// fixture, with its own config home), which serves the app itself from
+// the table embedded in its binary (so the page, its headers and CSP, and
+// its WebSocket are exactly what a phone gets, and the page's own origin
+// needs no allowedOrigins entry), and a phone-sized Chromium (Debian's)
+// driven by playwright-core.
 import { spawn, execFileSync } from 'node:child_process';
-import { createServer } from 'node:http';
-import net from 'node:net';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, realpathSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
 
@@ -21,7 +18,7 @@ export const ROOT = path.resolve(WEB, '..');
 export const DIST = path.join(WEB, 'dist');
 export const HELPER_BIN = process.env.HELPER_BIN || path.join(ROOT, 'build/companion-helper');
 export const IMAGES = path.join(ROOT, 'docs/images');
-export const CSP = "default-src 'self'; frame-ancestors 'none'";
+export const CSP = "default-src 'self'; connect-src 'self' ws: wss:; base-uri 'none'; frame-ancestors 'none'";
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -102,60 +99,6 @@ export const TASKS = {
   fail: { command: 'sh', args: ['-c', 'echo "about to fail"; exit 3'] },
 };
 
-/* A static server for web/dist with the helper's headers; /ws upgrades
- * are piped to whatever helper port is current. */
-export async function startStatic(getHelperPort) {
-  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
-    '.webmanifest': 'application/manifest+json', '.svg': 'image/svg+xml', '.png': 'image/png', '.json': 'application/json' };
-  const server = createServer((req, res) => {
-    const url = new URL(req.url, 'http://x');
-    let p = decodeURIComponent(url.pathname);
-    if (p === '/') p = '/index.html';
-    const file = path.join(DIST, p);
-    if (!file.startsWith(DIST + path.sep) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404, { 'Content-Type': 'text/plain', 'Content-Security-Policy': CSP });
-      res.end('not found');
-      return;
-    }
-    // As the helper will: the embedded gzip (level 9) to clients that take it.
-    let body = readFileSync(file);
-    const gzip = /\bgzip\b/.test(req.headers['accept-encoding'] || '');
-    if (gzip) body = gzipSync(body, { level: 9 });
-    res.writeHead(200, {
-      ...(gzip ? { 'Content-Encoding': 'gzip', Vary: 'Accept-Encoding' } : {}),
-      'Content-Type': types[path.extname(file)] || 'application/octet-stream',
-      'Content-Security-Policy': CSP,
-      'Referrer-Policy': 'no-referrer',
-      'X-Content-Type-Options': 'nosniff',
-      'Cache-Control': p.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
-    });
-    res.end(body);
-  });
-  server.on('upgrade', (req, socket, head) => {
-    const port = getHelperPort();
-    const up = net.connect({ host: '127.0.0.1', port });
-    up.on('connect', () => {
-      const lines = [`${req.method} ${req.url} HTTP/1.1`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) {
-        const k = req.rawHeaders[i];
-        // The helper sees its own loopback Host, as when it serves the page.
-        lines.push(`${k}: ${k.toLowerCase() === 'host' ? `127.0.0.1:${port}` : req.rawHeaders[i + 1]}`);
-      }
-      up.write(`${lines.join('\r\n')}\r\n\r\n`);
-      if (head.length) up.write(head);
-      up.pipe(socket);
-      socket.pipe(up);
-    });
-    up.on('error', () => socket.destroy());
-    socket.on('error', () => up.destroy());
-    up.on('close', () => socket.destroy());
-    socket.on('close', () => up.destroy());
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const origin = `http://127.0.0.1:${server.address().port}`;
-  return { server, origin, close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }) };
-}
-
 /* `companion-helper serve` with its own config home. */
 export class Helper {
   constructor({ workspace, config, home, scope = 'read,run' }) {
@@ -166,10 +109,11 @@ export class Helper {
     return { ...process.env, XDG_CONFIG_HOME: path.join(this.home, 'config'), XDG_STATE_HOME: path.join(this.home, 'state'), HOME: this.home };
   }
 
+  /* A restart keeps the port: the page's origin is the helper's. */
   async start() {
     this.stdout = '';
     this.stderr = '';
-    this.child = spawn(HELPER_BIN, ['serve', '--port', '0', '--config', this.config, '--workspace', this.workspace, '--scope', this.scope],
+    this.child = spawn(HELPER_BIN, ['serve', '--port', String(this.port || 0), '--config', this.config, '--workspace', this.workspace, '--scope', this.scope],
       { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout.on('data', (d) => { this.stdout += d; });
     this.child.stderr.on('data', (d) => { this.stderr += d; });
@@ -225,32 +169,30 @@ export class Helper {
   }
 }
 
-/* Everything a test file needs: fixture, static server, helper. */
+/* Everything a test file needs: fixture and helper (which serves the app). */
 export async function startWorld({ scope = 'read,run', extraConfig = {} } = {}) {
   const home = tempDir('companion-web-home-');
   mkdirSync(path.join(home, 'config'), { recursive: true });
   const workspace = makeFixture();
-  let helper;
-  const stat = await startStatic(() => helper.port);
   const config = path.join(home, 'serve.json');
   writeFileSync(config, JSON.stringify({
-    server: { host: '127.0.0.1', allowedOrigins: [stat.origin] },
+    server: { host: '127.0.0.1' },
     auth: { leewaySeconds: 0 },
     tasks: TASKS,
     ...extraConfig,
   }), { mode: 0o600 });
-  helper = new Helper({ workspace, config, home, scope });
+  const helper = new Helper({ workspace, config, home, scope });
   await helper.start();
+  const origin = `http://127.0.0.1:${helper.port}`;
   return {
-    home, workspace, helper, origin: stat.origin,
-    pairLink(token = helper.token, { url = `ws://127.0.0.1:${new URL(stat.origin).port}/ws`, path: p = '/' } = {}) {
+    home, workspace, helper, origin,
+    pairLink(token = helper.token, { url = `ws://127.0.0.1:${helper.port}/ws`, path: p = '/' } = {}) {
       const payload = { v: 1, workspaceId: helper.workspaceId, token };
       if (url) payload.url = url;
-      return `${stat.origin}${p}#pair=${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+      return `${origin}${p}#pair=${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
     },
     async close() {
       await helper.stop();
-      await stat.close();
     },
   };
 }
