@@ -51,6 +51,8 @@ export interface ConnOptions {
   onDeviceToken: (token: string) => void;
   onEvent: (e: EventData) => void;
   onOnline: (session: AuthOk) => void;
+  /** An `agent_update` of a followed conversation. */
+  onAgentUpdate?: (data: Record<string, unknown>) => void;
 }
 
 const AUTH_FATAL = new Set(['AUTH_INVALID', 'AUTH_EXPIRED', 'WORKSPACE_MISMATCH']);
@@ -309,6 +311,9 @@ export class Connection {
       }
       case 'event':
         this.onEventMessage(data);
+        return;
+      case 'agent_update':
+        this.opts.onAgentUpdate?.(data);
         return;
       default:
         break;

@@ -8,7 +8,7 @@ import type { Note, StoredWorkspace } from './storage';
 import * as store from './storage';
 import { AnsiLines } from './ansi';
 import type { AgentTurn } from './agent';
-import { applyChunk, parseChunk } from './agent';
+import { applyUpdate } from './agent';
 
 export type Tab = 'status' | 'diff' | 'log' | 'files' | 'tasks' | 'notes' | 'approvals' | 'agent';
 export type Screen = Tab | 'workspaces';
@@ -125,7 +125,13 @@ export class Model {
   agents: AgentInfo[] | null = null;
   defaultAgent: string | null = null;
   conversation: string | null = null;
+  /** The last update of `conversation` applied (agent.follow's since). */
+  agentSeq = 0;
   turns: AgentTurn[] = [];
+  /** Prompts of ours waiting behind a running turn. */
+  agentQueued = 0;
+  agentError: string | null = null;
+  agentNote: string | null = null;
   pairingError: string | null = null;
   private listeners = new Set<() => void>();
   private scheduled = false;
@@ -198,6 +204,9 @@ export class Model {
       onOnline: (s) => {
         void this.onOnline(conn, s);
       },
+      onAgentUpdate: (d) => {
+        this.onAgentUpdate(d);
+      },
     });
     this.conn = conn;
     conn.subscribe(this.changed);
@@ -217,7 +226,11 @@ export class Model {
     this.agents = null;
     this.defaultAgent = null;
     this.conversation = null;
+    this.agentSeq = 0;
     this.turns = [];
+    this.agentQueued = 0;
+    this.agentError = null;
+    this.agentNote = null;
     this.unread = 0;
   }
 
@@ -243,16 +256,23 @@ export class Model {
       }
     });
     const tasks = this.loadTasks(conn);
-    // The agent tab shows only when the helper answers agent.list with an
-    // agent; a helper without agents answers UNKNOWN_COMMAND.
-    const agents = conn.command<unknown>('agent.list').then((r) => {
-      if (!current() || !isObject(r)) return;
-      const list = Array.isArray(r.agents) ? r.agents.filter(isObject).map((a) => ({ name: str(a.name), state: str(a.state) })) : [];
-      this.agents = list.filter((a) => a.name);
-      this.defaultAgent = typeof r.defaultAgent === 'string' ? r.defaultAgent : (this.agents[0]?.name ?? null);
-    }, () => {
-      if (current()) this.agents = [];
-    });
+    // The agent tab shows only when the token has the agent scope and
+    // agent.list names an agent; a conversation in view is caught up with
+    // agent.follow from the last update seen (nothing missed while away).
+    const agents = s.scopes.includes('agent')
+      ? conn.command<unknown>('agent.list').then(async (r) => {
+        if (!current() || !isObject(r)) return;
+        const list = Array.isArray(r.agents) ? r.agents.filter(isObject) : [];
+        this.agents = list.map((a) => ({ name: str(a.name), type: str(a.type), state: str(a.state), default: a.default === true }))
+          .filter((a) => a.name);
+        this.defaultAgent = this.agents.find((a) => a.default)?.name ?? this.agents[0]?.name ?? null;
+        if (this.conversation) await this.followConversation(this.conversation, this.agentSeq);
+      }, () => {
+        if (current()) this.agents = [];
+      })
+      : Promise.resolve().then(() => {
+        if (current()) this.agents = [];
+      });
     const approvals = s.scopes.includes('approve')
       ? conn.command<unknown>('approvals.list').then((r) => {
         if (!current() || !isObject(r) || !Array.isArray(r.approvals)) return;
@@ -361,56 +381,95 @@ export class Model {
     this.changed();
   }
 
-  private agentStream(name: string, args: Record<string, unknown>, prompt: string): void {
-    const conn = this.conn;
-    if (!conn) return;
-    let turn: AgentTurn = { id: '', prompt, items: [], done: false };
-    const update = (t: AgentTurn) => {
-      turn = t;
-      this.turns = this.turns.map((x) => (x.id === t.id ? t : x));
-      this.changed();
-    };
-    turn.id = conn.stream(name, args, {
-      onStart: (d) => {
-        if (typeof d.conversation === 'string') this.conversation = d.conversation;
-        update({ ...turn, agent: str(d.agent) || undefined });
-      },
-      onChunk: (d) => {
-        const c = parseChunk(d);
-        if (c) update(applyChunk(turn, c));
-      },
-      onEnd: (d) => {
-        update({ ...turn, done: true, stopReason: str(d.stopReason) || undefined });
-      },
-      onError: (err) => {
-        update({ ...turn, done: true, error: errorText(err) });
-      },
-    });
-    this.turns = [...this.turns, turn];
+  private onAgentUpdate(d: Record<string, unknown>): void {
+    if (str(d.conversation) !== this.conversation || !isObject(d.chunk)) return;
+    const seq = num(d.seq);
+    if (seq <= this.agentSeq) return;
+    this.agentSeq = seq;
+    this.turns = applyUpdate(this.turns, num(d.turn), d.chunk);
+    if (d.chunk.kind === 'turn_start' && this.agentQueued > 0) this.agentQueued--;
     this.changed();
   }
 
-  prompt(text: string, agent?: string): void {
-    const args: Record<string, unknown> = { text };
-    if (agent) args.agent = agent;
-    if (this.conversation) args.conversation = this.conversation;
-    this.agentStream('agent.prompt', args, text);
+  /** Follows a conversation from `since` (0: all it still keeps). */
+  private async followConversation(conversation: string, since: number): Promise<void> {
+    const conn = this.conn;
+    if (!conn) return;
+    if (since === 0) {
+      this.turns = [];
+      this.agentSeq = 0;
+    }
+    try {
+      const r = await conn.command<unknown>('agent.follow', { conversation, since });
+      if (this.conn !== conn || this.conversation !== conversation || !isObject(r)) return;
+      this.agentNote = r.truncated === true ? 'Earlier updates of this conversation are no longer kept.' : null;
+    } catch (e) {
+      if (this.conn !== conn || this.conversation !== conversation) return;
+      if (e instanceof ProtocolError && e.code === 'UNKNOWN_CONVERSATION') {
+        this.conversation = null;
+        this.agentSeq = 0;
+        this.agentNote = 'This conversation is gone (the helper restarted). A new message starts a new one.';
+      } else this.agentError = errorText(e);
+    }
+    this.changed();
   }
 
-  follow(conversation: string): void {
+  private async openConversation(agent?: string): Promise<string | null> {
+    const r = await this.conn?.command<unknown>('agent.new', agent ? { agent } : {});
+    const conversation = isObject(r) && typeof r.conversation === 'string' ? r.conversation : null;
+    const previous = this.conversation;
+    if (previous && previous !== conversation) this.conn?.command('agent.unfollow', { conversation: previous }).catch(() => undefined);
     this.conversation = conversation;
+    this.agentSeq = 0;
     this.turns = [];
-    this.agentStream('agent.follow', { conversation, since: 0 }, '');
+    this.agentNote = null;
+    if (conversation) await this.followConversation(conversation, 0);
+    return conversation;
+  }
+
+  /** Sends a prompt to the conversation in view (a new one if none); what
+   * the agent does arrives as updates of the followed conversation. */
+  async prompt(text: string, agent?: string): Promise<void> {
+    const conn = this.conn;
+    if (!conn) return;
+    this.agentError = null;
+    const conversation = this.conversation ?? (await this.openConversation(agent));
+    if (!conversation || this.conn !== conn) return;
+    conn.stream('agent.prompt', { text, conversation }, {
+      onStart: (d) => {
+        this.agentQueued = num(d.queued) > 0 ? this.agentQueued + 1 : this.agentQueued;
+        this.changed();
+      },
+      onChunk: () => undefined,
+      onEnd: () => undefined,
+      onError: (err) => {
+        this.agentError = errorText(err);
+        this.changed();
+      },
+    });
+    this.changed();
+  }
+
+  /** Shows an earlier conversation: everything the helper still keeps, then live. */
+  async follow(conversation: string): Promise<void> {
+    const previous = this.conversation;
+    if (previous && previous !== conversation) this.conn?.command('agent.unfollow', { conversation: previous }).catch(() => undefined);
+    this.conversation = conversation;
+    this.agentError = null;
+    this.agentNote = null;
+    this.agentQueued = 0;
+    await this.followConversation(conversation, 0);
   }
 
   async cancelAgent(): Promise<void> {
-    await this.conn?.command('agent.cancel', this.conversation ? { conversation: this.conversation } : {});
+    if (!this.conversation) return;
+    await this.conn?.command('agent.cancel', { conversation: this.conversation });
   }
 
   async newConversation(agent?: string): Promise<void> {
-    const r = await this.conn?.command<unknown>('agent.new', agent ? { agent } : {});
-    this.conversation = isObject(r) && typeof r.conversation === 'string' ? r.conversation : null;
-    this.turns = [];
+    this.agentError = null;
+    this.agentQueued = 0;
+    await this.openConversation(agent);
     this.changed();
   }
 }

@@ -126,7 +126,7 @@ export interface EventData {
   payload?: Record<string, unknown>;
 }
 
-/* Upcoming protocol: approvals and agents (not in the helper yet). */
+/* Approvals and agents (docs/protocol.md "Approvals", "Agents"). */
 export interface Approval {
   approvalId: string;
   kind: string;
@@ -146,14 +146,18 @@ export interface ApprovalResolved {
 
 export interface AgentInfo {
   name: string;
+  type: string;
   state: string;
+  default: boolean;
 }
 
 export type AgentChunk =
   | { kind: 'message'; text: string }
   | { kind: 'thought'; text: string }
   | { kind: 'tool'; toolCallId: string; title: string; status: string }
-  | { kind: 'plan'; entries: { content: string; status: string }[] };
+  | { kind: 'plan'; entries: { content: string; status: string }[] }
+  | { kind: 'permission'; approvalId: string; toolCallId: string; title: string; options: string[]; expiresAt: number }
+  | { kind: 'permission_resolved'; approvalId: string; outcome: string; decidedBy: string };
 
 export const EVENT_KINDS = ['task.started', 'task.finished', 'git.changed', 'file.saved', 'notify'] as const;
 export const APPROVAL_EVENTS = ['approval.requested', 'approval.resolved'] as const;

@@ -61,7 +61,7 @@ describe('the app against the real helper', { concurrency: false }, () => {
     await screenshot(page, 'status-light');
   });
 
-  test('Agent and Approvals stay hidden: this helper has no agent.list and the token no approve scope', async () => {
+  test('Agent and Approvals stay hidden: the token has neither the agent nor the approve scope', async () => {
     const names = await page.getByRole('tab').allTextContents();
     assert.deepEqual(names.map((n) => n.replace(/\d+$/, '')), ['Status', 'Diff', 'Log', 'Files', 'Tasks', 'Alerts']);
   });

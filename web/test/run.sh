@@ -28,6 +28,11 @@ export HELPER_BIN="${HELPER_BIN:-$root/$dir/companion-helper}"
 echo "== app: npm ci, typecheck, lint, bundle, budget, embed"
 bash "$web/build.sh" "$web/build" >/dev/null
 
+echo "== the scripted ACP agent's SDK (tests/integration)"
+if [ ! -d "$root/tests/integration/node_modules/@agentclientprotocol/sdk" ]; then
+  (cd "$root/tests/integration" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
+fi
+
 echo "== web tests (phone-sized Chromium against the real helper)"
 cd "$web"
 node --test --test-concurrency=1 test/*.test.mjs </dev/null

@@ -1,5 +1,5 @@
 // The app's pure modules, compiled from src/ by esbuild and run in Node:
-// the agent stream reducer (whose screen the helper cannot drive yet), the
+// the agent conversation reducer (turns from agent_update messages), the
 // unified-diff parser, the ANSI line model, pairing payloads, backoff.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,6 +42,34 @@ test('agent: message and thought text accumulate, tool rows update in place, a p
     { kind: 'message', text: 'Found **it** <script>x</script>' },
   ]);
   assert.equal(agent.parseChunk({ kind: 'bogus' }), null);
+});
+
+test('agent: updates build turns (turn_start, chunks, permission and its resolution, turn_end), in turn order', () => {
+  let turns = [];
+  const ups = [
+    [2, { kind: 'turn_start', text: 'second', by: 'phone' }],
+    [1, { kind: 'message', text: 'tail of a turn whose start is gone' }],
+    [2, { kind: 'tool', toolCallId: 't1', title: 'Run tests', status: 'pending' }],
+    [2, { kind: 'permission', approvalId: 7, toolCallId: 't1', title: 'Agent "x": Run tests', options: ['allow_once', 'deny'], expiresAt: 5 }],
+    [2, { kind: 'permission', approvalId: 7, toolCallId: 't1', title: 'again', options: [], expiresAt: 5 }],
+    [2, { kind: 'permission_resolved', approvalId: 7, outcome: 'allow_once', decidedBy: 'owner' }],
+    [2, { kind: 'message', text: 'done' }],
+    [2, { kind: 'turn_end', stopReason: 'end_turn' }],
+    [3, { kind: 'turn_start', text: 'third', by: 'phone' }],
+    [3, { kind: 'turn_end', stopReason: 'error', message: 'the agent exited with code 3' }],
+  ];
+  for (const [n, c] of ups) turns = agent.applyUpdate(turns, n, c);
+  assert.deepEqual(turns.map((t) => [t.turn, t.prompt, t.done, t.stopReason, t.error]), [
+    [1, '', false, undefined, undefined],
+    [2, 'second', true, 'end_turn', undefined],
+    [3, 'third', true, 'error', 'the agent exited with code 3'],
+  ]);
+  assert.equal(turns[1].by, 'phone');
+  assert.deepEqual(turns[1].items, [
+    { kind: 'tool', toolCallId: 't1', title: 'Run tests', status: 'pending' },
+    { kind: 'permission', approvalId: '7', toolCallId: 't1', title: 'Agent "x": Run tests', options: ['allow_once', 'deny'], expiresAt: 5, outcome: 'allow_once', decidedBy: 'owner' },
+    { kind: 'message', text: 'done' },
+  ]);
 });
 
 test('diff: kinds and line numbers, a "-- " line inside a hunk is a deletion, "\\ No newline" is a note', () => {

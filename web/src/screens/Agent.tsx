@@ -1,13 +1,15 @@
-/* The agent conversation (upcoming protocol): prompts, streamed answers
- * as sanitized Markdown, thoughts, tool calls as rows, plans as checklists.
- * Loaded on first use, with the Markdown renderer. */
+/* The agent conversation (docs/protocol.md "Agents"): prompts, streamed
+ * answers as sanitized Markdown, thoughts, tool calls as rows, plans as
+ * checklists, permission requests with allow/deny (approve scope), cancel,
+ * new, earlier conversations. Everything shown comes from the followed
+ * conversation's updates. Loaded on first use, with the Markdown renderer. */
 import { useMemo, useState } from 'preact/hooks';
 import { useModel } from '../ui/hooks';
 import { ErrorBox, ScreenHeader } from '../ui/common';
 import { renderMarkdown } from '../markdown';
-import type { AgentItem, AgentTurn } from '../agent';
+import type { AgentItem, AgentTurn, PermissionItem } from '../agent';
 import { errorText } from '../model';
-import { isObject, str } from '../protocol';
+import { isObject, num, str } from '../protocol';
 
 function Markdown({ text }: { text: string }) {
   const html = useMemo(() => renderMarkdown(text), [text]);
@@ -15,9 +17,40 @@ function Markdown({ text }: { text: string }) {
 }
 
 const PLAN_MARK: Record<string, string> = { completed: '☑', in_progress: '◐', pending: '☐' };
+const DECISION: Record<string, string> = { allow_once: 'Allow once', allow_always: 'Always allow', deny: 'Deny' };
+const OUTCOME: Record<string, string> = {
+  allow_once: 'Allowed once', allow_always: 'Always allowed', deny: 'Denied', expired: 'Expired (denied)', withdrawn: 'Withdrawn', cancelled: 'Cancelled',
+};
+
+function Permission({ item }: { item: PermissionItem }) {
+  const m = useModel();
+  const [err, setErr] = useState<string | null>(null);
+  const [sent, setSent] = useState(false);
+  const open = !item.outcome;
+  return (
+    <div class="permission" role="group" aria-label={`Permission: ${item.title}`}>
+      <p><strong>Permission:</strong> {item.title}</p>
+      {!open && <p class="muted small-text">{OUTCOME[item.outcome ?? ''] ?? item.outcome}{item.decidedBy ? ` by ${item.decidedBy}` : ''}</p>}
+      {open && !m.can('approve') && <p class="muted small-text">Waiting for approval (a device with the approve scope, or the editor).</p>}
+      {open && m.can('approve') && (
+        <div class="buttons">
+          {item.options.map((o) => (
+            <button key={o} type="button" class={o === 'deny' ? 'danger' : 'primary'} disabled={sent}
+              onClick={() => { setSent(true); m.decide(item.approvalId, o).catch((e: unknown) => { setSent(false); setErr(errorText(e)); }); }}>
+              {DECISION[o] ?? o}
+            </button>
+          ))}
+        </div>
+      )}
+      <ErrorBox text={err} />
+    </div>
+  );
+}
 
 function Item({ item }: { item: AgentItem }) {
   switch (item.kind) {
+    case 'permission':
+      return <Permission item={item} />;
     case 'message':
       return <Markdown text={item.text} />;
     case 'thought':
@@ -54,7 +87,6 @@ function Turn({ turn }: { turn: AgentTurn }) {
     <li class="turn">
       {turn.prompt && <div class="bubble me">{turn.prompt}</div>}
       <div class="bubble agent" aria-busy={!turn.done}>
-        {turn.agent && <div class="muted small-text">{turn.agent}</div>}
         {turn.items.map((it, i) => <Item key={i} item={it} />)}
         {!turn.done && <p class="muted small-text" role="status">Working…</p>}
         {turn.stopReason && turn.stopReason !== 'end_turn' && <p class="muted small-text">Stopped: {turn.stopReason}</p>}
@@ -75,14 +107,14 @@ export function AgentScreen() {
   const send = (e: Event) => {
     e.preventDefault();
     const t = text.trim();
-    if (!t || busy) return;
-    m.prompt(t, agent || undefined);
+    if (!t) return;
     setText('');
+    m.prompt(t, agent || undefined).catch((x: unknown) => { setErr(errorText(x)); });
   };
   const listConversations = () => {
     m.conn?.command<unknown>('agent.conversations').then((r) => {
       const list = isObject(r) && Array.isArray(r.conversations) ? r.conversations.filter(isObject) : [];
-      setConvs(list.map((c) => ({ id: str(c.conversation, str(c.id)), title: str(c.title, str(c.conversation, str(c.id))) })).filter((c) => c.id));
+      setConvs(list.map((c) => ({ id: str(c.id), title: `${str(c.id)} · ${str(c.agent)} · ${num(c.turns)} turn${num(c.turns) === 1 ? '' : 's'}${str(c.state) === 'running' ? ' · running' : ''}` })).filter((c) => c.id));
     }, (e: unknown) => { setErr(errorText(e)); });
   };
   return (
@@ -91,18 +123,20 @@ export function AgentScreen() {
         <button type="button" class="small" onClick={listConversations}>History</button>
         <button type="button" class="small" disabled={busy} onClick={() => { m.newConversation(agent || undefined).catch((e: unknown) => { setErr(errorText(e)); }); }}>New</button>
       </ScreenHeader>
-      <ErrorBox text={err} />
+      <ErrorBox text={err ?? m.agentError} />
+      {m.agentNote && <p class="muted" role="status">{m.agentNote}</p>}
       {convs && (
         <ul class="chips" aria-label="Conversations">
           {convs.map((c) => (
-            <li key={c.id}><button type="button" class="chip" onClick={() => { setConvs(null); m.follow(c.id); }}>{c.title}</button></li>
+            <li key={c.id}><button type="button" class="chip" onClick={() => { setConvs(null); m.follow(c.id).catch((e: unknown) => { setErr(errorText(e)); }); }}>{c.title}</button></li>
           ))}
           {!convs.length && <li class="muted">No earlier conversations.</li>}
         </ul>
       )}
       <ol class="turns" aria-label="Conversation" aria-live="polite">
-        {m.turns.map((t) => <Turn key={t.id} turn={t} />)}
+        {m.turns.map((t) => <Turn key={t.turn} turn={t} />)}
       </ol>
+      {m.agentQueued > 0 && <p class="muted small-text" role="status">{m.agentQueued} message{m.agentQueued === 1 ? '' : 's'} waiting for the agent</p>}
       <form class="composer" onSubmit={send}>
         {agents.length > 1 && (
           <label class="field">
@@ -117,7 +151,7 @@ export function AgentScreen() {
           <textarea rows={3} value={text} onInput={(e) => { setText(e.currentTarget.value); }} />
         </label>
         <div class="buttons">
-          <button type="submit" class="primary" disabled={busy || !text.trim()}>Send</button>
+          <button type="submit" class="primary" disabled={!text.trim()}>Send</button>
           {busy && <button type="button" class="danger" onClick={() => { m.cancelAgent().catch((e: unknown) => { setErr(errorText(e)); }); }}>Cancel</button>}
         </div>
       </form>
