@@ -32,6 +32,17 @@ if [ $checks -eq 1 ]; then
   npx tsc --noEmit -p tsconfig.sw.json
   npx eslint .
 fi
-node scripts/build.mjs >&2
-node scripts/embed.mjs "$out" >&2
+if [ $checks -eq 1 ]; then
+  node scripts/build.mjs >&2
+  node scripts/embed.mjs "$out" >&2
+else
+  # CMake's step: quiet unless something fails (the report stays in
+  # dist-report.json beside the bundle).
+  log=$(mktemp)
+  trap 'rm -f "$log"' EXIT
+  if ! { node scripts/build.mjs && node scripts/embed.mjs "$out"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    exit 1
+  fi
+fi
 echo "$out/web-assets.c"
