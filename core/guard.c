@@ -95,6 +95,21 @@ int guard_origin_allowed(const char *origin, const struct settings_strv *allowed
     return 0;
 }
 
+int guard_origin_is_self(const char *origin, const char *host, int tls)
+{
+    if (!origin || !host || !*host)
+        return 0;
+    const char *scheme = tls ? "https://" : "http://";
+    size_t slen = strlen(scheme);
+    if (strncasecmp(origin, scheme, slen) != 0)
+        return 0;
+    origin += slen;
+    size_t olen = strlen(origin), hlen = strlen(host);
+    while (olen > 0 && origin[olen - 1] == '/')
+        olen--;
+    return olen == hlen && strncasecmp(origin, host, hlen) == 0;
+}
+
 void guard_creds_init(struct guard_creds *c)
 {
     memset(c, 0, sizeof(*c));

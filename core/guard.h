@@ -22,6 +22,12 @@ int guard_host_allowed(const char *host, int port, const struct settings_strv *a
  * must equal an allowedOrigins entry (case-insensitive, no trailing slash). */
 int guard_origin_allowed(const char *origin, const struct settings_strv *allowed);
 
+/* 1 when origin is the page's own: "http://" (or "https://" with tls) and
+ * then exactly the request's Host (case-insensitive, no trailing slash).
+ * The helper serves the phone client, so that page may open /ws without
+ * being listed; the Host itself must still pass guard_host_allowed. */
+int guard_origin_is_self(const char *origin, const char *host, int tls);
+
 /* 1 for a host setting that only this machine can reach. */
 int guard_host_is_loopback(const char *host);
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 APT_PACKAGES=(build-essential cmake pkg-config git ca-certificates
-  libwebsockets-dev libwebsockets-evlib-ev libev-dev libjson-c-dev libjwt-dev libgit2-dev libssl-dev uuid-dev
+  libwebsockets-dev libwebsockets-evlib-ev libev-dev libjson-c-dev libjwt-dev libgit2-dev libssl-dev uuid-dev zlib1g-dev
   libqrencode-dev libcmocka-dev valgrind clang-format faketime)
 
 sudo_if_needed() {

@@ -5,7 +5,10 @@
 # ASan+UBSan (LeakSanitizer on) and the .deb install test in a debootstrapped
 # root, and the extension's end-to-end suites in a real VS Code (code-server
 # 4.100, and 4.105 for the editor's language models as agents).
-# --quick skips the sanitizer pass, the install test and the end-to-end run.
+# The phone client's suite (web/: typecheck, lint, budget, browser tests in
+# Chromium against the helper serving the app) runs in both modes, within
+# a time budget. --quick skips the sanitizer pass, the install test and the
+# end-to-end runs.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -38,6 +41,11 @@ echo "== WhatsApp bridge: lint and tests against the real helper (WhatsApp itsel
 echo "== VS Code extension: typecheck, lint, tests against the real helper"
 (cd vscode-ext && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm run lint \
   && COMPANION_HELPER_BIN="$root/$dir/companion-helper" npm test)
+
+echo "== phone client (web/): typecheck, lint, bundle and budget, browser tests against the helper (budget 10 min)"
+web_start=$SECONDS
+HELPER_BIN="$root/$dir/companion-helper" timeout --kill-after=10 600 bash web/test/run.sh
+echo "web: $((SECONDS - web_start)) s"
 
 echo "== version check"
 bash package/check-version.sh "$root/$dir/companion-helper"

@@ -2,6 +2,7 @@
  * ws_server: the listening socket and the vhost that serves what it accepts.
  * HTTP requests are gated here before any upgrade (path, Host, Origin,
  * connection caps, answered with a real status), `GET /health` is served,
+ * the phone client's files are handed to webapp.c (GET and HEAD only),
  * the upgrade's credentials are read, and WebSocket events are handed to
  * session.c. Also starts, stops and re-binds the listener (see server.h).
  */
@@ -21,6 +22,7 @@
 #include "core/guard.h"
 #include "server/loop_lws.h"
 #include "server/server_impl.h"
+#include "server/webapp.h"
 
 /* How long a stop waits for clients to take their 1001 before the listener
  * (and whatever is left) is torn down. */
@@ -33,6 +35,7 @@ struct ws_pss {
     struct session *session;
     char *body; /* an HTTP answer waiting for HTTP_WRITEABLE */
     size_t body_len;
+    struct webapp_reply web; /* a file of the phone client being written */
 };
 
 static struct server *server_of(struct lws *wsi)
@@ -72,8 +75,10 @@ static int refuse(struct server *srv, struct lws *wsi, unsigned status, const ch
     return 1;
 }
 
-/* Host and Origin checks shared by /health and the upgrade. Returns 0 when
- * the request may go on, else the answer has been written. */
+/* Host and Origin checks shared by /health, the app's files and the
+ * upgrade. Returns 0 when the request may go on, else the answer has been
+ * written. An Origin passes when it is listed or when it is the page's own
+ * (the app this helper serves, at the Host that passed the check). */
 static int gate_request(struct server *srv, struct lws *wsi)
 {
     char host[300] = "", origin[300] = "";
@@ -84,7 +89,8 @@ static int gate_request(struct server *srv, struct lws *wsi)
     int olen = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
     if (olen > 0 && (olen >= (int)sizeof(origin) ||
                      lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
-                     !guard_origin_allowed(origin, &srv->st->allowed_origins)))
+                     (!guard_origin_allowed(origin, &srv->st->allowed_origins) &&
+                      !guard_origin_is_self(origin, host, 0))))
         return refuse(srv, wsi, 403, "FORBIDDEN", "origin not allowed");
     return 0;
 }
@@ -105,6 +111,11 @@ static int on_http(struct server *srv, struct lws *wsi, struct ws_pss *pss, cons
     char *uri;
     int uri_len;
     int method = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
+    if (webapp_has(path)) {
+        if (method != LWSHUMETH_GET && method != LWSHUMETH_HEAD)
+            return refuse(srv, wsi, 405, "METHOD_NOT_ALLOWED", "only GET and HEAD");
+        return webapp_serve(wsi, path, &pss->web);
+    }
     if (strcmp(path, "/health") != 0)
         return refuse(srv, wsi, 404, "NOT_FOUND", "not found");
     if (method != LWSHUMETH_GET)
@@ -208,6 +219,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         return on_http(srv, wsi, pss, in ? (const char *)in : "");
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (pss && webapp_pending(&pss->web))
+            return webapp_write(wsi, &pss->web);
         if (pss && pss->body) {
             int n = lws_write(wsi, (unsigned char *)pss->body + LWS_PRE, pss->body_len,
                               LWS_WRITE_HTTP_FINAL);
@@ -225,6 +238,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (pss) {
             free(pss->body);
             pss->body = NULL;
+            webapp_reply_free(&pss->web);
         }
         return 0;
 

@@ -90,12 +90,30 @@ static void test_loopback_setting(void **state)
     assert_false(guard_host_is_loopback("::"));
 }
 
+static void test_origin_is_self(void **state)
+{
+    (void)state;
+    assert_true(guard_origin_is_self("http://127.0.0.1:8080", "127.0.0.1:8080", 0));
+    assert_true(guard_origin_is_self("HTTP://LocalHost:8080/", "localhost:8080", 0));
+    assert_true(guard_origin_is_self("https://box.tail.ts.net", "box.tail.ts.net", 1));
+    assert_false(guard_origin_is_self("https://127.0.0.1:8080", "127.0.0.1:8080", 0));
+    assert_false(guard_origin_is_self("http://127.0.0.1:8080", "127.0.0.1:8080", 1));
+    assert_false(guard_origin_is_self("http://127.0.0.1:8081", "127.0.0.1:8080", 0));
+    assert_false(guard_origin_is_self("http://localhost:8080", "127.0.0.1:8080", 0));
+    assert_false(guard_origin_is_self("http://127.0.0.1:80800", "127.0.0.1:8080", 0));
+    assert_false(guard_origin_is_self("http://127.0.0.1", "127.0.0.1:8080", 0));
+    assert_false(guard_origin_is_self("null", "127.0.0.1:8080", 0));
+    assert_false(guard_origin_is_self("http://", "", 0));
+    assert_false(guard_origin_is_self(NULL, "127.0.0.1:8080", 0));
+    assert_false(guard_origin_is_self("http://127.0.0.1:8080", NULL, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loopback_hosts_with_port), cmocka_unit_test(test_refused_hosts),
         cmocka_unit_test(test_allowed_hosts_entries),    cmocka_unit_test(test_origin),
-        cmocka_unit_test(test_loopback_setting),
+        cmocka_unit_test(test_origin_is_self),           cmocka_unit_test(test_loopback_setting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

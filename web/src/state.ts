@@ -1,0 +1,4 @@
+import { Model } from './model';
+
+/** The one model of the page. */
+export const model = new Model();

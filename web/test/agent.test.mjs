@@ -1,0 +1,166 @@
+// The agent screen against the real helper and the scripted ACP agent of
+// the integration tests (tests/integration/agents/scripted-agent.mjs, the
+// official ACP SDK): hidden without the agent scope, a streamed answer as
+// Markdown, thoughts, plans, a tool call whose permission is allowed and
+// denied from the phone, cancel, new conversation, an earlier conversation
+// followed from History, and a turn that runs while the phone is away
+// caught up with agent.follow after the reconnect. No CSP violation.
+import { test, describe, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { startWorld, launch, phone, axe, screenshot, ROOT } from './lib/env.mjs';
+
+const AGENT = path.join(ROOT, 'tests/integration/agents/scripted-agent.mjs');
+const SDK = path.join(ROOT, 'tests/integration/node_modules/@agentclientprotocol/sdk');
+
+let world, browser;
+const opened = [];
+
+async function open(token) {
+  const ph = await phone(browser);
+  ph.context.setDefaultTimeout(15000);
+  opened.push(ph);
+  await ph.page.goto(world.pairLink(token));
+  await ph.page.locator('[data-phase="online"]').waitFor();
+  return ph;
+}
+
+before(async () => {
+  assert.ok(existsSync(SDK), 'the scripted agent needs its SDK: (cd tests/integration && npm ci)');
+  world = await startWorld({
+    scope: 'read,run,agent,approve',
+    extraConfig: { agents: { scripted: { command: process.execPath, args: [AGENT] } } },
+  });
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await world?.close();
+});
+
+afterEach(async () => {
+  for (const ph of opened.splice(0)) {
+    assert.deepEqual(ph.problems.csp, [], 'CSP errors in the console');
+    assert.deepEqual(await ph.cspEvents(), [], 'securitypolicyviolation events');
+    assert.deepEqual(ph.problems.errors, [], 'page errors');
+    assert.deepEqual(ph.problems.dialogs, [], 'dialogs');
+    await ph.context.close();
+  }
+});
+
+const turns = (page) => page.getByRole('list', { name: 'Conversation' }).locator('li.turn');
+async function send(page, text) {
+  await page.getByLabel('Message to the agent').fill(text);
+  await page.getByRole('button', { name: 'Send' }).click();
+}
+
+describe('the agent screen with the scripted ACP agent', { concurrency: false }, () => {
+  test('hidden for a token without the agent scope', async () => {
+    const { page } = await open(world.helper.mint({ scope: 'read,run' }));
+    await page.getByRole('tab', { name: /^Status/ }).waitFor();
+    const names = (await page.getByRole('tab').allTextContents()).map((n) => n.replace(/\d+$/, ''));
+    assert.ok(!names.includes('Agent'), `tabs: ${names}`);
+  });
+
+  test('a prompt streams back as Markdown, with thoughts and a plan; HTML stays text', async () => {
+    const { page } = await open();
+    await page.getByRole('tab', { name: /^Agent/ }).click();
+    await send(page, 'echo **bold** <img src=x onerror="window.__pwned=1"> done');
+    const first = turns(page).first();
+    await first.locator('.bubble.me', { hasText: 'echo **bold**' }).waitFor();
+    await first.locator('.markdown strong', { hasText: 'bold' }).waitFor();
+    await first.locator('[aria-busy="false"]').waitFor();
+    assert.equal(await first.locator('.markdown img').count(), 0, 'an <img> was rendered');
+    assert.equal(await page.evaluate(() => window.__pwned), undefined);
+    await send(page, 'think');
+    await turns(page).nth(1).locator('details.thought').waitFor();
+    await send(page, 'plan');
+    await turns(page).nth(2).getByRole('list', { name: 'Plan' }).locator('li').nth(2).waitFor();
+    await turns(page).nth(2).locator('[aria-busy="false"]').waitFor();
+    await screenshot(page, 'agent-light');
+    const results = await axe(page);
+    assert.deepEqual(results.filter((v) => ['serious', 'critical'].includes(v.impact)).map((v) => v.id), []);
+  });
+
+  test('a tool call asks permission: Allow once runs it, Deny rejects it; both shown as decided', async () => {
+    const { page } = await open();
+    await page.getByRole('tab', { name: /^Agent/ }).click();
+    await page.getByRole('button', { name: 'New' }).click();
+    await send(page, 'tool');
+    const perm = page.getByRole('group', { name: /^Permission:/ }).first();
+    await perm.getByRole('button', { name: 'Allow once' }).waitFor();
+    await screenshot(page, 'agent-permission-light');
+    await perm.getByRole('button', { name: 'Allow once' }).click();
+    await perm.getByText(/Allowed once/).waitFor();
+    const t1 = turns(page).first();
+    await t1.getByText('tool ran').waitFor();
+    await t1.locator('.pill.st-completed').waitFor();
+    await send(page, 'tool');
+    const perm2 = page.getByRole('group', { name: /^Permission:/ }).nth(1);
+    await perm2.getByRole('button', { name: 'Deny' }).click();
+    await perm2.getByText(/Denied/).waitFor();
+    await turns(page).nth(1).getByText('tool rejected').waitFor();
+  });
+
+  test('Cancel stops a running turn; New starts an empty conversation', async () => {
+    const { page } = await open();
+    await page.getByRole('tab', { name: /^Agent/ }).click();
+    await page.getByRole('button', { name: 'New' }).click();
+    await send(page, 'slow 20000');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await turns(page).first().getByText('Stopped: cancelled').waitFor();
+    const conv = await page.getByText(/^Conversation c\d+$/).first().textContent();
+    await page.getByRole('button', { name: 'New' }).click();
+    await page.getByText(/^Conversation c\d+$/).filter({ hasNotText: new RegExp(`^${conv}$`) }).first().waitFor();
+    assert.equal(await turns(page).count(), 0);
+  });
+
+  test('History follows an earlier conversation; a turn run while the phone was away is caught up', async () => {
+    const a = await open();
+    await a.page.getByRole('tab', { name: /^Agent/ }).click();
+    await a.page.getByRole('button', { name: 'New' }).click();
+    await send(a.page, 'echo first message of this conversation');
+    await turns(a.page).first().locator('[aria-busy="false"]').waitFor();
+    const conv = (await a.page.getByText(/^Conversation c\d+/).first().textContent()).replace('Conversation ', '');
+
+    // A second phone, whose WebSocket the test can cut (routeWebSocket
+    // passes everything through to the helper until then), opens the same
+    // conversation from History.
+    let blocked = false;
+    const routes = [];
+    const b = await (async () => {
+      const ph = await phone(browser);
+      ph.context.setDefaultTimeout(15000);
+      opened.push(ph);
+      await ph.context.routeWebSocket(/\/ws$/, (ws) => {
+        if (blocked) { ws.close({ code: 1001, reason: 'test: away' }); return; }
+        const server = ws.connectToServer();
+        routes.push({ ws, server });
+      });
+      await ph.page.goto(world.pairLink());
+      await ph.page.locator('[data-phase="online"]').waitFor();
+      return ph;
+    })();
+    await b.page.getByRole('tab', { name: /^Agent/ }).click();
+    await b.page.getByRole('button', { name: 'History' }).click();
+    await b.page.getByRole('list', { name: 'Conversations' }).getByRole('button', { name: new RegExp(`^${conv} `) }).click();
+    await turns(b.page).first().getByText('first message of this conversation', { exact: false }).first().waitFor();
+
+    // Phone B loses its connection; phone A prompts; B comes back and
+    // catches up from the last update it saw.
+    blocked = true;
+    for (const r of routes.splice(0)) {
+      r.server.close({ code: 1001, reason: 'test: away' });
+      r.ws.close({ code: 1001, reason: 'test: away' });
+    }
+    await b.page.locator('[data-phase="waiting"]').waitFor();
+    await send(a.page, 'echo said while B was away');
+    await turns(a.page).nth(1).locator('[aria-busy="false"]').waitFor();
+    assert.equal(await turns(b.page).count(), 1, 'B saw the turn while away');
+    blocked = false;
+    await turns(b.page).nth(1).locator('.bubble.me', { hasText: 'said while B was away' }).waitFor({ timeout: 40000 });
+    await turns(b.page).nth(1).locator('.markdown', { hasText: 'said while B was away' }).waitFor();
+  });
+});
