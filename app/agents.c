@@ -196,7 +196,7 @@ static void timer_cb(void *arg)
     }
     log_msg(cv->a->env.log, LOG_INFO, "agent %s: %s turn %d: nobody follows it, cancelling",
             cv->agent, cv->id, t->n);
-    agents_conv_cancel(cv, "nobody followed it");
+    agents_conv_cancel(cv);
 }
 
 void agents_watch_check(struct turn *t)
@@ -213,9 +213,8 @@ void agents_watch_check(struct turn *t)
         loop_timer_arm(t->timer, (int64_t)cv->a->env.st->agent_unwatched_s * 1000);
 }
 
-int agents_conv_cancel(struct conv *cv, const char *why)
+int agents_conv_cancel(struct conv *cv)
 {
-    (void)why;
     struct agents *a = cv->a;
     int any = 0;
     while (cv->queue) {

@@ -171,7 +171,7 @@ void agents_chat(struct agents *a, struct client *c, json_object *id, const char
     t->chat = chat_stream_new();
     t->chat_timer = loop_timer_new(a->env.loop, chat_timer_cb, t);
     if (!t->chat || !t->chat_timer) {
-        agents_conv_cancel(cv, "out of memory");
+        agents_conv_cancel(cv);
         return;
     }
     if (cv->cur || cv->queued > 1) {
@@ -190,7 +190,7 @@ void agents_chat_stop(struct agents *a, struct client *c, json_object *id, const
     struct conv *cv = dflt && owner ? chat_conv(a, owner, dflt) : NULL;
     free(owner);
     if (cv && (cv->cur || cv->queue)) {
-        agents_conv_cancel(cv, "stop");
+        agents_conv_cancel(cv);
         events_chat_reply(c, id, "Stopping the agent…", 0);
     } else {
         events_chat_reply(c, id, "The agent is not answering anything now.", 0);

@@ -259,8 +259,7 @@ static void cmd_cancel(struct agents *a, struct client *c, json_object *id, json
         return;
     json_object *r = json_object_new_object();
     json_object_object_add(r, "conversation", cv ? json_object_new_string(cv->id) : NULL);
-    json_object_object_add(r, "cancelled",
-                           json_object_new_boolean(cv && agents_conv_cancel(cv, "agent.cancel")));
+    json_object_object_add(r, "cancelled", json_object_new_boolean(cv && agents_conv_cancel(cv)));
     dispatch_reply_command(c, id, r, NULL, NULL);
 }
 

@@ -147,7 +147,7 @@ void agents_pump(struct agents *a);
 void agents_pump_now(struct agents *a);
 /* Cancels cv's running turn and drops its queue. Returns 1 when there was
  * something to cancel. */
-int agents_conv_cancel(struct conv *cv, const char *why);
+int agents_conv_cancel(struct conv *cv);
 /* Why an agent cannot be used now, or NULL. */
 const char *agents_unavailable(struct agents *a, const char *name);
 struct agent_rt *agents_rt(struct agents *a, const char *name);
