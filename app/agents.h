@@ -74,6 +74,9 @@ struct agents_env {
 struct agents *agents_new(const struct agents_env *env);
 /* Ends every turn (stream_end error "stopping"), kills every agent, frees. */
 void agents_free(struct agents *a);
+struct metrics_buf;
+/* GET /metrics: turns running, their latency, how they ended. */
+void agents_metrics_write(const struct agents *a, struct metrics_buf *b);
 
 /* A WebSocket command of kind CMD_KIND_AGENT (scope checked by the caller):
  * op is its enum cmd_agent_op. Answers c itself: a stream for agent.prompt,

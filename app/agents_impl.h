@@ -14,6 +14,7 @@
 #ifndef COMPANION_AGENTS_IMPL_H
 #define COMPANION_AGENTS_IMPL_H
 
+#include "core/metrics.h"
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -127,7 +128,9 @@ struct agents {
     struct conv *convs; /* oldest first */
     size_t n_convs;
     uint64_t next_conv;
-    int running; /* turns starting or running */
+    int running;                      /* turns starting or running */
+    struct metrics_hist turn_latency; /* started to ended, for GET /metrics */
+    struct metrics_table turn_ends;   /* by stopReason */
 };
 
 /* agents.c */

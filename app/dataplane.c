@@ -248,11 +248,13 @@ static void on_command(struct dataplane *dp, struct client *c, json_object *id, 
     dp->env.counters->commands++;
     const struct cmd_def *def = cmd_lookup(json_object_get_string(name_o));
     if (!def) {
+        metrics_table_add_literal(&dp->env.counters->command_errors_by_code, "UNKNOWN_COMMAND", 1);
         dp->env.counters->command_errors++;
         dispatch_reply_command(c, id, NULL, "UNKNOWN_COMMAND", "unknown command");
         return;
     }
     if ((def->scope & c->scopes) != def->scope) {
+        metrics_table_add_literal(&dp->env.counters->command_errors_by_code, "FORBIDDEN", 1);
         dp->env.counters->command_errors++;
         dispatch_reply_command(c, id, NULL, "FORBIDDEN",
                                "the token's scopes do not allow this command");
@@ -372,6 +374,7 @@ static void on_message(void *ud, struct session *s, const char *msg, size_t len,
         return;
     dp->env.counters->messages_in++;
     if (binary) {
+        metrics_table_add_literal(&dp->env.counters->in_by_type, "invalid", 1);
         dp->env.counters->invalid_messages++;
         session_send_error(s, NULL, "INVALID_MESSAGE", "binary frames are not supported");
         return;
@@ -379,6 +382,7 @@ static void on_message(void *ud, struct session *s, const char *msg, size_t len,
     struct envelope env;
     char why[160];
     if (envelope_parse(msg, len, &env, why, sizeof(why)) < 0) {
+        metrics_table_add_literal(&dp->env.counters->in_by_type, "invalid", 1);
         dp->env.counters->invalid_messages++;
         session_send_error(s, env.id, "INVALID_MESSAGE", why);
         envelope_clear(&env);
@@ -386,6 +390,7 @@ static void on_message(void *ud, struct session *s, const char *msg, size_t len,
     }
     json_object *id = env.id, *data = env.data;
     const char *type = env.type;
+    metrics_table_add(&dp->env.counters->in_by_type, type, 1); /* a closed table */
 
     if (!c->authed) {
         if (strcmp(type, "auth") == 0) {
@@ -436,6 +441,7 @@ void dataplane_free(struct dataplane *dp)
 
 void dataplane_handler(struct dataplane *dp, struct session_handler *out)
 {
+    memset(out, 0, sizeof(*out));
     out->ud = dp;
     out->opened = on_opened;
     out->message = on_message;

@@ -18,6 +18,7 @@
 #include "app/dataplane.h"
 #include "app/dispatch.h"
 #include "app/gitwatch.h"
+#include "app/metrics_page.h"
 #include "app/agents.h"
 #include "app/reaper.h"
 #include "app/secret_watch.h"
@@ -104,6 +105,21 @@ static void folders_changed(void *ud)
 
 /* ---- building ---- */
 
+/* GET /metrics (server/ asks through its session_handler). */
+static void write_metrics(void *ud, struct metrics_buf *b)
+{
+    struct helper *h = ud;
+    struct metrics_page_src src = {
+        .server = h->server,
+        .counters = &h->counters,
+        .events = &h->events,
+        .dispatch = h->dispatch,
+        .approvals = h->approvals,
+        .agents = h->agents,
+    };
+    metrics_page_write(&src, b);
+}
+
 int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errlen)
 {
     memset(h, 0, sizeof(*h));
@@ -116,6 +132,10 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
     settings_init(&h->settings);
     workspace_init(&h->ws);
     h->editor = no_editor;
+    /* A client names its messages' types: only these are counted by name. */
+    static const char *const in_types[] = {"auth",      "ping",        "command", "chat",
+                                           "subscribe", "unsubscribe", "invalid"};
+    metrics_table_close(&h->counters.in_by_type, in_types, sizeof(in_types) / sizeof(in_types[0]));
 
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
@@ -196,6 +216,8 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
     }
     struct session_handler handler;
     dataplane_handler(h->dataplane, &handler);
+    handler.metrics = write_metrics;
+    handler.metrics_ud = h;
     if (!(h->server = server_new(h->loop, &h->settings, &h->log, &handler, err, errlen)))
         return -1;
     return 0;
