@@ -110,6 +110,7 @@ static void turn_free(struct turn *t)
     free(t->session);
     free(t->text);
     free(t->answer);
+    free(t->stream_session);
     free(t);
 }
 

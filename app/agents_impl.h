@@ -75,6 +75,9 @@ struct turn {
     int64_t chat_due_ms; /* when the next message may go; 0: none waits */
     char *answer;        /* vscode-lm: the text so far, for the history */
     size_t answer_len;
+    /* the streaming dialect (user_message): its sessionId; the turn's
+     * stream_* go out as {type, sessionId, content, data} */
+    char *stream_session;
 };
 
 /* One kept update, for followers: the chunk as JSON text, not as a json-c

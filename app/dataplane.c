@@ -88,7 +88,7 @@ static void auth_fail(struct dataplane *dp, struct client *c, json_object *id, e
 /* Verifies a token and answers auth_response. Used for the first message,
  * the upgrade's header or query, and a refresh on a live session. */
 static void authenticate(struct dataplane *dp, struct client *c, json_object *id, const char *token,
-                         size_t token_len, const char *workspace_id)
+                         size_t token_len, const char *workspace_id, int from_url)
 {
     const struct settings *st = dp->env.st;
     struct auth_config cfg;
@@ -137,6 +137,15 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
     json_object_object_add(data, "expiresAt", json_object_new_int64(c->exp_s * 1000));
     json_object_object_add(msg, "data", data);
     session_send_obj(c->s, msg);
+    /* The streaming dialect's greeting, for clients that put their token in
+     * the URL as that dialect's clients do (docs/protocol.md). */
+    if (from_url && !refresh) {
+        json_object *hello = json_object_new_object();
+        json_object_object_add(hello, "type", json_object_new_string("connection_established"));
+        json_object_object_add(hello, "sessionId", json_object_new_string(session_id(c->s)));
+        json_object_object_add(hello, "content", json_object_new_string("Connected to server"));
+        session_send_obj(c->s, hello);
+    }
 
     if (!refresh) {
         log_msg(dp->env.log, LOG_INFO, "session %s: %s connected from %s", session_id(c->s),
@@ -172,7 +181,7 @@ static void on_opened(void *ud, struct session *s, const struct guard_creds *cre
         auth_fail(dp, c, NULL, AUTH_INVALID, creds->bad);
     else if (creds->has_token)
         authenticate(dp, c, NULL, creds->token, strlen(creds->token),
-                     creds->has_workspace_id ? creds->workspace_id : NULL);
+                     creds->has_workspace_id ? creds->workspace_id : NULL, !creds->from_header);
 }
 
 static void on_closed(void *ud, struct session *s)
@@ -224,7 +233,41 @@ static void on_auth_message(struct dataplane *dp, struct client *c, json_object 
         return;
     }
     authenticate(dp, c, id, json_object_get_string(tok), (size_t)json_object_get_string_len(tok),
-                 wsid ? json_object_get_string(wsid) : NULL);
+                 wsid ? json_object_get_string(wsid) : NULL, 0);
+}
+
+/* The streaming dialect: {type:"user_message", content, sessionId} to the
+ * agent; a bad one gets {type:"error", sessionId, error}. */
+static void on_user_message(struct dataplane *dp, struct client *c, json_object *root)
+{
+    json_object *content = NULL, *sid = NULL;
+    const char *session = session_id(c->s);
+    if (json_object_object_get_ex(root, "sessionId", &sid) &&
+        !json_object_is_type(sid, json_type_null)) {
+        if (!json_object_is_type(sid, json_type_string) || json_object_get_string_len(sid) < 1 ||
+            json_object_get_string_len(sid) > 128 ||
+            strlen(json_object_get_string(sid)) != (size_t)json_object_get_string_len(sid)) {
+            agents_stream_error(c, session, "sessionId: expected a string of 1 to 128 bytes");
+            return;
+        }
+        session = json_object_get_string(sid);
+    }
+    if (!json_object_object_get_ex(root, "content", &content) ||
+        !json_object_is_type(content, json_type_string) ||
+        json_object_get_string_len(content) == 0 ||
+        json_object_get_string_len(content) > AGENTS_PROMPT_MAX ||
+        strlen(json_object_get_string(content)) != (size_t)json_object_get_string_len(content)) {
+        agents_stream_error(c, session,
+                            "content: expected a non-empty string (at most 64 KiB, no NUL)");
+        return;
+    }
+    if (!(c->scopes & AUTH_SCOPE_AGENT)) {
+        metrics_table_add_literal(&dp->env.counters->command_errors_by_code, "FORBIDDEN", 1);
+        agents_stream_error(c, session, "this token may not talk to the agent (scope agent)");
+        return;
+    }
+    dp->env.counters->commands++;
+    agents_user_message(dp->env.agents, c, session, json_object_get_string(content));
 }
 
 static void on_command(struct dataplane *dp, struct client *c, json_object *id, json_object *data)
@@ -418,6 +461,11 @@ static void on_message(void *ud, struct session *s, const char *msg, size_t len,
             on_command(dp, c, id, data);
         else
             session_send_error(s, id, "RATE_LIMITED", "too many commands; slow down");
+    } else if (strcmp(type, "user_message") == 0) {
+        if (rate_take(dp, c))
+            on_user_message(dp, c, env.root);
+        else
+            agents_stream_error(c, session_id(s), "too many messages; slow down");
     } else {
         dp->env.counters->invalid_messages++;
         session_send_error(s, id, "UNKNOWN_TYPE", "unknown message type");
