@@ -13,7 +13,9 @@
 
 #include "core/auth.h"
 #include "core/clock.h"
+#include "app/devices.h"
 #include "app/helper.h"
+#include "app/pairing.h"
 #include "core/qr.h"
 #include "app/reaper.h"
 #include "core/secret.h"
@@ -70,7 +72,8 @@ static long long parse_ttl(const char *s)
 }
 
 struct cli {
-    const char *workspace, *host, *config, *scope, *ttl, *user;
+    const char *workspace, *host, *config, *scope, *ttl, *user, *name;
+    int pairing;
     int port; /* -1: from settings */
 };
 
@@ -115,16 +118,33 @@ static int load_settings(struct settings *st, const struct cli *c, const char *w
     return 0;
 }
 
-static char *mint(const struct settings *st, const char *wsid, const char *user, unsigned scopes,
-                  long long ttl, char *err, size_t errlen)
+/* Registers a device named `name` in the workspace's registry and mints
+ * its token (a pairing token when `pairing`: DEVICES_PAIRING_TTL_S, and
+ * the device token it is exchanged for lives `ttl`). */
+static char *mint(const struct settings *st, struct devices *reg, const char *wsid,
+                  const char *user, unsigned scopes, long long ttl, const char *name, int pairing,
+                  char dev_id[DEVICES_ID_LEN + 1], char *err, size_t errlen)
 {
     char *token = NULL;
     if (st->alg != AUTH_ALG_HS256) {
         snprintf(err, errlen, "tokens can be minted only with auth.algorithm HS256");
         return NULL;
     }
-    if (auth_mint_hs256((const unsigned char *)st->secret, strlen(st->secret), wsid, user, scopes,
-                        clock_wall_ms() / 1000, ttl, st->audience, st->issuer, &token, err,
+    int64_t now_ms = clock_wall_ms();
+    struct devices_add_req ar = {name, user, scopes, ttl, pairing, now_ms};
+    devices_bind(reg, wsid);
+    if (devices_add(reg, &ar, dev_id, err, errlen) < 0)
+        return NULL;
+    struct auth_mint_req req = {.workspace_id = wsid,
+                                .user_id = user,
+                                .scopes = scopes,
+                                .iat_s = now_ms / 1000,
+                                .ttl_s = pairing ? DEVICES_PAIRING_TTL_S : ttl,
+                                .audience = st->audience,
+                                .issuer = st->issuer,
+                                .device_id = dev_id,
+                                .pairing = pairing};
+    if (auth_mint_hs256((const unsigned char *)st->secret, strlen(st->secret), &req, &token, err,
                         errlen) < 0)
         return NULL;
     return token;
@@ -144,8 +164,35 @@ static int cmd_token(const struct cli *c, unsigned scopes, long long ttl)
         workspace_free(&ws);
         return 1;
     }
-    char *token = mint(&st, ws.id, c->user ? c->user : "cli", scopes, ttl, err, sizeof(err));
+    struct devices_env de = {0};
+    struct devices *reg = devices_new(&de);
+    char dev_id[DEVICES_ID_LEN + 1] = "";
+    char *token = reg ? mint(&st, reg, ws.id, c->user ? c->user : "cli", scopes, ttl,
+                             c->name ? c->name : (c->pairing ? "paired device" : "cli token"),
+                             c->pairing, dev_id, err, sizeof(err))
+                      : NULL;
     int rc = 0;
+    if (!reg)
+        snprintf(err, sizeof(err), "out of memory");
+    if (token && c->pairing) {
+        char url[300];
+        pairing_server_url(NULL, &st, url, sizeof(url));
+        char *payload = pairing_payload(url, ws.id, token,
+                                        (clock_wall_ms() / 1000 + DEVICES_PAIRING_TTL_S) * 1000);
+        char *link = payload ? pairing_link(url, payload) : NULL;
+        if (link)
+            fprintf(stderr,
+                    "Pairing link for device %s (single use, valid %d minutes; the device "
+                    "token it yields lives %llds):\n%s\n",
+                    dev_id, DEVICES_PAIRING_TTL_S / 60, ttl, link);
+        if (payload)
+            explicit_bzero(payload, strlen(payload));
+        if (link)
+            explicit_bzero(link, strlen(link));
+        free(payload);
+        free(link);
+    }
+    devices_free(reg);
     if (token) {
         printf("%s\n", token);
         explicit_bzero(token, strlen(token));
@@ -187,8 +234,10 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
         helper_free(&h);
         return 1;
     }
-    char *token = mint(&h.settings, h.ws.id, c->user ? c->user : "paired-device", scopes, ttl, err,
-                       sizeof(err));
+    helper_bind_devices(&h);
+    char dev_id[DEVICES_ID_LEN + 1] = "";
+    char *token = mint(&h.settings, h.devices, h.ws.id, c->user ? c->user : "paired-device", scopes,
+                       ttl, c->name ? c->name : "serve token", 0, dev_id, err, sizeof(err));
     char scopes_text[64];
     printf("Companion %s serving %s\n", COMPANION_VERSION, h.ws.folders[0].path);
     printf("  URL:          %s\n", server_url(h.server));
