@@ -1,0 +1,359 @@
+// Devices (issue 19) and pairing tokens (issue 17) through the real helper:
+// tokens name a device, the registry in $XDG_STATE_HOME lists them, a
+// revocation closes that device's sessions at once (4001) and survives a
+// restart, a pairing token is exchanged once for a device token, and a
+// registry file that is corrupt or cannot be written never stops the helper.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdirSync, statSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import jwt from 'jsonwebtoken';
+import { Editor, connect, configHome, newSecret, sleep, waitFor, SLOW } from './lib/harness.mjs';
+
+const registryPath = (home, ws) => path.join(home.env.XDG_STATE_HOME, 'companion', `devices-${ws}.json`);
+
+/* A helper in editor mode with its own state folder, server started. */
+async function started(home, { workspaceId = 'ws-dev-1', secret = newSecret() } = {}) {
+  const ed = new Editor({ env: home.env });
+  await ed.startServer({ workspaceId, secret });
+  return ed;
+}
+
+async function authed(ed, token) {
+  const c = await connect(ed.url);
+  const res = await c.auth(token, ed.workspaceId);
+  return { c, res };
+}
+
+async function refused(ed, token, pattern) {
+  const { c, res } = await authed(ed, token);
+  assert.equal(res.data.success, false, JSON.stringify(res));
+  assert.equal(res.data.error.code, 'AUTH_INVALID');
+  assert.match(res.data.error.message, pattern);
+  const closed = await c.waitClose();
+  assert.equal(closed.code, 4001);
+}
+
+const list = async (ed) => (await ed.request('devices/list', {}));
+const entry = async (ed, id) => (await list(ed)).devices.find((d) => d.id === id);
+
+function decodePairUrl(pairUrl) {
+  const m = /^http:\/\/127\.0\.0\.1:\d+\/#pair=([A-Za-z0-9_-]+)$/.exec(pairUrl);
+  assert.ok(m, `pairUrl shape: ${pairUrl}`);
+  return JSON.parse(Buffer.from(m[1], 'base64url').toString('utf8'));
+}
+
+async function rpcError(p) {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  assert.fail('expected an error');
+}
+
+describe('pairing tokens', () => {
+  test('a pairing token is exchanged once for a device token; a second use is refused', async () => {
+    const home = configHome();
+    const ed = await started(home);
+    try {
+      const r = await ed.request('auth/issueToken', {
+        pairing: true, deviceName: 'Pixel 8', scopes: ['read', 'run'], ttlSeconds: 7200, userId: 'ana',
+      });
+      assert.equal(r.pairing, true);
+      assert.equal(r.deviceName, 'Pixel 8');
+      assert.match(r.deviceId, /^[0-9a-f]{12}$/);
+      assert.equal(r.deviceTtlSeconds, 7200);
+      assert.ok(Math.abs(r.expiresAt - (Date.now() + 600000)) < 5000, 'a pairing token lives 10 minutes');
+      const claims = jwt.verify(r.token, ed.secret);
+      assert.equal(claims.pairing, true);
+      assert.equal(claims.dev, r.deviceId);
+      const payload = decodePairUrl(r.pairUrl);
+      assert.deepEqual(payload, { v: 1, url: ed.url, workspaceId: ed.workspaceId, token: r.token, expiresAt: r.expiresAt });
+      assert.equal((await entry(ed, r.deviceId)).state, 'pending');
+
+      const { c, res } = await authed(ed, r.token);
+      assert.equal(res.data.success, true, JSON.stringify(res));
+      assert.equal(res.data.deviceId, r.deviceId);
+      assert.equal(typeof res.data.deviceToken, 'string');
+      const dev = jwt.verify(res.data.deviceToken, ed.secret);
+      assert.equal(dev.dev, r.deviceId);
+      assert.equal(dev.pairing, undefined, 'the device token is no pairing token');
+      assert.equal(dev.sub, 'ana');
+      assert.equal(dev.scope, 'read run');
+      assert.ok(Math.abs(dev.exp * 1000 - (Date.now() + 7200000)) < 5000);
+      assert.ok(Math.abs(res.data.expiresAt - dev.exp * 1000) < 2000);
+      const e = await entry(ed, r.deviceId);
+      assert.equal(e.paired, true);
+      assert.equal(e.state, 'active');
+      assert.equal(e.connected, true);
+
+      // Spent: as a message and as the upgrade's query.
+      await refused(ed, r.token, /already used: pair again/);
+      const q = await connect(`${ed.url}?token=${r.token}&workspaceId=${ed.workspaceId}`);
+      const qr = await q.next((m) => m.type === 'auth_response');
+      assert.equal(qr.data.success, false);
+      assert.match(qr.data.error.message, /already used/);
+      assert.equal((await q.waitClose()).code, 4001);
+
+      // The device token works, again and again; its session is untouched.
+      const again = await authed(ed, res.data.deviceToken);
+      assert.equal(again.res.data.success, true);
+      assert.equal(again.res.data.deviceId, r.deviceId);
+      assert.equal(again.res.data.deviceToken, undefined);
+      again.c.close();
+      assert.equal((await c.request({ type: 'ping', id: 'p' })).type, 'pong');
+      c.close();
+    } finally {
+      await ed.stop();
+    }
+  });
+
+  test('a revoked pairing link and a pairing token for an unknown device are refused', async () => {
+    const home = configHome();
+    const ed = await started(home);
+    try {
+      const r = await ed.request('auth/issueToken', { pairing: true, deviceName: 'lost link' });
+      assert.deepEqual(await ed.request('devices/revoke', { id: r.deviceId }), { revoked: true });
+      await refused(ed, r.token, /revoked/);
+      await refused(ed, ed.token({ dev: 'nosuchdevice', pairing: true }), /names no device/);
+      // A non-pairing device entry cannot be paired with a forged pairing claim either.
+      const plain = await ed.request('auth/issueToken', { deviceName: 'plain' });
+      await refused(ed, ed.token({ dev: plain.deviceId, pairing: true }), /names no device/);
+      // Malformed claims: AUTH_INVALID.
+      await refused(ed, ed.token({ pairing: true }), /pairing token must name/);
+      await refused(ed, ed.token({ dev: 'a b' }), /not a valid device id/);
+      await refused(ed, ed.token({ dev: 7 }), /'dev' is not a string/);
+      await refused(ed, ed.token({ dev: 'abc', pairing: 'yes' }), /'pairing' is not a boolean/);
+    } finally {
+      await ed.stop();
+    }
+  });
+});
+
+describe('devices', () => {
+  test('two devices: revoking one closes its session with 4001, the other stays; notifications name them', async () => {
+    const home = configHome();
+    const ed = await started(home);
+    try {
+      const a = await ed.request('auth/issueToken', { deviceName: 'Phone A', ttlSeconds: 3600 });
+      const b = await ed.request('auth/issueToken', { deviceName: 'Phone B', ttlSeconds: 3600 });
+      assert.equal(a.pairing, false);
+      assert.equal(a.pairUrl, undefined);
+      assert.equal(jwt.decode(a.token).dev, a.deviceId);
+      const ca = await authed(ed, a.token);
+      const cb = await authed(ed, b.token);
+      assert.equal(ca.res.data.deviceId, a.deviceId);
+      const conn = await ed.waitNotification('companion/clientConnected', (p) => p.deviceId === a.deviceId);
+      assert.equal(conn.deviceName, 'Phone A');
+      const st = await ed.request('server/status', {});
+      const names = st.clients.map((c) => `${c.deviceId}:${c.deviceName}`).sort();
+      assert.deepEqual(names, [`${a.deviceId}:Phone A`, `${b.deviceId}:Phone B`].sort());
+
+      const before = ed.notifications.filter((n) => n.method === 'companion/devicesChanged').length;
+      assert.deepEqual(await ed.request('devices/revoke', { id: a.deviceId }), { revoked: true });
+      const closed = await ca.c.waitClose();
+      assert.equal(closed.code, 4001);
+      assert.equal(closed.reason, 'this device was revoked');
+      await waitFor(() => ed.notifications.filter((n) => n.method === 'companion/devicesChanged').length > before,
+        'devicesChanged');
+      assert.equal((await cb.c.request({ type: 'ping', id: 'p' })).type, 'pong');
+      await refused(ed, a.token, /this device was revoked/);
+      const ea = await entry(ed, a.deviceId);
+      assert.equal(ea.revoked, true);
+      assert.equal(ea.state, 'revoked');
+      assert.equal(ea.connected, false);
+      const eb = await entry(ed, b.deviceId);
+      assert.equal(eb.connected, true);
+      assert.equal(eb.name, 'Phone B');
+      assert.deepEqual(eb.scopes, ['read']);
+      cb.c.close();
+    } finally {
+      await ed.stop();
+    }
+  });
+
+  test('tokens without a device are listed as unnamed and can be revoked; unknown device ids are admitted', async () => {
+    const home = configHome();
+    const ed = await started(home);
+    try {
+      const legacy = ed.token({ sub: 'old' });
+      const other = ed.token({ sub: 'old', jti: 'another token' });
+      const l = await authed(ed, legacy);
+      assert.match(l.res.data.deviceId, /^t-[0-9a-f]{12}$/);
+      const e = await entry(ed, l.res.data.deviceId);
+      assert.equal(e.name, 'unnamed');
+      assert.equal(e.unnamed, true);
+      assert.equal(e.userId, 'old');
+      assert.equal(e.connected, true);
+      const o = await authed(ed, other);
+      assert.notEqual(o.res.data.deviceId, l.res.data.deviceId);
+
+      await ed.request('devices/revoke', { id: l.res.data.deviceId });
+      assert.equal((await l.c.waitClose()).code, 4001);
+      await refused(ed, legacy, /revoked/);
+      assert.equal((await o.c.request({ type: 'ping', id: 'p' })).type, 'pong');
+      o.c.close();
+
+      const s = await authed(ed, ed.token({ dev: 'script-1' }));
+      assert.equal(s.res.data.success, true);
+      assert.equal(s.res.data.deviceId, 'script-1');
+      assert.equal((await entry(ed, 'script-1')).name, 'unregistered');
+      s.c.close();
+    } finally {
+      await ed.stop();
+    }
+  });
+
+  test('rename, and bad input: unknown ids, bad names, wrong types', async () => {
+    const home = configHome();
+    const ed = await started(home);
+    try {
+      const a = await ed.request('auth/issueToken', { deviceName: 'old name' });
+      assert.deepEqual(await ed.request('devices/rename', { id: a.deviceId, name: 'Téléphone 🙂' }), { renamed: true });
+      assert.equal((await entry(ed, a.deviceId)).name, 'Téléphone 🙂');
+
+      let e = await rpcError(ed.request('devices/revoke', { id: 'abcdef012345' }));
+      assert.equal(e.code, -32602);
+      assert.equal(e.data.code, 'UNKNOWN_DEVICE');
+      e = await rpcError(ed.request('devices/rename', { id: 'abcdef012345', name: 'x' }));
+      assert.equal(e.data.code, 'UNKNOWN_DEVICE');
+      for (const id of [undefined, 7, '', 'a b', 'x'.repeat(65), ['a']]) {
+        e = await rpcError(ed.request('devices/revoke', { id }));
+        assert.equal(e.code, -32602, `id ${JSON.stringify(id)}`);
+        assert.match(e.message, /^id: expected a device id/);
+      }
+      for (const name of [undefined, '', 'x'.repeat(65), 'a\nb', 5, null]) {
+        e = await rpcError(ed.request('devices/rename', { id: a.deviceId, name }));
+        assert.equal(e.code, -32602, `name ${JSON.stringify(name)}`);
+        assert.match(e.message, /^name: expected/);
+      }
+      e = await rpcError(ed.request('devices/revoke', [1]));
+      assert.equal(e.code, -32602);
+      for (const p of [{ deviceName: '' }, { deviceName: 'x'.repeat(65) }, { deviceName: 3 }, { deviceName: 'a\tb' }]) {
+        e = await rpcError(ed.request('auth/issueToken', p));
+        assert.match(e.message, /^deviceName: expected/);
+      }
+      e = await rpcError(ed.request('auth/issueToken', { pairing: 'yes' }));
+      assert.match(e.message, /^pairing: expected a boolean/);
+      // 64 characters (not bytes) is the longest name.
+      const long = await ed.request('auth/issueToken', { deviceName: 'é'.repeat(64) });
+      assert.equal(long.deviceName, 'é'.repeat(64));
+      // The default name.
+      assert.equal((await ed.request('auth/issueToken', {})).deviceName, 'device');
+    } finally {
+      await ed.stop();
+    }
+  });
+
+  test('a restart keeps the revocation; the registry file is 0600 and holds no token or secret', async () => {
+    const home = configHome();
+    const secret = newSecret();
+    let ed = await started(home, { secret });
+    let a; let b; let legacy; let legacyId;
+    try {
+      a = await ed.request('auth/issueToken', { deviceName: 'revoked one' });
+      b = await ed.request('auth/issueToken', { deviceName: 'kept one' });
+      legacy = ed.token({ sub: 'legacy' });
+      const l = await authed(ed, legacy);
+      legacyId = l.res.data.deviceId;
+      l.c.close();
+      await ed.request('devices/revoke', { id: a.deviceId });
+      await ed.request('devices/revoke', { id: legacyId });
+    } finally {
+      await ed.stop();
+    }
+    const file = registryPath(home, 'ws-dev-1');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const text = readFileSync(file, 'utf8');
+    for (const s of [a.token, b.token, legacy, secret]) assert.ok(!text.includes(s), 'no token or secret in the registry');
+    const saved = JSON.parse(text);
+    assert.equal(saved.v, 1);
+    assert.deepEqual(saved.devices.map((d) => d.id).sort(), [a.deviceId, b.deviceId, legacyId].sort());
+
+    ed = await started(home, { secret });
+    try {
+      await refused(ed, a.token, /revoked/);
+      await refused(ed, legacy, /revoked/);
+      const ok = await authed(ed, b.token);
+      assert.equal(ok.res.data.success, true);
+      assert.equal((await entry(ed, b.deviceId)).name, 'kept one');
+      ok.c.close();
+    } finally {
+      await ed.stop();
+    }
+  });
+
+  test('a corrupt registry: the helper keeps serving, says so, and leaves the file alone', async () => {
+    const home = configHome();
+    const file = registryPath(home, 'ws-dev-1');
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(file, '{"v":1,"devices":[{"id":', { mode: 0o600 });
+    const ed = await started(home);
+    try {
+      const legacy = await authed(ed, ed.token());
+      assert.equal(legacy.res.data.success, true);
+      const a = await ed.request('auth/issueToken', { deviceName: 'in memory' });
+      const ca = await authed(ed, a.token);
+      assert.equal(ca.res.data.success, true);
+      const l = await list(ed);
+      assert.match(l.problem, /corrupt/);
+      assert.ok(l.devices.some((d) => d.id === a.deviceId));
+      assert.match((await ed.request('server/status', {})).devicesProblem, /corrupt/);
+      assert.match(ed.stderr, /corrupt.*memory only/);
+      // Revocation still works, in memory.
+      await ed.request('devices/revoke', { id: a.deviceId });
+      assert.equal((await ca.c.waitClose()).code, 4001);
+      await refused(ed, a.token, /revoked/);
+      assert.equal(readFileSync(file, 'utf8'), '{"v":1,"devices":[{"id":', 'the file is left alone');
+      legacy.c.close();
+    } finally {
+      await ed.stop();
+    }
+  });
+
+  test('a registry that cannot be written: the helper keeps serving and says so', async () => {
+    const home = configHome();
+    const file = registryPath(home, 'ws-dev-1');
+    // A folder where the file should be: neither readable as a file nor
+    // replaceable by rename (this works as root too, unlike a chmod).
+    mkdirSync(file, { recursive: true, mode: 0o700 });
+    const ed = await started(home);
+    try {
+      const a = await ed.request('auth/issueToken', { deviceName: 'memory only', pairing: true });
+      const ca = await authed(ed, a.token);
+      assert.equal(ca.res.data.success, true);
+      assert.equal(typeof ca.res.data.deviceToken, 'string');
+      await refused(ed, a.token, /already used/);
+      const l = await list(ed);
+      assert.ok(l.problem, 'a problem is reported');
+      await ed.request('devices/revoke', { id: a.deviceId });
+      assert.equal((await ca.c.waitClose()).code, 4001);
+      await refused(ed, ca.res.data.deviceToken, /revoked/);
+      assert.ok(existsSync(file) && statSync(file).isDirectory());
+    } finally {
+      await ed.stop();
+    }
+  });
+});
+
+test('a revocation written by another process closes the session at once', async () => {
+  const home = configHome();
+  const ed = await started(home);
+  try {
+    const a = await ed.request('auth/issueToken', { deviceName: 'watched' });
+    const ca = await authed(ed, a.token);
+    const file = registryPath(home, 'ws-dev-1');
+    const saved = JSON.parse(readFileSync(file, 'utf8'));
+    saved.devices.find((d) => d.id === a.deviceId).revoked = true;
+    // As the CLI does: a new file renamed into place.
+    writeFileSync(`${file}.new`, JSON.stringify(saved), { mode: 0o600 });
+    const { renameSync } = await import('node:fs');
+    renameSync(`${file}.new`, file);
+    const closed = await ca.c.waitClose(3000 * SLOW);
+    assert.equal(closed.code, 4001);
+    await sleep(10);
+  } finally {
+    await ed.stop();
+  }
+});
