@@ -5,10 +5,13 @@
 // registry file that is corrupt or cannot be written never stops the helper.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdirSync, statSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, statSync, existsSync, realpathSync } from 'node:fs';
+import { spawnSync, execFileSync } from 'node:child_process';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
-import { Editor, connect, configHome, newSecret, sleep, waitFor, SLOW } from './lib/harness.mjs';
+import {
+  Editor, Served, connect, configHome, newSecret, sleep, tempDir, waitFor, HELPER_BIN, SLOW,
+} from './lib/harness.mjs';
 
 const registryPath = (home, ws) => path.join(home.env.XDG_STATE_HOME, 'companion', `devices-${ws}.json`);
 
@@ -356,4 +359,100 @@ test('a revocation written by another process closes the session at once', async
   } finally {
     await ed.stop();
   }
+});
+
+describe('the command line', () => {
+  const run = (home, args) => {
+    const r = spawnSync(HELPER_BIN, args, { env: { ...process.env, ...home.env }, encoding: 'utf8', timeout: 10000 * SLOW });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const gitFolder = () => {
+    const dir = realpathSync(tempDir('companion-ws-'));
+    execFileSync('git', ['init', '-q', dir]);
+    return dir;
+  };
+
+  test('token --pairing, devices, devices --revoke closes a running serve\'s session', async () => {
+    const home = configHome();
+    const dir = gitFolder();
+    const srv = new Served(['--workspace', dir, '--host', '127.0.0.1', '--port', '0', '--scope', 'read,run'], { env: home.env });
+    try {
+      const b = await srv.banner();
+      assert.match(srv.stdout, /device [0-9a-f]{12} "serve token"/);
+      assert.match(srv.stdout, /Pair a phone: run `companion-helper token --pairing/);
+      const c = await connect(b.url);
+      const res = await c.auth(b.token, b.workspaceId);
+      assert.equal(res.data.success, true);
+      const serveId = res.data.deviceId;
+      assert.match(srv.stdout, new RegExp(`device ${serveId}`));
+
+      // A pairing token from the CLI: token on stdout, link on stderr.
+      const p = run(home, ['token', '--pairing', '--name', 'CLI phone', '--workspace', dir, '--scope', 'read', '--ttl', '2h']);
+      assert.equal(p.code, 0, p.stderr);
+      const token = p.stdout.trim();
+      assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+      assert.equal(jwt.decode(token).pairing, true);
+      const link = /(http:\/\/\S+#pair=\S+)/.exec(p.stderr)[1];
+      const payload = JSON.parse(Buffer.from(link.split('#pair=')[1], 'base64url').toString());
+      assert.equal(payload.token, token);
+      assert.equal(payload.workspaceId, b.workspaceId);
+      const pc = await connect(b.url);
+      const pr = await pc.auth(token, b.workspaceId);
+      assert.equal(pr.data.success, true, JSON.stringify(pr));
+      assert.equal(typeof pr.data.deviceToken, 'string');
+      pc.close();
+
+      const listed = run(home, ['devices', '--workspace', dir]);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, /^ID\s+NAME\s+STATE\s+SCOPES\s+EXPIRES\s+LAST-SEEN$/m);
+      assert.match(listed.stdout, new RegExp(`^${serveId}\\s+serve token\\s+active\\s+read,run`, 'm'));
+      assert.match(listed.stdout, /CLI phone\s+active\s+read\s/);
+      const json = JSON.parse(run(home, ['devices', '--json', '--workspace', dir]).stdout);
+      assert.equal(json.devices.find((d) => d.id === serveId).name, 'serve token');
+
+      const rev = run(home, ['devices', '--revoke', serveId, '--workspace', dir]);
+      assert.equal(rev.code, 0, rev.stderr);
+      assert.match(rev.stdout, new RegExp(`Revoked ${serveId}`));
+      const closed = await c.waitClose(3000 * SLOW);
+      assert.equal(closed.code, 4001);
+      assert.equal(closed.reason, 'this device was revoked');
+      const again = await connect(b.url);
+      const ar = await again.auth(b.token, b.workspaceId);
+      assert.match(ar.data.error.message, /revoked/);
+
+      const ren = run(home, ['devices', '--rename', serveId, '--name', 'old serve', '--workspace', dir]);
+      assert.equal(ren.code, 0, ren.stderr);
+      assert.match(run(home, ['devices', '--workspace', dir]).stdout, /old serve\s+revoked/);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test('usage errors and unknown ids', () => {
+    const home = configHome();
+    const dir = gitFolder();
+    const cases = [
+      [['devices', '--rename', 'abc'], /--rename ID needs --name/],
+      [['devices', '--name', 'x'], /--name only with --rename/],
+      [['devices', '--revoke', 'a b'], /expected a device id/],
+      [['devices', '--revoke', 'abc', '--rename', 'abc'], /one of --revoke and --rename/],
+      [['devices', '--json', '--revoke', 'abc'], /--json lists/],
+      [['devices', '--scope', 'read'], /--scope is not an option of devices/],
+      [['token', '--revoke', 'abc'], /--revoke is an option of devices/],
+      [['token', '--json'], /--json is an option of devices/],
+      [['serve', '--pairing'], /--pairing is an option of token/],
+      [['token', '--name', ''], /--name: expected 1 to 64/],
+      [['token', '--name', 'x'.repeat(65)], /--name: expected 1 to 64/],
+      [['devices', 'extra'], /unexpected argument extra/],
+    ];
+    for (const [args, re] of cases) {
+      const r = run(home, [...args, '--workspace', dir]);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re, args.join(' '));
+    }
+    const r = run(home, ['devices', '--revoke', 'abcdef012345', '--workspace', dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /no device abcdef012345/);
+    assert.match(run(home, ['devices', '--workspace', dir]).stdout, /No devices in workspace/);
+  });
 });
