@@ -54,8 +54,8 @@ static int scopes_from_json(json_object *v, unsigned *out, char *err, size_t err
 }
 
 static void respond_token(struct control *ctl, struct rpc_req *req, const char *token,
-                          int64_t expires_ms, const char *dev_id, const char *dev_name,
-                          int pairing, int64_t device_ttl)
+                          int64_t expires_ms, const char *dev_id, const char *dev_name, int pairing,
+                          int64_t device_ttl)
 {
     char url[300];
     pairing_server_url(ctl->env.server, ctl->env.settings, url, sizeof(url));
@@ -170,7 +170,8 @@ void control_on_devices_list(struct rpc *rpc, struct rpc_req *req, json_object *
     if (control_need_object(req, params) < 0)
         return;
     devices_bind(ctl->env.devices, ctl->env.ws->id);
-    rpc_respond(req, devices_list_json(ctl->env.devices, clock_wall_ms(), sessions_of, ctl->env.dp));
+    rpc_respond(req,
+                devices_list_json(ctl->env.devices, clock_wall_ms(), sessions_of, ctl->env.dp));
 }
 
 /* params.id as a device id, or an answered error. */

@@ -45,10 +45,8 @@ int control_need_object(struct rpc_req *req, json_object *params);
 /* control_devices.c: auth/issueToken and devices/list, revoke, rename. */
 void control_on_issue_token(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud);
 void control_on_devices_list(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud);
-void control_on_devices_revoke(struct rpc *rpc, struct rpc_req *req, json_object *params,
-                               void *ud);
-void control_on_devices_rename(struct rpc *rpc, struct rpc_req *req, json_object *params,
-                               void *ud);
+void control_on_devices_revoke(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud);
+void control_on_devices_rename(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud);
 
 /* control_methods.c: the method table handed to the rpc layer. */
 extern const struct rpc_method control_methods[];

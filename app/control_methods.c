@@ -169,7 +169,8 @@ static void on_initialize(struct rpc *rpc, struct rpc_req *req, json_object *par
     }
     if (control_need_object(req, params) < 0)
         return;
-    json_object *pid = control_param(params, "processId"), *wsid = control_param(params, "workspaceId");
+    json_object *pid = control_param(params, "processId"),
+                *wsid = control_param(params, "workspaceId");
     json_object *folders = control_param(params, "workspaceFolders");
     if (pid && (!json_object_is_type(pid, json_type_int) || json_object_get_int64(pid) <= 0 ||
                 json_object_get_int64(pid) > INT32_MAX)) {
@@ -408,7 +409,8 @@ static void on_server_disconnect(struct rpc *rpc, struct rpc_req *req, json_obje
     struct control *ctl = ud;
     if (control_need_object(req, params) < 0)
         return;
-    json_object *sid = control_param(params, "sessionId"), *reason = control_param(params, "reason");
+    json_object *sid = control_param(params, "sessionId"),
+                *reason = control_param(params, "reason");
     if (!sid || !json_object_is_type(sid, json_type_string)) {
         rpc_respond_error(req, RPC_INVALID_PARAMS, "sessionId: expected a string", NULL);
         return;

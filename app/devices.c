@@ -137,7 +137,8 @@ static json_object *entry_json(const struct device *e, int for_file)
     json_object_object_add(o, "userId", json_object_new_string(e->user_id));
     if (for_file) {
         json_object_object_add(
-            o, "scopes", json_object_new_string(auth_scopes_format(e->scopes, scopes, sizeof(scopes))));
+            o, "scopes",
+            json_object_new_string(auth_scopes_format(e->scopes, scopes, sizeof(scopes))));
     } else {
         json_object *arr = json_object_new_array();
         auth_scopes_format(e->scopes, scopes, sizeof(scopes));
@@ -148,8 +149,8 @@ static json_object *entry_json(const struct device *e, int for_file)
     }
     json_object_object_add(o, "created", json_object_new_int64(e->created_ms));
     json_object_object_add(o, "expires", json_object_new_int64(e->expires_ms));
-    json_object_object_add(o, "lastSeen", e->last_seen_ms ? json_object_new_int64(e->last_seen_ms)
-                                                          : NULL);
+    json_object_object_add(o, "lastSeen",
+                           e->last_seen_ms ? json_object_new_int64(e->last_seen_ms) : NULL);
     json_object_object_add(o, "revoked", json_object_new_boolean(e->revoked));
     json_object_object_add(o, "paired", json_object_new_boolean(e->paired));
     if (e->pairing) {
@@ -210,8 +211,7 @@ static int parse_file(const char *text, struct device **out, size_t *n_out)
     if (!ok || !json_object_is_type(root, json_type_object) ||
         !json_object_object_get_ex(root, "v", &ver) || !json_object_is_type(ver, json_type_int) ||
         json_object_get_int(ver) != 1 || !json_object_object_get_ex(root, "devices", &arr) ||
-        !json_object_is_type(arr, json_type_array) ||
-        json_object_array_length(arr) > DEVICES_MAX) {
+        !json_object_is_type(arr, json_type_array) || json_object_array_length(arr) > DEVICES_MAX) {
         json_object_put(root);
         return -1;
     }
@@ -233,8 +233,8 @@ static int parse_file(const char *text, struct device **out, size_t *n_out)
                    *user = get_str(o, "userId", &bad), *sc = get_str(o, "scopes", &bad);
         char err[100];
         if (bad || !auth_device_id_ok(id) || !devices_name_ok(name) ||
-            strlen(user) > DEVICES_USER_MAX || (sc[0] && auth_scopes_parse(sc, &e->scopes, err,
-                                                                             sizeof(err)) < 0)) {
+            strlen(user) > DEVICES_USER_MAX ||
+            (sc[0] && auth_scopes_parse(sc, &e->scopes, err, sizeof(err)) < 0)) {
             bad = 1;
             break;
         }
@@ -590,8 +590,9 @@ int devices_add(struct devices *d, const struct devices_add_req *req,
     if (d->n >= DEVICES_MAX || random_id(id) < 0 || find(d, id) || !(e = append(d))) {
         if (d->path[0])
             unlock(d);
-        snprintf(err, errlen, d->n >= DEVICES_MAX ? "too many devices (at most %d): revoke some"
-                                                  : "cannot register the device",
+        snprintf(err, errlen,
+                 d->n >= DEVICES_MAX ? "too many devices (at most %d): revoke some"
+                                     : "cannot register the device",
                  DEVICES_MAX);
         return -1;
     }
@@ -763,10 +764,10 @@ json_object *devices_list_json(struct devices *d, int64_t now_ms,
         json_object *o = entry_json(e, 0);
         json_object_object_del(o, "pairingExpires");
         json_object_object_del(o, "ttlSeconds");
-        const char *state = e->revoked                                  ? "revoked"
-                            : e->expires_ms && e->expires_ms < now_ms   ? "expired"
-                            : e->pairing && !e->paired                  ? "pending"
-                                                                        : "active";
+        const char *state = e->revoked                                ? "revoked"
+                            : e->expires_ms && e->expires_ms < now_ms ? "expired"
+                            : e->pairing && !e->paired                ? "pending"
+                                                                      : "active";
         json_object_object_add(o, "state", json_object_new_string(state));
         int live = connected ? connected(ud, e->id) : 0;
         json_object_object_add(o, "connected", json_object_new_boolean(live > 0));

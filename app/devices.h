@@ -34,14 +34,14 @@ struct devices;
 struct logger;
 struct loop;
 
-#define DEVICES_MAX        512
-#define DEVICES_ID_LEN     12 /* hex digits of an id the registry makes */
-#define DEVICES_NAME_MAX   64 /* characters (UTF-8), printable */
+#define DEVICES_MAX           512
+#define DEVICES_ID_LEN        12 /* hex digits of an id the registry makes */
+#define DEVICES_NAME_MAX      64 /* characters (UTF-8), printable */
 #define DEVICES_PAIRING_TTL_S 600
 
 struct devices_env {
-    struct loop *loop;   /* NULL: no watch (the CLI) */
-    struct logger *log;  /* NULL: problems are printed to stderr */
+    struct loop *loop;  /* NULL: no watch (the CLI) */
+    struct logger *log; /* NULL: problems are printed to stderr */
     /* Called after any change to the registry, ours or another process's. */
     void (*changed)(void *ud);
     void *ud;
@@ -57,16 +57,16 @@ enum devices_verdict {
 /* What devices_admit tells about the device it admitted. */
 struct devices_admitted {
     char id[AUTH_DEVICE_ID_MAX + 1];
-    int paired_now;     /* a pairing token's first use: mint the device token */
+    int paired_now;       /* a pairing token's first use: mint the device token */
     int64_t device_ttl_s; /* the device token's lifetime when paired_now */
 };
 
 struct devices_add_req {
-    const char *name;     /* 1-64 printable characters */
-    const char *user_id;  /* the tokens' sub */
+    const char *name;    /* 1-64 printable characters */
+    const char *user_id; /* the tokens' sub */
     unsigned scopes;
-    int64_t ttl_s;        /* the (device) token's lifetime */
-    int pairing;          /* a pairing token first (DEVICES_PAIRING_TTL_S), then the device token */
+    int64_t ttl_s; /* the (device) token's lifetime */
+    int pairing;   /* a pairing token first (DEVICES_PAIRING_TTL_S), then the device token */
     int64_t now_ms;
 };
 

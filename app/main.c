@@ -1,7 +1,8 @@
 /*
  * main: the command line. `--stdio` (editor mode), `serve` (standalone),
  * `token` (mint a device or pairing token with the stored secret),
- * `devices` (list, revoke, rename), `--version`, `--help`. Bad usage prints the usage to stderr and exits 2.
+ * `devices` (list, revoke, rename), `--version`, `--help`. Bad usage prints the usage to stderr and
+ * exits 2.
  */
 #include <getopt.h>
 #include <sys/prctl.h>
@@ -268,11 +269,13 @@ static int cmd_devices(const struct cli *c)
     devices_bind(reg, ws.id);
     const char *id = c->revoke ? c->revoke : c->rename;
     if (id) {
-        int r = c->revoke ? devices_revoke(reg, id, clock_wall_ms()) : devices_rename(reg, id, c->name);
+        int r =
+            c->revoke ? devices_revoke(reg, id, clock_wall_ms()) : devices_rename(reg, id, c->name);
         const char *problem = devices_problem(reg);
         if (r < 0) {
-            fprintf(stderr, "companion-helper: no device %s in workspace %s (see `companion-helper "
-                            "devices`)\n",
+            fprintf(stderr,
+                    "companion-helper: no device %s in workspace %s (see `companion-helper "
+                    "devices`)\n",
                     id, ws.id);
             rc = 1;
         } else if (problem) {
@@ -396,10 +399,10 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
         char *ptok = mint(&h.settings, h.devices, h.ws.id, c->user ? c->user : "paired-device",
                           scopes, ttl, "paired phone", 1, pdev, err, sizeof(err));
         pairing_server_url(h.server, &h.settings, url, sizeof(url));
-        char *payload = ptok ? pairing_payload(url, h.ws.id, ptok,
-                                               (clock_wall_ms() / 1000 + DEVICES_PAIRING_TTL_S) *
-                                                   1000)
-                             : NULL;
+        char *payload =
+            ptok ? pairing_payload(url, h.ws.id, ptok,
+                                   (clock_wall_ms() / 1000 + DEVICES_PAIRING_TTL_S) * 1000)
+                 : NULL;
         char *link = payload ? pairing_link(url, payload) : NULL;
         if (link) {
             printf("\nPair a phone (single use, valid %d minutes): scan or open\n  %s\n",

@@ -19,8 +19,7 @@ struct settings;
 
 /* The data plane's URL (ws://HOST:PORT/ws) clients are given: the running
  * server's, else the one the settings would give. */
-void pairing_server_url(const struct server *srv, const struct settings *st, char *buf,
-                        size_t len);
+void pairing_server_url(const struct server *srv, const struct settings *st, char *buf, size_t len);
 /* {v:1,url,workspaceId,token,expiresAt} as compact JSON. */
 char *pairing_payload(const char *ws_url, const char *workspace_id, const char *token,
                       int64_t expires_ms);

@@ -696,8 +696,8 @@ done:
     return r;
 }
 
-int auth_mint_hs256(const unsigned char *secret, size_t secret_len,
-                    const struct auth_mint_req *req, char **token_out, char *err, size_t errlen)
+int auth_mint_hs256(const unsigned char *secret, size_t secret_len, const struct auth_mint_req *req,
+                    char **token_out, char *err, size_t errlen)
 {
     char scope_text[64];
     int64_t exp;
@@ -731,8 +731,8 @@ int auth_mint_hs256(const unsigned char *secret, size_t secret_len,
         errbuf_set(err, errlen, "no scope to grant");
         return -1;
     }
-    if (req->iat_s <= 0 || req->ttl_s <= 0 || __builtin_add_overflow(req->iat_s, req->ttl_s, &exp) ||
-        exp > AUTH_TIME_MAX_S) {
+    if (req->iat_s <= 0 || req->ttl_s <= 0 ||
+        __builtin_add_overflow(req->iat_s, req->ttl_s, &exp) || exp > AUTH_TIME_MAX_S) {
         errbuf_set(err, errlen, "token lifetime out of range");
         return -1;
     }

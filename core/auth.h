@@ -80,8 +80,8 @@ struct auth_mint_req {
     const char *user_id; /* sub */
     unsigned scopes;
     int64_t iat_s, ttl_s;
-    const char *audience; /* NULL or "": no aud */
-    const char *issuer;   /* NULL or "": no iss */
+    const char *audience;  /* NULL or "": no aud */
+    const char *issuer;    /* NULL or "": no iss */
     const char *device_id; /* NULL or "": no dev */
     int pairing;           /* "pairing": true (needs device_id) */
 };
@@ -89,8 +89,8 @@ struct auth_mint_req {
 /* Mints an HS256 token: sub, workspaceId, scope (space-separated), iat, exp,
  * aud/iss/dev when non-empty and pairing when set. *token_out is malloc'd.
  * Returns 0 or -1. */
-int auth_mint_hs256(const unsigned char *secret, size_t secret_len,
-                    const struct auth_mint_req *req, char **token_out, char *err, size_t errlen);
+int auth_mint_hs256(const unsigned char *secret, size_t secret_len, const struct auth_mint_req *req,
+                    char **token_out, char *err, size_t errlen);
 
 /* 1 when `id` is a valid device id (1-64 of [A-Za-z0-9_-]). */
 int auth_device_id_ok(const char *id);

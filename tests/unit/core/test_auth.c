@@ -1083,9 +1083,9 @@ static void test_mint_device(void **state)
                                 .device_id = "0a1b2c3d4e5f",
                                 .pairing = 1};
 
-    assert_int_equal(
-        auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), &req, &tok, err, sizeof(err)),
-        0);
+    assert_int_equal(auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), &req, &tok, err,
+                                     sizeof(err)),
+                     0);
     assert_int_equal(check_len(&cfg, tok, strlen(tok), WS, NOW, &g), AUTH_OK);
     assert_string_equal(g.device_id, "0a1b2c3d4e5f");
     assert_int_equal(g.pairing, 1);
@@ -1093,9 +1093,9 @@ static void test_mint_device(void **state)
     free(tok);
 
     req.pairing = 0;
-    assert_int_equal(
-        auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), &req, &tok, err, sizeof(err)),
-        0);
+    assert_int_equal(auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), &req, &tok, err,
+                                     sizeof(err)),
+                     0);
     assert_int_equal(check_len(&cfg, tok, strlen(tok), WS, NOW, &g), AUTH_OK);
     assert_string_equal(g.device_id, "0a1b2c3d4e5f");
     assert_int_equal(g.pairing, 0);
@@ -1105,18 +1105,18 @@ static void test_mint_device(void **state)
     /* Refused: pairing without a device, a bad device id, no request. */
     req.device_id = NULL;
     req.pairing = 1;
-    assert_int_equal(
-        auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), &req, &tok, err, sizeof(err)),
-        -1);
+    assert_int_equal(auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), &req, &tok, err,
+                                     sizeof(err)),
+                     -1);
     assert_null(tok);
     req.device_id = "not valid";
     req.pairing = 0;
-    assert_int_equal(
-        auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), &req, &tok, err, sizeof(err)),
-        -1);
-    assert_int_equal(
-        auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), NULL, &tok, err, sizeof(err)),
-        -1);
+    assert_int_equal(auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), &req, &tok, err,
+                                     sizeof(err)),
+                     -1);
+    assert_int_equal(auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), NULL, &tok, err,
+                                     sizeof(err)),
+                     -1);
 }
 
 /* ---- minting ----------------------------------------------------------- */
@@ -1145,8 +1145,8 @@ static void test_mint_round_trip(void **state)
     jwt_t *j = NULL;
 
     assert_int_equal(mint_pos((const unsigned char *)SECRET, strlen(SECRET), WS, SUB,
-                                     AUTH_SCOPE_READ | AUTH_SCOPE_RUN, NOW, 3600, AUD, ISS, &tok,
-                                     err, sizeof(err)),
+                              AUTH_SCOPE_READ | AUTH_SCOPE_RUN, NOW, 3600, AUD, ISS, &tok, err,
+                              sizeof(err)),
                      0);
     assert_non_null(tok);
     cfg.audience = AUD;
@@ -1178,7 +1178,7 @@ static void test_mint_round_trip(void **state)
 
     /* No aud/iss when empty. */
     assert_int_equal(mint_pos((const unsigned char *)SECRET, strlen(SECRET), WS, SUB,
-                                     AUTH_SCOPE_ALL, NOW, 60, "", NULL, &tok, err, sizeof(err)),
+                              AUTH_SCOPE_ALL, NOW, 60, "", NULL, &tok, err, sizeof(err)),
                      0);
     assert_int_equal(jwt_decode(&j, tok, (const unsigned char *)SECRET, (int)strlen(SECRET)), 0);
     assert_null(jwt_get_grant(j, "aud"));
@@ -1203,7 +1203,7 @@ static void test_mint_errors(void **state)
 #define MINT_FAILS(...)                                                                            \
     do {                                                                                           \
         err[0] = '\0';                                                                             \
-        assert_int_equal(mint_pos(__VA_ARGS__, &tok, err, sizeof(err)), -1);                \
+        assert_int_equal(mint_pos(__VA_ARGS__, &tok, err, sizeof(err)), -1);                       \
         assert_null(tok);                                                                          \
         assert_true(strlen(err) > 0);                                                              \
         assert_null(strstr(err, SECRET));                                                          \
@@ -1222,8 +1222,8 @@ static void test_mint_errors(void **state)
     MINT_FAILS(s, n, WS, SUB, AUTH_SCOPE_READ, NOW, -5, NULL, NULL);
     MINT_FAILS(s, n, WS, SUB, AUTH_SCOPE_READ, INT64_MAX - 10, 60, NULL, NULL);
 #undef MINT_FAILS
-    assert_int_equal(
-        mint_pos(s, n, WS, SUB, AUTH_SCOPE_READ, NOW, 60, NULL, NULL, NULL, NULL, 0), -1);
+    assert_int_equal(mint_pos(s, n, WS, SUB, AUTH_SCOPE_READ, NOW, 60, NULL, NULL, NULL, NULL, 0),
+                     -1);
 }
 
 /* ---- small helpers ----------------------------------------------------- */
