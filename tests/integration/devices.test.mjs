@@ -456,3 +456,41 @@ describe('the command line', () => {
     assert.match(run(home, ['devices', '--workspace', dir]).stdout, /No devices in workspace/);
   });
 });
+
+test('a full registry forgets what is harmless to forget, never a revocation in force', async () => {
+  const home = configHome();
+  const file = registryPath(home, 'ws-dev-1');
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const now = Date.now();
+  const dev = (i, extra) => ({
+    id: `d${String(i).padStart(11, '0')}`, name: `n${i}`, userId: 'u', scopes: 'read',
+    created: now - 100000 + i, expires: now + 3600000, lastSeen: null, revoked: false, paired: false, ...extra,
+  });
+  // 512 entries, the oldest one revoked: a new device pushes out the oldest
+  // that is not revoked.
+  const devices = Array.from({ length: 512 }, (_, i) => dev(i, i === 0 ? { revoked: true } : {}));
+  writeFileSync(file, JSON.stringify({ v: 1, devices }), { mode: 0o600 });
+  let ed = await started(home);
+  try {
+    const a = await ed.request('auth/issueToken', { deviceName: 'newcomer' });
+    const l = await list(ed);
+    assert.equal(l.problem, undefined);
+    assert.equal(l.devices.length, 512);
+    assert.ok(l.devices.some((d) => d.id === devices[0].id && d.revoked), 'the revocation is kept');
+    assert.ok(!l.devices.some((d) => d.id === devices[1].id), 'the oldest live entry is forgotten');
+    assert.ok(l.devices.some((d) => d.id === a.deviceId));
+  } finally {
+    await ed.stop();
+  }
+  // Only revocations in force: nothing may be forgotten, the new device is refused.
+  writeFileSync(file, JSON.stringify({ v: 1, devices: devices.map((d) => ({ ...d, revoked: true })) }), { mode: 0o600 });
+  ed = await started(home);
+  try {
+    const e = await rpcError(ed.request('auth/issueToken', { deviceName: 'one too many' }));
+    assert.match(e.message, /registry is full/);
+    // A token of a revoked device is still refused.
+    await refused(ed, ed.token({ dev: devices[5].id }), /revoked/);
+  } finally {
+    await ed.stop();
+  }
+});
