@@ -549,6 +549,26 @@ int devices_bind(struct devices *d, const char *workspace_id)
     return 0;
 }
 
+/* The entry to forget when the registry is full: one known from memory
+ * only, else the oldest expired one, else the oldest not revoked; -1 when
+ * every entry is a revocation still in force. */
+static ssize_t evictable(const struct devices *d, int64_t now_ms)
+{
+    ssize_t expired = -1, live = -1;
+    for (size_t i = 0; i < d->n; i++) {
+        const struct device *e = &d->v[i];
+        if (e->ephemeral)
+            return (ssize_t)i;
+        if (e->expires_ms > 0 && e->expires_ms < now_ms) {
+            if (expired < 0 || e->created_ms < d->v[expired].created_ms)
+                expired = (ssize_t)i;
+        } else if (!e->revoked && (live < 0 || e->created_ms < d->v[live].created_ms)) {
+            live = (ssize_t)i;
+        }
+    }
+    return expired >= 0 ? expired : live;
+}
+
 static int random_id(char out[DEVICES_ID_LEN + 1])
 {
     unsigned char b[DEVICES_ID_LEN / 2];
@@ -578,20 +598,23 @@ int devices_add(struct devices *d, const struct devices_add_req *req,
     if (d->path[0])
         begin(d);
     prune(d, req->now_ms);
-    /* Full: drop memory-only entries first, then revoked ones. */
-    for (size_t i = d->n; d->n >= DEVICES_MAX && i-- > 0;)
-        if (d->v[i].ephemeral)
-            remove_at(d, i);
-    for (size_t i = d->n; d->n >= DEVICES_MAX && i-- > 0;)
-        if (d->v[i].revoked)
-            remove_at(d, i);
+    /* Full: make room without ever forgetting a revocation that still
+     * matters. Forgetting anything else is harmless: its tokens are then
+     * admitted as unregistered, as any token signed with the key is. */
+    while (d->n >= DEVICES_MAX) {
+        ssize_t pick = evictable(d, req->now_ms);
+        if (pick < 0)
+            break;
+        remove_at(d, (size_t)pick);
+    }
     struct device *e = NULL;
     char id[DEVICES_ID_LEN + 1];
     if (d->n >= DEVICES_MAX || random_id(id) < 0 || find(d, id) || !(e = append(d))) {
         if (d->path[0])
             unlock(d);
         snprintf(err, errlen,
-                 d->n >= DEVICES_MAX ? "too many devices (at most %d): revoke some"
+                 d->n >= DEVICES_MAX ? "the device registry is full (%d revoked devices whose "
+                                       "tokens have not expired yet)"
                                      : "cannot register the device",
                  DEVICES_MAX);
         return -1;
