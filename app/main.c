@@ -272,7 +272,10 @@ static int cmd_devices(const struct cli *c)
         int r =
             c->revoke ? devices_revoke(reg, id, clock_wall_ms()) : devices_rename(reg, id, c->name);
         const char *problem = devices_problem(reg);
-        if (r < 0) {
+        if (r < 0 && problem) {
+            fprintf(stderr, "companion-helper: the registry cannot be used: %s\n", problem);
+            rc = 1;
+        } else if (r < 0) {
             fprintf(stderr,
                     "companion-helper: no device %s in workspace %s (see `companion-helper "
                     "devices`)\n",
@@ -318,8 +321,7 @@ static int cmd_devices(const struct cli *c)
                    jstr(e, "state"), scopes, exp, seen);
         }
     }
-    if (!c->json && devices_problem(reg))
-        fprintf(stderr, "companion-helper: %s\n", devices_problem(reg));
+    /* A problem with the file was printed when it was read. */
     json_object_put(l);
     devices_free(reg);
     workspace_free(&ws);

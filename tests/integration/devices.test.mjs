@@ -454,6 +454,21 @@ describe('the command line', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /no device abcdef012345/);
     assert.match(run(home, ['devices', '--workspace', dir]).stdout, /No devices in workspace/);
+
+    // A corrupt registry: the CLI says so and changes nothing.
+    const tok = run(home, ['token', '--workspace', dir]);
+    assert.equal(tok.code, 0, tok.stderr);
+    const id = jwt.decode(tok.stdout.trim()).dev;
+    const wsid = jwt.decode(tok.stdout.trim()).workspaceId;
+    writeFileSync(registryPath(home, wsid), 'not json');
+    const c = run(home, ['devices', '--revoke', id, '--workspace', dir]);
+    assert.equal(c.code, 1);
+    assert.match(c.stderr, /corrupt and is left alone/);
+    assert.equal(readFileSync(registryPath(home, wsid), 'utf8'), 'not json');
+    const l = run(home, ['devices', '--workspace', dir]);
+    assert.equal(l.code, 0);
+    assert.match(l.stderr, /corrupt/);
+    assert.match(JSON.parse(run(home, ['devices', '--json', '--workspace', dir]).stdout).problem, /corrupt/);
   });
 });
 
