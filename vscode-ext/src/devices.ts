@@ -22,30 +22,39 @@ export interface DeviceSource {
   renameDevice(id: string, name: string): Promise<{ renamed: boolean }>;
 }
 
-export type DeviceState = 'connected' | 'idle' | 'revoked' | 'expired' | 'unnamed';
+export type DeviceState = 'connected' | 'idle' | 'pending' | 'revoked' | 'expired' | 'unnamed';
 
 export const DEVICE_NAME_MAX = 64;
 
 /**
  * Why a device name is refused, or undefined when it is fine: 1 to 64
- * printable characters after trimming (no control characters), as the
- * helper checks auth/issueToken's and devices/rename's `deviceName`/`name`.
+ * characters after trimming, none of them a control character (below
+ * U+0020, or DEL), as the helper checks auth/issueToken's `deviceName` and
+ * devices/rename's `name` (devices_name_ok).
  */
 export function deviceNameProblem(raw: string): string | undefined {
   const name = raw.trim();
   const n = [...name].length;
   if (n === 0) return 'Type a name for the device (1 to 64 characters)';
   if (n > DEVICE_NAME_MAX) return `At most ${DEVICE_NAME_MAX} characters (this is ${n})`;
-  // C0 and C1 controls, DEL, and the line/paragraph separators.
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(name)) return 'Printable characters only (no tabs, line breaks or control characters)';
+  const control = (c: string): boolean => {
+    const cp = c.codePointAt(0) ?? 0;
+    return cp < 0x20 || cp === 0x7f;
+  };
+  if ([...name].some(control)) return 'Printable characters only (no tabs, line breaks or control characters)';
   return undefined;
 }
 
-/** The state the view shows: revoked and expired first, then connected, then unnamed, else idle. */
+/**
+ * The state the view shows: revoked and expired first, then connected;
+ * pending is a phone whose pairing link has not been used yet; unnamed a
+ * token from before devices; else idle.
+ */
 export function deviceState(d: Device, now = Date.now()): DeviceState {
   if (d.revoked) return 'revoked';
   if (d.expires > 0 && d.expires <= now) return 'expired';
   if (d.connected) return 'connected';
+  if (d.state === 'pending') return 'pending';
   if (d.unnamed) return 'unnamed';
   return 'idle';
 }
@@ -71,7 +80,7 @@ export function deviceLabel(d: Device): string {
 /** The description after the label: "connected · read, run · expires in 6 d · seen 2 min ago". */
 export function deviceDescription(d: Device, now = Date.now()): string {
   const state = deviceState(d, now);
-  const parts: string[] = [state];
+  const parts: string[] = [state === 'pending' ? 'link not used yet' : d.sessions && d.sessions > 1 && state === 'connected' ? `connected (${d.sessions})` : state];
   parts.push(d.scopes.length ? d.scopes.join(', ') : 'no scopes');
   if (state === 'expired') parts.push(`expired ${relTime(d.expires, now)}`);
   else if (d.expires > 0 && state !== 'revoked') parts.push(`expires ${relTime(d.expires, now)}`);
@@ -96,6 +105,7 @@ export function deviceTooltipLines(d: Device, now = Date.now()): string[] {
     `Last seen: ${d.connected && !d.revoked ? 'now (connected)' : when(d.lastSeen, now)}`,
     `Device id: ${d.id}`,
   ];
+  if (state === 'pending') lines.push('Waiting for the phone to open its pairing link (single use, 10 minutes).');
   if (state === 'revoked') lines.push('Revoked: its tokens are refused until they expire.');
   if (d.unnamed) lines.push('A token minted before devices had names; it works until it expires.');
   return lines;
@@ -123,7 +133,7 @@ export function connectedSummary(names: readonly string[]): string {
 
 /** Order: connected first, then idle/unnamed, expired, revoked; by name within. */
 export function sortDevices(list: readonly Device[], now = Date.now()): Device[] {
-  const rank: Record<DeviceState, number> = { connected: 0, idle: 1, unnamed: 2, expired: 3, revoked: 4 };
+  const rank: Record<DeviceState, number> = { connected: 0, pending: 1, idle: 2, unnamed: 3, expired: 4, revoked: 5 };
   return [...list].sort(
     (a, b) =>
       rank[deviceState(a, now)] - rank[deviceState(b, now)] ||
@@ -143,7 +153,10 @@ export function parseDevicesList(v: unknown): DevicesListResult {
     if (typeof e !== 'object' || e === null) throw new Error('devices/list: an entry is not an object');
     const d = e as Record<string, unknown>;
     if (typeof d.id !== 'string' || d.id === '') throw new Error('devices/list: an entry without an id');
-    const num = (k: string): number => (typeof d[k] === 'number' ? (d[k] as number) : 0);
+    const num = (k: string): number => {
+      const x = d[k];
+      return typeof x === 'number' && Number.isFinite(x) ? x : 0;
+    };
     devices.push({
       id: d.id,
       name: typeof d.name === 'string' ? d.name : '',
@@ -156,6 +169,8 @@ export function parseDevicesList(v: unknown): DevicesListResult {
       connected: d.connected === true,
       paired: d.paired === true,
       unnamed: d.unnamed === true,
+      ...(typeof d.state === 'string' ? { state: d.state } : {}),
+      ...(typeof d.sessions === 'number' ? { sessions: d.sessions } : {}),
     });
   }
   return { devices, ...(typeof r.problem === 'string' && r.problem ? { problem: r.problem } : {}) };

@@ -36,6 +36,7 @@ type Node = { kind: 'problem'; text: string } | { kind: 'device'; device: Device
 const ICONS: Record<DeviceState, vscode.ThemeIcon> = {
   connected: new vscode.ThemeIcon('device-mobile', new vscode.ThemeColor('charts.green')),
   idle: new vscode.ThemeIcon('device-mobile'),
+  pending: new vscode.ThemeIcon('link'),
   unnamed: new vscode.ThemeIcon('question'),
   expired: new vscode.ThemeIcon('watch', new vscode.ThemeColor('disabledForeground')),
   revoked: new vscode.ThemeIcon('circle-slash', new vscode.ThemeColor('errorForeground')),

@@ -100,6 +100,10 @@ export interface Device {
   paired?: boolean;
   /** Seen with a token minted before devices existed (no device id in it). */
   unnamed?: boolean;
+  /** The helper's word: active, pending (a pairing link not used yet), expired, revoked. */
+  state?: string;
+  /** Its sessions open now. */
+  sessions?: number;
 }
 
 export interface DevicesListResult {
