@@ -12,6 +12,7 @@
 #include "app/client.h"
 #include "app/counters.h"
 #include "app/agents.h"
+#include "app/devices.h"
 #include "app/dispatch.h"
 #include "app/editor_port.h"
 #include "app/events.h"
@@ -85,6 +86,37 @@ static void auth_fail(struct dataplane *dp, struct client *c, json_object *id, e
     session_close(c->s, 4001, r == AUTH_EXPIRED ? "token expired" : "authentication failed");
 }
 
+/* A pairing token's first use: the long-lived token of the same device,
+ * user and scopes (malloc'd), or NULL. */
+static char *mint_device_token(struct dataplane *dp, const struct auth_grant *g, int64_t ttl_s,
+                               int64_t now_s, char *why, size_t whylen)
+{
+    const struct settings *st = dp->env.st;
+    char *tok = NULL;
+    if (st->alg != AUTH_ALG_HS256 || !st->secret) {
+        snprintf(why, whylen, "device tokens can be minted only with auth.algorithm HS256");
+        return NULL;
+    }
+    struct auth_mint_req req = {.workspace_id = dp->env.ws->id,
+                                .user_id = g->user_id,
+                                .scopes = g->scopes,
+                                .iat_s = now_s,
+                                .ttl_s = ttl_s,
+                                .audience = st->audience,
+                                .issuer = st->issuer,
+                                .device_id = g->device_id};
+    if (auth_mint_hs256((const unsigned char *)st->secret, strlen(st->secret), &req, &tok, why,
+                        whylen) < 0)
+        return NULL;
+    return tok;
+}
+
+static json_object *device_name_json(const struct dataplane *dp, const char *id)
+{
+    const char *name = dp->env.devices ? devices_name(dp->env.devices, id) : NULL;
+    return name ? json_object_new_string(name) : NULL;
+}
+
 /* Verifies a token and answers auth_response. Used for the first message,
  * the upgrade's header or query, and a refresh on a live session. */
 static void authenticate(struct dataplane *dp, struct client *c, json_object *id, const char *token,
@@ -95,8 +127,9 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
     auth_config_from(dp, &cfg);
     struct auth_grant g = {0};
     char why[160] = "";
-    enum auth_result r = auth_verify(&cfg, token, token_len, workspace_id, clock_wall_ms() / 1000,
-                                     &g, why, sizeof(why));
+    int64_t now_ms = clock_wall_ms();
+    enum auth_result r =
+        auth_verify(&cfg, token, token_len, workspace_id, now_ms / 1000, &g, why, sizeof(why));
     if (r == AUTH_OK && c->authed && strcmp(g.user_id, c->user_id) != 0) {
         r = AUTH_INVALID;
         snprintf(why, sizeof(why), "a refreshed token must be for the same user");
@@ -106,6 +139,47 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
         auth_fail(dp, c, id, r, why);
         return;
     }
+    char token_key[65];
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)token, token_len, md);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(token_key + 2 * i, 3, "%02x", md[i]);
+
+    /* The registry's word: revoked devices and spent pairing tokens. */
+    struct devices_admitted adm;
+    enum devices_verdict v = DEVICES_ADMIT;
+    if (dp->env.devices) {
+        devices_bind(dp->env.devices, dp->env.ws->id);
+        v = devices_admit(dp->env.devices, &g, token_key, now_ms, &adm);
+    } else {
+        memset(&adm, 0, sizeof(adm));
+        snprintf(adm.id, sizeof(adm.id), "%s", g.device_id);
+        if (g.pairing)
+            v = DEVICES_PAIRING_UNKNOWN;
+    }
+    if (v != DEVICES_ADMIT) {
+        auth_grant_clear(&g);
+        auth_fail(dp, c, id, AUTH_INVALID,
+                  v == DEVICES_REVOKED        ? "this device was revoked"
+                  : v == DEVICES_PAIRING_USED ? "this pairing link was already used: pair again"
+                                              : "this pairing token names no device waiting to "
+                                                "pair: pair again");
+        return;
+    }
+    char *device_token = NULL;
+    int64_t exp = g.exp;
+    if (adm.paired_now) {
+        device_token = mint_device_token(dp, &g, adm.device_ttl_s, now_ms / 1000, why, sizeof(why));
+        if (!device_token) {
+            auth_grant_clear(&g);
+            auth_fail(dp, c, id, AUTH_INVALID, why);
+            return;
+        }
+        exp = now_ms / 1000 + adm.device_ttl_s;
+        SHA256((const unsigned char *)device_token, strlen(device_token), md);
+        for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+            snprintf(token_key + 2 * i, 3, "%02x", md[i]);
+    }
     int refresh = c->authed;
     dp->env.counters->auth_succeeded++;
     c->authed = 1;
@@ -113,13 +187,11 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
     c->user_id = g.user_id;
     g.user_id = NULL;
     c->scopes = g.scopes;
-    c->exp_s = g.exp;
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)token, token_len, md);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(c->token_key + 2 * i, 3, "%02x", md[i]);
-    /* exp was range-checked by auth_verify, so this cannot overflow. */
-    session_set_authed(c->s, (g.exp + st->leeway_s) * 1000);
+    c->exp_s = exp;
+    memcpy(c->token_key, token_key, sizeof(c->token_key));
+    snprintf(c->device_id, sizeof(c->device_id), "%s", adm.id);
+    /* exp was range-checked by auth_verify (or is ours), so this cannot overflow. */
+    session_set_authed(c->s, (exp + st->leeway_s) * 1000);
 
     json_object *msg = json_object_new_object();
     json_object_object_add(msg, "type", json_object_new_string("auth_response"));
@@ -135,12 +207,19 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
     json_object_object_add(data, "heartbeatIntervalMs",
                            json_object_new_int64((int64_t)st->heartbeat_interval_s * 1000));
     json_object_object_add(data, "expiresAt", json_object_new_int64(c->exp_s * 1000));
+    json_object_object_add(data, "deviceId", json_object_new_string(c->device_id));
+    if (device_token) {
+        json_object_object_add(data, "deviceToken", json_object_new_string(device_token));
+        explicit_bzero(device_token, strlen(device_token));
+        free(device_token);
+    }
     json_object_object_add(msg, "data", data);
     session_send_obj(c->s, msg);
 
     if (!refresh) {
-        log_msg(dp->env.log, LOG_INFO, "session %s: %s connected from %s", session_id(c->s),
-                c->user_id, session_remote(c->s));
+        log_msg(dp->env.log, LOG_INFO, "session %s: %s connected from %s (device %s%s)",
+                session_id(c->s), c->user_id, session_remote(c->s), c->device_id,
+                adm.paired_now ? ", paired now" : "");
         const struct editor_port *ed = dp->env.editor;
         /* Standalone (no editor): nobody would read it. */
         if (!ed->attached(ed->ud))
@@ -148,6 +227,8 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
         json_object *n = json_object_new_object();
         json_object_object_add(n, "sessionId", json_object_new_string(session_id(c->s)));
         json_object_object_add(n, "userId", json_object_new_string(c->user_id));
+        json_object_object_add(n, "deviceId", json_object_new_string(c->device_id));
+        json_object_object_add(n, "deviceName", device_name_json(dp, c->device_id));
         json_object_object_add(n, "remoteAddress", json_object_new_string(session_remote(c->s)));
         ed->notify(ed->ud, "companion/clientConnected", n);
     }
@@ -193,6 +274,8 @@ static void on_closed(void *ud, struct session *s)
             json_object *n = json_object_new_object();
             json_object_object_add(n, "sessionId", json_object_new_string(session_id(s)));
             json_object_object_add(n, "userId", json_object_new_string(c->user_id));
+            json_object_object_add(n, "deviceId", json_object_new_string(c->device_id));
+            json_object_object_add(n, "deviceName", device_name_json(dp, c->device_id));
             json_object_object_add(n, "remoteAddress", json_object_new_string(session_remote(s)));
             json_object_object_add(n, "reason", json_object_new_string(session_close_reason(s)));
             ed->notify(ed->ud, "companion/clientDisconnected", n);
@@ -452,6 +535,8 @@ json_object *dataplane_clients_json(const struct dataplane *dp)
         char scopes[64];
         json_object_object_add(o, "sessionId", json_object_new_string(session_id(c->s)));
         json_object_object_add(o, "userId", json_object_new_string(c->user_id ? c->user_id : ""));
+        json_object_object_add(o, "deviceId", json_object_new_string(c->device_id));
+        json_object_object_add(o, "deviceName", device_name_json(dp, c->device_id));
         json_object_object_add(o, "remoteAddress", json_object_new_string(session_remote(c->s)));
         json_object_object_add(o, "connectedAt", json_object_new_int64(session_connected_ms(c->s)));
         json_object_object_add(
@@ -461,6 +546,32 @@ json_object *dataplane_clients_json(const struct dataplane *dp)
         json_object_array_add(arr, o);
     }
     return arr;
+}
+
+int dataplane_device_sessions(const struct dataplane *dp, const char *device_id)
+{
+    int n = 0;
+    for (const struct client *c = *dp->env.clients; c; c = c->next)
+        if (c->authed && !c->gone && strcmp(c->device_id, device_id) == 0)
+            n++;
+    return n;
+}
+
+int dataplane_close_revoked(struct dataplane *dp)
+{
+    int n = 0;
+    if (!dp->env.devices)
+        return 0;
+    for (struct client *c = *dp->env.clients; c; c = c->next) {
+        if (!c->authed || c->gone || session_is_closing(c->s) || !c->device_id[0] ||
+            !devices_is_revoked(dp->env.devices, c->device_id))
+            continue;
+        log_msg(dp->env.log, LOG_INFO, "session %s: device %s was revoked: closing",
+                session_id(c->s), c->device_id);
+        session_close(c->s, 4001, "this device was revoked");
+        n++;
+    }
+    return n;
 }
 
 struct client *dataplane_find(const struct dataplane *dp, const char *session)

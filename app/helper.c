@@ -16,6 +16,7 @@
 #include "app/approvals.h"
 #include "app/control.h"
 #include "app/dataplane.h"
+#include "app/devices.h"
 #include "app/dispatch.h"
 #include "app/gitwatch.h"
 #include "app/agents.h"
@@ -99,7 +100,20 @@ static enum server_err start_server_cb(void *ud, char *err, size_t errlen)
 
 static void folders_changed(void *ud)
 {
+    helper_bind_devices(ud);
     helper_watch_git(ud);
+}
+
+/* The registry changed (here, or a revocation by the CLI): revoked devices
+ * lose their sessions at once, and the editor hears of it. */
+static void devices_changed(void *ud)
+{
+    struct helper *h = ud;
+    int n = dataplane_close_revoked(h->dataplane);
+    if (n)
+        log_msg(&h->log, LOG_INFO, "%d session(s) of revoked devices closed", n);
+    if (h->editor.attached(h->editor.ud))
+        h->editor.notify(h->editor.ud, "companion/devicesChanged", json_object_new_object());
 }
 
 /* ---- building ---- */
@@ -179,6 +193,16 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
     };
     if (!(h->dispatch = dispatch_new(&de, err, errlen)))
         return -1;
+    struct devices_env dve = {
+        .loop = h->loop,
+        .log = &h->log,
+        .changed = devices_changed,
+        .ud = h,
+    };
+    if (!(h->devices = devices_new(&dve))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     struct dataplane_env pe = {
         .log = &h->log,
         .st = &h->settings,
@@ -189,6 +213,7 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
         .dispatch = h->dispatch,
         .agents = h->agents,
         .clients = &h->clients,
+        .devices = h->devices,
     };
     if (!(h->dataplane = dataplane_new(&pe))) {
         snprintf(err, errlen, "out of memory");
@@ -216,6 +241,7 @@ int helper_start_control(struct helper *h, char *err, size_t errlen)
         .counters = &h->counters,
         .approvals = h->approvals,
         .agents = h->agents,
+        .devices = h->devices,
         .ud = h,
         .exit = exit_cb,
         .start_server = start_server_cb,
@@ -240,6 +266,11 @@ void helper_watch_secret(struct helper *h)
         .server = h->server,
     };
     h->secret_watch = secret_watch_start(&se);
+}
+
+void helper_bind_devices(struct helper *h)
+{
+    devices_bind(h->devices, h->ws.id);
 }
 
 void helper_watch_git(struct helper *h)
@@ -315,6 +346,8 @@ void helper_free(struct helper *h)
     h->dispatch = NULL;
     dataplane_free(h->dataplane);
     h->dataplane = NULL;
+    devices_free(h->devices); /* before the loop: its watch is in it */
+    h->devices = NULL;
     control_free(h->control);
     h->control = NULL;
     loop_fd_close(h->signal_w);
