@@ -1,8 +1,9 @@
 /*
  * The paired devices (docs/protocol.md, "Devices"), as the helper lists
- * them: devices/list fills the model after each (re)start of the helper and
- * on every companion/devicesChanged (a device paired, revoked, renamed,
- * connected or left); a helper that exits empties it. Revoke and Rename send
+ * them: devices/list fills the model after each (re)start of the helper,
+ * on every companion/devicesChanged (a device added, paired, revoked or
+ * renamed) and when a client connects or leaves (its connected state); a
+ * helper that exits empties it. Revoke and Rename send
  * devices/revoke and devices/rename. Also the words the view and the status
  * bar use (state, description, tooltip lines, who is connected) and the
  * device-name rule of auth/issueToken. No vscode import: the Devices view
@@ -12,9 +13,17 @@
 import { Emitter, type Logger } from './client';
 import type { Device, DevicesListResult } from './protocol';
 
+/** An Emitter of any payload, listened to without it. */
+export interface Signal {
+  on(listener: () => void): { dispose(): void };
+}
+
 /** What the model needs of a HelperClient (a stand-in in the pure tests). */
 export interface DeviceSource {
   readonly onDevicesChanged: Emitter<void>;
+  /** A session opened or closed: the device's connected state changed (devicesChanged is only for the registry). */
+  readonly onClientConnected: Signal;
+  readonly onClientDisconnected: Signal;
   readonly onReady: Emitter<void>;
   readonly onHelperExited: Emitter<void>;
   listDevices(): Promise<DevicesListResult | undefined>;
@@ -193,6 +202,8 @@ export class DeviceModel {
   ) {
     this.subs = [
       source.onDevicesChanged.on(() => void this.refresh()),
+      source.onClientConnected.on(() => void this.refresh()),
+      source.onClientDisconnected.on(() => void this.refresh()),
       source.onReady.on(() => void this.refresh()),
       source.onHelperExited.on(() => this.clear()),
     ];

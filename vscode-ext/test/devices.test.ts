@@ -167,6 +167,8 @@ describe('devices: words, states and menus', () => {
 /** A stand-in for the helper's side of the model: answers are set by the test. */
 class StubSource implements DeviceSource {
   readonly onDevicesChanged = new Emitter<void>();
+  readonly onClientConnected = new Emitter<unknown>();
+  readonly onClientDisconnected = new Emitter<unknown>();
   readonly onReady = new Emitter<void>();
   readonly onHelperExited = new Emitter<void>();
   answers: (() => Promise<DevicesListResult | undefined>)[] = [];
@@ -283,11 +285,16 @@ describe('devices with the real helper', { timeout: 60000 }, () => {
     assert.equal(again.data.success, false, JSON.stringify(again.data));
 
     // a script's long-lived token is another device
-    const bridgeTok = await s.t.client.issueToken(pairRequest({ kind: 'token', deviceName: 'WhatsApp', scopes: ['read'], ttlSeconds: 3600 }));
+    const bridgeTok = await s.t.client.issueToken(pairRequest({ kind: 'token', deviceName: 'WhatsApp', scopes: ['read'], ttlSeconds: 3600, userId: 'bridge-user' }));
     assert.equal(bridgeTok.pairing, false);
     const bridge = await auth(s, s.url, bridgeTok.token, bridgeTok.workspaceId);
     assert.equal(bridge.data.success, true);
     await waitFor(() => s.t.client.status.clientNames.length === 2, 'two named clients');
+    // its connection alone (no registry change) shows it connected in the model
+    await waitFor(() => {
+      const d = s.model.get(bridgeTok.deviceId ?? '');
+      return d && deviceState(d) === 'connected';
+    }, 'the bridge connected in the model');
     assert.equal(connectedSummary(s.t.client.status.clientNames.sort()), 'Pixel 8, WhatsApp');
 
     // rename
@@ -306,6 +313,12 @@ describe('devices with the real helper', { timeout: 60000 }, () => {
     assert.equal(deviceContextValue(revoked), 'device:revoked');
     assert.equal(bridge.ws.ws.readyState, bridge.ws.ws.OPEN, 'the other device stays connected');
     await waitFor(() => s.t.client.status.clientNames.join() === 'WhatsApp', 'the status without the phone');
+    // the bridge leaves: idle in the model
+    bridge.ws.ws.close();
+    await waitFor(() => {
+      const d = s.model.get(bridgeTok.deviceId ?? '');
+      return d && deviceState(d) === 'idle';
+    }, 'the bridge idle in the model after it left');
     // its device token is refused from now on
     const back = await auth(s, s.url, String(deviceToken), inLink.workspaceId);
     assert.equal(back.data.success, false, JSON.stringify(back.data));
