@@ -52,6 +52,7 @@ struct devices {
     size_t n, cap;
     char *last_text; /* the file's text as last read or written */
     char problem[400];
+    int dirty; /* changed since the last call of env.changed */
     int lock_fd;
     int ino_fd;
     struct loop_fd *watch;
@@ -355,6 +356,7 @@ static int reload(struct devices *d)
     free(fv);
     free(d->last_text);
     d->last_text = text;
+    d->dirty = 1;
     return 1;
 }
 
@@ -423,6 +425,17 @@ static void save(struct devices *d)
     json_object_put(root);
 }
 
+/* Tells the owner once about every change since the last time, whoever
+ * made it (a reload under the lock may be the first to see another
+ * process's revocation, and the watch then sees nothing new). */
+static void announce(struct devices *d)
+{
+    if (d->dirty && d->env.changed) {
+        d->dirty = 0;
+        d->env.changed(d->env.ud);
+    }
+}
+
 /* A change: lock, read what others wrote, apply (in the caller), save. */
 static void begin(struct devices *d)
 {
@@ -432,10 +445,11 @@ static void begin(struct devices *d)
 
 static void commit(struct devices *d, int notify)
 {
+    if (notify)
+        d->dirty = 1;
     save(d);
     unlock(d);
-    if (notify && d->env.changed)
-        d->env.changed(d->env.ud);
+    announce(d);
 }
 
 /* ---- the watch ---- */
@@ -457,8 +471,9 @@ static void on_watch(void *arg, unsigned events)
             p += sizeof(*e) + e->len;
         }
     }
-    if (hit && reload(d) && d->env.changed)
-        d->env.changed(d->env.ud);
+    if (hit)
+        reload(d);
+    announce(d);
 }
 
 static void unwatch(struct devices *d)
@@ -545,6 +560,7 @@ int devices_bind(struct devices *d, const char *workspace_id)
     if (lock(d) == 0)
         unlock(d);
     reload(d);
+    d->dirty = 0; /* loading is no change */
     watch(d);
     return 0;
 }
@@ -612,6 +628,7 @@ int devices_add(struct devices *d, const struct devices_add_req *req,
     if (d->n >= DEVICES_MAX || random_id(id) < 0 || find(d, id) || !(e = append(d))) {
         if (d->path[0])
             unlock(d);
+        announce(d);
         snprintf(err, errlen,
                  d->n >= DEVICES_MAX ? "the device registry is full (%d revoked devices whose "
                                        "tokens have not expired yet)"
@@ -635,14 +652,33 @@ int devices_add(struct devices *d, const struct devices_add_req *req,
     snprintf(id_out, DEVICES_ID_LEN + 1, "%s", id);
     if (d->path[0])
         commit(d, 1);
-    else if (d->env.changed)
-        d->env.changed(d->env.ud);
+    else {
+        d->dirty = 1;
+        announce(d);
+    }
     return 0;
 }
+
+static enum devices_verdict admit(struct devices *d, const struct auth_grant *g,
+                                  const char *token_sha_hex, int64_t now_ms,
+                                  struct devices_admitted *out);
 
 enum devices_verdict devices_admit(struct devices *d, const struct auth_grant *g,
                                    const char *token_sha_hex, int64_t now_ms,
                                    struct devices_admitted *out)
+{
+    /* What the file says now (a revocation by the CLI a moment ago may not
+     * have reached the watch yet); a pairing token reads it under the lock. */
+    if (d->bound && d->path[0] && !g->pairing)
+        reload(d);
+    enum devices_verdict v = admit(d, g, token_sha_hex, now_ms, out);
+    announce(d);
+    return v;
+}
+
+static enum devices_verdict admit(struct devices *d, const struct auth_grant *g,
+                                  const char *token_sha_hex, int64_t now_ms,
+                                  struct devices_admitted *out)
 {
     memset(out, 0, sizeof(*out));
     if (g->device_id[0])
@@ -668,6 +704,7 @@ enum devices_verdict devices_admit(struct devices *d, const struct auth_grant *g
         if (v != DEVICES_ADMIT) {
             if (d->path[0])
                 unlock(d);
+            announce(d);
             return v;
         }
         e->paired = 1;
@@ -677,8 +714,10 @@ enum devices_verdict devices_admit(struct devices *d, const struct auth_grant *g
         out->device_ttl_s = e->ttl_s;
         if (d->path[0])
             commit(d, 1);
-        else if (d->env.changed)
-            d->env.changed(d->env.ud);
+        else {
+            d->dirty = 1;
+            announce(d);
+        }
         return DEVICES_ADMIT;
     }
 
@@ -700,8 +739,8 @@ enum devices_verdict devices_admit(struct devices *d, const struct auth_grant *g
         e->last_seen_ms = now_ms;
         e->unnamed = !g->device_id[0];
         e->ephemeral = 1;
-        if (d->env.changed)
-            d->env.changed(d->env.ud);
+        d->dirty = 1;
+        announce(d);
         return DEVICES_ADMIT;
     }
     if (e->ephemeral && g->exp * 1000 > e->expires_ms)
@@ -726,6 +765,7 @@ int devices_revoke(struct devices *d, const char *id, int64_t now_ms)
     if (!e) {
         if (d->path[0])
             unlock(d);
+        announce(d);
         return -1;
     }
     e->revoked = 1;
@@ -737,8 +777,10 @@ int devices_revoke(struct devices *d, const char *id, int64_t now_ms)
     }
     if (d->path[0])
         commit(d, 1);
-    else if (d->env.changed)
-        d->env.changed(d->env.ud);
+    else {
+        d->dirty = 1;
+        announce(d);
+    }
     return 0;
 }
 
@@ -752,6 +794,7 @@ int devices_rename(struct devices *d, const char *id, const char *name)
     if (!e) {
         if (d->path[0])
             unlock(d);
+        announce(d);
         return -1;
     }
     snprintf(e->name, sizeof(e->name), "%s", name);
@@ -759,8 +802,10 @@ int devices_rename(struct devices *d, const char *id, const char *name)
         e->ephemeral = 0; /* a name given is worth keeping */
     if (d->path[0])
         commit(d, 1);
-    else if (d->env.changed)
-        d->env.changed(d->env.ud);
+    else {
+        d->dirty = 1;
+        announce(d);
+    }
     return 0;
 }
 
