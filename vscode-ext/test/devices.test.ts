@@ -9,7 +9,7 @@
  * refused with the helper's message, and the status names who is connected.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
@@ -335,5 +335,19 @@ describe('devices with the real helper', { timeout: 60000 }, () => {
     await assert.rejects(s.t.client.renameDevice(r.deviceId ?? '', 'a\nb'), /printable|name/i);
     await assert.rejects(s.t.client.issueToken({ userId: 'u', scopes: ['read'], ttlSeconds: 60, deviceName: 'x'.repeat(65) }), /deviceName/);
     assert.equal(s.model.get(r.deviceId ?? '')?.name, 'Laptop');
+  });
+
+  it('a corrupt registry file: the helper keeps serving and the model carries its problem (the view\'s warning line)', async () => {
+    const dir = path.join(process.env.XDG_STATE_HOME ?? '', 'companion');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'devices-ws-ext-devices-3.json'), '{ this is not json', { mode: 0o600 });
+    const s = await setup('ws-ext-devices-3');
+    const problem = await waitFor(() => s.model.problem, 'the registry problem in the model');
+    assert.match(problem, /devices-ws-ext-devices-3\.json|registry|JSON/i);
+    assert.match(s.t.logger.text(), /warn device registry: /);
+    // still pairs and lists devices (in memory)
+    const r = await s.t.client.issueToken(pairRequest({ kind: 'token', deviceName: 'Tablet', scopes: ['read'], ttlSeconds: 600 }));
+    await waitFor(() => s.model.get(r.deviceId ?? ''), 'the device despite the problem');
+    assert.ok(s.model.problem);
   });
 });
