@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "app/helper.h"
 #include "core/qr.h"
+#include "core/remote.h"
 #include "app/reaper.h"
 #include "core/secret.h"
 
@@ -189,16 +190,29 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
     }
     char *token = mint(&h.settings, h.ws.id, c->user ? c->user : "paired-device", scopes, ttl, err,
                        sizeof(err));
-    char scopes_text[64];
+    char scopes_text[64], ws_url[REMOTE_URL_LEN], base[REMOTE_URL_LEN];
+    char warn[REMOTE_WARNINGS_MAX][REMOTE_WARNING_MAX];
+    /* What clients are told: server.publicUrl's address when set. */
+    if (remote_ws_url(&h.settings, server_port(h.server), ws_url, sizeof(ws_url)) < 0 ||
+        remote_base_url(&h.settings, server_port(h.server), base, sizeof(base)) < 0)
+        snprintf(ws_url, sizeof(ws_url), "%s", server_url(h.server)), base[0] = '\0';
+    /* On stderr, which the journal and a terminal both show, before the
+     * banner so it is not scrolled away by the QR code. */
+    size_t nw = remote_warnings(&h.settings, warn, REMOTE_WARNINGS_MAX);
+    for (size_t i = 0; i < nw; i++)
+        fprintf(stderr, "\ncompanion-helper: WARNING: %s\n", warn[i]);
+    if (nw)
+        fputc('\n', stderr);
     printf("Companion %s serving %s\n", COMPANION_VERSION, h.ws.folders[0].path);
-    printf("  URL:          %s\n", server_url(h.server));
-    printf("  Health:       http://%s:%d/health\n", h.settings.host, server_port(h.server));
+    printf("  URL:          %s\n", ws_url);
+    printf("  Web app:      %s/\n", base);
+    printf("  Health:       %s/health\n", base);
     printf("  Workspace id: %s\n", h.ws.id);
     char *token_json = NULL;
     if (token) {
         json_object *p = json_object_new_object();
         json_object_object_add(p, "v", json_object_new_int(1));
-        json_object_object_add(p, "url", json_object_new_string(server_url(h.server)));
+        json_object_object_add(p, "url", json_object_new_string(ws_url));
         json_object_object_add(p, "workspaceId", json_object_new_string(h.ws.id));
         json_object_object_add(p, "token", json_object_new_string(token));
         token_json = strdup(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN |
