@@ -85,17 +85,22 @@ static int refuse(struct server *srv, struct lws *wsi, unsigned status, const ch
 static int gate_request(struct server *srv, struct lws *wsi)
 {
     char host[300] = "", origin[300] = "";
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HOST) >= (int)sizeof(host) ||
-        lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0 ||
-        (!guard_host_allowed(host, srv->bound_port, &srv->st->allowed_hosts) &&
-         !remote_host_allowed(srv->st, host)))
+    int direct = 0, public = 0;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HOST) < (int)sizeof(host) &&
+        lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0) {
+        direct = guard_host_allowed(host, srv->bound_port, &srv->st->allowed_hosts);
+        public = !direct && remote_host_allowed(srv->st, host);
+    }
+    if (!direct && !public)
         return refuse(srv, wsi, 403, "FORBIDDEN", "host not allowed");
+    /* Reached through publicUrl's name, the page's own origin is
+     * publicUrl's (the scheme the browser used, not the one we see). */
     int olen = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
     if (olen > 0 && (olen >= (int)sizeof(origin) ||
                      lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
                      (!guard_origin_allowed(origin, &srv->st->allowed_origins) &&
                       !remote_origin_allowed(srv->st, origin) &&
-                      !guard_origin_is_self(origin, host, srv->tls))))
+                      !(direct && guard_origin_is_self(origin, host, srv->tls)))))
         return refuse(srv, wsi, 403, "FORBIDDEN", "origin not allowed");
     return 0;
 }
