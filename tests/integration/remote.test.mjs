@@ -50,6 +50,13 @@ async function serveRefused(home, cwd, config) {
   const file = path.join(home.dir, `config-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
   const srv = new Served(['--port', '0', '--config', file], { env: home.env, cwd });
+  // A serve that starts after all is stopped, and reported as 'started'.
+  const started = srv.banner().then(() => 'started', () => null);
+  const first = await Promise.race([srv.exited.then(() => 'exited'), started]);
+  if (first === 'started') {
+    await srv.stop();
+    return { code: 'started', stderr: srv.stderr, stdout: srv.stdout };
+  }
   const s = await srv.checkExit(srv.exited);
   return { code: s.code, stderr: srv.stderr, stdout: srv.stdout };
 }
