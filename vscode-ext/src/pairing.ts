@@ -49,7 +49,7 @@ function html(p: PairingPayload, scopes: string[], qr: string): string {
   const nonce = randomBytes(16).toString('base64');
   const host = new URL(p.url).hostname;
   const loopbackNote = isLoopbackHost(host)
-    ? `<p class="note">The server listens on ${esc(host)}: only programs on this machine (such as a chat bridge) can use this URL. To pair a phone directly, set <code>companion.server.host</code> to this machine's network address, or use a tunnel.</p>`
+    ? `<p class="note">The server listens on ${esc(host)}: only programs on this machine (such as a chat bridge) can use this URL. To pair a phone, put an HTTPS tunnel in front (Tailscale serve, VS Code port forwarding) and set <code>companion.server.publicUrl</code> to its address, or listen on a LAN address with <code>companion.server.tls</code> (see docs/remote-access.md).</p>`
     : '';
   const row = (label: string, key: string, value: string): string =>
     `<div class="row"><label>${esc(label)}</label><code id="v-${key}">${esc(value)}</code><button data-copy="${key}">Copy</button></div>`;

@@ -38,9 +38,12 @@ export class StatusBar implements vscode.Disposable {
         return;
       case 'running': {
         const n = s.clients;
-        this.item.text = `$(broadcast) Companion :${s.port ?? '?'} · ${n} client${n === 1 ? '' : 's'}`;
-        this.item.tooltip = `Companion is listening on ${s.url ?? '?'} with ${n} authenticated client${n === 1 ? '' : 's'}. Click for status.`;
-        this.item.backgroundColor = undefined;
+        const warnings = s.warnings ?? [];
+        const icon = warnings.length ? '$(warning)' : '$(broadcast)';
+        this.item.text = `${icon} Companion :${s.port ?? '?'} · ${n} client${n === 1 ? '' : 's'}`;
+        this.item.tooltip = `Companion is listening on ${s.url ?? '?'} with ${n} authenticated client${n === 1 ? '' : 's'}. Click for status.` +
+          warnings.map((w) => `\n\nWarning: ${w}`).join('');
+        this.item.backgroundColor = warnings.length ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
         return;
       }
       case 'error':
