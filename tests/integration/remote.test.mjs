@@ -101,6 +101,15 @@ describe('server.publicUrl in editor mode', () => {
     assert.equal(t.url, 'wss://box.example.test/ws');
   });
 
+  test('a pairing link opens the app at the public address, and its payload names it', async () => {
+    const t = await ed.request('auth/issueToken', { userId: 'phone', scopes: ['read'], pairing: true, deviceName: 'phone' });
+    assert.equal(t.url, 'wss://box.example.test/ws');
+    assert.match(t.pairUrl, /^https:\/\/box\.example\.test\/#pair=[A-Za-z0-9_-]+$/);
+    const payload = JSON.parse(Buffer.from(t.pairUrl.split('#pair=')[1], 'base64url').toString());
+    assert.equal(payload.url, 'wss://box.example.test/ws');
+    assert.equal(payload.workspaceId, ed.workspaceId);
+  });
+
   test('its host is accepted as Host (with and without the default port), others are not', async () => {
     for (const host of ['box.example.test', 'BOX.example.test', 'box.example.test:443', `127.0.0.1:${ed.port}`]) {
       const r = await httpGet(ed.port, '/health', { Host: host });
