@@ -54,6 +54,13 @@ async function until(what: string, pred: () => boolean, timeoutMs = 10000): Prom
   }
 }
 
+/** p, or a failure after timeoutMs. */
+function within<T>(p: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => { timer = setTimeout(() => { reject(new Error(`timed out waiting for ${what}`)); }, timeoutMs); });
+  return Promise.race([p, t]).finally(() => { clearTimeout(timer); });
+}
+
 function config(dir: string, extra: Partial<Config> = {}): Config {
   writeFileSync(path.join(dir, 'helper-token'), 'x');
   return {
@@ -132,6 +139,11 @@ class Client {
     return c;
   }
 
+  /** The close code, or a failure when the bridge has not closed within timeoutMs. */
+  waitClosed(timeoutMs = 15000): Promise<number> {
+    return within(this.closed, timeoutMs, 'the connection to close');
+  }
+
   send(obj: unknown): void {
     this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
   }
@@ -178,7 +190,7 @@ describe("the bridge's API (WhatsApp stood in by the in-memory server)", () => {
     try {
       const c = await Client.open(r.url);
       const t0 = Date.now();
-      const code = await c.closed;
+      const code = await c.waitClosed();
       const waited = Date.now() - t0;
       assert.equal(code, CLOSE_AUTH);
       assert.ok(waited >= 4500 && waited < 7000, `closed after ${waited} ms`);
@@ -204,7 +216,7 @@ describe("the bridge's API (WhatsApp stood in by the in-memory server)", () => {
       ] as const) {
         const c = await Client.open(r.url);
         c.send(first);
-        assert.equal(await c.closed, CLOSE_AUTH, JSON.stringify(first));
+        assert.equal(await c.waitClosed(), CLOSE_AUTH, JSON.stringify(first));
         assert.equal(c.frames.length, 1, JSON.stringify(c.frames));
         assert.equal(c.frames[0]!.type, 'error');
         assert.equal(c.frames[0]!.code, code, JSON.stringify(first));
@@ -232,7 +244,7 @@ describe("the bridge's API (WhatsApp stood in by the in-memory server)", () => {
       c.close();
       const bad = await Client.open(r1.url);
       bad.send({ type: 'auth', token: TOKEN });
-      assert.equal(await bad.closed, CLOSE_AUTH, 'BRIDGE_TOKEN unset: only the file token counts');
+      assert.equal(await bad.waitClosed(), CLOSE_AUTH, 'BRIDGE_TOKEN unset: only the file token counts');
     } finally {
       await r1.bridge.stop();
     }
@@ -257,7 +269,7 @@ describe("the bridge's API (WhatsApp stood in by the in-memory server)", () => {
       c.close();
       const old = await Client.open(r.url);
       old.send({ type: 'auth', token: 'file-token-0123456789abcdef' });
-      assert.equal(await old.closed, CLOSE_AUTH, 'the file token does not count');
+      assert.equal(await old.waitClosed(), CLOSE_AUTH, 'the file token does not count');
     } finally {
       await r.bridge.stop();
     }
@@ -441,7 +453,7 @@ describe("the bridge's API (WhatsApp stood in by the in-memory server)", () => {
       const big = await Client.authed(r.url);
       const other = await Client.authed(r.url);
       big.send({ type: 'send', to: ALICE.e164, text: 'z'.repeat(10000) });
-      assert.equal(await big.closed, 1009);
+      assert.equal(await big.waitClosed(), 1009);
       await sleep(100);
       assert.equal(other.closeCode, null);
       other.close();
@@ -538,8 +550,8 @@ describe("the bridge's API (WhatsApp stood in by the in-memory server)", () => {
     const a = await Client.authed(r.url);
     const b = await Client.open(r.url); // not authenticated yet
     await r.bridge.stop();
-    assert.equal(await a.closed, 1001);
-    assert.equal(await b.closed, 1001);
+    assert.equal(await a.waitClosed(), 1001);
+    assert.equal(await b.waitClosed(), 1001);
     assert.notEqual(r.device.current?.state, 'open', 'the WhatsApp socket is closed');
     await assert.rejects(Client.open(r.url), /ECONNREFUSED/);
   });
@@ -560,7 +572,7 @@ describe("the bridge's API (WhatsApp stood in by the in-memory server)", () => {
       try {
         await until(`python's send acknowledged; stdout: ${out} stderr: ${err}`, () => out.includes('sent '), 15000);
         r.server.deliver(r.server.fromContact(ALICE.e164, { text: 'hello python' }));
-        assert.equal(await exited, 0, `stdout: ${out} stderr: ${err}`);
+        assert.equal(await within(exited, 15000, 'the process to exit'), 0, `stdout: ${out} stderr: ${err}`);
       } finally {
         py.kill();
       }
@@ -596,9 +608,9 @@ describe("the bridge's API from the command line (the built bundle)", () => {
       const s = await c.next((f) => f.type === 'status');
       assert.ok(['starting', 'connecting', 'disconnected'].includes(s.status as string), JSON.stringify(s));
       child.kill('SIGTERM');
-      assert.equal(await c.closed, 1001);
+      assert.equal(await c.waitClosed(), 1001);
       assert.equal(c.closeReason, 'bridge stopping');
-      assert.equal(await exited, 0, err);
+      assert.equal(await within(exited, 15000, 'the process to exit'), 0, err);
       assert.ok(!err.includes(TOKEN) && !out.includes(TOKEN), 'the token is never printed');
       assert.match(err, /api: token from BRIDGE_TOKEN/);
       assert.ok(!existsSync(path.join(dir, API_TOKEN_FILE)));
