@@ -104,8 +104,8 @@ int private_paths_apply(struct private_paths *p, const struct settings *st, stru
 {
     /* The files that matter most are named too: a folder's inode does not
      * catch a hard link to a file inside it. */
-    static const char *const config_files[] = {"secret", "whatsapp.token",
-                                               "whatsapp-auth/creds.json"};
+    static const char *const config_files[] = {
+        "secret", "whatsapp.token", "whatsapp-auth/creds.json", "api-token"}; /* the bridge's API */
     enum { N_FILES = sizeof(config_files) / sizeof(config_files[0]) };
     char config[PATH_MAX], state[PATH_MAX], key_file[PATH_MAX], tls_key[PATH_MAX],
         files[N_FILES][PATH_MAX];
