@@ -135,7 +135,8 @@ export function normalizeMessage(raw: RawWAMessage, own: string | OwnIdentity | 
   if (isFromMe) {
     senderE164 = jidToE164(ownJid);
     senderLid = ownLid;
-  } else if (isGroup || isStatusBroadcast) {
+  } else if (isGroup || chatId.endsWith('@broadcast')) {
+    // Groups, status updates and broadcast lists: the chat is not the sender (Baileys' decoder puts the sender in participant).
     senderE164 = jidToE164(key.participant) ?? jidToE164(key.participantAlt);
     senderLid = lidOf(key.participant) ?? lidOf(key.participantAlt);
   } else {

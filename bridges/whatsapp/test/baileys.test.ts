@@ -134,6 +134,29 @@ describe('BaileysTransport on the in-memory WhatsApp server stand-in, with the r
     }
   });
 
+  test('broadcast lists and channels (newsletters) are never answered, not even an allowed contact\'s', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const r = await rig(h);
+    try {
+      await ready(r);
+      await sleep(300); // the allowlist is resolved to LIDs when the connection opens
+      const list = '1733412345@broadcast';
+      // Alice's broadcast list, with her number given (LID addressing, number in remoteJidAlt) and by number.
+      r.server.deliver(r.server.fromContact(ALICE.e164, { text: 'status', broadcastList: list, addressing: 'lid' }));
+      r.server.deliver(r.server.fromContact(ALICE.e164, { text: 'status', broadcastList: list, addressing: 'pn' }));
+      r.server.deliver(r.server.fromNewsletter('120363144038483540@newsletter', { text: 'status' }));
+      r.server.deliver(r.server.fromContact(ALICE.e164, { text: 'tasks' }));
+      await r.server.waitSent((s) => s.length >= 1, 10000, 'the answer to tasks');
+      await sleep(800);
+      assert.deepEqual(r.server.sent.map((s) => [s.chatId, s.text]), [[ALICE_JID, 'Tasks: hi, slow']], 'only the direct chat is answered');
+      assert.ok(r.reporter.logs.some((l) => l.level === 'debug' && l.message.includes(`ignored message in ${list}`)), JSON.stringify(r.reporter.logs));
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
   test('a command sent while the connection is re-established (428) is answered once: Baileys upserts it as append', async () => {
     const h = new ServedHelper(gitRepo('main'), TASKS);
     await h.start();
