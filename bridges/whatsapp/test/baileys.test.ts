@@ -312,7 +312,12 @@ describe('WhatsApp Web version (fetched at connect, bundled fallback, override) 
 });
 
 describe('reconnect policy on the in-memory server stand-in', () => {
-  for (const [code, reason, words] of [[403, 'forbidden', /refused this account \(403/], [411, 'multideviceMismatch', /multi-device mismatch \(411.*--relink/]] as const) {
+  for (const [code, reason, words] of [
+    [401, 'loggedOut', /logged out \(removed from Linked devices\).*--relink/],
+    [403, 'forbidden', /refused this account \(403/],
+    [405, 'clientTooOld', /client too old.*--wa-version/],
+    [411, 'multideviceMismatch', /multi-device mismatch \(411.*--relink/],
+  ] as const) {
     test(`${code} is fatal: a clear message, no reconnect`, async () => {
       const h = new ServedHelper(gitRepo('main'), TASKS);
       await h.start();
