@@ -387,7 +387,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     }
     const same = this.version?.source === v.source && this.version.version.join('.') === v.version.join('.');
     if (!same) {
-      const from = v.source === 'override' ? 'set by --wa-version' : v.source === 'fetched' ? 'the current one' : `bundled with Baileys; fetching the current one failed: ${v.why ?? '?'}`;
+      const from = v.source === 'override' ? 'set by --wa-version, COMPANION_WA_VERSION or waVersion' : v.source === 'fetched' ? 'the current one' : `bundled with Baileys; fetching the current one failed: ${v.why ?? '?'}`;
       this.reporter.log(v.source === 'bundled' ? 'warn' : 'info', `WhatsApp Web version ${v.version.join('.')} (${from})`);
     }
     this.version = v;
