@@ -340,6 +340,39 @@ describe('reconnect policy on the in-memory server stand-in', () => {
     });
   }
 
+  test('the backoff resets only after a connection stayed open a whole minute (the default, on an injected clock)', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    let skew = 0; // how far the injected clock is ahead of the real one
+    const r = await rig(h, { transport: { now: () => Date.now() + skew, reconnectInitialMs: 400, reconnectMaxMs: 3200 } });
+    try {
+      await ready(r);
+      // Four quick drops: the next delay is 400 * 2^4 = 6.4 s, capped at 3.2 s (+-20 %).
+      r.server.closeAfterOpenMs = 10;
+      const from = r.device.connects.length;
+      r.device.disconnect(428, 'Connection Closed');
+      await until('four flapping connects', () => r.device.connects.length >= from + 4, 15000, r);
+      r.server.closeAfterOpenMs = null;
+      await until('open again', () => r.device.current?.state === 'open', 10000, r);
+      const drop = async (): Promise<number> => {
+        const n = r.device.connects.length;
+        const at = Date.now();
+        r.device.disconnect(428, 'Connection Closed');
+        await until('the reconnect', () => r.device.connects.length > n && r.device.current?.state === 'open', 10000, r);
+        return r.device.connects[n]!.at - at;
+      };
+      skew += 59000; // open 59 s: not stable yet, the backoff goes on
+      const early = await drop();
+      assert.ok(early >= 2400, `reconnected after ${early} ms although the connection was open less than a minute`);
+      skew += 60000; // open a whole minute: the backoff starts again from 400 ms
+      const late = await drop();
+      assert.ok(late < 700, `reconnected after ${late} ms after a stable minute`);
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
   test('a link that opens and drops at once backs off (no 1 s loop); the backoff resets after a stable period', async () => {
     const h = new ServedHelper(gitRepo('main'), TASKS);
     await h.start();
