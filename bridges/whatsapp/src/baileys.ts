@@ -443,7 +443,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     if (this.sentIds.size > 2000) this.sentIds.delete(this.sentIds.values().next().value!);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.closing = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.stopLiveness();
@@ -451,6 +451,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     this.sock = null;
     // end() closes the socket without logging the device out.
     if (sock) sock.end(undefined);
-    return Promise.resolve();
+    // The session's writes under way finish first: a stop right after linking keeps the link.
+    await this.auth?.flush();
   }
 }
