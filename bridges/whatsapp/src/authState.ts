@@ -70,6 +70,8 @@ export interface AtomicAuthState {
   state: AuthenticationState;
   /** Saves creds.json (after backing up the previous one); false (and onError) when it failed. */
   saveCreds: () => Promise<boolean>;
+  /** Resolves once every write started so far (creds and keys) has ended, saved or failed. */
+  flush: () => Promise<void>;
 }
 
 export interface AuthStateOptions {
@@ -193,5 +195,6 @@ export async function useAtomicAuthState(dir: string, opts: AuthStateOptions): P
       },
     },
     saveCreds,
+    flush: async () => { await Promise.all([...chains.values()]); },
   };
 }

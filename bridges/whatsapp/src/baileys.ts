@@ -44,6 +44,8 @@ export interface BaileysTransportOptions {
   livenessTimeoutMs?: number;
   /** The backoff starts again from initialMs only after a connection stayed open this long. Default 60 s. */
   stableMs?: number;
+  /** The clock the stable period is measured on (ms; default Date.now). The tests move it. */
+  now?: () => number;
   /** The WhatsApp Web version to present, instead of fetching the current one (--wa-version). */
   waVersion?: WAVersion | undefined;
   /** Fetches the current WhatsApp Web version (default: from web.whatsapp.com, through Baileys). */
@@ -201,8 +203,8 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
   private lastAlive = 0;
   /** The session, read from the auth folder at start. */
   private auth: AtomicAuthState | null = null;
-  /** Resets the backoff once a connection has stayed open for stableMs. */
-  private stableTimer: NodeJS.Timeout | null = null;
+  /** When the current connection opened (on opts.now), null while none is open. */
+  private openedAt: number | null = null;
   private readonly sentIds = new Set<string>();
   /** Ids of the messages already passed on: WhatsApp may deliver one again (append, then notify). */
   private readonly seenIds = new Set<string>();
@@ -281,9 +283,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
       if (u.connection === 'open') {
         // A link that opens and drops at once must not reconnect every second: the backoff
         // starts again only after a stable period.
-        if (this.stableTimer) clearTimeout(this.stableTimer);
-    this.stopLiveness();
-        this.stableTimer = setTimeout(() => { this.stableTimer = null; this.backoff.reset(); }, this.opts.stableMs ?? 60000);
+        this.openedAt = this.now();
         this.watchLiveness(sock);
         const me = sock.user;
         this.ownJid = normalizeJid(me?.id ?? null);
@@ -293,7 +293,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
       if (u.connection === 'close') {
         if (this.sock !== sock) return;
         this.sock = null;
-        if (this.stableTimer) { clearTimeout(this.stableTimer); this.stableTimer = null; }
+        this.noteClosed();
         this.stopLiveness();
         const err = u.lastDisconnect?.error as { output?: { statusCode?: number }; message?: string } | undefined;
         const code = err?.output?.statusCode;
@@ -360,12 +360,26 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
         this.reporter.log('warn', `WhatsApp looks connected but answered nothing for ${quiet} s (ping: ${(e as Error).message} after ${Date.now() - started} ms); reconnecting`);
         this.stopLiveness();
         this.sock = null;
-        if (this.stableTimer) { clearTimeout(this.stableTimer); this.stableTimer = null; }
+        this.noteClosed();
         sock.end(new Error('no sign of life'));
         this.emit('connection', { state: 'close', reason: 'stale', detail: `no answer for ${quiet} s`, willReconnect: !this.closing });
         if (!this.closing) this.reconnectTimer = setTimeout(() => { void this.connect(); }, this.backoff.next());
       }).finally(() => { clearTimeout(timer); probing = false; });
     }, Math.max(50, Math.round(silence / 3)));
+  }
+
+  private now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
+
+  /**
+   * A connection ended: the backoff starts again from its initial delay only
+   * if it had stayed open stableMs (a link that opens and drops at once must
+   * not reconnect every second).
+   */
+  private noteClosed(): void {
+    if (this.openedAt !== null && this.now() - this.openedAt >= (this.opts.stableMs ?? 60000)) this.backoff.reset();
+    this.openedAt = null;
   }
 
   private stopLiveness(): void {
@@ -387,7 +401,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     }
     const same = this.version?.source === v.source && this.version.version.join('.') === v.version.join('.');
     if (!same) {
-      const from = v.source === 'override' ? 'set by --wa-version' : v.source === 'fetched' ? 'the current one' : `bundled with Baileys; fetching the current one failed: ${v.why ?? '?'}`;
+      const from = v.source === 'override' ? 'set by --wa-version, COMPANION_WA_VERSION or waVersion' : v.source === 'fetched' ? 'the current one' : `bundled with Baileys; fetching the current one failed: ${v.why ?? '?'}`;
       this.reporter.log(v.source === 'bundled' ? 'warn' : 'info', `WhatsApp Web version ${v.version.join('.')} (${from})`);
     }
     this.version = v;
@@ -429,15 +443,15 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     if (this.sentIds.size > 2000) this.sentIds.delete(this.sentIds.values().next().value!);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.closing = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    if (this.stableTimer) clearTimeout(this.stableTimer);
     this.stopLiveness();
     const sock = this.sock;
     this.sock = null;
     // end() closes the socket without logging the device out.
     if (sock) sock.end(undefined);
-    return Promise.resolve();
+    // The session's writes under way finish first: a stop right after linking keeps the link.
+    await this.auth?.flush();
   }
 }

@@ -58,7 +58,8 @@ Options:
   --json               stdout: one JSON event per line (qr, status, message,
                        sent, error); logs go to stderr
   --relink             forget the stored session and link again (new QR code)
-  --wa-version V       WhatsApp Web version to present (2.3000.1023456789);
+  --wa-version V       WhatsApp Web version to present (2.3000.1023456789;
+                       or the environment's COMPANION_WA_VERSION);
                        default: fetched from WhatsApp at connect, else the
                        one bundled with the bridge
   --verbose            debug logs
@@ -218,8 +219,11 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
 
     const allowAll = [...strList(file.allow, 'allow'), ...allow];
     for (const a of allowAll) if (!normalizeE164(a)) throw new Error(`--allow: not a phone number in E.164 form (+15551234567): ${a}`);
-    const waVersion = flags.waVersion ?? str(file.waVersion, 'waVersion');
-    if (waVersion !== undefined && !/^\d+\.\d+\.\d+$/.test(waVersion.trim())) throw new Error(`--wa-version: not a WhatsApp Web version (2.3000.1023456789): ${waVersion}`);
+    // The flag, else COMPANION_WA_VERSION, else the file's "waVersion".
+    const envVersion = env.COMPANION_WA_VERSION ? env.COMPANION_WA_VERSION : undefined;
+    const [waVersion, waFrom] = flags.waVersion !== undefined ? [flags.waVersion, '--wa-version']
+      : envVersion !== undefined ? [envVersion, 'COMPANION_WA_VERSION'] : [str(file.waVersion, 'waVersion'), 'waVersion'];
+    if (waVersion !== undefined && !/^\d+\.\d+\.\d+$/.test(waVersion.trim())) throw new Error(`${waFrom}: not a WhatsApp Web version (2.3000.1023456789): ${waVersion}`);
     const authDir = flags.authDir ? path.resolve(cwd, flags.authDir)
       : resolvePath(str(file.authDir, 'authDir'), fileDir) ?? path.join(configHome(env), 'companion', 'whatsapp-auth');
     return {

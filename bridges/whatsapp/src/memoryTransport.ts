@@ -171,6 +171,13 @@ export interface DecodedMessageOptions {
   addressing?: 'pn' | 'lid' | 'lid-only';
   /** A group JID: posted in that group. */
   group?: string;
+  /**
+   * A broadcast list JID (`<id>@broadcast`, not status@broadcast): sent to one of
+   * the contact's broadcast lists. Baileys' decoder (decodeMessageNode's
+   * isJidBroadcast branch) keeps the list as remoteJid, the sender as
+   * participant, and the sender's other address in remoteJidAlt.
+   */
+  broadcastList?: string;
   id?: string;
   /** Seconds since the epoch; default now. */
   timestamp?: number;
@@ -360,9 +367,23 @@ export class InMemoryWhatsAppServer {
     const addressing = opts.addressing ?? 'pn';
     const sender = addressing !== 'pn' && lidJid ? lidJid : pnJid;
     const alt = addressing === 'lid' ? pnJid : addressing === 'pn' ? lidJid : null;
-    const key: NonNullable<RawWAMessage['key']> & { addressingMode?: string } = opts.group
-      ? { remoteJid: opts.group, fromMe: false, id: opts.id ?? stubMessageId(), participant: sender, participantAlt: alt, addressingMode: addressing === 'pn' ? 'pn' : 'lid' }
-      : { remoteJid: sender, remoteJidAlt: alt, fromMe: false, id: opts.id ?? stubMessageId(), addressingMode: addressing === 'pn' ? 'pn' : 'lid' };
+    const addressingMode = addressing === 'pn' ? 'pn' : 'lid';
+    let key: NonNullable<RawWAMessage['key']> & { addressingMode?: string };
+    if (opts.group) key = { remoteJid: opts.group, fromMe: false, id: opts.id ?? stubMessageId(), participant: sender, participantAlt: alt, addressingMode };
+    else if (opts.broadcastList) key = { remoteJid: opts.broadcastList, remoteJidAlt: alt, fromMe: false, id: opts.id ?? stubMessageId(), participant: sender, addressingMode };
+    else key = { remoteJid: sender, remoteJidAlt: alt, fromMe: false, id: opts.id ?? stubMessageId(), addressingMode };
+    return this.decoded(key, opts);
+  }
+
+  /**
+   * A post in a WhatsApp channel the account follows, as Baileys' decoder
+   * (decodeMessageNode's isJidNewsletter branch) builds it: the channel is
+   * both the chat and the author; no participant, no phone number.
+   */
+  fromNewsletter(jid: string, opts: DecodedMessageOptions = {}): RawWAMessage {
+    const key: NonNullable<RawWAMessage['key']> & { addressingMode?: string; server_id?: string } = {
+      remoteJid: jid, fromMe: false, id: opts.id ?? stubMessageId(), addressingMode: 'pn', server_id: '117',
+    };
     return this.decoded(key, opts);
   }
 

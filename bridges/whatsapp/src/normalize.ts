@@ -135,9 +135,11 @@ export function normalizeMessage(raw: RawWAMessage, own: string | OwnIdentity | 
   if (isFromMe) {
     senderE164 = jidToE164(ownJid);
     senderLid = ownLid;
-  } else if (isGroup || isStatusBroadcast) {
-    senderE164 = jidToE164(key.participant) ?? jidToE164(key.participantAlt);
-    senderLid = lidOf(key.participant) ?? lidOf(key.participantAlt);
+  } else if (isGroup || chatId.endsWith('@broadcast')) {
+    // Groups, status updates and broadcast lists: the chat is not the sender (Baileys' decoder puts the sender in participant).
+    // The sender's other address: participantAlt in groups, remoteJidAlt for broadcasts (decodeMessageNode).
+    senderE164 = jidToE164(key.participant) ?? jidToE164(key.participantAlt) ?? jidToE164(key.remoteJidAlt);
+    senderLid = lidOf(key.participant) ?? lidOf(key.participantAlt) ?? lidOf(key.remoteJidAlt);
   } else {
     senderE164 = jidToE164(chatId) ?? jidToE164(key.remoteJidAlt) ?? jidToE164(key.participantAlt);
     senderLid = lidOf(chatId) ?? lidOf(key.remoteJidAlt);

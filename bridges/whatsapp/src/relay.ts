@@ -329,6 +329,12 @@ export class Relay {
     if (m.isGroup) {
       return this.groups.has(m.chatId) ? { ok: true, why: 'listed group' } : { ok: false, why: 'group not listed' };
     }
+    // Only direct chats beyond that: a broadcast list (`…@broadcast`) or a channel (`…@newsletter`)
+    // is never answered, whoever posts in it (an answer would go to the list or channel).
+    const server = m.chatId.slice(m.chatId.indexOf('@') + 1);
+    if (server !== 's.whatsapp.net' && server !== 'lid') {
+      return { ok: false, why: server === 'broadcast' ? 'broadcast list' : server === 'newsletter' ? 'channel' : `not a direct chat (${server})` };
+    }
     if (m.isFromMe) {
       // The owner writing in other chats is their own conversation, not a command.
       return m.isSelfChat ? { ok: true, why: 'own chat' } : { ok: false, why: 'own message in another chat' };

@@ -134,6 +134,29 @@ describe('BaileysTransport on the in-memory WhatsApp server stand-in, with the r
     }
   });
 
+  test('broadcast lists and channels (newsletters) are never answered, not even an allowed contact\'s', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    const r = await rig(h);
+    try {
+      await ready(r);
+      await sleep(300); // the allowlist is resolved to LIDs when the connection opens
+      const list = '1733412345@broadcast';
+      // Alice's broadcast list, with her number given (LID addressing, number in remoteJidAlt) and by number.
+      r.server.deliver(r.server.fromContact(ALICE.e164, { text: 'status', broadcastList: list, addressing: 'lid' }));
+      r.server.deliver(r.server.fromContact(ALICE.e164, { text: 'status', broadcastList: list, addressing: 'pn' }));
+      r.server.deliver(r.server.fromNewsletter('120363144038483540@newsletter', { text: 'status' }));
+      r.server.deliver(r.server.fromContact(ALICE.e164, { text: 'tasks' }));
+      await r.server.waitSent((s) => s.length >= 1, 10000, 'the answer to tasks');
+      await sleep(800);
+      assert.deepEqual(r.server.sent.map((s) => [s.chatId, s.text]), [[ALICE_JID, 'Tasks: hi, slow']], 'only the direct chat is answered');
+      assert.ok(r.reporter.logs.some((l) => l.level === 'debug' && l.message.includes(`ignored message in ${list}`)), JSON.stringify(r.reporter.logs));
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
+
   test('a command sent while the connection is re-established (428) is answered once: Baileys upserts it as append', async () => {
     const h = new ServedHelper(gitRepo('main'), TASKS);
     await h.start();
@@ -289,7 +312,12 @@ describe('WhatsApp Web version (fetched at connect, bundled fallback, override) 
 });
 
 describe('reconnect policy on the in-memory server stand-in', () => {
-  for (const [code, reason, words] of [[403, 'forbidden', /refused this account \(403/], [411, 'multideviceMismatch', /multi-device mismatch \(411.*--relink/]] as const) {
+  for (const [code, reason, words] of [
+    [401, 'loggedOut', /logged out \(removed from Linked devices\).*--relink/],
+    [403, 'forbidden', /refused this account \(403/],
+    [405, 'clientTooOld', /client too old.*--wa-version/],
+    [411, 'multideviceMismatch', /multi-device mismatch \(411.*--relink/],
+  ] as const) {
     test(`${code} is fatal: a clear message, no reconnect`, async () => {
       const h = new ServedHelper(gitRepo('main'), TASKS);
       await h.start();
@@ -311,6 +339,39 @@ describe('reconnect policy on the in-memory server stand-in', () => {
       }
     });
   }
+
+  test('the backoff resets only after a connection stayed open a whole minute (the default, on an injected clock)', async () => {
+    const h = new ServedHelper(gitRepo('main'), TASKS);
+    await h.start();
+    let skew = 0; // how far the injected clock is ahead of the real one
+    const r = await rig(h, { transport: { now: () => Date.now() + skew, reconnectInitialMs: 400, reconnectMaxMs: 3200 } });
+    try {
+      await ready(r);
+      // Four quick drops: the next delay is 400 * 2^4 = 6.4 s, capped at 3.2 s (+-20 %).
+      r.server.closeAfterOpenMs = 10;
+      const from = r.device.connects.length;
+      r.device.disconnect(428, 'Connection Closed');
+      await until('four flapping connects', () => r.device.connects.length >= from + 4, 15000, r);
+      r.server.closeAfterOpenMs = null;
+      await until('open again', () => r.device.current?.state === 'open', 10000, r);
+      const drop = async (): Promise<number> => {
+        const n = r.device.connects.length;
+        const at = Date.now();
+        r.device.disconnect(428, 'Connection Closed');
+        await until('the reconnect', () => r.device.connects.length > n && r.device.current?.state === 'open', 10000, r);
+        return r.device.connects[n]!.at - at;
+      };
+      skew += 59000; // open 59 s: not stable yet, the backoff goes on
+      const early = await drop();
+      assert.ok(early >= 2400, `reconnected after ${early} ms although the connection was open less than a minute`);
+      skew += 60000; // open a whole minute: the backoff starts again from 400 ms
+      const late = await drop();
+      assert.ok(late < 700, `reconnected after ${late} ms after a stable minute`);
+    } finally {
+      await r.bridge.stop();
+      await h.stop();
+    }
+  });
 
   test('a link that opens and drops at once backs off (no 1 s loop); the backoff resets after a stable period', async () => {
     const h = new ServedHelper(gitRepo('main'), TASKS);

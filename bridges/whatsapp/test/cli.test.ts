@@ -139,6 +139,13 @@ describe('configuration', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'cw-cfg-'));
     writeFileSync(path.join(dir, 'c.json'), JSON.stringify({ waVersion: '2.3000.5' }));
     assert.equal(ok(parseArgs(['--config', path.join(dir, 'c.json')], {}, dir)).waVersion, '2.3000.5');
+    // The environment (COMPANION_WA_VERSION): over the file, under the flag; an empty one is not set.
+    const env = { COMPANION_WA_VERSION: '2.3000.77' };
+    assert.equal(ok(parseArgs([], env, '/w')).waVersion, '2.3000.77');
+    assert.equal(ok(parseArgs(['--config', path.join(dir, 'c.json')], env, dir)).waVersion, '2.3000.77');
+    assert.equal(ok(parseArgs(['--wa-version', '2.3000.1023456789'], env, '/w')).waVersion, '2.3000.1023456789');
+    assert.equal(ok(parseArgs([], { COMPANION_WA_VERSION: '' }, '/w')).waVersion, undefined);
+    assert.match(failure(parseArgs([], { COMPANION_WA_VERSION: 'latest' }, '/w')), /COMPANION_WA_VERSION: not a WhatsApp Web version .*: latest/);
   });
 
   test('bad config files are errors that name the problem', () => {

@@ -74,6 +74,15 @@ describe('normalizeMessage', () => {
     assert.equal(norm('group-lid')!.senderLid, '104257358999812@lid');
   });
 
+  test('broadcast list (Baileys\' decoder: the list is the chat, the sender participant, its number in remoteJidAlt)', () => {
+    const m = norm('broadcast-list-lid')!;
+    assert.equal(m.chatId, '1733412345@broadcast');
+    assert.equal(m.isGroup, false);
+    assert.equal(m.isStatusBroadcast, false);
+    assert.equal(m.senderE164, ALICE);
+    assert.equal(m.senderLid, '104257358999812@lid');
+  });
+
   test('status broadcast', () => {
     const m = norm('status-broadcast')!;
     assert.equal(m.isStatusBroadcast, true);
