@@ -22,6 +22,7 @@ enum cmd_scope {
     CMD_SCOPE_EDITOR = 1u << 2,
     CMD_SCOPE_APPROVE = 1u << 3,
     CMD_SCOPE_AGENT = 1u << 4, /* prompt and stop the agents (token scope "agent") */
+    CMD_SCOPE_WRITE = 1u << 5, /* change files in the workspace (token scope "write") */
 };
 
 /* What a synchronous handler may use. Filled by the helper for each call. */
