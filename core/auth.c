@@ -101,7 +101,7 @@ static const struct {
     unsigned bit;
 } scope_words[] = {
     {"read", AUTH_SCOPE_READ},       {"run", AUTH_SCOPE_RUN},     {"editor", AUTH_SCOPE_EDITOR},
-    {"approve", AUTH_SCOPE_APPROVE}, {"agent", AUTH_SCOPE_AGENT},  {"write", AUTH_SCOPE_WRITE},
+    {"approve", AUTH_SCOPE_APPROVE}, {"agent", AUTH_SCOPE_AGENT}, {"write", AUTH_SCOPE_WRITE},
 };
 
 static unsigned scope_bit(const char *word, size_t len)

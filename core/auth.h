@@ -33,8 +33,8 @@ enum auth_scope {
 /* Every scope word there is (no token gets it implicitly: a token without a
  * `scope` claim is read only). */
 #define AUTH_SCOPE_ALL                                                                             \
-    (AUTH_SCOPE_READ | AUTH_SCOPE_RUN | AUTH_SCOPE_EDITOR | AUTH_SCOPE_APPROVE | AUTH_SCOPE_AGENT | \
-     AUTH_SCOPE_WRITE)
+    (AUTH_SCOPE_READ | AUTH_SCOPE_RUN | AUTH_SCOPE_EDITOR | AUTH_SCOPE_APPROVE |                   \
+     AUTH_SCOPE_AGENT | AUTH_SCOPE_WRITE)
 
 enum auth_result {
     AUTH_OK = 0,

@@ -1113,7 +1113,8 @@ static void test_scopes_parse(void **state)
     assert_int_equal(auth_scopes_parse("read run", &m, err, sizeof(err)), 0);
     assert_int_equal(m, AUTH_SCOPE_READ | AUTH_SCOPE_RUN);
     assert_int_equal(auth_scopes_parse(" read, run  editor ", &m, err, sizeof(err)), 0);
-    assert_int_equal(m, AUTH_SCOPE_ALL & ~(AUTH_SCOPE_APPROVE | AUTH_SCOPE_AGENT | AUTH_SCOPE_WRITE));
+    assert_int_equal(m,
+                     AUTH_SCOPE_ALL & ~(AUTH_SCOPE_APPROVE | AUTH_SCOPE_AGENT | AUTH_SCOPE_WRITE));
     assert_int_equal(auth_scopes_parse("read,run,editor,approve", &m, err, sizeof(err)), 0);
     assert_int_equal(m, AUTH_SCOPE_ALL & ~(AUTH_SCOPE_AGENT | AUTH_SCOPE_WRITE));
     assert_int_equal(auth_scopes_parse("read,run,editor,approve,agent", &m, err, sizeof(err)), 0);
