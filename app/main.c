@@ -182,6 +182,7 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
     private_paths_apply(&h.priv, &h.settings, &h.ws, &h.log);
     helper_watch_secret(&h);
     helper_watch_git(&h);
+    helper_watch_files(&h);
     events_resize(&h.events, (size_t)h.settings.history_size);
     if (helper_start_server(&h, err, sizeof(err)) != SERVER_OK) {
         fprintf(stderr, "companion-helper: %s\n", err);
