@@ -31,7 +31,7 @@
 
 #define DIR_MASK                                                                                   \
     (IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO |            \
-     IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+     IN_ONLYDIR | IN_EXCL_UNLINK)
 
 enum change { CH_NONE = 0, CH_CREATED, CH_CHANGED, CH_DELETED };
 static const char *const change_names[] = {"", "created", "changed", "deleted"};
@@ -185,6 +185,8 @@ static void add_dir(struct filewatch *fw, size_t folder, const char *rel)
         folder_target_close(&t);
         return;
     }
+    /* The magic link names exactly the directory the walk reached (so no
+     * IN_DONT_FOLLOW: the link must be followed). */
     snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t.fd);
     int wd = inotify_add_watch(fw->fd, proc, DIR_MASK);
     int found;
