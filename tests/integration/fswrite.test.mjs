@@ -13,7 +13,8 @@ import {
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { Editor, tempDir, sleep, SLOW } from './lib/harness.mjs';
+import jwt from 'jsonwebtoken';
+import { Editor, tempDir, sleep, SLOW, configHome, HELPER_BIN, connect } from './lib/harness.mjs';
 
 const sha = (b) => createHash('sha256').update(b).digest('hex');
 
@@ -225,6 +226,28 @@ describe('fs.write and fs.delete', () => {
     } finally { only.close(); }
   });
 
+  test('the write scope is issued by auth/issueToken and the CLI, never implied', async () => {
+    const issued = await ed.request('auth/issueToken', { userId: 'pairing', scopes: ['read', 'write'], ttlSeconds: 600 });
+    assert.equal(jwt.decode(issued.token).scope, 'read write');
+    const c = await connect(ed.url);
+    try {
+      const a = await c.auth(issued.token, ed.workspaceId);
+      assert.deepEqual(a.data.scopes, ['read', 'write']);
+      await ok(c, 'fs.write', { path: 'issued.txt', content: 'i' });
+    } finally { c.close(); }
+    const strong = await ed.request('auth/issueToken', { userId: 'p2', scopes: ['read', 'run', 'editor', 'approve', 'agent'], ttlSeconds: 600 });
+    assert.ok(!jwt.decode(strong.token).scope.includes('write'));
+    await assert.rejects(ed.request('auth/issueToken', { userId: 'p3', scopes: ['admin'], ttlSeconds: 600 }), /write/);
+    const home = configHome();
+    try {
+      const out = execFileSync(HELPER_BIN, ['token', '--scope', 'read,write', '--workspace', dir], { env: home.env }).toString();
+      const tok = out.trim().split(/\s+/).find((t) => t.split('.').length === 3);
+      assert.equal(jwt.decode(tok).scope, 'read write');
+      const help = execFileSync(HELPER_BIN, ['--help']).toString();
+      assert.match(help, /approve,agent,write/);
+    } finally { home.cleanup(); }
+  });
+
   test('delete: a file goes; directories, links and missing files are refused', async () => {
     writeFileSync(path.join(dir, 'doomed.txt'), 'bye');
     await err(w, 'fs.delete', { path: 'doomed.txt', expectedSha256: sha('other') }, 'CONFLICT');
@@ -277,23 +300,21 @@ describe('fs.write and fs.delete', () => {
     try {
       await subscribe(sub, ['file.changed']);
       const name = path.basename(dir);
+      // Each wait names the change it expects: a stray event of another kind
+      // would time the wait out, never satisfy it.
       await ok(w, 'fs.write', { path: 'src/watched.txt', content: '1' });
-      let ev = await changed(sub, 'src/watched.txt', null, name);
-      assert.equal(ev.data.payload.change, 'created');
+      await changed(sub, 'src/watched.txt', 'created', name);
       await ok(w, 'fs.write', { path: 'src/watched.txt', content: '2' });
-      ev = await changed(sub, 'src/watched.txt', null, name);
-      assert.equal(ev.data.payload.change, 'changed');
+      await changed(sub, 'src/watched.txt', 'changed', name);
       await ok(w, 'fs.delete', { path: 'src/watched.txt' });
-      ev = await changed(sub, 'src/watched.txt', null, name);
-      assert.equal(ev.data.payload.change, 'deleted');
+      await changed(sub, 'src/watched.txt', 'deleted', name);
 
       // Another process.
       writeFileSync(path.join(dir, 'src', 'other.txt'), 'from elsewhere');
-      ev = await changed(sub, 'src/other.txt', null, name);
-      assert.equal(ev.data.payload.change, 'created');
+      await changed(sub, 'src/other.txt', 'created', name);
       await sleep(400);
       writeFileSync(path.join(dir, 'src', 'other.txt'), 'again');
-      ev = await changed(sub, 'src/other.txt', 'changed', name);
+      await changed(sub, 'src/other.txt', 'changed', name);
       rmSync(path.join(dir, 'src', 'other.txt'));
       await changed(sub, 'src/other.txt', 'deleted', name);
       // A directory made after the watch started is watched too.
@@ -307,8 +328,11 @@ describe('fs.write and fs.delete', () => {
       await ok(w, 'fs.write', { path: 'marker.txt', content: 'm' });
       await changed(sub, 'marker.txt', 'created', name);
       await sleep(400);
-      const seen = sub.queue.filter((m) => m.type === 'event' && m.data.event === 'file.changed').map((m) => m.data.payload.path);
-      assert.ok(!seen.some((p) => p.startsWith('.git') || p.includes('.companion-write-')), `unexpected: ${seen}`);
+      const seen = sub.queue.filter((m) => m.type === 'event' && m.data.event === 'file.changed').map((m) => m.data.payload);
+      assert.ok(!seen.some((p) => p.path.startsWith('.git') || p.path.includes('.companion-write-')), `unexpected: ${JSON.stringify(seen)}`);
+      // The helper's own writes were announced once each (exactly, not also as inotify saw them).
+      const mine = seen.filter((p) => p.path === 'src/watched.txt' || p.path === 'marker.txt');
+      assert.deepEqual(mine, [], `duplicates: ${JSON.stringify(seen)}`);
     } finally { sub.close(); }
   });
 
