@@ -110,6 +110,7 @@ static void turn_free(struct turn *t)
     free(t->session);
     free(t->text);
     free(t->answer);
+    free(t->stream_session);
     free(t);
 }
 
@@ -131,6 +132,9 @@ void agents_turn_end(struct turn *t, const char *stop_reason, const char *messag
     if (!stop_reason)
         stop_reason = "error";
     int64_t duration = t->state == TURN_QUEUED ? 0 : clock_mono_ms() - t->started_ms;
+    if (t->state != TURN_QUEUED)
+        metrics_hist_observe(&a->turn_latency, duration * 1000);
+    metrics_table_add(&a->turn_ends, stop_reason, 1);
 
     if (!t->chat) {
         json_object *end = json_object_new_object();
@@ -424,4 +428,17 @@ void agents_client_gone(struct agents *a, struct client *c)
             agents_watch_check(cv->cur);
         }
     }
+}
+
+void agents_metrics_write(const struct agents *a, struct metrics_buf *b)
+{
+    metrics_family(b, "companion_agent_turns_running", "gauge",
+                   "Agent turns starting or running now.");
+    metrics_sample(b, "companion_agent_turns_running", NULL, NULL, (uint64_t)a->running);
+    metrics_family(b, "companion_agent_turns_total", "counter",
+                   "Agent turns ended, by stop reason.");
+    metrics_table_write(b, "companion_agent_turns_total", "stop_reason", &a->turn_ends);
+    metrics_family(b, "companion_agent_turn_duration_seconds", "histogram",
+                   "From a turn's start to its end (queued turns not counted).");
+    metrics_hist_write(b, "companion_agent_turn_duration_seconds", NULL, NULL, &a->turn_latency);
 }

@@ -74,6 +74,9 @@ struct agents_env {
 struct agents *agents_new(const struct agents_env *env);
 /* Ends every turn (stream_end error "stopping"), kills every agent, frees. */
 void agents_free(struct agents *a);
+struct metrics_buf;
+/* GET /metrics: turns running, their latency, how they ended. */
+void agents_metrics_write(const struct agents *a, struct metrics_buf *b);
 
 /* A WebSocket command of kind CMD_KIND_AGENT (scope checked by the caller):
  * op is its enum cmd_agent_op. Answers c itself: a stream for agent.prompt,
@@ -92,6 +95,14 @@ void agents_command(struct agents *a, struct client *c, int op, json_object *id,
 void agents_chat(struct agents *a, struct client *c, json_object *id, const char *key,
                  const char *text, int fresh);
 void agents_chat_stop(struct agents *a, struct client *c, json_object *id, const char *key);
+/* The streaming dialect (docs/protocol.md "The streaming dialect"):
+ * user_message {content, sessionId} goes to the user's conversation named
+ * by `session` with the default agent; its answer comes as stream_start /
+ * stream_chunk / stream_end with top-level sessionId and content, a
+ * failure as agents_stream_error. */
+void agents_user_message(struct agents *a, struct client *c, const char *session, const char *text);
+/* {type:"error", sessionId, error} to c. */
+void agents_stream_error(struct client *c, const char *session, const char *error);
 /* The name of the default agent, or NULL when none is configured. */
 const char *agents_default_name(const struct agents *a);
 

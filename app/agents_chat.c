@@ -196,3 +196,56 @@ void agents_chat_stop(struct agents *a, struct client *c, json_object *id, const
         events_chat_reply(c, id, "The agent is not answering anything now.", 0);
     }
 }
+
+void agents_user_message(struct agents *a, struct client *c, const char *session, const char *text)
+{
+    const struct settings_agent *sa = settings_default_agent(a->env.st);
+    if (!sa) {
+        agents_stream_error(c, session, "no agent is configured for this workspace");
+        return;
+    }
+    const char *why = agents_unavailable(a, sa->name);
+    if (why) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "the agent cannot answer now: %s", why);
+        agents_stream_error(c, session, msg);
+        return;
+    }
+    /* One conversation per (user, sessionId): a reconnecting client that
+     * sends its old sessionId goes on where it was. */
+    char key[160];
+    snprintf(key, sizeof(key), "stream:%s", session);
+    const char *code = NULL, *message = NULL;
+    char *owner = chat_owner(c, key);
+    if (!owner) {
+        agents_stream_error(c, session, "out of memory");
+        return;
+    }
+    struct conv *cv = chat_conv(a, owner, sa->name);
+    if (cv) {
+        free(owner);
+    } else {
+        if (!(cv = agents_conv_new(a, sa->name, &code, &message))) {
+            free(owner);
+            agents_stream_error(c, session, message ? message : "out of memory");
+            return;
+        }
+        cv->chat_user = owner;
+    }
+    struct turn *t = agents_turn_new(cv, c, NULL, text, &code, &message);
+    if (!t) {
+        agents_stream_error(c, session, message ? message : "out of memory");
+        return;
+    }
+    if (!(t->stream_session = strdup(session))) {
+        agents_conv_cancel(cv);
+        return;
+    }
+    json_object *d = json_object_new_object();
+    json_object_object_add(d, "conversation", json_object_new_string(cv->id));
+    json_object_object_add(d, "agent", json_object_new_string(cv->agent));
+    json_object_object_add(d, "turn", json_object_new_int(t->n));
+    json_object_object_add(d, "queued", json_object_new_int(cv->queued - 1 + (cv->cur ? 1 : 0)));
+    agents_send(t, "stream_start", d);
+    agents_pump_now(a);
+}

@@ -22,12 +22,56 @@
 
 /* ---- sending ---- */
 
+void agents_stream_error(struct client *c, const char *session, const char *error)
+{
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "type", json_object_new_string("error"));
+    json_object_object_add(m, "sessionId", json_object_new_string(session));
+    json_object_object_add(m, "error", json_object_new_string(error));
+    session_send_obj(c->s, m);
+}
+
+/* The streaming dialect's shape of a turn's message: the seed server's
+ * top-level content (the answer's text for a chunk; what happened for the
+ * start and the end) and sessionId, with the native data kept beside. */
+static void send_stream_dialect(struct turn *t, const char *type, json_object *data)
+{
+    struct client *c = t->c;
+    const char *content = "";
+    json_object *v = NULL;
+    if (strcmp(type, "stream_start") == 0) {
+        content = "Starting response stream";
+    } else if (strcmp(type, "stream_chunk") == 0) {
+        if (json_object_object_get_ex(data, "kind", &v) &&
+            strcmp(json_object_get_string(v), "message") == 0 &&
+            json_object_object_get_ex(data, "text", &v))
+            content = json_object_get_string(v);
+    } else if (strcmp(type, "stream_end") == 0) {
+        content = "Response stream complete";
+        if (json_object_object_get_ex(data, "stopReason", &v) &&
+            strcmp(json_object_get_string(v), "error") == 0) {
+            json_object *msg = NULL;
+            json_object_object_get_ex(data, "message", &msg);
+            agents_stream_error(c, t->stream_session,
+                                msg ? json_object_get_string(msg) : "the agent failed");
+        }
+    }
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "type", json_object_new_string(type));
+    json_object_object_add(m, "sessionId", json_object_new_string(t->stream_session));
+    json_object_object_add(m, "content", json_object_new_string(content));
+    json_object_object_add(m, "data", data);
+    session_send_obj(c->s, m);
+}
+
 void agents_send(struct turn *t, const char *type, json_object *data)
 {
-    if (t->c && !t->c->gone)
-        session_send(t->c->s, type, t->id, data);
-    else
+    if (!t->c || t->c->gone)
         json_object_put(data);
+    else if (t->stream_session)
+        send_stream_dialect(t, type, data);
+    else
+        session_send(t->c->s, type, t->id, data);
 }
 
 static void ring_push(struct conv *cv, int turn, json_object *chunk, uint64_t seq)

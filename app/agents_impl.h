@@ -14,6 +14,7 @@
 #ifndef COMPANION_AGENTS_IMPL_H
 #define COMPANION_AGENTS_IMPL_H
 
+#include "core/metrics.h"
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -74,6 +75,9 @@ struct turn {
     int64_t chat_due_ms; /* when the next message may go; 0: none waits */
     char *answer;        /* vscode-lm: the text so far, for the history */
     size_t answer_len;
+    /* the streaming dialect (user_message): its sessionId; the turn's
+     * stream_* go out as {type, sessionId, content, data} */
+    char *stream_session;
 };
 
 /* One kept update, for followers: the chunk as JSON text, not as a json-c
@@ -127,7 +131,9 @@ struct agents {
     struct conv *convs; /* oldest first */
     size_t n_convs;
     uint64_t next_conv;
-    int running; /* turns starting or running */
+    int running;                      /* turns starting or running */
+    struct metrics_hist turn_latency; /* started to ended, for GET /metrics */
+    struct metrics_table turn_ends;   /* by stopReason */
 };
 
 /* agents.c */

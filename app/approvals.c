@@ -15,6 +15,7 @@
 #include "app/events.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/secret.h"
 #include "core/settings.h"
 #include "server/loop.h"
@@ -55,6 +56,8 @@ struct approvals {
     size_t n_recent, recent_head;
     char *always[ALWAYS_MAX]; /* "kind\n" action "\n" remember key */
     size_t n_always;
+    uint64_t requested;
+    struct metrics_table outcomes; /* for GET /metrics */
 };
 
 /* ---- ids ---- */
@@ -248,6 +251,7 @@ static void finish(struct approval *p, enum approval_outcome outcome, const char
         always_add(a, always_key(p->kind, p->action, p->remember));
     log_msg(a->env.log, LOG_INFO, "approval %" PRId64 " (%s: %s) %s by %s", p->id, p->kind,
             p->title, approval_outcome_name(outcome), by);
+    metrics_table_add_literal(&a->outcomes, approval_outcome_name(outcome), 1);
     events_publish(a->env.events, EVENT_APPROVAL_RESOLVED, resolved_json(p->id, outcome, by, now));
     const struct editor_port *ed = a->env.editor;
     if (ed->attached(ed->ud))
@@ -339,6 +343,7 @@ int64_t approvals_request(struct approvals *a, const struct approval_request *re
     loop_timer_arm(p->timer, timeout_ms);
     p->next = a->pending;
     a->pending = p;
+    a->requested++;
     log_msg(a->env.log, LOG_INFO, "approval %" PRId64 " requested by %s: %s (%s)", p->id,
             p->user_id, p->title,
             json_object_to_json_string_ext(p->action, JSON_C_TO_STRING_PLAIN));
@@ -415,4 +420,18 @@ json_object *approvals_list_json(const struct approvals *a)
     json_object *r = json_object_new_object();
     json_object_object_add(r, "approvals", arr);
     return r;
+}
+
+void approvals_metrics_write(const struct approvals *a, struct metrics_buf *b)
+{
+    uint64_t pending = 0;
+    for (const struct approval *p = a->pending; p; p = p->next)
+        pending++;
+    metrics_family(b, "companion_approvals_pending", "gauge", "Approvals waiting for a decision.");
+    metrics_sample(b, "companion_approvals_pending", NULL, NULL, pending);
+    metrics_family(b, "companion_approvals_requested_total", "counter", "Approvals requested.");
+    metrics_sample(b, "companion_approvals_requested_total", NULL, NULL, a->requested);
+    metrics_family(b, "companion_approvals_resolved_total", "counter",
+                   "Approvals ended, by outcome.");
+    metrics_table_write(b, "companion_approvals_resolved_total", "outcome", &a->outcomes);
 }

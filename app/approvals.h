@@ -82,6 +82,9 @@ struct approvals_env {
 struct approvals *approvals_new(const struct approvals_env *env);
 /* Pending approvals are withdrawn (their owners told) and freed. */
 void approvals_free(struct approvals *a);
+struct metrics_buf;
+/* GET /metrics: pending now, requested, and how they ended. */
+void approvals_metrics_write(const struct approvals *a, struct metrics_buf *b);
 
 /* Makes an approval. Returns its id (> 0), 0 when an earlier allow_always
  * already covers it (done has run: APPROVAL_ALLOWED_ALWAYS), or -1 with err

@@ -23,6 +23,7 @@ struct client {
     unsigned scopes;
     int64_t exp_s;
     char token_key[65];    /* SHA-256 (hex) of the token: "the same token" for allow_always */
+    char device_id[65];    /* the registry's id of the device (devices.h), "" before auth */
     struct call *calls;    /* commands still running (dispatch.c) */
     const char *chat_word; /* set while a chat message is being dispatched */
     unsigned event_mask;   /* subscribed event kinds (events.c) */

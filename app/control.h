@@ -23,6 +23,7 @@ struct approvals;
 struct client;
 struct control;
 struct dataplane;
+struct devices;
 struct editor_port;
 struct events;
 struct logger;
@@ -44,6 +45,7 @@ struct control_env {
     const struct app_counters *counters;
     struct approvals *approvals;
     struct agents *agents;
+    struct devices *devices;
     /* What only the composition root does. */
     void *ud;
     void (*exit)(void *ud, int code);

@@ -37,6 +37,17 @@ struct control {
     struct editor_call *calls;
 };
 
+/* control_methods.c: params[key] unless absent or null. */
+json_object *control_param(json_object *params, const char *key);
+/* -1 (and the error answered) when params is there but not an object. */
+int control_need_object(struct rpc_req *req, json_object *params);
+
+/* control_devices.c: auth/issueToken and devices/list, revoke, rename. */
+void control_on_issue_token(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud);
+void control_on_devices_list(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud);
+void control_on_devices_revoke(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud);
+void control_on_devices_rename(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud);
+
 /* control_methods.c: the method table handed to the rpc layer. */
 extern const struct rpc_method control_methods[];
 

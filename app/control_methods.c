@@ -1,7 +1,7 @@
 /*
  * control_methods: the control-plane methods the editor calls
- * (PROTOCOL section 1): initialize, the server/ methods, auth/issueToken, the
- * workspace notifications, shutdown and exit; and the watch on the editor's
+ * (PROTOCOL section 1): initialize, the server/ methods, the workspace
+ * notifications, shutdown and exit; and the watch on the editor's
  * process (see control.h).
  */
 #include "app/control_impl.h"
@@ -22,6 +22,7 @@
 #include "app/client.h"
 #include "app/counters.h"
 #include "app/dataplane.h"
+#include "app/devices.h"
 #include "app/events.h"
 #include "app/private_paths.h"
 #include "core/auth.h"
@@ -31,7 +32,6 @@
 #include "workspace/folder.h"
 #include "workspace/utf8.h"
 
-#define TTL_MAX_S      (365LL * 24 * 3600)
 #define PARENT_POLL_MS 500
 
 static void apply_log_level(struct control *ctl)
@@ -41,7 +41,7 @@ static void apply_log_level(struct control *ctl)
 
 /* ---- parameters ---- */
 
-static json_object *param(json_object *params, const char *key)
+json_object *control_param(json_object *params, const char *key)
 {
     json_object *v = NULL;
     if (params && json_object_is_type(params, json_type_object) &&
@@ -50,7 +50,7 @@ static json_object *param(json_object *params, const char *key)
     return NULL;
 }
 
-static int need_object_params(struct rpc_req *req, json_object *params)
+int control_need_object(struct rpc_req *req, json_object *params)
 {
     if (params && !json_object_is_type(params, json_type_object)) {
         rpc_respond_error(req, RPC_INVALID_PARAMS, "params: expected an object", NULL);
@@ -167,10 +167,11 @@ static void on_initialize(struct rpc *rpc, struct rpc_req *req, json_object *par
         rpc_respond_error(req, RPC_INVALID_REQUEST, "already initialized", NULL);
         return;
     }
-    if (need_object_params(req, params) < 0)
+    if (control_need_object(req, params) < 0)
         return;
-    json_object *pid = param(params, "processId"), *wsid = param(params, "workspaceId");
-    json_object *folders = param(params, "workspaceFolders");
+    json_object *pid = control_param(params, "processId"),
+                *wsid = control_param(params, "workspaceId");
+    json_object *folders = control_param(params, "workspaceFolders");
     if (pid && (!json_object_is_type(pid, json_type_int) || json_object_get_int64(pid) <= 0 ||
                 json_object_get_int64(pid) > INT32_MAX)) {
         rpc_respond_error(req, RPC_INVALID_PARAMS, "processId: expected a positive integer", NULL);
@@ -183,7 +184,7 @@ static void on_initialize(struct rpc *rpc, struct rpc_req *req, json_object *par
         return;
     }
     struct settings s;
-    if (parse_settings(ctl, param(params, "settings"), &s, err, sizeof(err)) < 0) {
+    if (parse_settings(ctl, control_param(params, "settings"), &s, err, sizeof(err)) < 0) {
         rpc_respond_error(req, RPC_INVALID_PARAMS, err, NULL);
         return;
     }
@@ -203,7 +204,7 @@ static void on_initialize(struct rpc *rpc, struct rpc_req *req, json_object *par
     *ctl->env.settings = s;
     apply_log_level(ctl);
     events_resize(ctl->env.events, (size_t)ctl->env.settings->history_size);
-    json_object *priv = param(params, "privatePaths");
+    json_object *priv = control_param(params, "privatePaths");
     if (priv && !json_object_is_type(priv, json_type_array))
         log_msg(ctl->env.log, LOG_WARN,
                 "privatePaths: expected an array of absolute paths (ignored)");
@@ -344,6 +345,9 @@ static void on_server_status(struct rpc *rpc, struct rpc_req *req, json_object *
     json_object_object_add(r, "workspaceId", json_object_new_string(ctl->env.ws->id));
     json_object_object_add(r, "version", json_object_new_string(COMPANION_VERSION));
     json_object_object_add(r, "clients", dataplane_clients_json(ctl->env.dp));
+    const char *problem = ctl->env.devices ? devices_problem(ctl->env.devices) : NULL;
+    if (problem)
+        json_object_object_add(r, "devicesProblem", json_object_new_string(problem));
     json_object_object_add(r, "counters", counters_json(ctl));
     rpc_respond(req, r);
 }
@@ -351,9 +355,9 @@ static void on_server_status(struct rpc *rpc, struct rpc_req *req, json_object *
 static void on_server_broadcast(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
 {
     struct control *ctl = ud;
-    if (need_object_params(req, params) < 0)
+    if (control_need_object(req, params) < 0)
         return;
-    json_object *type = param(params, "type"), *data = param(params, "data");
+    json_object *type = control_param(params, "type"), *data = control_param(params, "data");
     if (!type || !json_object_is_type(type, json_type_string) ||
         json_object_get_string_len(type) == 0 || json_object_get_string_len(type) > 64) {
         rpc_respond_error(req, RPC_INVALID_PARAMS, "type: expected a string of 1 to 64 characters",
@@ -403,9 +407,10 @@ static void on_server_disconnect(struct rpc *rpc, struct rpc_req *req, json_obje
                                  void *ud)
 {
     struct control *ctl = ud;
-    if (need_object_params(req, params) < 0)
+    if (control_need_object(req, params) < 0)
         return;
-    json_object *sid = param(params, "sessionId"), *reason = param(params, "reason");
+    json_object *sid = control_param(params, "sessionId"),
+                *reason = control_param(params, "reason");
     if (!sid || !json_object_is_type(sid, json_type_string)) {
         rpc_respond_error(req, RPC_INVALID_PARAMS, "sessionId: expected a string", NULL);
         return;
@@ -425,102 +430,13 @@ static void on_server_disconnect(struct rpc *rpc, struct rpc_req *req, json_obje
     rpc_respond(req, json_object_new_object());
 }
 
-/* scopes: ["read","run"] or "read run". */
-static int scopes_from_json(json_object *v, unsigned *out, char *err, size_t errlen)
-{
-    if (!v) {
-        *out = AUTH_SCOPE_READ;
-        return 0;
-    }
-    if (json_object_is_type(v, json_type_string))
-        return auth_scopes_parse(json_object_get_string(v), out, err, errlen);
-    if (!json_object_is_type(v, json_type_array)) {
-        snprintf(err, errlen, "scopes: expected an array of strings");
-        return -1;
-    }
-    *out = 0;
-    for (size_t i = 0; i < json_object_array_length(v); i++) {
-        json_object *e = json_object_array_get_idx(v, i);
-        unsigned one;
-        if (!json_object_is_type(e, json_type_string) ||
-            auth_scopes_parse(json_object_get_string(e), &one, err, errlen) < 0) {
-            snprintf(err, errlen,
-                     "scopes[%zu]: expected one of read, run, editor, approve, agent, write", i);
-            return -1;
-        }
-        *out |= one;
-    }
-    if (!*out) {
-        snprintf(err, errlen, "scopes: at least one scope is needed");
-        return -1;
-    }
-    return 0;
-}
-
-static void on_issue_token(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
-{
-    struct control *ctl = ud;
-    char err[300];
-    if (need_object_params(req, params) < 0)
-        return;
-    json_object *user = param(params, "userId"), *ttl = param(params, "ttlSeconds");
-    unsigned scopes;
-    if (user && (!json_object_is_type(user, json_type_string) ||
-                 json_object_get_string_len(user) == 0 || json_object_get_string_len(user) > 256)) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS,
-                          "userId: expected a string of 1 to 256 characters", NULL);
-        return;
-    }
-    if (ttl && (!json_object_is_type(ttl, json_type_int) || json_object_get_int64(ttl) < 1 ||
-                json_object_get_int64(ttl) > TTL_MAX_S)) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS,
-                          "ttlSeconds: expected an integer from 1 to 31536000", NULL);
-        return;
-    }
-    if (scopes_from_json(param(params, "scopes"), &scopes, err, sizeof(err)) < 0) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS, err, NULL);
-        return;
-    }
-    if (ctl->env.settings->alg != AUTH_ALG_HS256 || !ctl->env.settings->secret) {
-        rpc_respond_error(req, RPC_INVALID_PARAMS,
-                          ctl->env.settings->secret
-                              ? "tokens can be issued only with auth.algorithm HS256"
-                              : "auth.secret is not set",
-                          NULL);
-        return;
-    }
-    int64_t now = clock_wall_ms() / 1000, ttl_s = ttl ? json_object_get_int64(ttl) : 3600;
-    char *token = NULL;
-    if (auth_mint_hs256(
-            (const unsigned char *)ctl->env.settings->secret, strlen(ctl->env.settings->secret),
-            ctl->env.ws->id, user ? json_object_get_string(user) : "editor", scopes, now, ttl_s,
-            ctl->env.settings->audience, ctl->env.settings->issuer, &token, err, sizeof(err)) < 0) {
-        rpc_respond_error(req, RPC_INTERNAL_ERROR, err, NULL);
-        return;
-    }
-    char url[300];
-    if (server_running(ctl->env.server))
-        snprintf(url, sizeof(url), "%s", server_url(ctl->env.server));
-    else
-        snprintf(url, sizeof(url), "ws://%s:%d/ws", ctl->env.settings->host,
-                 ctl->env.settings->port);
-    json_object *r = json_object_new_object();
-    json_object_object_add(r, "token", json_object_new_string(token));
-    json_object_object_add(r, "expiresAt", json_object_new_int64((now + ttl_s) * 1000));
-    json_object_object_add(r, "url", json_object_new_string(url));
-    json_object_object_add(r, "workspaceId", json_object_new_string(ctl->env.ws->id));
-    explicit_bzero(token, strlen(token));
-    free(token);
-    rpc_respond(req, r);
-}
-
 static void on_did_change_configuration(struct rpc *rpc, struct rpc_req *req, json_object *params,
                                         void *ud)
 {
     struct control *ctl = ud;
     char err[300];
     struct settings s, old;
-    if (parse_settings(ctl, param(params, "settings"), &s, err, sizeof(err)) < 0) {
+    if (parse_settings(ctl, control_param(params, "settings"), &s, err, sizeof(err)) < 0) {
         log_msg(ctl->env.log, LOG_ERROR, "settings refused, keeping the current ones: %s", err);
         return;
     }
@@ -554,7 +470,7 @@ static void on_did_change_folders(struct rpc *rpc, struct rpc_req *req, json_obj
 {
     struct control *ctl = ud;
     char err[300];
-    if (workspace_change_folders(ctl->env.ws, param(params, "event"), err, sizeof(err)) < 0)
+    if (workspace_change_folders(ctl->env.ws, control_param(params, "event"), err, sizeof(err)) < 0)
         log_msg(ctl->env.log, LOG_ERROR, "workspace folders change refused: %s", err);
     else {
         log_msg(ctl->env.log, LOG_INFO, "workspace folders: %zu", ctl->env.ws->n_folders);
@@ -566,7 +482,7 @@ static void on_did_change_folders(struct rpc *rpc, struct rpc_req *req, json_obj
 static void on_did_save(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
 {
     struct control *ctl = ud;
-    json_object *uri = param(params, "uri");
+    json_object *uri = control_param(params, "uri");
     char *path = uri && json_object_is_type(uri, json_type_string)
                      ? workspace_path_from_uri(json_object_get_string(uri))
                      : NULL;
@@ -587,9 +503,9 @@ static void on_did_save(struct rpc *rpc, struct rpc_req *req, json_object *param
 static void on_approval_decide(struct rpc *rpc, struct rpc_req *req, json_object *params, void *ud)
 {
     struct control *ctl = ud;
-    if (need_object_params(req, params) < 0)
+    if (control_need_object(req, params) < 0)
         return;
-    json_object *idv = param(params, "approvalId"), *dv = param(params, "decision");
+    json_object *idv = control_param(params, "approvalId"), *dv = control_param(params, "decision");
     unsigned decision = json_object_is_type(dv, json_type_string)
                             ? approval_decision_parse(json_object_get_string(dv))
                             : 0;
@@ -652,7 +568,10 @@ const struct rpc_method control_methods[] = {
     {"server/status", 0, on_server_status},
     {"server/broadcast", 0, on_server_broadcast},
     {"server/disconnect", 0, on_server_disconnect},
-    {"auth/issueToken", 0, on_issue_token},
+    {"auth/issueToken", 0, control_on_issue_token},
+    {"devices/list", 0, control_on_devices_list},
+    {"devices/revoke", 0, control_on_devices_revoke},
+    {"devices/rename", 0, control_on_devices_rename},
     {"workspace/didChangeConfiguration", RPC_NOTIFICATION, on_did_change_configuration},
     {"workspace/didChangeWorkspaceFolders", RPC_NOTIFICATION, on_did_change_folders},
     {"workspace/didSaveTextDocument", RPC_NOTIFICATION, on_did_save},

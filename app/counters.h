@@ -1,12 +1,14 @@
 /*
  * counters: what the data plane and the git watcher count, for
- * server/status (beside the transport's own, server.h). One instance, owned
+ * server/status and GET /metrics (beside the transport's own, server.h). One instance, owned
  * by the helper, written on the loop thread only.
  */
 #ifndef COMPANION_COUNTERS_H
 #define COMPANION_COUNTERS_H
 
 #include <stdint.h>
+
+#include "core/metrics.h"
 
 struct app_counters {
     uint64_t auth_succeeded;
@@ -19,6 +21,10 @@ struct app_counters {
     uint64_t git_status_cached;  /* answered from the last status */
     uint64_t git_status_partial; /* brought up to date from the paths that changed */
     uint64_t git_status_full;    /* walked the whole work tree (watched folders) */
+    /* for GET /metrics */
+    struct metrics_table in_by_type; /* closed: the types a client may send */
+    struct metrics_table command_errors_by_code;
+    struct metrics_hist_table command_latency; /* by command name */
 };
 
 #endif

@@ -12,6 +12,7 @@
 #include "app/client.h"
 #include "app/counters.h"
 #include "app/agents.h"
+#include "app/devices.h"
 #include "app/dispatch.h"
 #include "app/editor_port.h"
 #include "app/events.h"
@@ -88,18 +89,50 @@ static void auth_fail(struct dataplane *dp, struct client *c, json_object *id, e
     session_close(c->s, 4001, r == AUTH_EXPIRED ? "token expired" : "authentication failed");
 }
 
+/* A pairing token's first use: the long-lived token of the same device,
+ * user and scopes (malloc'd), or NULL. */
+static char *mint_device_token(struct dataplane *dp, const struct auth_grant *g, int64_t ttl_s,
+                               int64_t now_s, char *why, size_t whylen)
+{
+    const struct settings *st = dp->env.st;
+    char *tok = NULL;
+    if (st->alg != AUTH_ALG_HS256 || !st->secret) {
+        snprintf(why, whylen, "device tokens can be minted only with auth.algorithm HS256");
+        return NULL;
+    }
+    struct auth_mint_req req = {.workspace_id = dp->env.ws->id,
+                                .user_id = g->user_id,
+                                .scopes = g->scopes,
+                                .iat_s = now_s,
+                                .ttl_s = ttl_s,
+                                .audience = st->audience,
+                                .issuer = st->issuer,
+                                .device_id = g->device_id};
+    if (auth_mint_hs256((const unsigned char *)st->secret, strlen(st->secret), &req, &tok, why,
+                        whylen) < 0)
+        return NULL;
+    return tok;
+}
+
+static json_object *device_name_json(const struct dataplane *dp, const char *id)
+{
+    const char *name = dp->env.devices ? devices_name(dp->env.devices, id) : NULL;
+    return name ? json_object_new_string(name) : NULL;
+}
+
 /* Verifies a token and answers auth_response. Used for the first message,
  * the upgrade's header or query, and a refresh on a live session. */
 static void authenticate(struct dataplane *dp, struct client *c, json_object *id, const char *token,
-                         size_t token_len, const char *workspace_id)
+                         size_t token_len, const char *workspace_id, int from_url)
 {
     const struct settings *st = dp->env.st;
     struct auth_config cfg;
     auth_config_from(dp, &cfg);
     struct auth_grant g = {0};
     char why[160] = "";
-    enum auth_result r = auth_verify(&cfg, token, token_len, workspace_id, clock_wall_ms() / 1000,
-                                     &g, why, sizeof(why));
+    int64_t now_ms = clock_wall_ms();
+    enum auth_result r =
+        auth_verify(&cfg, token, token_len, workspace_id, now_ms / 1000, &g, why, sizeof(why));
     if (r == AUTH_OK && c->authed && strcmp(g.user_id, c->user_id) != 0) {
         r = AUTH_INVALID;
         snprintf(why, sizeof(why), "a refreshed token must be for the same user");
@@ -109,6 +142,47 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
         auth_fail(dp, c, id, r, why);
         return;
     }
+    char token_key[65];
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)token, token_len, md);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(token_key + 2 * i, 3, "%02x", md[i]);
+
+    /* The registry's word: revoked devices and spent pairing tokens. */
+    struct devices_admitted adm;
+    enum devices_verdict v = DEVICES_ADMIT;
+    if (dp->env.devices) {
+        devices_bind(dp->env.devices, dp->env.ws->id);
+        v = devices_admit(dp->env.devices, &g, token_key, now_ms, &adm);
+    } else {
+        memset(&adm, 0, sizeof(adm));
+        snprintf(adm.id, sizeof(adm.id), "%s", g.device_id);
+        if (g.pairing)
+            v = DEVICES_PAIRING_UNKNOWN;
+    }
+    if (v != DEVICES_ADMIT) {
+        auth_grant_clear(&g);
+        auth_fail(dp, c, id, AUTH_INVALID,
+                  v == DEVICES_REVOKED        ? "this device was revoked"
+                  : v == DEVICES_PAIRING_USED ? "this pairing link was already used: pair again"
+                                              : "this pairing token names no device waiting to "
+                                                "pair: pair again");
+        return;
+    }
+    char *device_token = NULL;
+    int64_t exp = g.exp;
+    if (adm.paired_now) {
+        device_token = mint_device_token(dp, &g, adm.device_ttl_s, now_ms / 1000, why, sizeof(why));
+        if (!device_token) {
+            auth_grant_clear(&g);
+            auth_fail(dp, c, id, AUTH_INVALID, why);
+            return;
+        }
+        exp = now_ms / 1000 + adm.device_ttl_s;
+        SHA256((const unsigned char *)device_token, strlen(device_token), md);
+        for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+            snprintf(token_key + 2 * i, 3, "%02x", md[i]);
+    }
     int refresh = c->authed;
     dp->env.counters->auth_succeeded++;
     c->authed = 1;
@@ -116,13 +190,11 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
     c->user_id = g.user_id;
     g.user_id = NULL;
     c->scopes = g.scopes;
-    c->exp_s = g.exp;
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)token, token_len, md);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(c->token_key + 2 * i, 3, "%02x", md[i]);
-    /* exp was range-checked by auth_verify, so this cannot overflow. */
-    session_set_authed(c->s, (g.exp + st->leeway_s) * 1000);
+    c->exp_s = exp;
+    memcpy(c->token_key, token_key, sizeof(c->token_key));
+    snprintf(c->device_id, sizeof(c->device_id), "%s", adm.id);
+    /* exp was range-checked by auth_verify (or is ours), so this cannot overflow. */
+    session_set_authed(c->s, (exp + st->leeway_s) * 1000);
 
     json_object *msg = json_object_new_object();
     json_object_object_add(msg, "type", json_object_new_string("auth_response"));
@@ -138,12 +210,28 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
     json_object_object_add(data, "heartbeatIntervalMs",
                            json_object_new_int64((int64_t)st->heartbeat_interval_s * 1000));
     json_object_object_add(data, "expiresAt", json_object_new_int64(c->exp_s * 1000));
+    json_object_object_add(data, "deviceId", json_object_new_string(c->device_id));
+    if (device_token) {
+        json_object_object_add(data, "deviceToken", json_object_new_string(device_token));
+        explicit_bzero(device_token, strlen(device_token));
+        free(device_token);
+    }
     json_object_object_add(msg, "data", data);
     session_send_obj(c->s, msg);
+    /* The streaming dialect's greeting, for clients that put their token in
+     * the URL as that dialect's clients do (docs/protocol.md). */
+    if (from_url && !refresh) {
+        json_object *hello = json_object_new_object();
+        json_object_object_add(hello, "type", json_object_new_string("connection_established"));
+        json_object_object_add(hello, "sessionId", json_object_new_string(session_id(c->s)));
+        json_object_object_add(hello, "content", json_object_new_string("Connected to server"));
+        session_send_obj(c->s, hello);
+    }
 
     if (!refresh) {
-        log_msg(dp->env.log, LOG_INFO, "session %s: %s connected from %s", session_id(c->s),
-                c->user_id, session_remote(c->s));
+        log_msg(dp->env.log, LOG_INFO, "session %s: %s connected from %s (device %s%s)",
+                session_id(c->s), c->user_id, session_remote(c->s), c->device_id,
+                adm.paired_now ? ", paired now" : "");
         const struct editor_port *ed = dp->env.editor;
         /* Standalone (no editor): nobody would read it. */
         if (!ed->attached(ed->ud))
@@ -151,6 +239,8 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
         json_object *n = json_object_new_object();
         json_object_object_add(n, "sessionId", json_object_new_string(session_id(c->s)));
         json_object_object_add(n, "userId", json_object_new_string(c->user_id));
+        json_object_object_add(n, "deviceId", json_object_new_string(c->device_id));
+        json_object_object_add(n, "deviceName", device_name_json(dp, c->device_id));
         json_object_object_add(n, "remoteAddress", json_object_new_string(session_remote(c->s)));
         ed->notify(ed->ud, "companion/clientConnected", n);
     }
@@ -175,7 +265,7 @@ static void on_opened(void *ud, struct session *s, const struct guard_creds *cre
         auth_fail(dp, c, NULL, AUTH_INVALID, creds->bad);
     else if (creds->has_token)
         authenticate(dp, c, NULL, creds->token, strlen(creds->token),
-                     creds->has_workspace_id ? creds->workspace_id : NULL);
+                     creds->has_workspace_id ? creds->workspace_id : NULL, !creds->from_header);
 }
 
 static void on_closed(void *ud, struct session *s)
@@ -196,6 +286,8 @@ static void on_closed(void *ud, struct session *s)
             json_object *n = json_object_new_object();
             json_object_object_add(n, "sessionId", json_object_new_string(session_id(s)));
             json_object_object_add(n, "userId", json_object_new_string(c->user_id));
+            json_object_object_add(n, "deviceId", json_object_new_string(c->device_id));
+            json_object_object_add(n, "deviceName", device_name_json(dp, c->device_id));
             json_object_object_add(n, "remoteAddress", json_object_new_string(session_remote(s)));
             json_object_object_add(n, "reason", json_object_new_string(session_close_reason(s)));
             ed->notify(ed->ud, "companion/clientDisconnected", n);
@@ -227,7 +319,41 @@ static void on_auth_message(struct dataplane *dp, struct client *c, json_object 
         return;
     }
     authenticate(dp, c, id, json_object_get_string(tok), (size_t)json_object_get_string_len(tok),
-                 wsid ? json_object_get_string(wsid) : NULL);
+                 wsid ? json_object_get_string(wsid) : NULL, 0);
+}
+
+/* The streaming dialect: {type:"user_message", content, sessionId} to the
+ * agent; a bad one gets {type:"error", sessionId, error}. */
+static void on_user_message(struct dataplane *dp, struct client *c, json_object *root)
+{
+    json_object *content = NULL, *sid = NULL;
+    const char *session = session_id(c->s);
+    if (json_object_object_get_ex(root, "sessionId", &sid) &&
+        !json_object_is_type(sid, json_type_null)) {
+        if (!json_object_is_type(sid, json_type_string) || json_object_get_string_len(sid) < 1 ||
+            json_object_get_string_len(sid) > 128 ||
+            strlen(json_object_get_string(sid)) != (size_t)json_object_get_string_len(sid)) {
+            agents_stream_error(c, session, "sessionId: expected a string of 1 to 128 bytes");
+            return;
+        }
+        session = json_object_get_string(sid);
+    }
+    if (!json_object_object_get_ex(root, "content", &content) ||
+        !json_object_is_type(content, json_type_string) ||
+        json_object_get_string_len(content) == 0 ||
+        json_object_get_string_len(content) > AGENTS_PROMPT_MAX ||
+        strlen(json_object_get_string(content)) != (size_t)json_object_get_string_len(content)) {
+        agents_stream_error(c, session,
+                            "content: expected a non-empty string (at most 64 KiB, no NUL)");
+        return;
+    }
+    if (!(c->scopes & AUTH_SCOPE_AGENT)) {
+        metrics_table_add_literal(&dp->env.counters->command_errors_by_code, "FORBIDDEN", 1);
+        agents_stream_error(c, session, "this token may not talk to the agent (scope agent)");
+        return;
+    }
+    dp->env.counters->commands++;
+    agents_user_message(dp->env.agents, c, session, json_object_get_string(content));
 }
 
 static void on_command(struct dataplane *dp, struct client *c, json_object *id, json_object *data)
@@ -251,11 +377,13 @@ static void on_command(struct dataplane *dp, struct client *c, json_object *id, 
     dp->env.counters->commands++;
     const struct cmd_def *def = cmd_lookup(json_object_get_string(name_o));
     if (!def) {
+        metrics_table_add_literal(&dp->env.counters->command_errors_by_code, "UNKNOWN_COMMAND", 1);
         dp->env.counters->command_errors++;
         dispatch_reply_command(c, id, NULL, "UNKNOWN_COMMAND", "unknown command");
         return;
     }
     if ((def->scope & c->scopes) != def->scope) {
+        metrics_table_add_literal(&dp->env.counters->command_errors_by_code, "FORBIDDEN", 1);
         dp->env.counters->command_errors++;
         dispatch_reply_command(c, id, NULL, "FORBIDDEN",
                                "the token's scopes do not allow this command");
@@ -375,6 +503,7 @@ static void on_message(void *ud, struct session *s, const char *msg, size_t len,
         return;
     dp->env.counters->messages_in++;
     if (binary) {
+        metrics_table_add_literal(&dp->env.counters->in_by_type, "invalid", 1);
         dp->env.counters->invalid_messages++;
         session_send_error(s, NULL, "INVALID_MESSAGE", "binary frames are not supported");
         return;
@@ -382,6 +511,7 @@ static void on_message(void *ud, struct session *s, const char *msg, size_t len,
     struct envelope env;
     char why[160];
     if (envelope_parse(msg, len, &env, why, sizeof(why)) < 0) {
+        metrics_table_add_literal(&dp->env.counters->in_by_type, "invalid", 1);
         dp->env.counters->invalid_messages++;
         session_send_error(s, env.id, "INVALID_MESSAGE", why);
         envelope_clear(&env);
@@ -389,6 +519,7 @@ static void on_message(void *ud, struct session *s, const char *msg, size_t len,
     }
     json_object *id = env.id, *data = env.data;
     const char *type = env.type;
+    metrics_table_add(&dp->env.counters->in_by_type, type, 1); /* a closed table */
 
     if (!c->authed) {
         if (strcmp(type, "auth") == 0) {
@@ -416,6 +547,11 @@ static void on_message(void *ud, struct session *s, const char *msg, size_t len,
             on_command(dp, c, id, data);
         else
             session_send_error(s, id, "RATE_LIMITED", "too many commands; slow down");
+    } else if (strcmp(type, "user_message") == 0) {
+        if (rate_take(dp, c))
+            on_user_message(dp, c, env.root);
+        else
+            agents_stream_error(c, session_id(s), "too many messages; slow down");
     } else {
         dp->env.counters->invalid_messages++;
         session_send_error(s, id, "UNKNOWN_TYPE", "unknown message type");
@@ -439,6 +575,7 @@ void dataplane_free(struct dataplane *dp)
 
 void dataplane_handler(struct dataplane *dp, struct session_handler *out)
 {
+    memset(out, 0, sizeof(*out));
     out->ud = dp;
     out->opened = on_opened;
     out->message = on_message;
@@ -455,6 +592,8 @@ json_object *dataplane_clients_json(const struct dataplane *dp)
         char scopes[64];
         json_object_object_add(o, "sessionId", json_object_new_string(session_id(c->s)));
         json_object_object_add(o, "userId", json_object_new_string(c->user_id ? c->user_id : ""));
+        json_object_object_add(o, "deviceId", json_object_new_string(c->device_id));
+        json_object_object_add(o, "deviceName", device_name_json(dp, c->device_id));
         json_object_object_add(o, "remoteAddress", json_object_new_string(session_remote(c->s)));
         json_object_object_add(o, "connectedAt", json_object_new_int64(session_connected_ms(c->s)));
         json_object_object_add(
@@ -464,6 +603,32 @@ json_object *dataplane_clients_json(const struct dataplane *dp)
         json_object_array_add(arr, o);
     }
     return arr;
+}
+
+int dataplane_device_sessions(const struct dataplane *dp, const char *device_id)
+{
+    int n = 0;
+    for (const struct client *c = *dp->env.clients; c; c = c->next)
+        if (c->authed && !c->gone && strcmp(c->device_id, device_id) == 0)
+            n++;
+    return n;
+}
+
+int dataplane_close_revoked(struct dataplane *dp)
+{
+    int n = 0;
+    if (!dp->env.devices)
+        return 0;
+    for (struct client *c = *dp->env.clients; c; c = c->next) {
+        if (!c->authed || c->gone || session_is_closing(c->s) || !c->device_id[0] ||
+            !devices_is_revoked(dp->env.devices, c->device_id))
+            continue;
+        log_msg(dp->env.log, LOG_INFO, "session %s: device %s was revoked: closing",
+                session_id(c->s), c->device_id);
+        session_close(c->s, 4001, "this device was revoked");
+        n++;
+    }
+    return n;
 }
 
 struct client *dataplane_find(const struct dataplane *dp, const char *session)

@@ -18,6 +18,7 @@ struct agents;
 struct app_counters;
 struct client;
 struct dataplane;
+struct devices;
 struct dispatch;
 struct editor_port;
 struct events;
@@ -36,6 +37,7 @@ struct dataplane_env {
     struct dispatch *dispatch;
     struct agents *agents;
     struct client **clients; /* the list head */
+    struct devices *devices; /* the device registry: admission and revocation */
 };
 
 struct dataplane *dataplane_new(const struct dataplane_env *env);
@@ -43,9 +45,14 @@ void dataplane_free(struct dataplane *dp);
 /* The transport's callbacks, bound to dp. */
 void dataplane_handler(struct dataplane *dp, struct session_handler *out);
 
-/* [{sessionId, userId, remoteAddress, connectedAt, scopes, expiresAt}] of the
- * authenticated clients, for server/status. */
+/* [{sessionId, userId, deviceId, deviceName, remoteAddress, connectedAt,
+ * scopes, expiresAt}] of the authenticated clients, for server/status. */
 json_object *dataplane_clients_json(const struct dataplane *dp);
+/* Live authenticated sessions of that device. */
+int dataplane_device_sessions(const struct dataplane *dp, const char *device_id);
+/* Closes (4001) the sessions of devices the registry says are revoked;
+ * returns how many. */
+int dataplane_close_revoked(struct dataplane *dp);
 /* The client of that session id, or NULL. */
 struct client *dataplane_find(const struct dataplane *dp, const char *session_id);
 

@@ -469,6 +469,11 @@ struct worker_pool *dispatch_pool(struct dispatch *d)
     return d->pool;
 }
 
+int dispatch_running_tasks(const struct dispatch *d)
+{
+    return d->running_tasks;
+}
+
 void dispatch_set_gitwatch(struct dispatch *d, struct gitwatch *gw)
 {
     d->gitwatch = gw;
@@ -547,6 +552,10 @@ void dispatch_reply_outcome(const struct reply_env *env, struct client *c, json_
                             const char *chat_word, const char *name, json_object *result,
                             const char *code, const char *message, int64_t started_ms)
 {
+    metrics_hist_table_observe(&env->counters->command_latency, name,
+                               (clock_mono_ms() - started_ms) * 1000);
+    if (code)
+        metrics_table_add(&env->counters->command_errors_by_code, code, 1);
     if (c->gone) {
         json_object_put(result);
         return;

@@ -65,6 +65,8 @@ void dispatch_client_gone(struct dispatch *d, struct client *c);
 void dispatch_drain(struct dispatch *d);
 
 struct worker_pool *dispatch_pool(struct dispatch *d);
+/* Tasks running now (for GET /metrics). */
+int dispatch_running_tasks(const struct dispatch *d);
 /* The watcher whose cache answers watched git.status calls (NULL: none). */
 void dispatch_set_gitwatch(struct dispatch *d, struct gitwatch *gw);
 

@@ -197,6 +197,7 @@ static int may_receive(const struct client *c, unsigned kind)
 
 int events_publish(struct events *ev, enum event_kind kind, json_object *payload)
 {
+    metrics_table_add_literal(&ev->published, event_kind_name(kind), 1);
     if (!ev->cap) {
         json_object_put(payload);
         return 0;

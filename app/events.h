@@ -14,6 +14,8 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
+#include "core/metrics.h"
+
 struct client;
 struct settings;
 
@@ -39,10 +41,11 @@ struct event {
 
 struct events {
     struct event *ring;
-    size_t cap, count, head;   /* head: index of the oldest */
-    uint64_t seq;              /* newest seq, 0 before any */
-    struct client **clients;   /* borrowed: the data plane's list head */
-    const struct settings *st; /* borrowed: events.taskOutput */
+    size_t cap, count, head;        /* head: index of the oldest */
+    uint64_t seq;                   /* newest seq, 0 before any */
+    struct client **clients;        /* borrowed: the data plane's list head */
+    const struct settings *st;      /* borrowed: events.taskOutput */
+    struct metrics_table published; /* by kind name, for GET /metrics */
 };
 
 /* clients and st are borrowed for the events' life. */

@@ -16,9 +16,11 @@
 #include "app/approvals.h"
 #include "app/control.h"
 #include "app/dataplane.h"
+#include "app/devices.h"
 #include "app/dispatch.h"
 #include "app/filewatch.h"
 #include "app/gitwatch.h"
+#include "app/metrics_page.h"
 #include "app/agents.h"
 #include "app/reaper.h"
 #include "app/secret_watch.h"
@@ -138,11 +140,39 @@ static enum server_err start_server_cb(void *ud, char *err, size_t errlen)
 
 static void folders_changed(void *ud)
 {
+    helper_bind_devices(ud);
     helper_watch_git(ud);
     helper_watch_files(ud);
 }
 
+/* The registry changed (here, or a revocation by the CLI): revoked devices
+ * lose their sessions at once, and the editor hears of it. */
+static void devices_changed(void *ud)
+{
+    struct helper *h = ud;
+    int n = dataplane_close_revoked(h->dataplane);
+    if (n)
+        log_msg(&h->log, LOG_INFO, "%d session(s) of revoked devices closed", n);
+    if (h->editor.attached(h->editor.ud))
+        h->editor.notify(h->editor.ud, "companion/devicesChanged", json_object_new_object());
+}
+
 /* ---- building ---- */
+
+/* GET /metrics (server/ asks through its session_handler). */
+static void write_metrics(void *ud, struct metrics_buf *b)
+{
+    struct helper *h = ud;
+    struct metrics_page_src src = {
+        .server = h->server,
+        .counters = &h->counters,
+        .events = &h->events,
+        .dispatch = h->dispatch,
+        .approvals = h->approvals,
+        .agents = h->agents,
+    };
+    metrics_page_write(&src, b);
+}
 
 int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errlen)
 {
@@ -156,6 +186,10 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
     settings_init(&h->settings);
     workspace_init(&h->ws);
     h->editor = no_editor;
+    /* A client names its messages' types: only these are counted by name. */
+    static const char *const in_types[] = {"auth",      "ping",        "command",      "chat",
+                                           "subscribe", "unsubscribe", "user_message", "invalid"};
+    metrics_table_close(&h->counters.in_by_type, in_types, sizeof(in_types) / sizeof(in_types[0]));
 
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
@@ -221,6 +255,16 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
     };
     if (!(h->dispatch = dispatch_new(&de, err, errlen)))
         return -1;
+    struct devices_env dve = {
+        .loop = h->loop,
+        .log = &h->log,
+        .changed = devices_changed,
+        .ud = h,
+    };
+    if (!(h->devices = devices_new(&dve))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     struct dataplane_env pe = {
         .log = &h->log,
         .st = &h->settings,
@@ -231,6 +275,7 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
         .dispatch = h->dispatch,
         .agents = h->agents,
         .clients = &h->clients,
+        .devices = h->devices,
     };
     if (!(h->dataplane = dataplane_new(&pe))) {
         snprintf(err, errlen, "out of memory");
@@ -238,6 +283,8 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
     }
     struct session_handler handler;
     dataplane_handler(h->dataplane, &handler);
+    handler.metrics = write_metrics;
+    handler.metrics_ud = h;
     if (!(h->server = server_new(h->loop, &h->settings, &h->log, &handler, err, errlen)))
         return -1;
     return 0;
@@ -258,6 +305,7 @@ int helper_start_control(struct helper *h, char *err, size_t errlen)
         .counters = &h->counters,
         .approvals = h->approvals,
         .agents = h->agents,
+        .devices = h->devices,
         .ud = h,
         .exit = exit_cb,
         .start_server = start_server_cb,
@@ -282,6 +330,11 @@ void helper_watch_secret(struct helper *h)
         .server = h->server,
     };
     h->secret_watch = secret_watch_start(&se);
+}
+
+void helper_bind_devices(struct helper *h)
+{
+    devices_bind(h->devices, h->ws.id);
 }
 
 void helper_watch_git(struct helper *h)
@@ -367,6 +420,8 @@ void helper_free(struct helper *h)
     h->dispatch = NULL;
     dataplane_free(h->dataplane);
     h->dataplane = NULL;
+    devices_free(h->devices); /* before the loop: its watch is in it */
+    h->devices = NULL;
     control_free(h->control);
     h->control = NULL;
     loop_fd_close(h->signal_w);

@@ -28,6 +28,7 @@ struct approvals;
 struct client;
 struct control;
 struct dataplane;
+struct devices;
 struct dispatch;
 struct filewatch;
 struct gitwatch;
@@ -55,6 +56,7 @@ struct helper {
     int signal_fd;
     struct server *server;
     struct dataplane *dataplane;
+    struct devices *devices; /* bound to the workspace once its id is known */
     struct dispatch *dispatch;
     struct approvals *approvals;
     struct agents *agents;
@@ -74,6 +76,8 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
 int helper_start_control(struct helper *h, char *err, size_t errlen);
 /* serve: watches the standalone secret (h->secret_path). */
 void helper_watch_secret(struct helper *h);
+/* Binds the device registry to the workspace's id (again). */
+void helper_bind_devices(struct helper *h);
 /* Starts the git watcher on the current folders (again). */
 void helper_watch_git(struct helper *h);
 /* Starts the file watcher (file.changed) on the current folders (again). */

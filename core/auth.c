@@ -189,6 +189,22 @@ void auth_grant_clear(struct auth_grant *g)
     g->user_id = NULL;
     g->scopes = 0;
     g->exp = 0;
+    g->device_id[0] = '\0';
+    g->pairing = 0;
+}
+
+int auth_device_id_ok(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > AUTH_DEVICE_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return 0;
+    }
+    return 1;
 }
 
 /* Saturates instead of wrapping: exp near INT64_MAX must not turn into the past. */
@@ -232,7 +248,7 @@ static int token_shape_ok(const char *token, size_t len, size_t *sig_at)
     return dots == 2 && seg_len > 0;
 }
 
-static void b64url_encode(const unsigned char *in, size_t len, char *out)
+char *auth_b64url_encode(const unsigned char *in, size_t len, char *out)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     size_t o = 0;
@@ -256,6 +272,7 @@ static void b64url_encode(const unsigned char *in, size_t len, char *out)
         out[o++] = tab[(v >> 6) & 63];
     }
     out[o] = '\0';
+    return out;
 }
 
 /* Upstream libjwt 1.10.2 compares HMACs with strcmp, leaking how many leading
@@ -276,7 +293,7 @@ static int hs256_signature_ok(const unsigned char *key, size_t key_len, const ch
              &mac_len) == NULL ||
         mac_len != 32)
         return 0;
-    b64url_encode(mac, mac_len, expect);
+    auth_b64url_encode(mac, mac_len, expect);
     ok = auth_ct_equal(expect, token + sig_at + 1, HS256_SIG_B64_LEN);
     OPENSSL_cleanse(mac, sizeof(mac));
     OPENSSL_cleanse(expect, sizeof(expect));
@@ -528,6 +545,35 @@ static enum auth_result check_claims(json_object *root, const struct auth_config
         break;
     }
 
+    const char *dev = "";
+    switch (claim_string(root, "dev", &s, &n)) {
+    case CLAIM_ABSENT:
+        break;
+    case CLAIM_BAD_TYPE:
+        errbuf_set(err, errlen, "claim 'dev' is not a string");
+        return AUTH_INVALID;
+    case CLAIM_OK:
+        if (!auth_device_id_ok(s)) {
+            errbuf_set(err, errlen, "claim 'dev' is not a valid device id");
+            return AUTH_INVALID;
+        }
+        dev = s;
+        break;
+    }
+    int pairing = 0;
+    json_object *pv;
+    if (json_object_object_get_ex(root, "pairing", &pv)) {
+        if (!json_object_is_type(pv, json_type_boolean)) {
+            errbuf_set(err, errlen, "claim 'pairing' is not a boolean");
+            return AUTH_INVALID;
+        }
+        pairing = json_object_get_boolean(pv);
+        if (pairing && dev[0] == '\0') {
+            errbuf_set(err, errlen, "a pairing token must name its device ('dev')");
+            return AUTH_INVALID;
+        }
+    }
+
     /* Last on purpose: a mismatch tells the client its token is fine but
      * meant for another workspace, which is only true if all else passed. */
     switch (claim_string(root, "workspaceId", &s, &n)) {
@@ -557,6 +603,8 @@ static enum auth_result check_claims(json_object *root, const struct auth_config
         }
         g->scopes = scopes;
         g->exp = exp;
+        snprintf(g->device_id, sizeof(g->device_id), "%s", dev);
+        g->pairing = pairing;
     }
     return AUTH_OK;
 }
@@ -578,6 +626,8 @@ enum auth_result auth_verify(const struct auth_config *cfg, const char *token, s
         out->user_id = NULL;
         out->scopes = 0;
         out->exp = 0;
+        out->device_id[0] = '\0';
+        out->pairing = 0;
     }
     if (err != NULL && errlen > 0)
         err[0] = '\0';
@@ -646,10 +696,8 @@ done:
     return r;
 }
 
-int auth_mint_hs256(const unsigned char *secret, size_t secret_len, const char *workspace_id,
-                    const char *user_id, unsigned scopes, int64_t iat_s, int64_t ttl_s,
-                    const char *audience, const char *issuer, char **token_out, char *err,
-                    size_t errlen)
+int auth_mint_hs256(const unsigned char *secret, size_t secret_len, const struct auth_mint_req *req,
+                    char **token_out, char *err, size_t errlen)
 {
     char scope_text[AUTH_SCOPES_TEXT_MAX];
     int64_t exp;
@@ -662,43 +710,61 @@ int auth_mint_hs256(const unsigned char *secret, size_t secret_len, const char *
         return -1;
     }
     *token_out = NULL;
+    if (req == NULL) {
+        errbuf_set(err, errlen, "nothing to mint");
+        return -1;
+    }
     if (secret == NULL || secret_len == 0 || secret_len > INT_MAX) {
         errbuf_set(err, errlen, "no signing secret configured");
         return -1;
     }
-    if (workspace_id == NULL || workspace_id[0] == '\0') {
+    if (req->workspace_id == NULL || req->workspace_id[0] == '\0') {
         errbuf_set(err, errlen, "no workspace id");
         return -1;
     }
     /* Refuse what auth_verify would refuse, so a minted token always works. */
-    if (user_id == NULL || !sub_text_ok(user_id, strlen(user_id))) {
+    if (req->user_id == NULL || !sub_text_ok(req->user_id, strlen(req->user_id))) {
         errbuf_set(err, errlen, "user id must be 1-%d printable bytes", AUTH_SUB_MAX);
         return -1;
     }
-    if ((scopes & AUTH_SCOPE_ALL) == 0) {
+    if ((req->scopes & AUTH_SCOPE_ALL) == 0) {
         errbuf_set(err, errlen, "no scope to grant");
         return -1;
     }
-    if (iat_s <= 0 || ttl_s <= 0 || __builtin_add_overflow(iat_s, ttl_s, &exp)) {
+    if (req->iat_s <= 0 || req->ttl_s <= 0 ||
+        __builtin_add_overflow(req->iat_s, req->ttl_s, &exp) || exp > AUTH_TIME_MAX_S) {
         errbuf_set(err, errlen, "token lifetime out of range");
         return -1;
     }
-    auth_scopes_format(scopes & AUTH_SCOPE_ALL, scope_text, sizeof(scope_text));
+    int has_dev = req->device_id != NULL && req->device_id[0] != '\0';
+    if (has_dev && !auth_device_id_ok(req->device_id)) {
+        errbuf_set(err, errlen, "device id must be 1-%d of A-Z a-z 0-9 _ -", AUTH_DEVICE_ID_MAX);
+        return -1;
+    }
+    if (req->pairing && !has_dev) {
+        errbuf_set(err, errlen, "a pairing token needs a device id");
+        return -1;
+    }
+    auth_scopes_format(req->scopes & AUTH_SCOPE_ALL, scope_text, sizeof(scope_text));
 
     if (jwt_new(&j) != 0) {
         errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     rc |= jwt_set_alg(j, JWT_ALG_HS256, secret, (int)secret_len);
-    rc |= jwt_add_grant(j, "sub", user_id);
-    rc |= jwt_add_grant(j, "workspaceId", workspace_id);
+    rc |= jwt_add_grant(j, "sub", req->user_id);
+    rc |= jwt_add_grant(j, "workspaceId", req->workspace_id);
     rc |= jwt_add_grant(j, "scope", scope_text);
-    rc |= jwt_add_grant_int(j, "iat", (long)iat_s);
+    rc |= jwt_add_grant_int(j, "iat", (long)req->iat_s);
     rc |= jwt_add_grant_int(j, "exp", (long)exp);
-    if (audience != NULL && audience[0] != '\0')
-        rc |= jwt_add_grant(j, "aud", audience);
-    if (issuer != NULL && issuer[0] != '\0')
-        rc |= jwt_add_grant(j, "iss", issuer);
+    if (req->audience != NULL && req->audience[0] != '\0')
+        rc |= jwt_add_grant(j, "aud", req->audience);
+    if (req->issuer != NULL && req->issuer[0] != '\0')
+        rc |= jwt_add_grant(j, "iss", req->issuer);
+    if (has_dev)
+        rc |= jwt_add_grant(j, "dev", req->device_id);
+    if (req->pairing)
+        rc |= jwt_add_grant_bool(j, "pairing", 1);
     if (rc != 0) {
         jwt_free(j);
         errbuf_set(err, errlen, "cannot build the token");

@@ -54,10 +54,19 @@ struct auth_config {
     const char *workspace_id; /* the helper's own workspace id */
 };
 
+/* Longest device id (claim `dev`): 1-64 of [A-Za-z0-9_-]. */
+#define AUTH_DEVICE_ID_MAX 64
+
 struct auth_grant {
     char *user_id;   /* the `sub` claim (1-256 printable bytes), malloc'd */
     unsigned scopes; /* no `scope` claim: read; else only the known words, possibly none */
     int64_t exp;     /* seconds since the epoch */
+    /* The `dev` claim: which registered device the token names ("" when the
+     * token names none, as tokens minted before devices existed). */
+    char device_id[AUTH_DEVICE_ID_MAX + 1];
+    /* `"pairing": true`: a single-use token exchanged for a device token
+     * (requires `dev`). */
+    int pairing;
 };
 
 /* Verifies `token` (len bytes, need not be NUL-terminated). `msg_workspace_id`
@@ -69,12 +78,30 @@ enum auth_result auth_verify(const struct auth_config *cfg, const char *token, s
                              char *err, size_t errlen);
 void auth_grant_clear(struct auth_grant *g);
 
+/* What a minted token says. Borrowed strings. */
+struct auth_mint_req {
+    const char *workspace_id;
+    const char *user_id; /* sub */
+    unsigned scopes;
+    int64_t iat_s, ttl_s;
+    const char *audience;  /* NULL or "": no aud */
+    const char *issuer;    /* NULL or "": no iss */
+    const char *device_id; /* NULL or "": no dev */
+    int pairing;           /* "pairing": true (needs device_id) */
+};
+
 /* Mints an HS256 token: sub, workspaceId, scope (space-separated), iat, exp,
- * and aud/iss when non-empty. *token_out is malloc'd. Returns 0 or -1. */
-int auth_mint_hs256(const unsigned char *secret, size_t secret_len, const char *workspace_id,
-                    const char *user_id, unsigned scopes, int64_t iat_s, int64_t ttl_s,
-                    const char *audience, const char *issuer, char **token_out, char *err,
-                    size_t errlen);
+ * aud/iss/dev when non-empty and pairing when set. *token_out is malloc'd.
+ * Returns 0 or -1. */
+int auth_mint_hs256(const unsigned char *secret, size_t secret_len, const struct auth_mint_req *req,
+                    char **token_out, char *err, size_t errlen);
+
+/* 1 when `id` is a valid device id (1-64 of [A-Za-z0-9_-]). */
+int auth_device_id_ok(const char *id);
+
+/* base64url without padding of len bytes into out (at least 4*len/3+3
+ * bytes); returns out. */
+char *auth_b64url_encode(const unsigned char *in, size_t len, char *out);
 
 /* The HS256 key of one workspace, derived from the stored secret:
  * lowercase hex of HMAC-SHA256(key = secret, message =

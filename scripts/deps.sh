@@ -29,3 +29,23 @@ if [ "$node_major" -lt 18 ]; then
   echo "deps: Node.js 18 or later is needed (found $(node --version))" >&2
   exit 1
 fi
+
+# promtool, Prometheus' own checker of the /metrics text format (the
+# integration tests' oracle), taken out of Debian's prometheus package into
+# .cache/ without installing the package: installing it would start a
+# Prometheus server on a machine with systemd.
+promtool_dir="$(cd "$(dirname "$0")/.." && pwd)/.cache/promtool"
+if [ ! -x "$promtool_dir/promtool" ]; then
+  echo "deps: fetching promtool from Debian's prometheus package"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  if ! (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1); then
+    sudo_if_needed apt-get update -qq
+    (cd "$tmp" && apt-get download -qq prometheus >/dev/null)
+  fi
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
+  mkdir -p "$promtool_dir"
+  cp "$tmp/x/usr/bin/promtool" "$promtool_dir/promtool"
+  rm -rf "$tmp"
+  trap - EXIT
+fi

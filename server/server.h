@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/metrics.h"
+
 struct guard_creds;
 struct logger;
 struct loop;
@@ -42,6 +44,10 @@ struct session_handler {
     void (*message)(void *ud, struct session *s, const char *msg, size_t len, int binary);
     /* The session is going: nothing more can be sent on it. */
     void (*closed)(void *ud, struct session *s);
+    /* GET /metrics: appends the Prometheus text (the owner's and this
+     * transport's counters, read through server_counters). Optional. */
+    void (*metrics)(void *ud, struct metrics_buf *out);
+    void *metrics_ud;
 };
 
 /* What the transport counts (server/status adds the owner's own). */
@@ -55,6 +61,8 @@ struct server_counters {
     uint64_t slow_consumers;
     uint64_t heartbeat_timeouts;
     uint64_t oversize_messages;
+    struct metrics_table out_by_type;    /* messages queued, by their `type` */
+    struct metrics_table errors_by_code; /* `error` messages, by data.code */
 };
 
 enum server_err {

@@ -142,6 +142,9 @@ int session_send_obj(struct session *s, json_object *msg)
         json_object_put(msg);
         return -1;
     }
+    json_object *type;
+    if (json_object_object_get_ex(msg, "type", &type))
+        metrics_table_add(&srv->counters.out_by_type, json_object_get_string(type), 1);
     json_object_object_add(msg, "timestamp", json_object_new_int64(clock_wall_ms()));
     size_t len;
     const char *text = json_object_to_json_string_length(
@@ -211,6 +214,7 @@ int session_send(struct session *s, const char *type, json_object *id, json_obje
 
 void session_send_error(struct session *s, json_object *id, const char *code, const char *message)
 {
+    metrics_table_add(&s->srv->counters.errors_by_code, code, 1);
     json_object *data = json_object_new_object();
     json_object_object_add(data, "code", json_object_new_string(code));
     json_object_object_add(data, "message", json_object_new_string(message));

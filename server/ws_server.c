@@ -2,6 +2,7 @@
  * ws_server: the listening socket and the vhost that serves what it accepts.
  * HTTP requests are gated here before any upgrade (path, Host, Origin,
  * connection caps, answered with a real status), `GET /health` is served,
+ * `GET /metrics` is answered with the owner's text (session_handler),
  * the phone client's files are handed to webapp.c (GET and HEAD only),
  * the upgrade's credentials are read, and WebSocket events are handed to
  * session.c. Also starts, stops and re-binds the listener (see server.h).
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -104,6 +106,51 @@ static int uri_path_is(struct lws *wsi, const char *want)
     return strcmp(uri, want) == 0;
 }
 
+/* Queues a 200 answer whose body goes out on HTTP_WRITEABLE. */
+static int body_answer(struct lws *wsi, struct ws_pss *pss, const char *ctype, const char *text,
+                       size_t len)
+{
+    pss->body = malloc(LWS_PRE + len);
+    if (!pss->body)
+        return -1;
+    memcpy(pss->body + LWS_PRE, text, len);
+    pss->body_len = len;
+    unsigned char buf[LWS_PRE + 512];
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+    if (lws_add_http_common_headers(wsi, 200, ctype, len, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (unsigned char *)"no-store",
+                                     8, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return 1;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int health_answer(struct server *srv, struct lws *wsi, struct ws_pss *pss)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "status", json_object_new_string("ok"));
+    json_object_object_add(o, "version", json_object_new_string(COMPANION_VERSION));
+    json_object_object_add(o, "uptime",
+                           json_object_new_int64((clock_mono_ms() - srv->started_mono_ms) / 1000));
+    json_object_object_add(o, "connections", json_object_new_int(srv->n_connections));
+    /* ISO 8601 UTC with milliseconds, as the servers Companion replaces
+     * answered (2025-08-04T12:00:00.000Z). */
+    int64_t now = clock_wall_ms();
+    time_t secs = (time_t)(now / 1000);
+    struct tm tm;
+    char ts[40];
+    gmtime_r(&secs, &tm);
+    size_t tl = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + tl, sizeof(ts) - tl, ".%03dZ", (int)(now % 1000));
+    json_object_object_add(o, "timestamp", json_object_new_string(ts));
+    size_t len;
+    const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+    int r = body_answer(wsi, pss, "application/json", text, len);
+    json_object_put(o);
+    return r;
+}
+
 static int on_http(struct server *srv, struct lws *wsi, struct ws_pss *pss, const char *path)
 {
     if (gate_request(srv, wsi))
@@ -116,37 +163,19 @@ static int on_http(struct server *srv, struct lws *wsi, struct ws_pss *pss, cons
             return refuse(srv, wsi, 405, "METHOD_NOT_ALLOWED", "only GET and HEAD");
         return webapp_serve(wsi, path, &pss->web);
     }
-    if (strcmp(path, "/health") != 0)
+    int health = strcmp(path, "/health") == 0;
+    if (!health && (strcmp(path, "/metrics") != 0 || !srv->handler.metrics))
         return refuse(srv, wsi, 404, "NOT_FOUND", "not found");
     if (method != LWSHUMETH_GET)
         return refuse(srv, wsi, 405, "METHOD_NOT_ALLOWED", "only GET");
-
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "status", json_object_new_string("ok"));
-    json_object_object_add(o, "version", json_object_new_string(COMPANION_VERSION));
-    json_object_object_add(o, "uptime",
-                           json_object_new_int64((clock_mono_ms() - srv->started_mono_ms) / 1000));
-    json_object_object_add(o, "connections", json_object_new_int(srv->n_connections));
-    size_t len;
-    const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-    pss->body = malloc(LWS_PRE + len);
-    if (!pss->body) {
-        json_object_put(o);
-        return -1;
-    }
-    memcpy(pss->body + LWS_PRE, text, len);
-    pss->body_len = len;
-    json_object_put(o);
-
-    unsigned char buf[LWS_PRE + 512];
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-    if (lws_add_http_common_headers(wsi, 200, "application/json", len, &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (unsigned char *)"no-store",
-                                     8, &p, end) ||
-        lws_finalize_write_http_header(wsi, start, &p, end))
-        return 1;
-    lws_callback_on_writable(wsi);
-    return 0;
+    if (health)
+        return health_answer(srv, wsi, pss);
+    struct metrics_buf b = {0};
+    srv->handler.metrics(srv->handler.metrics_ud, &b);
+    int r =
+        b.oom ? -1 : body_answer(wsi, pss, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
+    metrics_buf_free(&b);
+    return r;
 }
 
 static int on_confirm_upgrade(struct server *srv, struct lws *wsi, const char *proto)

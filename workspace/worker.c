@@ -90,9 +90,12 @@ static void *thread_main(void *arg)
         pthread_mutex_lock(&p->mu);
         p->running--;
         append(&p->done_head, &p->done_tail, j);
-        pthread_mutex_unlock(&p->mu);
-        p->wake(p->wake_ud);
-        pthread_mutex_lock(&p->mu);
+        /* Under the lock, and never once the pool is stopping: a thread
+         * left behind by worker_pool_free's deadline must not wake a loop
+         * that its owner has freed since (seen under ASan: loop_wake(NULL)
+         * from a job that outlived the join). */
+        if (!p->stopping)
+            p->wake(p->wake_ud);
     }
     pthread_mutex_unlock(&p->mu);
     if (t.git)

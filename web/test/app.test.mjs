@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startWorld, launch, phone, axe, screenshot, sleep, CSP } from './lib/env.mjs';
 
-let world, browser, ph, page;
+let world, browser, ph, page, pairingToken, deviceToken;
 const tab = (name) => page.getByRole('tab', { name: new RegExp(`^${name}`) });
 const online = () => page.locator('[data-phase="online"]').waitFor({ timeout: 15000 });
 const gitLines = (...args) => execFileSync('git', args, { cwd: world.workspace, encoding: 'utf8' }).split('\n').filter(Boolean);
@@ -35,8 +35,9 @@ afterEach(async () => {
 });
 
 describe('the app against the real helper', { concurrency: false }, () => {
-  test('pairing from a #pair= link: fragment removed at once, token stored, live status', async () => {
-    const res = await page.goto(world.pairLink());
+  test('pairing from a #pair= link: fragment removed at once, device token stored, live status', async () => {
+    pairingToken = world.helper.mintPairing();
+    const res = await page.goto(world.pairLink(pairingToken));
     // The page comes from the helper itself, with its headers.
     assert.equal(new URL(res.url()).port, String(world.helper.port));
     const h = await res.allHeaders();
@@ -55,8 +56,18 @@ describe('the app against the real helper', { concurrency: false }, () => {
     const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('companion.workspaces')));
     assert.equal(stored.length, 1);
     assert.equal(stored[0].workspaceId, world.helper.workspaceId);
-    assert.equal(stored[0].token, world.helper.token, 'the token that worked is kept (this helper gives no deviceToken)');
-    assert.equal(stored[0].device, false);
+    // The single-use pairing token was exchanged for a device token, which is kept.
+    assert.notEqual(stored[0].token, pairingToken, 'the spent pairing token is not kept');
+    const claims = JSON.parse(Buffer.from(stored[0].token.split('.')[1], 'base64url').toString());
+    const pairClaims = JSON.parse(Buffer.from(pairingToken.split('.')[1], 'base64url').toString());
+    assert.equal(pairClaims.pairing, true);
+    assert.equal(claims.pairing, undefined);
+    assert.equal(claims.dev, pairClaims.dev, 'the device token names the paired device');
+    assert.equal(stored[0].device, true);
+    deviceToken = stored[0].token;
+    // A second use of the link is refused by the helper.
+    const again = await world.helper.client(pairingToken).then(() => 'accepted', (e) => e.message);
+    assert.match(again, /already used: pair again/);
     assert.ok(!(await page.evaluate(() => JSON.stringify(history.state ?? '') + location.href)).includes('pair='));
     await screenshot(page, 'status-light');
   });
@@ -283,7 +294,7 @@ describe('the app against the real helper', { concurrency: false }, () => {
     await page.getByRole('heading', { name: 'Companion' }).waitFor();
     await page.getByText('not paired with any workspace').waitFor();
     const left = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('companion.')).map((k) => `${k}=${localStorage.getItem(k)}`));
-    assert.ok(!left.some((kv) => kv.includes(world.helper.token)), `token still stored: ${left}`);
+    assert.ok(!left.some((kv) => kv.includes(deviceToken)), `token still stored: ${left}`);
     assert.ok(!left.some((kv) => kv.includes(world.helper.workspaceId)), `workspace still stored: ${left}`);
   });
 });

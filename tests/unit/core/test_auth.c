@@ -1009,7 +1009,136 @@ static void test_scope_claim(void **state)
     assert_int_equal(r, AUTH_INVALID);
 }
 
+/* ---- device claims ----------------------------------------------------- */
+
+static enum auth_result device_of(const char *extra, struct auth_grant *g)
+{
+    struct auth_config cfg = hs_cfg();
+    char *tok = hs256_with(extra);
+    enum auth_result r = check_len(&cfg, tok, strlen(tok), WS, NOW, g);
+    free(tok);
+    return r;
+}
+
+static void test_device_claims(void **state)
+{
+    struct auth_grant g;
+
+    assert_int_equal(device_of("", &g), AUTH_OK);
+    assert_string_equal(g.device_id, "");
+    assert_int_equal(g.pairing, 0);
+    auth_grant_clear(&g);
+    assert_int_equal(device_of(",\"dev\":\"a1B2_c-3\"", &g), AUTH_OK);
+    assert_string_equal(g.device_id, "a1B2_c-3");
+    assert_int_equal(g.pairing, 0);
+    auth_grant_clear(&g);
+    assert_int_equal(device_of(",\"dev\":\"abc\",\"pairing\":true", &g), AUTH_OK);
+    assert_string_equal(g.device_id, "abc");
+    assert_int_equal(g.pairing, 1);
+    auth_grant_clear(&g);
+    assert_int_equal(device_of(",\"dev\":\"abc\",\"pairing\":false", &g), AUTH_OK);
+    assert_int_equal(g.pairing, 0);
+    auth_grant_clear(&g);
+    /* 64 characters is the longest. */
+    assert_int_equal(
+        device_of(",\"dev\":\"0123456789012345678901234567890123456789012345678901234567890123\"",
+                  &g),
+        AUTH_OK);
+    assert_int_equal(strlen(g.device_id), 64);
+    auth_grant_clear(&g);
+
+    static const char *const bad[] = {
+        ",\"dev\":\"\"",
+        ",\"dev\":\"a b\"",
+        ",\"dev\":\"a/b\"",
+        ",\"dev\":\"a.b\"",
+        ",\"dev\":\"\\u00e9\"",
+        ",\"dev\":7",
+        ",\"dev\":null",
+        ",\"dev\":[\"a\"]",
+        ",\"dev\":\"01234567890123456789012345678901234567890123456789012345678901234\"",
+        ",\"pairing\":true",
+        ",\"dev\":\"abc\",\"pairing\":1",
+        ",\"dev\":\"abc\",\"pairing\":\"true\"",
+        ",\"dev\":\"abc\",\"pairing\":null",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(device_of(bad[i], &g), AUTH_INVALID);
+        assert_null(g.user_id);
+        auth_grant_clear(&g);
+    }
+    assert_true(auth_device_id_ok("x"));
+    assert_false(auth_device_id_ok(""));
+    assert_false(auth_device_id_ok(NULL));
+    assert_false(auth_device_id_ok("a\nb"));
+}
+
+static void test_mint_device(void **state)
+{
+    struct auth_config cfg = hs_cfg();
+    struct auth_grant g;
+    char err[128] = "";
+    char *tok = NULL;
+    struct auth_mint_req req = {.workspace_id = WS,
+                                .user_id = SUB,
+                                .scopes = AUTH_SCOPE_READ,
+                                .iat_s = NOW,
+                                .ttl_s = 600,
+                                .device_id = "0a1b2c3d4e5f",
+                                .pairing = 1};
+
+    assert_int_equal(auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), &req, &tok, err,
+                                     sizeof(err)),
+                     0);
+    assert_int_equal(check_len(&cfg, tok, strlen(tok), WS, NOW, &g), AUTH_OK);
+    assert_string_equal(g.device_id, "0a1b2c3d4e5f");
+    assert_int_equal(g.pairing, 1);
+    auth_grant_clear(&g);
+    free(tok);
+
+    req.pairing = 0;
+    assert_int_equal(auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), &req, &tok, err,
+                                     sizeof(err)),
+                     0);
+    assert_int_equal(check_len(&cfg, tok, strlen(tok), WS, NOW, &g), AUTH_OK);
+    assert_string_equal(g.device_id, "0a1b2c3d4e5f");
+    assert_int_equal(g.pairing, 0);
+    auth_grant_clear(&g);
+    free(tok);
+
+    /* Refused: pairing without a device, a bad device id, no request. */
+    req.device_id = NULL;
+    req.pairing = 1;
+    assert_int_equal(auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), &req, &tok, err,
+                                     sizeof(err)),
+                     -1);
+    assert_null(tok);
+    req.device_id = "not valid";
+    req.pairing = 0;
+    assert_int_equal(auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), &req, &tok, err,
+                                     sizeof(err)),
+                     -1);
+    assert_int_equal(auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), NULL, &tok, err,
+                                     sizeof(err)),
+                     -1);
+}
+
 /* ---- minting ----------------------------------------------------------- */
+
+/* The old positional form, for the tests below. */
+static int mint_pos(const unsigned char *secret, size_t secret_len, const char *ws,
+                    const char *user, unsigned scopes, int64_t iat, int64_t ttl, const char *aud,
+                    const char *iss, char **tok, char *err, size_t errlen)
+{
+    struct auth_mint_req req = {.workspace_id = ws,
+                                .user_id = user,
+                                .scopes = scopes,
+                                .iat_s = iat,
+                                .ttl_s = ttl,
+                                .audience = aud,
+                                .issuer = iss};
+    return auth_mint_hs256(secret, secret_len, &req, tok, err, errlen);
+}
 
 static void test_mint_round_trip(void **state)
 {
@@ -1019,9 +1148,9 @@ static void test_mint_round_trip(void **state)
     char *tok = NULL;
     jwt_t *j = NULL;
 
-    assert_int_equal(auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), WS, SUB,
-                                     AUTH_SCOPE_READ | AUTH_SCOPE_RUN, NOW, 3600, AUD, ISS, &tok,
-                                     err, sizeof(err)),
+    assert_int_equal(mint_pos((const unsigned char *)SECRET, strlen(SECRET), WS, SUB,
+                              AUTH_SCOPE_READ | AUTH_SCOPE_RUN, NOW, 3600, AUD, ISS, &tok, err,
+                              sizeof(err)),
                      0);
     assert_non_null(tok);
     cfg.audience = AUD;
@@ -1052,8 +1181,8 @@ static void test_mint_round_trip(void **state)
     free(tok);
 
     /* No aud/iss when empty. */
-    assert_int_equal(auth_mint_hs256((const unsigned char *)SECRET, strlen(SECRET), WS, SUB,
-                                     AUTH_SCOPE_ALL, NOW, 60, "", NULL, &tok, err, sizeof(err)),
+    assert_int_equal(mint_pos((const unsigned char *)SECRET, strlen(SECRET), WS, SUB,
+                              AUTH_SCOPE_ALL, NOW, 60, "", NULL, &tok, err, sizeof(err)),
                      0);
     assert_int_equal(jwt_decode(&j, tok, (const unsigned char *)SECRET, (int)strlen(SECRET)), 0);
     assert_null(jwt_get_grant(j, "aud"));
@@ -1078,7 +1207,7 @@ static void test_mint_errors(void **state)
 #define MINT_FAILS(...)                                                                            \
     do {                                                                                           \
         err[0] = '\0';                                                                             \
-        assert_int_equal(auth_mint_hs256(__VA_ARGS__, &tok, err, sizeof(err)), -1);                \
+        assert_int_equal(mint_pos(__VA_ARGS__, &tok, err, sizeof(err)), -1);                       \
         assert_null(tok);                                                                          \
         assert_true(strlen(err) > 0);                                                              \
         assert_null(strstr(err, SECRET));                                                          \
@@ -1097,8 +1226,8 @@ static void test_mint_errors(void **state)
     MINT_FAILS(s, n, WS, SUB, AUTH_SCOPE_READ, NOW, -5, NULL, NULL);
     MINT_FAILS(s, n, WS, SUB, AUTH_SCOPE_READ, INT64_MAX - 10, 60, NULL, NULL);
 #undef MINT_FAILS
-    assert_int_equal(
-        auth_mint_hs256(s, n, WS, SUB, AUTH_SCOPE_READ, NOW, 60, NULL, NULL, NULL, NULL, 0), -1);
+    assert_int_equal(mint_pos(s, n, WS, SUB, AUTH_SCOPE_READ, NOW, 60, NULL, NULL, NULL, NULL, 0),
+                     -1);
 }
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -1237,6 +1366,8 @@ int main(void)
         cmocka_unit_test(test_audience),
         cmocka_unit_test(test_issuer),
         cmocka_unit_test(test_scope_claim),
+        cmocka_unit_test(test_device_claims),
+        cmocka_unit_test(test_mint_device),
         cmocka_unit_test(test_mint_round_trip),
         cmocka_unit_test(test_mint_errors),
         cmocka_unit_test(test_scopes_parse),

@@ -147,6 +147,13 @@ export class Helper {
       { env: this.env, encoding: 'utf8' }).trim();
   }
 
+  /* `companion-helper token --pairing`: a single-use pairing token (the
+   * link it prints on stderr is not needed: pairLink builds the same). */
+  mintPairing({ scope = this.scope, ttl = '1h', user = 'phone', name = 'test phone' } = {}) {
+    return execFileSync(HELPER_BIN, ['token', '--pairing', '--name', name, '--scope', scope, '--ttl', ttl, '--user', user, '--workspace', this.workspace, '--config', this.config],
+      { env: this.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  }
+
   /* A plain WebSocket client straight to the helper (not through the page). */
   async client(token = this.token) {
     const ws = new WebSocket(this.url);
