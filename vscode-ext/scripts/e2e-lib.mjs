@@ -200,10 +200,20 @@ export async function runCommand(page, title) {
   await row.click();
 }
 
-/* Pair Device through its quick picks (read, plus the scopes in tick; 1 hour);
- * the webview's values, and the scope rows' ticks as first shown. */
-export async function pairDevice(page, { name, tick = [], notToken }) {
+/* Pair Device through its quick picks: the device name, the kind ('token':
+ * script or bridge, the default; 'phone': a single-use link), read plus the
+ * scopes in tick, 1 hour. Answers the webview's values (token and workspace
+ * id, or the link), its frame, and the scope rows' ticks as first shown. */
+export async function pairDevice(page, { name, tick = [], notToken, kind = 'token' }) {
   await runCommand(page, 'Companion: Pair Device');
+  const nameBox = page.locator('.quick-input-widget input');
+  await nameBox.waitFor({ state: 'visible' });
+  await page.locator('.quick-input-widget', { hasText: 'device name' }).first().waitFor({ timeout: 10000 });
+  await nameBox.fill(name);
+  await page.keyboard.press('Enter');
+  const kindRow = page.locator('.quick-input-list .monaco-list-row', { hasText: kind === 'phone' ? 'Phone (scan a link' : 'Script or bridge' }).first();
+  await kindRow.waitFor({ timeout: 10000 });
+  await kindRow.click();
   const scopeRow = (scope) => page.locator('.quick-input-list .monaco-list-row').filter({
     has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${scope}\\s*$`) }),
   }).first();
@@ -224,12 +234,14 @@ export async function pairDevice(page, { name, tick = [], notToken }) {
   await page.keyboard.press('Enter');
   await page.locator('.quick-input-list .monaco-list-row', { hasText: '1 hour' }).first().waitFor({ timeout: 10000 });
   await page.keyboard.press('Enter');
-  const nameBox = page.locator('.quick-input-widget input');
-  await nameBox.waitFor({ state: 'visible' });
-  await nameBox.fill(name);
-  await page.keyboard.press('Enter');
   return waitFor(async () => {
     for (const f of page.frames()) {
+      if (kind === 'phone') {
+        const el = await f.$('#v-link').catch(() => null);
+        const link = el ? (await el.innerText()).trim() : '';
+        if (link && link !== notToken) return { link, frame: f, initial };
+        continue;
+      }
       const el = await f.$('#v-token').catch(() => null);
       const tok = el ? (await el.innerText()).trim() : '';
       if (tok && tok !== notToken) return { token: tok, ws: (await (await f.$('#v-workspaceId')).innerText()).trim(), frame: f, initial };

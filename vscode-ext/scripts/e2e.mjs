@@ -5,7 +5,9 @@
 // port, kill -9 is followed by a restart, editor.open opens the file,
 // saves and Notify Paired Devices reach subscribed clients as events, a
 // task marked confirm shows up in the Approvals view (badge, notification)
-// where Allow Once runs it, and a phone's answer takes it away again. A
+// where Allow Once runs it, and a phone's answer takes it away again; Pair
+// Device for a phone shows its link's QR code, a client pairing with it
+// shows as connected in the Devices view, and Revoke there closes it (4001). A
 // hostile workspace (its .vscode/settings.json sets auth.*, server.host and
 // helper.path) changes none of them, while the remote machine's settings
 // (where code-server keeps machine-scoped settings) do apply.
@@ -226,6 +228,66 @@ try {
     denied3.error?.message ?? JSON.stringify(denied3));
   console.log(`     (approvals: ${Date.now() - t4c} ms)`);
   phone.ws.close();
+
+  // 4d. devices: Pair Device for a phone shows the link's QR code; a ws
+  // client pairs with the link's single-use token, shows as connected in
+  // the Devices view (and in the status bar's tooltip); Revoke from the view
+  // closes its socket with 4001
+  const tDev = Date.now();
+  const pixel = await pairDevice(page, { name: 'e2e-pixel', kind: 'phone' });
+  const phoneQr = await pixel.frame.$eval('#qr', (img) => img.complete && img.naturalWidth > 0 && img.alt).catch(() => '');
+  const phoneText = await pixel.frame.$eval('body', (b) => b.innerText.replace(/\s+/g, ' ')).catch(() => '');
+  const pairUrl = new URL(pixel.link);
+  step('Pair Device for a phone: the panel shows the QR code of the pairing link, its countdown and "once"',
+    /link/.test(phoneQr) && pairUrl.protocol === 'http:' && pairUrl.port === String(port1) && pairUrl.hash.startsWith('#pair=') &&
+      /works once/.test(phoneText) && /\d+:\d\d left/.test(phoneText) && /e2e-pixel/.test(phoneText),
+    `${pairUrl.origin}/#pair=…; ${/(\d+:\d\d left)/.exec(phoneText)?.[1] ?? 'no countdown'}`);
+  await page.screenshot({ path: path.join(artifacts, 'pairing-phone.png') });
+  const inLink = JSON.parse(Buffer.from(pairUrl.hash.slice('#pair='.length), 'base64url').toString('utf8'));
+  const pix = await wsClient(inLink.url);
+  pix.send({ type: 'auth', id: 'p1', data: { token: inLink.token, workspaceId: inLink.workspaceId } });
+  const pixAuth = await pix.next((m) => m.id === 'p1');
+  step("a ws client pairs with the link's token and gets its device token", pixAuth.data?.success === true && typeof pixAuth.data?.deviceToken === 'string',
+    `success ${pixAuth.data?.success}, deviceToken ${typeof pixAuth.data?.deviceToken}`);
+  await palette('Companion: Show Devices');
+  const devicesPane = page.locator('.pane', { has: page.locator('.pane-header', { hasText: /devices/i }) }).first();
+  const pixRow = devicesPane.locator('.monaco-list-row', { hasText: 'e2e-pixel' }).first();
+  const pixConnected = await waitFor(async () => {
+    const t = (await pixRow.count()) ? (await pixRow.innerText()).replace(/\s+/g, ' ') : '';
+    return /connected/.test(t) ? t : '';
+  }, 'e2e-pixel connected in the Devices view', 15000).catch(() => '');
+  step('the Devices view shows the phone as connected, with its scopes and expiry', /connected · read · expires in/.test(pixConnected), pixConnected);
+  const otherRows = await devicesPane.locator('.monaco-list-row').allInnerTexts();
+  step('the Devices view lists the devices paired before', ['e2e-phone', 'e2e-approver'].every((n) => otherRows.some((t) => t.includes(n))),
+    otherRows.map((t) => t.replace(/\s+/g, ' ')).join(' | '));
+  await statusItem.hover();
+  const sbHover = page.locator('.monaco-hover, .workbench-hover', { hasText: 'Connected:' }).first();
+  const sbTip = await sbHover.waitFor({ timeout: 5000 }).then(async () => (await sbHover.innerText()).replace(/\s+/g, ' '), () => '');
+  step("the status bar's tooltip names who is connected", /Connected: .*e2e-pixel/.test(sbTip) && /e2e-phone/.test(sbTip), sbTip);
+  await page.mouse.move(700, 400);
+  await pixRow.hover();
+  const devActions = await pixRow.locator('.actions .action-label').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? e.title));
+  await devicesPane.screenshot({ path: path.join(artifacts, 'devices-view.png') });
+  await page.screenshot({ path: path.join(artifacts, 'devices-view-window.png') });
+  step('a device row offers Rename and Revoke inline', JSON.stringify(devActions) === JSON.stringify(['Rename Device', 'Revoke Device']), JSON.stringify(devActions));
+  await pixRow.locator('.action-label[aria-label="Revoke Device"]').click();
+  const dialog = page.locator('.monaco-dialog-box');
+  await dialog.waitFor({ timeout: 10000 });
+  const dialogText = (await dialog.innerText()).replace(/\s+/g, ' ');
+  await page.screenshot({ path: path.join(artifacts, 'devices-revoke-confirm.png') });
+  await dialog.locator('.monaco-button', { hasText: /^Revoke$/ }).click();
+  const pixClose = await Promise.race([pix.closed, sleep(10000).then(() => 'timeout')]);
+  step('Revoke (modal confirm naming the device) closes its socket with 4001', /Revoke "e2e-pixel"\?/.test(dialogText) && pixClose === 4001,
+    `close ${pixClose}; dialog: ${dialogText.slice(0, 120)}`);
+  const pixRevoked = await waitFor(async () => {
+    const t = (await pixRow.count()) ? (await pixRow.innerText()).replace(/\s+/g, ' ') : '';
+    return /revoked/.test(t) ? t : '';
+  }, 'e2e-pixel revoked in the view', 10000).catch(() => '');
+  const c1Open = c1.ws.readyState === WebSocket.OPEN;
+  step('the view shows it revoked; the other devices stay connected', pixRevoked !== '' && c1Open, `${pixRevoked}; e2e-phone open: ${c1Open}`);
+  const back = await tryAuth(`ws://127.0.0.1:${port1}/ws`, pixAuth.data?.deviceToken ?? '', inLink.workspaceId).catch((e) => ({ error: { message: e.message } }));
+  step("the revoked phone's device token is refused", back?.success === false, JSON.stringify(back?.error));
+  console.log(`     (devices: ${Date.now() - tDev} ms)`);
 
   // 5. Stop / Start from the palette
   await palette('Companion: Stop Server');

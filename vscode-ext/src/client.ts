@@ -24,6 +24,7 @@ import {
   type ApprovalsListResult,
   type ClientEventParams,
   type CommandExecutedParams,
+  type DevicesListResult,
   type EditorDiagnosticsParams,
   type EditorExecuteCommandParams,
   type EditorHandlers,
@@ -58,6 +59,8 @@ export interface ClientStatus {
   url?: string;
   /** Authenticated clients, from companion/clientConnected/Disconnected. */
   clients: number;
+  /** Who they are: each one's device name, else its user id (one entry per session). */
+  clientNames: string[];
   error?: string;
   /** Set when the supervisor stopped retrying after too many crashes. */
   gaveUp: boolean;
@@ -140,9 +143,10 @@ export class HelperClient {
   private wantServer = false;
   private crashes: number[] = [];
   private restartTimer: NodeJS.Timeout | undefined;
-  private sessions = new Set<string>();
+  /** Authenticated sessions: id -> device name (else user id). */
+  private sessions = new Map<string, string>();
   private disposed = false;
-  private current: ClientStatus = { state: 'stopped', helperRunning: false, clients: 0, gaveUp: false };
+  private current: ClientStatus = { state: 'stopped', helperRunning: false, clients: 0, clientNames: [], gaveUp: false };
   private startingHelper: Promise<Running> | undefined;
   /** host:port of the settings the helper has, to notice a re-bind. */
   private listenKey = '';
@@ -159,6 +163,8 @@ export class HelperClient {
   readonly onApprovalRequested = new Emitter<Approval>();
   /** companion/approvalResolved: it ended, whoever decided. */
   readonly onApprovalResolved = new Emitter<ApprovalResolvedParams>();
+  /** companion/devicesChanged: a device paired, was revoked or renamed, connected or left. */
+  readonly onDevicesChanged = new Emitter<void>();
   /** A helper process has been initialized (first start and every restart). */
   readonly onReady = new Emitter<void>();
   /** The helper process ended (expected or not): what it held (pending approvals) is gone. */
@@ -177,7 +183,7 @@ export class HelperClient {
   }
 
   get status(): ClientStatus {
-    return { ...this.current };
+    return { ...this.current, clientNames: [...this.current.clientNames] };
   }
 
   /** The helper's process id while it runs. */
@@ -190,7 +196,7 @@ export class HelperClient {
   }
 
   private setStatus(patch: Partial<ClientStatus>): void {
-    this.current = { ...this.current, ...patch, clients: this.sessions.size };
+    this.current = { ...this.current, ...patch, clients: this.sessions.size, clientNames: [...this.sessions.values()] };
     this.onStatus.fire(this.status);
   }
 
@@ -262,7 +268,7 @@ export class HelperClient {
 
     conn.onNotification('window/logMessage', (p: LogMessageParams) => this.onLogMessage.fire(p));
     conn.onNotification('companion/clientConnected', (p: ClientEventParams) => {
-      this.sessions.add(p.sessionId);
+      this.sessions.set(p.sessionId, p.deviceName || p.userId);
       this.setStatus({});
       this.onClientConnected.fire(p);
     });
@@ -286,6 +292,7 @@ export class HelperClient {
     conn.onNotification('companion/approvalResolved', (p: ApprovalResolvedParams) =>
       this.onApprovalResolved.fire(p),
     );
+    conn.onNotification('companion/devicesChanged', () => this.onDevicesChanged.fire());
     conn.onError(([e]) => log.debug(`control plane: ${e.message}`));
     conn.listen();
 
@@ -546,6 +553,22 @@ export class HelperClient {
     return this.request<ApprovalsListResult>('approvals/list', {});
   }
 
+  /** devices/list: the paired devices; undefined when the helper is not running (it is not started for this). */
+  async listDevices(): Promise<DevicesListResult | undefined> {
+    if (!this.run?.initialized) return undefined;
+    return this.request<DevicesListResult>('devices/list', {});
+  }
+
+  /** devices/revoke: closes the device's sessions (4001) and refuses its tokens from now on. */
+  revokeDevice(id: string): Promise<{ revoked: boolean }> {
+    return this.request<{ revoked: boolean }>('devices/revoke', { id });
+  }
+
+  /** devices/rename. */
+  renameDevice(id: string, name: string): Promise<{ renamed: boolean }> {
+    return this.request<{ renamed: boolean }>('devices/rename', { id, name });
+  }
+
   /** workspace/didChangeConfiguration; a new host or port re-binds, which is followed. */
   async sendConfiguration(settings: HelperSettings): Promise<void> {
     const run = this.run;
@@ -585,7 +608,7 @@ export class HelperClient {
     this.disposed = true;
     for (const e of [this.onStatus, this.onClientConnected, this.onClientDisconnected,
       this.onCommandExecuted, this.onLogMessage, this.onCrash, this.onGaveUp,
-      this.onApprovalRequested, this.onApprovalResolved, this.onReady, this.onHelperExited]) {
+      this.onApprovalRequested, this.onApprovalResolved, this.onDevicesChanged, this.onReady, this.onHelperExited]) {
       (e as Emitter<unknown>).clear();
     }
   }

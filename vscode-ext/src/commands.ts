@@ -1,15 +1,32 @@
 /* The command palette (category "Companion"). */
 import * as vscode from 'vscode';
 import type { Controller } from './controller';
+import { deviceNameProblem } from './devices';
 import { showPairingPanel } from './pairing';
-import { pairingPayload } from './pairingPayload';
+import { pairingPayload, pairLink, pairRequest, type PairKind } from './pairingPayload';
 import type { ClientInfo, Scope } from './protocol';
 
+/** Pair Device's arguments (tests, other extensions): what is given is not asked. */
 interface PairArgs {
+  deviceName?: string;
+  kind?: PairKind;
   scopes?: Scope[];
   ttlSeconds?: number;
   userId?: string;
 }
+
+const KINDS: (vscode.QuickPickItem & { pairKind: PairKind })[] = [
+  {
+    pairKind: 'phone',
+    label: '$(device-mobile) Phone (scan a link, single use, 10 min)',
+    detail: 'A QR code of a link to the Companion web app; the phone pairs when it opens it, once, within 10 minutes.',
+  },
+  {
+    pairKind: 'token',
+    label: '$(terminal) Script or bridge (long-lived token)',
+    detail: 'The token itself, the URL and workspace id (and a QR code of them), for a program such as the WhatsApp bridge.',
+  },
+];
 
 const SCOPES: { label: Scope; description: string; picked: boolean }[] = [
   { label: 'read', description: 'git status, log and diff, files, task list, problems', picked: true },
@@ -47,31 +64,44 @@ function ago(ms: number): string {
 }
 
 async function pairDevice(ctl: Controller, args?: PairArgs): Promise<void> {
+  let deviceName = args?.deviceName;
+  if (deviceName === undefined) {
+    deviceName = await vscode.window.showInputBox({
+      title: 'Companion: Pair Device (1/4) — device name',
+      prompt: 'Shown in the Devices view, the status bar and the log, e.g. "Pixel 8" or "WhatsApp bridge"',
+      value: 'Phone',
+      validateInput: (v) => deviceNameProblem(v),
+    });
+    if (deviceName === undefined) return;
+  }
+  const nameProblem = deviceNameProblem(deviceName);
+  if (nameProblem) {
+    void vscode.window.showErrorMessage(`Companion: bad device name: ${nameProblem}.`);
+    return;
+  }
+  let kind = args?.kind;
+  if (!kind) {
+    const picked = await vscode.window.showQuickPick(KINDS, { title: 'Companion: Pair Device (2/4) — what is it?' });
+    if (!picked) return;
+    kind = picked.pairKind;
+  }
   let scopes = args?.scopes;
   if (!scopes) {
     const picked = await vscode.window.showQuickPick(SCOPES, {
       canPickMany: true,
-      title: 'Companion: Pair Device (1/3) — what may the device do?',
-      placeHolder: 'Scopes granted to the token',
+      title: 'Companion: Pair Device (3/4) — what may the device do?',
+      placeHolder: 'Scopes granted to the device',
     });
     if (!picked || picked.length === 0) return;
     scopes = picked.map((p) => p.label);
   }
   let ttlSeconds = args?.ttlSeconds;
   if (!ttlSeconds) {
-    const life = await vscode.window.showQuickPick(LIFETIMES, { title: 'Companion: Pair Device (2/3) — token lifetime' });
+    const life = await vscode.window.showQuickPick(LIFETIMES, {
+      title: `Companion: Pair Device (4/4) — ${kind === 'phone' ? 'how long the phone stays paired' : 'token lifetime'}`,
+    });
     if (!life) return;
     ttlSeconds = life.seconds;
-  }
-  let userId = args?.userId;
-  if (!userId) {
-    userId = await vscode.window.showInputBox({
-      title: 'Companion: Pair Device (3/3) — device name',
-      prompt: 'Shown as the user id in Show Status and the log',
-      value: 'phone',
-      validateInput: (v) => (v.trim().length >= 1 && v.length <= 256 ? undefined : '1 to 256 characters'),
-    });
-    if (!userId) return;
   }
   if (!ctl.trusted) {
     void vscode.window.showWarningMessage('Companion does not run in an untrusted workspace (restricted mode).');
@@ -83,12 +113,21 @@ async function pairDevice(ctl: Controller, args?: PairArgs): Promise<void> {
   }
   const client = ctl.helper;
   if (!client) return;
+  const params = pairRequest({ kind, deviceName, scopes, ttlSeconds, ...(args?.userId ? { userId: args.userId } : {}) });
   try {
-    const r = await client.issueToken({ userId: userId.trim(), scopes, ttlSeconds });
-    ctl.log.info(`pairing token issued for ${userId.trim()} (${scopes.join(' ')}), expires ${new Date(r.expiresAt).toISOString()}`);
-    await showPairingPanel(pairingPayload(r), scopes, ctl.log);
+    const r = await client.issueToken(params);
+    const name = r.deviceName ?? params.deviceName ?? deviceName.trim();
+    const until = new Date(r.expiresAt).toISOString();
+    if (kind === 'phone') {
+      const link = pairLink(r);
+      ctl.log.info(`pairing link issued for device "${name}" (${scopes.join(' ')}), single use, until ${until}`);
+      await showPairingPanel({ kind: 'phone', link, deviceName: name, scopes }, ctl.log);
+    } else {
+      ctl.log.info(`token issued for device "${name}" (${scopes.join(' ')}), expires ${until}`);
+      await showPairingPanel({ kind: 'token', payload: pairingPayload(r), deviceName: name, scopes }, ctl.log);
+    }
   } catch (e) {
-    void vscode.window.showErrorMessage(`Companion: could not issue a token: ${e instanceof Error ? e.message : String(e)}`);
+    void vscode.window.showErrorMessage(`Companion: could not pair ${deviceName.trim()}: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 
@@ -110,7 +149,7 @@ async function showStatus(ctl: Controller): Promise<void> {
       items.push({ label: `Clients (${st.clients.length})`, kind: vscode.QuickPickItemKind.Separator });
       for (const c of st.clients) {
         items.push({
-          label: `$(device-mobile) ${c.userId}`,
+          label: `$(device-mobile) ${c.deviceName || c.userId}`,
           description: c.remoteAddress,
           detail: `connected ${ago(c.connectedAt)}${c.scopes ? ` · ${c.scopes.join(', ')}` : ''} · select to disconnect`,
           buttons: [disconnectButton],
@@ -130,6 +169,7 @@ async function showStatus(ctl: Controller): Promise<void> {
     else items.push({ label: '$(play) Start Server', run: () => ctl.start() });
     items.push({ label: '$(debug-restart) Restart Server', run: () => ctl.restart() });
     items.push({ label: '$(device-mobile) Pair Device', run: () => pairDevice(ctl) });
+    items.push({ label: '$(list-flat) Show Devices', run: () => vscode.commands.executeCommand('companion.showDevices') });
   }
   items.push({ label: '$(output) Show Logs', run: () => ctl.log.show() });
 
@@ -139,7 +179,7 @@ async function showStatus(ctl: Controller): Promise<void> {
   const disconnect = async (c: ClientInfo): Promise<void> => {
     qp.hide();
     await ctl.helper?.disconnect(c.sessionId, 'disconnected from the editor');
-    ctl.log.info(`disconnected ${c.userId} (${c.sessionId})`);
+    ctl.log.info(`disconnected ${c.deviceName || c.userId} (${c.sessionId})`);
   };
   qp.onDidTriggerItemButton((e) => {
     if (e.item.client) void disconnect(e.item.client);
@@ -150,7 +190,7 @@ async function showStatus(ctl: Controller): Promise<void> {
     if (item?.client) {
       const c = item.client;
       void vscode.window
-        .showWarningMessage(`Disconnect ${c.userId} (${c.remoteAddress})?`, { modal: true }, 'Disconnect')
+        .showWarningMessage(`Disconnect ${c.deviceName || c.userId} (${c.remoteAddress})?`, { modal: true }, 'Disconnect')
         .then((choice) => {
           if (choice === 'Disconnect') void disconnect(c);
         });

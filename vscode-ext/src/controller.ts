@@ -157,15 +157,17 @@ export class Controller implements vscode.Disposable {
     this.clientSubs = [
       client.onStatus.on((s) => this.statusBar.update(s)),
       client.onClientConnected.on((p) => {
-        this.log.info(`client connected: ${p.userId} from ${p.remoteAddress} (session ${p.sessionId})`);
+        const who = p.deviceName || p.userId;
+        this.log.info(`client connected: ${who}${p.deviceId ? ` (device ${p.deviceId})` : ''} from ${p.remoteAddress} (session ${p.sessionId})`);
         if (this.settings.notifyOnConnect) {
-          void vscode.window.showInformationMessage(`Companion: ${p.userId} connected from ${p.remoteAddress}`);
+          void vscode.window.showInformationMessage(`Companion: ${who} connected from ${p.remoteAddress}`);
         }
       }),
       client.onClientDisconnected.on((p) => {
-        this.log.info(`client disconnected: ${p.userId} (${p.reason ?? 'closed'})`);
+        const who = p.deviceName || p.userId;
+        this.log.info(`client disconnected: ${who} (${p.reason ?? 'closed'})`);
         if (this.settings.notifyOnConnect) {
-          void vscode.window.showInformationMessage(`Companion: ${p.userId} disconnected`);
+          void vscode.window.showInformationMessage(`Companion: ${who} disconnected`);
         }
       }),
       client.onLogMessage.on((p) => {
@@ -240,7 +242,7 @@ export class Controller implements vscode.Disposable {
     const message = e instanceof Error ? e.message : String(e);
     this.log.error(`start failed: ${message}`);
     if (e instanceof HelperNotFoundError) {
-      this.statusBar.update({ state: 'error', helperRunning: false, clients: 0, gaveUp: false, error: message });
+      this.statusBar.update({ state: 'error', helperRunning: false, clients: 0, clientNames: [], gaveUp: false, error: message });
       void vscode.window.showErrorMessage(`Companion: ${message}`, 'Set Helper Path', 'Show Logs').then((c) => {
         if (c === 'Set Helper Path') void vscode.commands.executeCommand('workbench.action.openSettings', 'companion.helper.path');
         if (c === 'Show Logs') this.log.show();

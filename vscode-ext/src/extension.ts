@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { ApprovalsView } from './approvalsView';
 import { registerCommands } from './commands';
 import { Controller } from './controller';
+import { DevicesView } from './devicesView';
 import { Settings } from './settings';
 import { StatusBar } from './statusBar';
 
@@ -14,7 +15,18 @@ export function activate(context: vscode.ExtensionContext): void {
   const statusBar = new StatusBar();
   controller = new Controller(context, log, settings, statusBar);
   const approvals = new ApprovalsView(log);
-  context.subscriptions.push(log, settings, statusBar, approvals, controller.onDidCreateClient((c) => approvals.attach(c)));
+  const devices = new DevicesView(log);
+  context.subscriptions.push(
+    log,
+    settings,
+    statusBar,
+    approvals,
+    devices,
+    controller.onDidCreateClient((c) => {
+      approvals.attach(c);
+      devices.attach(c);
+    }),
+  );
   registerCommands(context, controller);
   controller.activate();
 }

@@ -34,6 +34,9 @@ export interface StartResult {
 export interface ClientInfo {
   sessionId: string;
   userId: string;
+  /** The device of the session's token (absent for a token minted without one). */
+  deviceId?: string;
+  deviceName?: string;
   remoteAddress: string;
   connectedAt: number;
   scopes?: string[];
@@ -57,19 +60,63 @@ export type Scope = 'read' | 'run' | 'editor' | 'approve' | 'agent' | 'write';
 export interface IssueTokenParams {
   userId: string;
   scopes: Scope[];
+  /** The device token's lifetime (for a pairing token: the token the device gets on first use). */
   ttlSeconds: number;
+  /** The device's name (1-64 printable characters): the Devices view and the log show it. */
+  deviceName?: string;
+  /** A single-use pairing token (10 minutes) and the web app link that carries it. */
+  pairing?: boolean;
 }
 
 export interface IssueTokenResult {
   token: string;
+  /** When this token expires (a pairing token: 10 minutes from now). */
   expiresAt: number;
   url: string;
   workspaceId: string;
+  deviceId?: string;
+  deviceName?: string;
+  pairing?: boolean;
+  /** Pairing only: how long the device token it is exchanged for lives. */
+  deviceTtlSeconds?: number;
+  /** Pairing only: http(s)://HOST:PORT/#pair=<base64url of {v, url, workspaceId, token, expiresAt}>. */
+  pairUrl?: string;
+}
+
+/* Devices (docs/protocol.md, "Devices"): every token names one. */
+
+/** An entry of devices/list; times in ms since the epoch. */
+export interface Device {
+  id: string;
+  name: string;
+  userId: string;
+  scopes: string[];
+  created: number;
+  expires: number;
+  /** 0 or absent: never seen. */
+  lastSeen?: number | null;
+  revoked: boolean;
+  connected: boolean;
+  paired?: boolean;
+  /** Seen with a token minted before devices existed (no device id in it). */
+  unnamed?: boolean;
+  /** The helper's word: active, pending (a pairing link not used yet), expired, revoked. */
+  state?: string;
+  /** Its sessions open now. */
+  sessions?: number;
+}
+
+export interface DevicesListResult {
+  devices: Device[];
+  /** The registry file is corrupt or cannot be written: the helper says why. */
+  problem?: string;
 }
 
 export interface ClientEventParams {
   sessionId: string;
   userId: string;
+  deviceId?: string;
+  deviceName?: string;
   remoteAddress: string;
   reason?: string;
 }

@@ -1,6 +1,7 @@
-/* The status bar item: stopped / starting / running on :PORT with clients / error. */
+/* The status bar item: stopped / starting / running on :PORT with clients (the tooltip names them) / error. */
 import * as vscode from 'vscode';
 import type { ClientStatus } from './client';
+import { connectedSummary } from './devices';
 
 export class StatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
@@ -39,7 +40,10 @@ export class StatusBar implements vscode.Disposable {
       case 'running': {
         const n = s.clients;
         this.item.text = `$(broadcast) Companion :${s.port ?? '?'} · ${n} client${n === 1 ? '' : 's'}`;
-        this.item.tooltip = `Companion is listening on ${s.url ?? '?'} with ${n} authenticated client${n === 1 ? '' : 's'}. Click for status.`;
+        const who = connectedSummary(s.clientNames);
+        this.item.tooltip =
+          `Companion is listening on ${s.url ?? '?'} with ${n} authenticated client${n === 1 ? '' : 's'}.` +
+          `${who ? `\nConnected: ${who}` : ''}\nClick for status.`;
         this.item.backgroundColor = undefined;
         return;
       }

@@ -142,8 +142,8 @@ describe('settings', () => {
     for (const c of pkg.contributes.commands) assert.equal(c.category, 'Companion', c.command);
     const titles = pkg.contributes.commands.map((c) => c.title).sort();
     assert.deepEqual(titles, ['Allow Always', 'Allow Once', 'Deny', 'Notify Paired Devices', 'Open Settings',
-      'Pair Device', 'Restart Server', 'Rotate Secret', 'Show Approvals', 'Show Logs', 'Show Status', 'Start Server',
-      'Stop Server']);
+      'Pair Device', 'Refresh Devices', 'Rename Device', 'Restart Server', 'Revoke Device', 'Rotate Secret',
+      'Show Approvals', 'Show Devices', 'Show Logs', 'Show Status', 'Start Server', 'Stop Server']);
   });
 
   it('tells loopback hosts from others', () => {
