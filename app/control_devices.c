@@ -16,6 +16,7 @@
 #include "core/auth.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/remote.h"
 #include "core/settings.h"
 #include "workspace/workspace.h"
 
@@ -57,7 +58,7 @@ static void respond_token(struct control *ctl, struct rpc_req *req, const char *
                           int64_t expires_ms, const char *dev_id, const char *dev_name, int pairing,
                           int64_t device_ttl)
 {
-    char url[300];
+    char url[REMOTE_URL_LEN];
     pairing_server_url(ctl->env.server, ctl->env.settings, url, sizeof(url));
     json_object *r = json_object_new_object();
     json_object_object_add(r, "token", json_object_new_string(token));

@@ -27,6 +27,7 @@
 #include "app/private_paths.h"
 #include "core/auth.h"
 #include "core/clock.h"
+#include "core/remote.h"
 #include "server/loop.h"
 #include "workspace/commands.h"
 #include "workspace/folder.h"
@@ -242,10 +243,43 @@ static void on_initialized(struct rpc *rpc, struct rpc_req *req, json_object *pa
 {
 }
 
+/* The port clients are told: the bound one, or the settings' while stopped. */
+static int published_port(const struct control *ctl)
+{
+    return server_running(ctl->env.server) ? server_port(ctl->env.server) : ctl->env.settings->port;
+}
+
+/* What server/start and server/status say about how clients reach the
+ * server: url (the WebSocket URL clients are given: server.publicUrl's when
+ * set), appUrl (the phone client's page), tls, and warnings (a listener
+ * beyond loopback without TLS, ...), for the extension to show. */
+static void add_reach(const struct control *ctl, json_object *r)
+{
+    char url[REMOTE_URL_LEN], app[REMOTE_URL_LEN];
+    char warn[REMOTE_WARNINGS_MAX][REMOTE_WARNING_MAX];
+    int port = published_port(ctl);
+    if (remote_ws_url(ctl->env.settings, port, url, sizeof(url)) < 0)
+        url[0] = '\0';
+    if (remote_base_url(ctl->env.settings, port, app, sizeof(app) - 1) < 0)
+        app[0] = '\0';
+    else
+        strcat(app, "/");
+    int running = server_running(ctl->env.server);
+    json_object_object_add(r, "url", running ? json_object_new_string(url) : NULL);
+    json_object_object_add(r, "appUrl", running ? json_object_new_string(app) : NULL);
+    json_object_object_add(r, "tls",
+                           json_object_new_boolean(remote_tls_enabled(ctl->env.settings)));
+    json_object *wa = json_object_new_array();
+    size_t nw = remote_warnings(ctl->env.settings, warn, REMOTE_WARNINGS_MAX);
+    for (size_t i = 0; i < nw; i++)
+        json_object_array_add(wa, json_object_new_string(warn[i]));
+    json_object_object_add(r, "warnings", wa);
+}
+
 static json_object *start_result(struct control *ctl)
 {
     json_object *r = json_object_new_object();
-    json_object_object_add(r, "url", json_object_new_string(server_url(ctl->env.server)));
+    add_reach(ctl, r);
     json_object_object_add(r, "host", json_object_new_string(ctl->env.settings->host));
     json_object_object_add(r, "port", json_object_new_int(server_port(ctl->env.server)));
     return r;
@@ -330,10 +364,7 @@ static void on_server_status(struct rpc *rpc, struct rpc_req *req, json_object *
     json_object_object_add(
         r, "state",
         json_object_new_string(server_running(ctl->env.server) ? "running" : "stopped"));
-    json_object_object_add(r, "url",
-                           server_running(ctl->env.server)
-                               ? json_object_new_string(server_url(ctl->env.server))
-                               : NULL);
+    add_reach(ctl, r);
     json_object_object_add(r, "host", json_object_new_string(ctl->env.settings->host));
     json_object_object_add(
         r, "port",
@@ -450,7 +481,7 @@ static void on_did_change_configuration(struct rpc *rpc, struct rpc_req *req, js
         if (n)
             log_msg(ctl->env.log, LOG_INFO, "auth settings changed: %d session(s) closed", n);
     }
-    server_reconfigure(ctl->env.server, old.host, old.port);
+    server_reconfigure(ctl->env.server, &old);
     agents_settings_changed(ctl->env.agents);
     settings_free(&old);
     log_msg(ctl->env.log, LOG_INFO, "settings applied");

@@ -19,6 +19,7 @@
 #include "app/helper.h"
 #include "app/pairing.h"
 #include "core/qr.h"
+#include "core/remote.h"
 #include "app/reaper.h"
 #include "core/secret.h"
 
@@ -187,7 +188,7 @@ static int cmd_token(const struct cli *c, unsigned scopes, long long ttl)
     if (!reg)
         snprintf(err, sizeof(err), "out of memory");
     if (token && c->pairing) {
-        char url[300];
+        char url[REMOTE_URL_LEN];
         pairing_server_url(NULL, &st, url, sizeof(url));
         char *payload = pairing_payload(url, ws.id, token,
                                         (clock_wall_ms() / 1000 + DEVICES_PAIRING_TTL_S) * 1000);
@@ -361,10 +362,23 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
     char dev_id[DEVICES_ID_LEN + 1] = "";
     char *token = mint(&h.settings, h.devices, h.ws.id, c->user ? c->user : "paired-device", scopes,
                        ttl, c->name ? c->name : "serve token", 0, dev_id, err, sizeof(err));
-    char scopes_text[64];
+    char scopes_text[64], ws_url[REMOTE_URL_LEN], base[REMOTE_URL_LEN];
+    char warn[REMOTE_WARNINGS_MAX][REMOTE_WARNING_MAX];
+    /* What clients are told: server.publicUrl's address when set. */
+    pairing_server_url(h.server, &h.settings, ws_url, sizeof(ws_url));
+    if (remote_base_url(&h.settings, server_port(h.server), base, sizeof(base)) < 0)
+        base[0] = '\0';
+    /* On stderr, which the journal and a terminal both show, before the
+     * banner so it is not scrolled away by the QR code. */
+    size_t nw = remote_warnings(&h.settings, warn, REMOTE_WARNINGS_MAX);
+    for (size_t i = 0; i < nw; i++)
+        fprintf(stderr, "\ncompanion-helper: WARNING: %s\n", warn[i]);
+    if (nw)
+        fputc('\n', stderr);
     printf("Companion %s serving %s\n", COMPANION_VERSION, h.ws.folders[0].path);
-    printf("  URL:          %s\n", server_url(h.server));
-    printf("  Health:       http://%s:%d/health\n", h.settings.host, server_port(h.server));
+    printf("  URL:          %s\n", ws_url);
+    printf("  Web app:      %s/\n", base);
+    printf("  Health:       %s/health\n", base);
     printf("  Workspace id: %s\n", h.ws.id);
     if (token) {
         /* A token is printed only to a terminal: under the systemd unit
@@ -398,7 +412,7 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
     /* A phone pairs by scanning a single-use link; only a terminal can show
      * it (a link in the journal could be used by whoever reads it first). */
     if (isatty(STDOUT_FILENO) && h.settings.alg == AUTH_ALG_HS256) {
-        char pdev[DEVICES_ID_LEN + 1], url[300];
+        char pdev[DEVICES_ID_LEN + 1], url[REMOTE_URL_LEN];
         char *ptok = mint(&h.settings, h.devices, h.ws.id, c->user ? c->user : "paired-device",
                           scopes, ttl, "paired phone", 1, pdev, err, sizeof(err));
         pairing_server_url(h.server, &h.settings, url, sizeof(url));

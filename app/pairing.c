@@ -11,15 +11,16 @@
 #include <json-c/json.h>
 
 #include "core/auth.h"
+#include "core/remote.h"
 #include "core/settings.h"
 #include "server/server.h"
 
 void pairing_server_url(const struct server *srv, const struct settings *st, char *buf, size_t len)
 {
-    if (srv && server_running(srv))
-        snprintf(buf, len, "%s", server_url(srv));
-    else
-        snprintf(buf, len, "ws://%s:%d/ws", st->host, st->port);
+    /* server.publicUrl's when set, else the listener's (wss:// with TLS). */
+    int port = srv && server_running(srv) ? server_port(srv) : st->port;
+    if (remote_ws_url(st, port, buf, len) < 0 && len)
+        buf[0] = '\0';
 }
 
 char *pairing_payload(const char *ws_url, const char *workspace_id, const char *token,

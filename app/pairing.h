@@ -17,8 +17,10 @@
 struct server;
 struct settings;
 
-/* The data plane's URL (ws://HOST:PORT/ws) clients are given: the running
- * server's, else the one the settings would give. */
+/* The data plane's URL clients are given: server.publicUrl's
+ * (wss://box.example/ws) when set, else ws(s)://HOST:PORT/ws of the running
+ * server, or of the settings while it is stopped (remote_ws_url). "" when
+ * it does not fit in len bytes (REMOTE_URL_LEN always does). */
 void pairing_server_url(const struct server *srv, const struct settings *st, char *buf, size_t len);
 /* {v:1,url,workspaceId,token,expiresAt} as compact JSON. */
 char *pairing_payload(const char *ws_url, const char *workspace_id, const char *token,

@@ -104,10 +104,11 @@ int private_paths_apply(struct private_paths *p, const struct settings *st, stru
 {
     /* The files that matter most are named too: a folder's inode does not
      * catch a hard link to a file inside it. */
-    static const char *const config_files[] = {"secret", "whatsapp.token",
-                                               "whatsapp-auth/creds.json"};
+    static const char *const config_files[] = {
+        "secret", "whatsapp.token", "whatsapp-auth/creds.json", "api-token"}; /* the bridge's API */
     enum { N_FILES = sizeof(config_files) / sizeof(config_files[0]) };
-    char config[PATH_MAX], state[PATH_MAX], key_file[PATH_MAX], files[N_FILES][PATH_MAX];
+    char config[PATH_MAX], state[PATH_MAX], key_file[PATH_MAX], tls_key[PATH_MAX],
+        files[N_FILES][PATH_MAX];
     const char *v[PRIVATE_MAX + N_FILES + 8];
     size_t n = 0;
     int have_config = xdg_companion("XDG_CONFIG_HOME", ".config", config, sizeof(config)) == 0;
@@ -119,6 +120,9 @@ int private_paths_apply(struct private_paths *p, const struct settings *st, stru
         v[n++] = p->config_file;
     if (st && st->public_key_path && realpath(st->public_key_path, key_file))
         v[n++] = key_file;
+    /* The TLS key: whoever reads it can pose as this helper. */
+    if (st && st->tls_key_file && realpath(st->tls_key_file, tls_key))
+        v[n++] = tls_key;
     for (size_t i = 0; i < p->n_extra && i < PRIVATE_MAX; i++)
         v[n++] = p->extra[i];
     size_t n_warn = n; /* the files below are inside `config`: one warning is enough */

@@ -5,8 +5,8 @@
  * whatsapp.token and whatsapp-auth/, which is the WhatsApp account), the
  * state folder ($XDG_STATE_HOME/companion: device registries), the
  * extension's storage (initialize's privatePaths), and every file the
- * settings name as a key (auth.publicKeyPath) or that holds them (serve's
- * --config). The list goes to the workspace (workspace_set_private), which
+ * settings name as a key (auth.publicKeyPath, server.tls.keyFile) or that
+ * holds them (serve's --config). The list goes to the workspace (workspace_set_private), which
  * hands it to every folder; folder.c refuses them by device and inode.
  *
  * Also warns, once per path, when a workspace folder contains one of them.

@@ -561,7 +561,8 @@ int settings_parse(struct settings *out, json_object *obj, char *err, size_t err
         return settings_oom(err, errlen);
     if (obj && (settings_parse_fields(settings_fields, ARRAY_LEN(settings_fields), obj, &t, NULL,
                                       err, errlen) != 0 ||
-                settings_parse_commands(&t, obj, err, errlen) != 0)) {
+                settings_parse_commands(&t, obj, err, errlen) != 0 ||
+                settings_parse_remote(&t, obj, err, errlen) != 0)) {
         settings_free(&t);
         return -1;
     }

@@ -65,6 +65,9 @@ struct settings {
     int port;   /* 0..65535, 0 = ephemeral; default 3001 */
     struct settings_strv allowed_origins;
     struct settings_strv allowed_hosts;
+    char *public_url;    /* server.publicUrl as an origin ("https://box.example"); NULL: none */
+    char *tls_cert_file; /* server.tls.certFile, absolute; NULL: no TLS */
+    char *tls_key_file;  /* server.tls.keyFile, absolute; NULL: no TLS. Never served */
 
     char *secret;          /* NULL when none was given; never logged */
     int alg;               /* enum auth_alg */
@@ -107,6 +110,26 @@ struct settings {
 
     int log_level; /* enum settings_log_level, default info */
 };
+
+/* server.publicUrl split into its parts (settings_remote.c). */
+#define SETTINGS_URL_MAX 512 /* a publicUrl with its NUL */
+struct settings_url {
+    int https;
+    char host[256]; /* lower case; an IPv6 literal keeps its brackets */
+    int port;       /* the explicit port, or the scheme's default (80, 443) */
+    int default_port;
+};
+
+/* Checks a server.publicUrl value of len bytes: http:// or https://, a host
+ * name or address, an optional port, no user name or password, no query, no
+ * fragment, no path but "/". 0 with *out filled, or -1 with err naming the
+ * key and what is wrong (err may be NULL). */
+int settings_url_parse(const char *text, size_t len, struct settings_url *out, char *err,
+                       size_t errlen);
+/* "https://host[:port]" with no trailing slash and no default port (a
+ * browser's Origin for that URL; how publicUrl is stored). 0, or -1 when it
+ * does not fit in n bytes. */
+int settings_url_origin(const struct settings_url *u, char *buf, size_t n);
 
 /* Fills s with the contract's defaults (secret NULL). */
 void settings_init(struct settings *s);

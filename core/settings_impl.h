@@ -82,6 +82,8 @@ char *settings_dup_text(const char *s, size_t len);
 int settings_oom(char *err, size_t errlen);
 /* tasks, agents and defaultAgent (settings_commands.c). */
 int settings_parse_commands(struct settings *s, json_object *root, char *err, size_t errlen);
+/* server.publicUrl and server.tls (settings_remote.c). */
+int settings_parse_remote(struct settings *s, json_object *root, char *err, size_t errlen);
 
 /* Indexed by enum auth_alg and enum settings_log_level. */
 extern const char *const settings_alg_names[3];

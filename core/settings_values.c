@@ -69,6 +69,9 @@ void settings_free(struct settings *s)
     free(s->host);
     settings_strv_free(&s->allowed_origins);
     settings_strv_free(&s->allowed_hosts);
+    free(s->public_url);
+    free(s->tls_cert_file);
+    free(s->tls_key_file);
     settings_free_wiped(s->secret);
     free(s->public_key);
     free(s->public_key_path);
@@ -126,6 +129,7 @@ int settings_copy(struct settings *dst, const struct settings *src)
     /* Detach every pointer borrowed from src first, so a failure half-way
      * frees only what this copy allocated. */
     t.host = t.secret = t.public_key = t.public_key_path = t.audience = t.issuer = NULL;
+    t.public_url = t.tls_cert_file = t.tls_key_file = NULL;
     t.allowed_origins = t.allowed_hosts = t.editor_commands = (struct settings_strv){0};
     t.tasks = NULL;
     t.tasks_n = 0;
@@ -138,6 +142,9 @@ int settings_copy(struct settings *dst, const struct settings *src)
              settings_dup_str(&t.public_key_path, src->public_key_path) ||
              settings_dup_str(&t.audience, src->audience) ||
              settings_dup_str(&t.issuer, src->issuer) ||
+             settings_dup_str(&t.public_url, src->public_url) ||
+             settings_dup_str(&t.tls_cert_file, src->tls_cert_file) ||
+             settings_dup_str(&t.tls_key_file, src->tls_key_file) ||
              settings_strv_copy(&t.allowed_origins, &src->allowed_origins) ||
              settings_strv_copy(&t.allowed_hosts, &src->allowed_hosts) ||
              settings_strv_copy(&t.editor_commands, &src->editor_commands) ||

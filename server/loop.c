@@ -303,8 +303,10 @@ struct loop *loop_new(struct logger *log, char *err, size_t errlen)
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     /* lws 4.1 reads VALIDATE_UTF8 from the context, not the vhost. */
+    /* DO_SSL_GLOBAL_INIT: the server's vhost speaks TLS when server.tls is
+     * set (ws_server.c); lws registers its OpenSSL ex_data slots here. */
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS |
-                   LWS_SERVER_OPTION_VALIDATE_UTF8;
+                   LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.user = l;
     info.port = CONTEXT_PORT_NO_LISTEN;
     /* lws 4.1's own loop polls every socket with poll(2) on each turn, so

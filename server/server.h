@@ -83,14 +83,18 @@ enum server_err server_start(struct server *srv, char *err, size_t errlen);
  * turn of the loop when both are gone (at most a second), also when the
  * server was not running. Several pending stops each get their done. */
 void server_stop(struct server *srv, void (*done)(void *ud), void *ud);
-/* Re-applies host/port to a running server: clients get 1001 and the
- * listener re-binds (errors are logged). Returns 1 when a re-bind started. */
-int server_reconfigure(struct server *srv, const char *old_host, int old_port);
+/* Re-applies host, port and server.tls to a running server (old: the
+ * settings it runs with until now): clients get 1001 and the listener
+ * re-binds (errors are logged). Returns 1 when a re-bind started. */
+int server_reconfigure(struct server *srv, const struct settings *old);
 
 int server_running(const struct server *srv);
+int server_tls(const struct server *srv); /* the listener speaks TLS (https, wss) */
 int server_stopping(const struct server *srv);
-const char *server_url(const struct server *srv); /* "" when not running */
-int server_port(const struct server *srv);        /* bound port; 0 when not running */
+/* The listener's own ws(s)://HOST:PORT/ws ("" when not running); what
+ * clients are told is remote_ws_url's (server.publicUrl first). */
+const char *server_url(const struct server *srv);
+int server_port(const struct server *srv); /* bound port; 0 when not running */
 int64_t server_started_at_ms(const struct server *srv);
 int server_connections(const struct server *srv);
 int server_authenticating(const struct server *srv);

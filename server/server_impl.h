@@ -27,6 +27,7 @@ struct server {
     struct logger *log;
     struct session_handler handler;
     struct lws_vhost *vhost; /* serves the sockets our listener accepts */
+    int tls;                 /* vhost speaks TLS (server.tls, made at start) */
     struct listener *listener;
 
     int running, stopping;

@@ -5,7 +5,8 @@
  * `GET /metrics` is answered with the owner's text (session_handler),
  * the phone client's files are handed to webapp.c (GET and HEAD only),
  * the upgrade's credentials are read, and WebSocket events are handed to
- * session.c. Also starts, stops and re-binds the listener (see server.h).
+ * session.c. Also starts, stops and re-binds the listener (see server.h),
+ * and with server.tls makes the vhost speak TLS (lws' OpenSSL support).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +23,7 @@
 
 #include "core/clock.h"
 #include "core/guard.h"
+#include "core/remote.h"
 #include "server/loop_lws.h"
 #include "server/server_impl.h"
 #include "server/webapp.h"
@@ -79,20 +81,28 @@ static int refuse(struct server *srv, struct lws *wsi, unsigned status, const ch
 
 /* Host and Origin checks shared by /health, the app's files and the
  * upgrade. Returns 0 when the request may go on, else the answer has been
- * written. An Origin passes when it is listed or when it is the page's own
- * (the app this helper serves, at the Host that passed the check). */
+ * written. A Host passes when it is loopback with our port, listed, or
+ * server.publicUrl's; an Origin when it is listed, publicUrl's, or the
+ * page's own (the app this helper serves, at the Host that passed). */
 static int gate_request(struct server *srv, struct lws *wsi)
 {
     char host[300] = "", origin[300] = "";
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HOST) >= (int)sizeof(host) ||
-        lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0 ||
-        !guard_host_allowed(host, srv->bound_port, &srv->st->allowed_hosts))
+    int direct = 0, public = 0;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HOST) < (int)sizeof(host) &&
+        lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0) {
+        direct = guard_host_allowed(host, srv->bound_port, &srv->st->allowed_hosts);
+        public = !direct && remote_host_allowed(srv->st, host);
+    }
+    if (!direct && !public)
         return refuse(srv, wsi, 403, "FORBIDDEN", "host not allowed");
+    /* Reached through publicUrl's name, the page's own origin is
+     * publicUrl's (the scheme the browser used, not the one we see). */
     int olen = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
     if (olen > 0 && (olen >= (int)sizeof(origin) ||
                      lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
                      (!guard_origin_allowed(origin, &srv->st->allowed_origins) &&
-                      !guard_origin_is_self(origin, host, 0))))
+                      !remote_origin_allowed(srv->st, origin) &&
+                      !(direct && guard_origin_is_self(origin, host, srv->tls)))))
         return refuse(srv, wsi, 403, "FORBIDDEN", "origin not allowed");
     return 0;
 }
@@ -134,6 +144,12 @@ static int health_answer(struct server *srv, struct lws *wsi, struct ws_pss *pss
     json_object_object_add(o, "uptime",
                            json_object_new_int64((clock_mono_ms() - srv->started_mono_ms) / 1000));
     json_object_object_add(o, "connections", json_object_new_int(srv->n_connections));
+    char warn[REMOTE_WARNINGS_MAX][REMOTE_WARNING_MAX];
+    size_t nw = remote_warnings(srv->st, warn, REMOTE_WARNINGS_MAX);
+    json_object *wa = json_object_new_array();
+    for (size_t i = 0; i < nw; i++)
+        json_object_array_add(wa, json_object_new_string(warn[i]));
+    json_object_object_add(o, "warnings", wa);
     /* ISO 8601 UTC with milliseconds, as the servers Companion replaces
      * answered (2025-08-04T12:00:00.000Z). */
     int64_t now = clock_wall_ms();
@@ -450,6 +466,30 @@ static const lws_retry_bo_t ws_no_validity = {.secs_since_valid_ping = 0,
 
 static void stop_timer_cb(void *arg);
 
+/* The vhost accepted sockets are adopted into: plain, or TLS with the
+ * settings' files (checked by remote_tls_check first). Only HTTP/1.1 is
+ * offered by ALPN: the gate and the upgrade are HTTP/1.1's. */
+static struct lws_vhost *make_vhost(struct server *srv, int tls)
+{
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    info.protocols = ws_protocols;
+    info.vhost_name = tls ? "companion-tls" : "companion";
+    info.timeout_secs = 10;
+    info.keepalive_timeout = 5;
+    info.retry_and_idle_policy = &ws_no_validity;
+    info.user = srv;
+    if (tls) {
+        info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = srv->st->tls_cert_file;
+        info.ssl_private_key_filepath = srv->st->tls_key_file;
+        info.alpn = "http/1.1";
+        info.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+    }
+    return lws_create_vhost(loop_lws_context(srv->loop), &info);
+}
+
 struct server *server_new(struct loop *l, const struct settings *st, struct logger *log,
                           const struct session_handler *handler, char *err, size_t errlen)
 {
@@ -464,16 +504,7 @@ struct server *server_new(struct loop *l, const struct settings *st, struct logg
     srv->handler = *handler;
     srv->tick = loop_timer_new(l, session_tick, srv);
     srv->stop_timer = loop_timer_new(l, stop_timer_cb, srv);
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof(info));
-    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
-    info.protocols = ws_protocols;
-    info.vhost_name = "companion";
-    info.timeout_secs = 10;
-    info.keepalive_timeout = 5;
-    info.retry_and_idle_policy = &ws_no_validity;
-    info.user = srv;
-    srv->vhost = srv->tick && srv->stop_timer ? lws_create_vhost(loop_lws_context(l), &info) : NULL;
+    srv->vhost = srv->tick && srv->stop_timer ? make_vhost(srv, 0) : NULL;
     if (!srv->vhost) {
         snprintf(err, errlen, "cannot create the WebSocket vhost");
         loop_timer_free(srv->tick);
@@ -518,8 +549,26 @@ enum server_err server_start(struct server *srv, char *err, size_t errlen)
         if (srv->running)
             return SERVER_OK; /* its completion was a restart */
     }
-    if (settings_check_server(st, err, errlen) < 0)
+    if (settings_check_server(st, err, errlen) < 0 || remote_tls_check(st, err, errlen) < 0)
         return SERVER_E_SETTINGS;
+    /* A TLS vhost is made at every start, so a renewed certificate is read
+     * again by a restart; a plain one is kept. What is left on the old one
+     * (clients that did not take their 1001 in time) is closed with it. */
+    int tls = remote_tls_enabled(st);
+    if (tls || srv->tls) {
+        struct lws_vhost *vh = make_vhost(srv, tls);
+        if (!vh) {
+            snprintf(err, errlen,
+                     tls ? "server.tls: libwebsockets refused the certificate or key (see the "
+                           "log)"
+                         : "cannot create the WebSocket vhost");
+            return tls ? SERVER_E_SETTINGS : SERVER_E_INTERNAL;
+        }
+        struct lws_vhost *old = srv->vhost;
+        srv->vhost = vh;
+        srv->tls = tls;
+        lws_vhost_destroy(old);
+    }
     const char *iface = iface_for(st->host);
     struct listener *l = calloc(1, sizeof(*l));
     if (!l) {
@@ -547,16 +596,22 @@ enum server_err server_start(struct server *srv, char *err, size_t errlen)
     const char *shown = st->host;
     int v6 = strchr(iface, ':') != NULL;
     snprintf(srv->url, sizeof(srv->url),
-             v6 && shown[0] != '[' ? "ws://[%s]:%d/ws" : "ws://%s:%d/ws", shown, srv->bound_port);
+             v6 && shown[0] != '[' ? "%s://[%s]:%d/ws" : "%s://%s:%d/ws", srv->tls ? "wss" : "ws",
+             shown, srv->bound_port);
     srv->running = 1;
     srv->started_at_ms = clock_wall_ms();
     srv->started_mono_ms = clock_mono_ms();
     log_msg(srv->log, LOG_INFO, "listening on %s", srv->url);
-    if (!guard_host_is_loopback(shown))
+    /* Without TLS remote_warnings says it, louder. */
+    if (!guard_host_is_loopback(shown) && srv->tls)
         log_msg(srv->log, LOG_WARN,
                 "server.host %s is reachable from other machines: anyone who can reach it may "
                 "try tokens",
                 shown);
+    char warn[REMOTE_WARNINGS_MAX][REMOTE_WARNING_MAX];
+    size_t nw = remote_warnings(st, warn, REMOTE_WARNINGS_MAX);
+    for (size_t i = 0; i < nw; i++)
+        log_msg(srv->log, LOG_WARN, "%s", warn[i]);
     return SERVER_OK;
 }
 
@@ -620,15 +675,28 @@ static void restart_after_stop(void *arg)
         log_msg(srv->log, LOG_ERROR, "server could not re-bind: %s", err);
 }
 
-int server_reconfigure(struct server *srv, const char *old_host, int old_port)
+static int same_text(const char *a, const char *b)
 {
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+int server_reconfigure(struct server *srv, const struct settings *old)
+{
+    const struct settings *st = srv->st;
     if (!srv->running)
         return 0;
-    if (strcmp(old_host, srv->st->host) == 0 && old_port == srv->st->port)
+    if (strcmp(old->host, st->host) == 0 && old->port == st->port &&
+        same_text(old->tls_cert_file, st->tls_cert_file) &&
+        same_text(old->tls_key_file, st->tls_key_file))
         return 0;
-    log_msg(srv->log, LOG_INFO, "server.host/port changed: re-binding");
+    log_msg(srv->log, LOG_INFO, "server.host, port or tls changed: re-binding");
     server_stop(srv, restart_after_stop, srv);
     return 1;
+}
+
+int server_tls(const struct server *srv)
+{
+    return srv->tls;
 }
 
 int server_running(const struct server *srv)

@@ -50,6 +50,8 @@ describe('finding 1: a read token never reaches the helper\'s own files', () => 
     const wa = path.join(home.env.XDG_CONFIG_HOME, 'companion', 'whatsapp-auth');
     mkdirSync(wa, { recursive: true, mode: 0o700 });
     writeFileSync(path.join(wa, 'creds.json'), '{"WHATSAPP-ACCOUNT":1}');
+    // The WhatsApp bridge's API token (its default state folder is this one).
+    writeFileSync(path.join(home.env.XDG_CONFIG_HOME, 'companion', 'api-token'), 'BRIDGE-API-TOKEN-XYZ', { mode: 0o600 });
     writeFileSync(path.join(home.dir, 'notes.txt'), 'mine\n');
     ({ srv, url, workspaceId, token } = await served(home, home.dir));
     c = await paired(url, token, workspaceId);
@@ -80,7 +82,8 @@ describe('finding 1: a read token never reaches the helper\'s own files', () => 
     symlinkSync('config/companion', path.join(home.dir, 'innocent-dir'));
     symlinkSync(path.join(home.env.XDG_CONFIG_HOME, 'companion', 'secret'), path.join(home.dir, 'innocent-abs'));
     linkSync(path.join(home.env.XDG_CONFIG_HOME, 'companion', 'secret'), path.join(home.dir, 'hardlink'));
-    for (const p of ['innocent-dir/secret', 'innocent-abs', 'hardlink', 'innocent-dir']) {
+    linkSync(path.join(home.env.XDG_CONFIG_HOME, 'companion', 'api-token'), path.join(home.dir, 'hardlink-api'));
+    for (const p of ['innocent-dir/secret', 'innocent-abs', 'hardlink', 'hardlink-api', 'innocent-dir']) {
       const r = await c.command(p === 'innocent-dir' ? 'fs.list' : 'fs.read', { path: p });
       assert.equal(r.data.error?.code, 'FORBIDDEN', `${p}: ${JSON.stringify(r.data).slice(0, 200)}`);
     }

@@ -57,6 +57,8 @@ export interface ClientStatus {
   helperRunning: boolean;
   port?: number;
   url?: string;
+  /** The helper's warnings about how the server is reached (server/start, server/status). */
+  warnings?: string[];
   /** Authenticated clients, from companion/clientConnected/Disconnected. */
   clients: number;
   /** Who they are: each one's device name, else its user id (one entry per session). */
@@ -117,9 +119,13 @@ export function parseStderrLine(line: string): { level: keyof Logger; text: stri
   return { level: m[1] as keyof Logger, text: m[2] as string };
 }
 
+/** What decides how the server is reached: a change is followed by server/start (a re-bind, new URL and warnings). */
 function listenKeyOf(settings: HelperSettings): string {
-  const server = (settings.server ?? {}) as { host?: string; port?: number };
-  return `${server.host ?? '127.0.0.1'}:${server.port ?? 3001}`;
+  const server = (settings.server ?? {}) as {
+    host?: string; port?: number; publicUrl?: string; tls?: { certFile?: string; keyFile?: string };
+  };
+  return JSON.stringify([server.host ?? '127.0.0.1', server.port ?? 3001, server.publicUrl ?? '',
+    server.tls?.certFile ?? '', server.tls?.keyFile ?? '']);
 }
 
 interface Running {
@@ -474,7 +480,7 @@ export class HelperClient {
     try {
       const r = await this.request<StartResult>('server/start', {});
       this.sessions.clear();
-      this.setStatus({ state: 'running', port: r.port, url: r.url, error: undefined });
+      this.setStatus({ state: 'running', port: r.port, url: r.url, warnings: r.warnings ?? [], error: undefined });
       return r;
     } catch (e) {
       // The helper died meanwhile: the supervisor restarts it (and the server).
@@ -525,7 +531,7 @@ export class HelperClient {
   async serverStatus(): Promise<StatusResult> {
     const s = await this.request<StatusResult>('server/status', {});
     if (s.state === 'running' && typeof s.port === 'number') {
-      this.setStatus({ state: 'running', port: s.port, url: s.url ?? undefined });
+      this.setStatus({ state: 'running', port: s.port, url: s.url ?? undefined, warnings: s.warnings ?? [] });
     }
     return s;
   }

@@ -155,7 +155,10 @@ export class Controller implements vscode.Disposable {
       cwd: folder?.uri.scheme === 'file' ? folder.uri.fsPath : path.dirname(found.path),
     });
     this.clientSubs = [
-      client.onStatus.on((s) => this.statusBar.update(s)),
+      client.onStatus.on((s) => {
+        this.statusBar.update(s);
+        if (s.state === 'running') this.settings.warnAbout(s.warnings ?? []);
+      }),
       client.onClientConnected.on((p) => {
         const who = p.deviceName || p.userId;
         this.log.info(`client connected: ${who}${p.deviceId ? ` (device ${p.deviceId})` : ''} from ${p.remoteAddress} (session ${p.sessionId})`);
@@ -208,7 +211,6 @@ export class Controller implements vscode.Disposable {
       );
       return undefined;
     }
-    this.settings.warnIfExposed();
     try {
       const client = await this.ensureClient();
       const r = await client.startServer();
@@ -267,7 +269,6 @@ export class Controller implements vscode.Disposable {
   }
 
   private async settingsChanged(): Promise<void> {
-    this.settings.warnIfExposed();
     const client = this.client;
     if (!client) return;
     const st = client.status;

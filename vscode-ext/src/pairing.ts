@@ -63,7 +63,7 @@ export async function showPairingPanel(v: PairingView, log: vscode.LogOutputChan
 function reachNote(address: string): string {
   const host = new URL(address).hostname;
   if (!isLoopbackHost(host)) return '';
-  return `<p class="note">This address (${esc(host)}) reaches this machine only: a phone can open it only through a forward or tunnel to this machine (such as VS Code's port forwarding or an SSH forward), or after you set the address Companion listens on or announces in its settings. Programs on this machine, such as a chat bridge, can use it as is.</p>`;
+  return `<p class="note">This address (${esc(host)}) reaches this machine only: a phone can open it only through a tunnel or forward to this machine (Tailscale serve, VS Code's port forwarding, an SSH forward) with <code>companion.server.publicUrl</code> set to its address, or when Companion listens on a LAN address with <code>companion.server.tls</code> (see docs/remote-access.md). Programs on this machine, such as a chat bridge, can use it as is.</p>`;
 }
 
 function page(nonce: string, title: string, body: string): string {

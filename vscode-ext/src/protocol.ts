@@ -26,9 +26,16 @@ export interface InitializeResult {
 }
 
 export interface StartResult {
+  /** The WebSocket URL clients are given (server.publicUrl's when set). */
   url: string;
+  /** The phone client's page on that address. */
+  appUrl?: string;
   host: string;
   port: number;
+  /** The listener speaks TLS (server.tls). */
+  tls?: boolean;
+  /** What is risky about how the server is reached (no TLS beyond loopback...). */
+  warnings?: string[];
 }
 
 export interface ClientInfo {
@@ -46,6 +53,9 @@ export interface ClientInfo {
 export interface StatusResult {
   state: 'running' | 'stopped';
   url: string | null;
+  appUrl?: string | null;
+  tls?: boolean;
+  warnings?: string[];
   host?: string;
   port?: number | null;
   startedAt: number | null;

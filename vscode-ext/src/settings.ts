@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { HelperSettings } from './protocol';
 import {
-  EXTENSION_ONLY_KEYS, HELPER_SETTING_DEFAULTS, isLoopbackHost, readSettings, toHelperSettings, type ReadSettings,
+  EXTENSION_ONLY_KEYS, HELPER_SETTING_DEFAULTS, readSettings, toHelperSettings, type ReadSettings,
 } from './settingsShape';
 
 export const SECTION = 'companion';
@@ -25,7 +25,7 @@ export class Settings implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   /** Fires when the companion settings or the secret change. */
   readonly onDidChange = this.changed.event;
-  private warnedHost: string | undefined;
+  private warnedKey = '';
   private warnedIgnored = '';
 
   constructor(
@@ -102,23 +102,22 @@ export class Settings implements vscode.Disposable {
     return typeof v === 'string' ? v : '127.0.0.1';
   }
 
-  /** Warns once per value when the server would listen beyond this machine. */
-  warnIfExposed(): void {
-    const host = this.host;
-    if (isLoopbackHost(host)) {
-      this.warnedHost = undefined;
-      return;
+  /**
+   * Shows the helper's warnings about how the server is reached (listening
+   * beyond loopback without TLS, a plain-http public URL), each text once
+   * until it goes away.
+   */
+  warnAbout(warnings: readonly string[]): void {
+    const key = warnings.join('\n');
+    if (key === this.warnedKey) return;
+    this.warnedKey = key;
+    for (const w of warnings) {
+      void vscode.window
+        .showWarningMessage(`Companion: ${w}`, 'Open Settings')
+        .then((choice) => {
+          if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'companion.server');
+        });
     }
-    if (this.warnedHost === host) return;
-    this.warnedHost = host;
-    void vscode.window
-      .showWarningMessage(
-        `Companion: companion.server.host is "${host}", not loopback: other machines on the network can reach the server. Keep tokens short-lived.`,
-        'Open Setting',
-      )
-      .then((choice) => {
-        if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'companion.server.host');
-      });
   }
 
   dispose(): void {

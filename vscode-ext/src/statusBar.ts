@@ -39,12 +39,15 @@ export class StatusBar implements vscode.Disposable {
         return;
       case 'running': {
         const n = s.clients;
-        this.item.text = `$(broadcast) Companion :${s.port ?? '?'} · ${n} client${n === 1 ? '' : 's'}`;
+        const warnings = s.warnings ?? [];
+        const icon = warnings.length ? '$(warning)' : '$(broadcast)';
+        this.item.text = `${icon} Companion :${s.port ?? '?'} · ${n} client${n === 1 ? '' : 's'}`;
         const who = connectedSummary(s.clientNames);
         this.item.tooltip =
           `Companion is listening on ${s.url ?? '?'} with ${n} authenticated client${n === 1 ? '' : 's'}.` +
-          `${who ? `\nConnected: ${who}` : ''}\nClick for status.`;
-        this.item.backgroundColor = undefined;
+          `${who ? `\nConnected: ${who}` : ''}\nClick for status.` +
+          warnings.map((w) => `\n\nWarning: ${w}`).join('');
+        this.item.backgroundColor = warnings.length ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
         return;
       }
       case 'error':

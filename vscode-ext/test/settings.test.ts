@@ -76,6 +76,27 @@ describe('settings', () => {
     assert.deepEqual(r.ignoredWorkspaceKeys, ['auth.publicKey', 'helper.path', 'server.host']);
   });
 
+  it('reads publicUrl and server.tls from user settings only, and sends them nested', () => {
+    for (const k of ['server.publicUrl', 'server.tls.certFile', 'server.tls.keyFile']) {
+      assert.equal(props[`companion.${k}`]?.scope, 'machine', `${k}: a repository must not name where it is reached`);
+      assert.ok(MACHINE_SCOPED_KEYS.includes(k), k);
+    }
+    const inspected: Record<string, InspectedValue> = {
+      'server.publicUrl': { defaultValue: '', workspaceValue: 'https://evil.example' },
+      'server.tls.certFile': { defaultValue: '', globalValue: '/home/me/c.pem', workspaceFolderValue: '/tmp/evil.pem' },
+      'server.tls.keyFile': { defaultValue: '', globalValue: '/home/me/k.pem' },
+    };
+    const merged: Record<string, unknown> = {
+      'server.publicUrl': 'https://evil.example', 'server.tls.certFile': '/tmp/evil.pem', 'server.tls.keyFile': '/home/me/k.pem',
+    };
+    const r = readSettings({ get: (k) => merged[k], inspect: (k) => inspected[k] }, Object.keys(inspected));
+    assert.equal(r.get('server.publicUrl'), '');
+    assert.deepEqual(r.ignoredWorkspaceKeys, ['server.publicUrl', 'server.tls.certFile']);
+    assert.deepEqual(toHelperSettings(r.get, undefined), {
+      server: { publicUrl: '', tls: { certFile: '/home/me/c.pem', keyFile: '/home/me/k.pem' } },
+    });
+  });
+
   it('forwards agents and defaultAgent like tasks: window-scoped, so a trusted workspace may set them', () => {
     const agents = { copilot: { type: 'vscode-lm', vendor: 'copilot', family: 'gpt-4o' }, claude: { command: 'npx', args: ['a'] } };
     const flat: Record<string, unknown> = { agents, defaultAgent: 'copilot', tasks: {} };

@@ -2,6 +2,8 @@
 import path from 'node:path';
 import type { Config } from './config.js';
 import type { Reporter } from './log.js';
+import { BridgeApi, loadApiToken } from './api.js';
+import type { ApiTuning } from './api.js';
 import { HelperClient } from './helperClient.js';
 import { NotifyState } from './notify.js';
 import { Relay } from './relay.js';
@@ -11,6 +13,8 @@ export interface Bridge {
   relay: Relay;
   helpers: HelperClient[];
   transport: ChatTransport;
+  /** The bridge's own API (--api-port), null without it. */
+  api: BridgeApi | null;
   /** Drains queued replies (up to drainMs), then closes both sides. */
   stop(drainMs?: number): Promise<void>;
 }
@@ -39,7 +43,7 @@ export function notifyStateFile(config: Config): string {
   return path.join(config.stateDir ?? path.dirname(config.authDir), 'notify.json');
 }
 
-export async function startBridge(config: Config, transport: ChatTransport, reporter: Reporter, tuning: BridgeTuning = {}): Promise<Bridge> {
+export async function startBridge(config: Config, transport: ChatTransport, reporter: Reporter, tuning: BridgeTuning = {}, apiTuning: ApiTuning = {}): Promise<Bridge> {
   const { coalesceMs, maxQueuedRepliesPerChat, replyHoldMs, maxHeldPerChat, orderHoldMs, replyTimeoutMs, ...helperTuning } = tuning;
   const helpers = config.workspaces.map((w) => new HelperClient({
     name: w.name,
@@ -92,6 +96,7 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
       reporter.event('status', { whatsapp: 'connecting' });
     }
   });
+  const api = config.apiPort === undefined ? null : await startApi(config, transport, relay, reporter, apiTuning);
   relay.start();
   for (const h of helpers) h.start();
   await transport.start();
@@ -100,8 +105,10 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
     relay,
     helpers,
     transport,
+    api,
     stop(drainMs = 5000): Promise<void> {
       stopped ??= (async () => {
+        await api?.close();
         const drained = await relay.drain(drainMs);
         if (!drained) reporter.log('warn', `some replies were not sent within ${drainMs} ms`);
         await Promise.all(helpers.map((h) => h.stop()));
@@ -113,3 +120,12 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
   };
 }
 
+
+/** The API's token (BRIDGE_TOKEN, else `<stateDir>/api-token`), then the API on 127.0.0.1:apiPort. */
+async function startApi(config: Config, transport: ChatTransport, relay: Relay, reporter: Reporter, tuning: ApiTuning): Promise<BridgeApi> {
+  const { token, source } = loadApiToken(config.stateDir ?? path.dirname(config.authDir), tuning.env);
+  reporter.log('info', `api: token from ${source}`);
+  return BridgeApi.start({
+    ...tuning, port: config.apiPort!, token, transport, reporter, allows: (m) => relay.allows(m), allow: config.allow, groups: config.groups,
+  });
+}

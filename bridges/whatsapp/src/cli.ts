@@ -41,6 +41,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then((code) => { process.exit(code); }, (e: unknown) => {
-  process.stderr.write(`companion-whatsapp: ${(e as Error).stack ?? String(e)}\n`);
+  // The API's start-up problems (token file, port) are the user's to fix: their message, no stack.
+  const apiProblem = e instanceof Error && e.name === 'ApiStartError';
+  process.stderr.write(`companion-whatsapp: ${apiProblem ? e.message : (e as Error).stack ?? String(e)}\n`);
   process.exit(1);
 });

@@ -25,6 +25,8 @@ export interface Config {
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   /** The WhatsApp Web version to present ("2.3000.1023456789"), instead of fetching the current one. */
   waVersion?: string | undefined;
+  /** The bridge's own API on 127.0.0.1 (0: any free port); undefined: no API. */
+  apiPort?: number | undefined;
 }
 
 export type ParseResult =
@@ -46,9 +48,12 @@ Options:
                        separated); your own "message yourself" chat always is
   --auth-dir DIR       where the WhatsApp session is kept
                        (default ~/.config/companion/whatsapp-auth, mode 0700)
+  --api-port PORT      serve the bridge's API (QR code, status, messages,
+                       send) on 127.0.0.1:PORT, 0 = any free port; token from
+                       BRIDGE_TOKEN, else <state folder>/api-token
   --config FILE        JSON file with the same keys (helperUrl, tokenFile,
                        workspaceId, allow, authDir, stateDir, groups,
-                       perSenderPerMinute, waVersion)
+                       perSenderPerMinute, waVersion, apiPort)
                        and "workspaces": [{name, url, tokenFile, workspaceId}]
   --json               stdout: one JSON event per line (qr, status, message,
                        sent, error); logs go to stderr
@@ -75,6 +80,7 @@ interface FileConfig {
   helperSendsPerSecond?: unknown;
   workspaces?: unknown;
   waVersion?: unknown;
+  apiPort?: unknown;
 }
 
 const DEFAULT_URL = 'ws://127.0.0.1:3001/ws';
@@ -102,6 +108,13 @@ function posInt(v: unknown, key: string, dflt: number): number {
   return v;
 }
 
+/** A TCP port, 0 meaning any free one. */
+function port(v: unknown, key: string): number {
+  const n = typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${key}: not a port (0-65535): ${String(v)}`);
+  return n;
+}
+
 function checkUrl(u: string, key: string): string {
   let parsed: URL;
   try { parsed = new URL(u); } catch { throw new Error(`"${key}" is not a URL: ${u}`); }
@@ -120,6 +133,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
   let json = false;
   let relink = false;
   let verbose = false;
+  let apiPortFlag: string | undefined;
   const valueFlags: Record<string, keyof typeof flags> = {
     '--helper-url': 'helperUrl', '--token-file': 'tokenFile', '--workspace': 'workspaceId', '--auth-dir': 'authDir', '--config': 'config', '--wa-version': 'waVersion',
   };
@@ -130,6 +144,11 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
     if (arg.startsWith('--') && eq > 0) { inline = arg.slice(eq + 1); arg = arg.slice(0, eq); }
     if (arg === '--help' || arg === '-h') return { kind: 'help' };
     if (arg === '--version') return { kind: 'version' };
+    if (arg === '--api-port') {
+      apiPortFlag = inline ?? argv[++i];
+      if (apiPortFlag === undefined || apiPortFlag.length === 0) return { kind: 'error', message: '--api-port needs a value' };
+      continue;
+    }
     const boolFlag = arg === '--json' || arg === '--relink' || arg === '--verbose';
     if (boolFlag) {
       if (inline !== undefined) return { kind: 'error', message: `${arg} takes no value` };
@@ -217,6 +236,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
         helperSendsPerSecond: posInt(file.helperSendsPerSecond, 'helperSendsPerSecond', 10),
         logLevel: verbose ? 'debug' : 'info',
         waVersion: waVersion?.trim(),
+        apiPort: apiPortFlag !== undefined ? port(apiPortFlag, '--api-port') : file.apiPort === undefined || file.apiPort === null ? undefined : port(file.apiPort, 'apiPort'),
       },
     };
   } catch (e) {

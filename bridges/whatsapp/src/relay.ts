@@ -319,6 +319,11 @@ export class Relay {
     this.enqueue(self, Promise.resolve([text]));
   }
 
+  /** Whether this message's chat may command (the allowlist); the bridge's API shows only such chats. */
+  allows(m: IncomingMessage): boolean {
+    return this.isAllowed(m).ok;
+  }
+
   private isAllowed(m: IncomingMessage): { ok: boolean; why: string } {
     if (m.isStatusBroadcast) return { ok: false, why: 'status broadcast' };
     if (m.isGroup) {
