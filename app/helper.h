@@ -30,6 +30,7 @@ struct control;
 struct dataplane;
 struct devices;
 struct dispatch;
+struct filewatch;
 struct gitwatch;
 struct loop;
 struct loop_fd;
@@ -60,6 +61,7 @@ struct helper {
     struct approvals *approvals;
     struct agents *agents;
     struct gitwatch *gitwatch;
+    struct filewatch *filewatch;
     struct control *control; /* editor mode */
     struct secret_watch *secret_watch;
     int reaper_fd; /* to the process that kills task groups if we die */
@@ -78,6 +80,8 @@ void helper_watch_secret(struct helper *h);
 void helper_bind_devices(struct helper *h);
 /* Starts the git watcher on the current folders (again). */
 void helper_watch_git(struct helper *h);
+/* Starts the file watcher (file.changed) on the current folders (again). */
+void helper_watch_files(struct helper *h);
 /* Starts the server, and the reaper with it. */
 enum server_err helper_start_server(struct helper *h, char *err, size_t errlen);
 /* Runs the loop until helper_exit() has finished. Returns the exit code. */

@@ -2,8 +2,12 @@
  * Path confinement: fs.read and fs.list with fuzzed paths in a workspace
  * whose neighbourhood holds a marker file and links that lead to it. Any
  * answer that carries the marker, or any success for a path that names
- * something outside, is a confinement failure and aborts.
+ * something outside, is a confinement failure and aborts. fs.write and
+ * fs.delete get the same paths: the folder above the workspace must keep
+ * exactly its two entries and the marker its content, and nothing may be
+ * written under `.git`.
  */
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,8 +17,10 @@
 #include <unistd.h>
 
 #include "workspace/fs.h"
+#include "workspace/fs_write.h"
 
 static char root[256];
+static char base_dir[256];
 static struct workspace_folder folder;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -25,6 +31,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     char p[512];
     snprintf(root, sizeof(root), "%s/ws", base);
+    snprintf(base_dir, sizeof(base_dir), "%s", base);
     mkdir(root, 0700);
     snprintf(p, sizeof(p), "%s/outside.txt", base);
     FILE *f = fopen(p, "w");
@@ -52,6 +59,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     snprintf(p, sizeof(p), "%s/fifo", root);
     mkfifo(p, 0600);
+    snprintf(p, sizeof(p), "%s/.git", root);
+    mkdir(p, 0700);
+    snprintf(p, sizeof(p), "%s/g", root);
+    if (symlink(".git", p) < 0)
+        abort();
     folder.name = "ws";
     folder.path = root;
     return 0;
@@ -83,6 +95,34 @@ static void check(struct cmd_result *res, enum cmd_status st, const char *input)
     }
 }
 
+/* The neighbourhood is as it was: two entries, the marker intact, .git empty. */
+static void check_outside(void)
+{
+    char p[512], buf[64] = "";
+    size_t n = 0;
+    DIR *d = opendir(base_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    if (d)
+        closedir(d);
+    snprintf(p, sizeof(p), "%s/outside.txt", base_dir);
+    FILE *f = fopen(p, "r");
+    if (n != 2 || !f || !fgets(buf, sizeof(buf), f) || strcmp(buf, "OUTSIDE-MARKER\n") != 0)
+        abort();
+    fclose(f);
+    snprintf(p, sizeof(p), "%s/.git", root);
+    n = 0;
+    d = opendir(p);
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    if (!d || n != 0)
+        abort();
+    closedir(d);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -97,6 +137,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(&res, fs_read(&folder, 1, args, &res), input ? input : "");
     memset(&res, 0, sizeof(res));
     check(&res, fs_list(&folder, 1, args, &res), input ? input : "");
+    json_object_object_del(args, "maxBytes");
+    memset(&res, 0, sizeof(res));
+    json_object_object_add(args, "content", json_object_new_string("FUZZ-WRITTEN"));
+    check(&res, fs_write(&folder, 1, args, 1024, &res), input ? input : "");
+    json_object_put(res.data);
+    json_object_object_del(args, "content");
+    memset(&res, 0, sizeof(res));
+    check(&res, fs_delete(&folder, 1, args, &res), input ? input : "");
+    json_object_put(res.data);
+    check_outside();
     free(input);
     json_object_put(args);
     return 0;
