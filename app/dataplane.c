@@ -15,6 +15,7 @@
 #include "app/dispatch.h"
 #include "app/editor_port.h"
 #include "app/events.h"
+#include "app/sio_events.h"
 #include "core/auth.h"
 #include "core/clock.h"
 #include "core/envelope.h"
@@ -75,6 +76,18 @@ static void auth_fail(struct dataplane *dp, struct client *c, json_object *id, e
     dp->env.counters->auth_failed++;
     log_msg(dp->env.log, LOG_INFO, "session %s from %s: authentication refused (%s: %s)",
             session_id(c->s), session_remote(c->s), auth_result_code(r), why);
+    if (session_dialect(c->s) == SESSION_SOCKETIO) {
+        /* socket.io-client raises connect_error with this message. */
+        char m[220];
+        snprintf(m, sizeof(m), "%s: %s", auth_result_code(r), why);
+        session_sio_connect_error(c->s, m);
+        return;
+    }
+    if (session_dialect(c->s) == SESSION_ENVELOPE) {
+        session_send_error(c->s, NULL, auth_result_code(r), why);
+        session_close(c->s, 4001, r == AUTH_EXPIRED ? "token expired" : "authentication failed");
+        return;
+    }
     json_object *data = json_object_new_object();
     json_object_object_add(data, "success", json_object_new_boolean(0));
     json_object *err = json_object_new_object();
@@ -83,6 +96,28 @@ static void auth_fail(struct dataplane *dp, struct client *c, json_object *id, e
     json_object_object_add(data, "error", err);
     session_send(c->s, "auth_response", id, data);
     session_close(c->s, 4001, r == AUTH_EXPIRED ? "token expired" : "authentication failed");
+}
+
+/* auth_response {success, sessionId, userId, workspaceId, scopes, ...}. */
+static void authenticated_reply(struct dataplane *dp, struct client *c, json_object *id)
+{
+    const struct settings *st = dp->env.st;
+    json_object *msg = json_object_new_object();
+    json_object_object_add(msg, "type", json_object_new_string("auth_response"));
+    if (id)
+        json_object_object_add(msg, "id", json_object_get(id));
+    json_object_object_add(msg, "sessionId", json_object_new_string(session_id(c->s)));
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "success", json_object_new_boolean(1));
+    json_object_object_add(data, "sessionId", json_object_new_string(session_id(c->s)));
+    json_object_object_add(data, "userId", json_object_new_string(c->user_id));
+    json_object_object_add(data, "workspaceId", json_object_new_string(dp->env.ws->id));
+    json_object_object_add(data, "scopes", scopes_json(c->scopes));
+    json_object_object_add(data, "heartbeatIntervalMs",
+                           json_object_new_int64((int64_t)st->heartbeat_interval_s * 1000));
+    json_object_object_add(data, "expiresAt", json_object_new_int64(c->exp_s * 1000));
+    json_object_object_add(msg, "data", data);
+    session_send_obj(c->s, msg);
 }
 
 /* Verifies a token and answers auth_response. Used for the first message,
@@ -121,22 +156,18 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
     /* exp was range-checked by auth_verify, so this cannot overflow. */
     session_set_authed(c->s, (g.exp + st->leeway_s) * 1000);
 
-    json_object *msg = json_object_new_object();
-    json_object_object_add(msg, "type", json_object_new_string("auth_response"));
-    if (id)
-        json_object_object_add(msg, "id", json_object_get(id));
-    json_object_object_add(msg, "sessionId", json_object_new_string(session_id(c->s)));
-    json_object *data = json_object_new_object();
-    json_object_object_add(data, "success", json_object_new_boolean(1));
-    json_object_object_add(data, "sessionId", json_object_new_string(session_id(c->s)));
-    json_object_object_add(data, "userId", json_object_new_string(c->user_id));
-    json_object_object_add(data, "workspaceId", json_object_new_string(dp->env.ws->id));
-    json_object_object_add(data, "scopes", scopes_json(c->scopes));
-    json_object_object_add(data, "heartbeatIntervalMs",
-                           json_object_new_int64((int64_t)st->heartbeat_interval_s * 1000));
-    json_object_object_add(data, "expiresAt", json_object_new_int64(c->exp_s * 1000));
-    json_object_object_add(msg, "data", data);
-    session_send_obj(c->s, msg);
+    if (!refresh && session_dialect(c->s) == SESSION_SOCKETIO) {
+        session_sio_connected(c->s);
+        sio_events_connected(&dp->env, c);
+    } else if (!refresh && session_dialect(c->s) == SESSION_ENVELOPE) {
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "sessionId", json_object_new_string(session_id(c->s)));
+        json_object_object_add(d, "userId", json_object_new_string(c->user_id));
+        json_object_object_add(d, "scopes", scopes_json(c->scopes));
+        session_send(c->s, "session_created", NULL, d);
+    } else {
+        authenticated_reply(dp, c, id);
+    }
 
     if (!refresh) {
         log_msg(dp->env.log, LOG_INFO, "session %s: %s connected from %s", session_id(c->s),
@@ -168,9 +199,21 @@ static void on_opened(void *ud, struct session *s, const struct guard_creds *cre
         c->next->prev = c;
     *dp->env.clients = c;
     session_set_data(s, c);
-    if (creds->bad && (creds->has_token || creds->from_header || creds->has_workspace_id))
+    int dialect = session_dialect(s);
+    if (creds->bad && (creds->has_token || creds->from_header || creds->has_workspace_id)) {
         auth_fail(dp, c, NULL, AUTH_INVALID, creds->bad);
-    else if (creds->has_token)
+    } else if (creds->has_token && dialect == SESSION_ENVELOPE &&
+               strncmp(creds->token, "guest_", 6) == 0) {
+        /* The envelope pattern's unauthenticated guests (docs/security.md). */
+        auth_fail(dp, c, NULL, AUTH_INVALID,
+                  "guest tokens are not accepted: use a Companion token");
+    } else if (!creds->has_token && dialect == SESSION_ENVELOPE) {
+        session_send_error(s, NULL, "AUTH_REQUIRED", "a token is required: /socket.io/?token=...");
+        session_close(s, 4001, "authentication required");
+    } else if (!creds->has_token && dialect == SESSION_SOCKETIO) {
+        dp->env.counters->auth_failed++;
+        session_sio_connect_error(s, "AUTH_REQUIRED: a token is required (auth: {token})");
+    } else if (creds->has_token)
         authenticate(dp, c, NULL, creds->token, strlen(creds->token),
                      creds->has_workspace_id ? creds->workspace_id : NULL);
 }
@@ -184,6 +227,7 @@ static void on_closed(void *ud, struct session *s)
     c->gone = 1;
     dispatch_client_gone(dp->env.dispatch, c);
     agents_client_gone(dp->env.agents, c);
+    sio_events_client_gone(c);
     if (c->authed) {
         log_msg(dp->env.log, LOG_INFO, "session %s: %s disconnected (%d %s)", session_id(s),
                 c->user_id, session_close_code(s),
@@ -425,6 +469,38 @@ static void on_message(void *ud, struct session *s, const char *msg, size_t len,
     envelope_clear(&env);
 }
 
+static void on_sio_event(void *ud, struct session *s, const char *name, json_object *args,
+                         int64_t ack)
+{
+    struct dataplane *dp = ud;
+    struct client *c = session_data(s);
+    if (!c || !c->authed)
+        return;
+    dp->env.counters->messages_in++;
+    metrics_table_add_literal(&dp->env.counters->in_by_type, "socketio", 1);
+    if (!rate_take(dp, c)) {
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "code", json_object_new_string("RATE_LIMITED"));
+        json_object_object_add(e, "message",
+                               json_object_new_string("too many messages; slow down"));
+        session_sio_emit(s, "error", e);
+        return;
+    }
+    dp->env.counters->commands++;
+    sio_events_event(&dp->env, c, name, args, ack);
+}
+
+static void on_sio_outgoing(void *ud, struct session *s, json_object *msg)
+{
+    struct dataplane *dp = ud;
+    struct client *c = session_data(s);
+    if (!c) {
+        json_object_put(msg);
+        return;
+    }
+    sio_events_outgoing(&dp->env, c, msg);
+}
+
 struct dataplane *dataplane_new(const struct dataplane_env *env)
 {
     struct dataplane *dp = calloc(1, sizeof(*dp));
@@ -446,6 +522,8 @@ void dataplane_handler(struct dataplane *dp, struct session_handler *out)
     out->opened = on_opened;
     out->message = on_message;
     out->closed = on_closed;
+    out->sio_event = on_sio_event;
+    out->sio_outgoing = on_sio_outgoing;
 }
 
 json_object *dataplane_clients_json(const struct dataplane *dp)

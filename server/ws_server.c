@@ -33,13 +33,6 @@
  * a newer one once limits.maxUnauthenticated are waiting. */
 #define PENDING_GRACE_MS 1000
 
-struct ws_pss {
-    struct session *session;
-    char *body; /* an HTTP answer waiting for HTTP_WRITEABLE */
-    size_t body_len;
-    struct webapp_reply web; /* a file of the phone client being written */
-};
-
 static struct server *server_of(struct lws *wsi)
 {
     return lws_vhost_user(lws_get_vhost(wsi));
@@ -95,6 +88,12 @@ static int gate_request(struct server *srv, struct lws *wsi)
                       !guard_origin_is_self(origin, host, 0))))
         return refuse(srv, wsi, 403, "FORBIDDEN", "origin not allowed");
     return 0;
+}
+
+/* /socket.io/ (socket.io-client's default path) or /socket.io. */
+static int path_is_sio(const char *p)
+{
+    return strcmp(p, "/socket.io/") == 0 || strcmp(p, "/socket.io") == 0;
 }
 
 static int uri_path_is(struct lws *wsi, const char *want)
@@ -158,6 +157,8 @@ static int on_http(struct server *srv, struct lws *wsi, struct ws_pss *pss, cons
     char *uri;
     int uri_len;
     int method = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
+    if (path_is_sio(path))
+        return eio_http(srv, wsi, pss);
     if (webapp_has(path)) {
         if (method != LWSHUMETH_GET && method != LWSHUMETH_HEAD)
             return refuse(srv, wsi, 405, "METHOD_NOT_ALLOWED", "only GET and HEAD");
@@ -184,8 +185,20 @@ static int on_confirm_upgrade(struct server *srv, struct lws *wsi, const char *p
         return refuse(srv, wsi, 400, "BAD_REQUEST", "only websocket upgrades");
     if (gate_request(srv, wsi))
         return 1;
-    if (!uri_path_is(wsi, "/ws"))
+    if (!uri_path_is(wsi, "/ws") && !uri_path_is(wsi, "/socket.io/") &&
+        !uri_path_is(wsi, "/socket.io"))
         return refuse(srv, wsi, 404, "NOT_FOUND", "the WebSocket endpoint is /ws");
+    char eio[8], transport[16];
+    if (!uri_path_is(wsi, "/ws") && lws_get_urlarg_by_name(wsi, "EIO=", eio, sizeof(eio))) {
+        if (strcmp(eio, "4") != 0)
+            return refuse(srv, wsi, 400, "BAD_REQUEST", "only Engine.IO 4 (EIO=4) is supported");
+        if (!lws_get_urlarg_by_name(wsi, "transport=", transport, sizeof(transport)) ||
+            strcmp(transport, "websocket") != 0)
+            return refuse(srv, wsi, 400, "BAD_REQUEST", "transport=websocket expected");
+        char sid[SESSION_ID_LEN + 2];
+        if (lws_get_urlarg_by_name(wsi, "sid=", sid, sizeof(sid)))
+            return srv->running ? 0 : refuse(srv, wsi, 503, "UNAVAILABLE", "server stopping");
+    }
     if (!srv->running)
         return refuse(srv, wsi, 503, "UNAVAILABLE", "server stopping");
     if (srv->n_connections >= srv->st->max_connections)
@@ -247,6 +260,12 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     case LWS_CALLBACK_HTTP:
         return on_http(srv, wsi, pss, in ? (const char *)in : "");
 
+    case LWS_CALLBACK_HTTP_BODY:
+        return pss ? eio_http_body(srv, wsi, pss, in, len) : 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return pss ? eio_http_body_done(srv, wsi, pss) : 0;
+
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (pss && webapp_pending(&pss->web))
             return webapp_write(wsi, &pss->web);
@@ -259,6 +278,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                 return -1;
             if (lws_http_transaction_completed(wsi))
                 return -1;
+            return 0;
+        }
+        if (pss) {
+            int r = eio_http_writeable(srv, wsi, pss);
+            return r == 1 ? 0 : r;
         }
         return 0;
 
@@ -268,6 +292,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             free(pss->body);
             pss->body = NULL;
             webapp_reply_free(&pss->web);
+            eio_http_closed(pss, wsi);
         }
         return 0;
 
@@ -277,7 +302,14 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     case LWS_CALLBACK_ESTABLISHED: {
         if (srv->freeing)
             return -1;
-        pss->session = session_new(srv, wsi);
+        int dialect = SESSION_NATIVE;
+        if (!uri_path_is(wsi, "/ws")) {
+            char eio[8];
+            if (lws_get_urlarg_by_name(wsi, "EIO=", eio, sizeof(eio)))
+                return eio_ws_established(srv, wsi, pss);
+            dialect = SESSION_ENVELOPE;
+        }
+        pss->session = session_new(srv, wsi, dialect, 0);
         if (!pss->session)
             return -1;
         struct guard_creds c;
@@ -289,6 +321,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     }
 
     case LWS_CALLBACK_RECEIVE:
+        if (pss->probe)
+            return eio_ws_receive(srv, wsi, pss, in, len);
         return pss->session ? session_on_receive(pss->session, in, len) : -1;
 
     case LWS_CALLBACK_RECEIVE_PONG:
@@ -297,12 +331,16 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         return 0;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (pss->probe)
+            return eio_ws_writeable(wsi, pss);
         return pss->session ? session_on_writable(pss->session) : -1;
 
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         return 0;
 
     case LWS_CALLBACK_CLOSED:
+        if (pss)
+            eio_ws_closed(pss, wsi);
         if (pss && pss->session) {
             session_free(pss->session);
             pss->session = NULL;
