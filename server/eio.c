@@ -34,10 +34,23 @@
 #include "core/sio.h"
 #include "server/server_impl.h"
 
+int eio_query_arg(struct lws *wsi, const char *name, char *buf, int len)
+{
+    /* lws copies the whole "name=value" and points past the name; an
+     * argument longer than its buffer ends the search, so the buffer is
+     * roomy and the value must fit in buf. */
+    char tmp[512];
+    buf[0] = '\0';
+    const char *v = lws_get_urlarg_by_name(wsi, name, tmp, sizeof(tmp));
+    if (!v || strlen(v) >= (size_t)len)
+        return 0;
+    memcpy(buf, v, strlen(v) + 1);
+    return 1;
+}
+
 static int arg(struct lws *wsi, const char *name, char *buf, int len)
 {
-    buf[0] = '\0';
-    return lws_get_urlarg_by_name(wsi, name, buf, len) != NULL;
+    return eio_query_arg(wsi, name, buf, len);
 }
 
 /* A complete answer: headers now, the body on HTTP_WRITEABLE (ws_server.c
@@ -451,7 +464,8 @@ void eio_refuse(struct session *s, const char *why)
     json_object_object_add(e, "code", json_object_new_string("INVALID_MESSAGE"));
     json_object_object_add(e, "message", json_object_new_string(why));
     size_t len;
-    queue_owned(s, sio_event_encode("error", e, -1, &len), len);
+    char *t = sio_event_encode("error", e, -1, &len);
+    queue_owned(s, t, len);
     session_close(s, 1002, "parse error");
 }
 
@@ -462,7 +476,8 @@ static void on_connect(struct session *s, struct sio_packet *pkt)
         json_object *e = json_object_new_object();
         json_object_object_add(e, "message", json_object_new_string("Invalid namespace"));
         size_t len;
-        queue_owned(s, sio_packet_encode(SIO_CONNECT_ERROR, pkt->nsp, -1, e, &len), len);
+        char *t = sio_packet_encode(SIO_CONNECT_ERROR, pkt->nsp, -1, e, &len);
+        queue_owned(s, t, len);
         json_object_put(e);
         return;
     }
@@ -573,7 +588,8 @@ int session_sio_emit(struct session *s, const char *event, json_object *payload)
     }
     metrics_table_add(&s->srv->counters.out_by_type, event, 1);
     size_t len;
-    return queue_owned(s, sio_event_encode(event, payload, -1, &len), len);
+    char *t = sio_event_encode(event, payload, -1, &len);
+    return queue_owned(s, t, len);
 }
 
 int session_sio_ack(struct session *s, int64_t ack, json_object *args)

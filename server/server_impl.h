@@ -139,6 +139,8 @@ void session_tick_arm(struct server *srv);
 void session_tick(void *srv);
 
 /* eio.c: Engine.IO 4 transports on /socket.io/ (see eio.c). */
+/* A query argument's value (name with its '='): 1, or 0 when absent. */
+int eio_query_arg(struct lws *wsi, const char *name, char *buf, int len);
 int eio_http(struct server *srv, struct lws *wsi, struct ws_pss *pss);
 int eio_http_body(struct server *srv, struct lws *wsi, struct ws_pss *pss, const void *in,
                   size_t len);

@@ -189,14 +189,14 @@ static int on_confirm_upgrade(struct server *srv, struct lws *wsi, const char *p
         !uri_path_is(wsi, "/socket.io"))
         return refuse(srv, wsi, 404, "NOT_FOUND", "the WebSocket endpoint is /ws");
     char eio[8], transport[16];
-    if (!uri_path_is(wsi, "/ws") && lws_get_urlarg_by_name(wsi, "EIO=", eio, sizeof(eio))) {
+    if (!uri_path_is(wsi, "/ws") && eio_query_arg(wsi, "EIO=", eio, sizeof(eio))) {
         if (strcmp(eio, "4") != 0)
             return refuse(srv, wsi, 400, "BAD_REQUEST", "only Engine.IO 4 (EIO=4) is supported");
-        if (!lws_get_urlarg_by_name(wsi, "transport=", transport, sizeof(transport)) ||
+        if (!eio_query_arg(wsi, "transport=", transport, sizeof(transport)) ||
             strcmp(transport, "websocket") != 0)
             return refuse(srv, wsi, 400, "BAD_REQUEST", "transport=websocket expected");
         char sid[SESSION_ID_LEN + 2];
-        if (lws_get_urlarg_by_name(wsi, "sid=", sid, sizeof(sid)))
+        if (eio_query_arg(wsi, "sid=", sid, sizeof(sid)))
             return srv->running ? 0 : refuse(srv, wsi, 503, "UNAVAILABLE", "server stopping");
     }
     if (!srv->running)
@@ -305,7 +305,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         int dialect = SESSION_NATIVE;
         if (!uri_path_is(wsi, "/ws")) {
             char eio[8];
-            if (lws_get_urlarg_by_name(wsi, "EIO=", eio, sizeof(eio)))
+            if (eio_query_arg(wsi, "EIO=", eio, sizeof(eio)))
                 return eio_ws_established(srv, wsi, pss);
             dialect = SESSION_ENVELOPE;
         }
