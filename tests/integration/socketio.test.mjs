@@ -87,4 +87,324 @@ describe('Socket.IO on /socket.io/', () => {
       } finally { sock.close(); }
     });
   }
+
+  test('chat_message goes to the agent conversation named by sessionId; the room hears both sides', async () => {
+    const tok = ed.token({ scope: 'read agent' });
+    const a = await connected(sio(ed, { auth: { token: tok } }));
+    const b = await connected(sio(ed, { auth: { token: ed.token({ sub: 'other', scope: 'read' }) }, transports: ['websocket'] }));
+    const outsider = await connected(sio(ed, { auth: { token: tok }, transports: ['websocket'] }));
+    try {
+      assert.deepEqual(await b.timeout(5000).emitWithAck('join_session', 'sess-1'), { success: true, sessionId: 'sess-1' });
+      const heardQuestion = once(b, 'chat_message', (m) => m.role === 'user');
+      const heardAnswerB = once(b, 'chat_message', (m) => m.role === 'assistant', 30000 * SLOW);
+      const heardAnswerA = once(a, 'chat_message', (m) => m.role === 'assistant', 30000 * SLOW);
+      let outsiderHeard = false;
+      outsider.on('chat_message', () => { outsiderHeard = true; });
+      const ack = await a.timeout(5000).emitWithAck('chat_message', { content: 'echo hello from the phone', sessionId: 'sess-1', projectId: 'p1' });
+      assert.equal(ack.success, true);
+      assert.match(ack.messageId, /^[0-9a-f-]{36}$/);
+      const q = await heardQuestion;
+      assert.equal(q.content, 'echo hello from the phone');
+      assert.equal(q.sessionId, 'sess-1');
+      assert.equal(q.projectId, 'p1');
+      assert.equal(q.userId, 'tester');
+      const [ansA, ansB] = await Promise.all([heardAnswerA, heardAnswerB]);
+      assert.match(ansA.content, /hello from the phone/);
+      assert.equal(ansB.sessionId, 'sess-1');
+      assert.equal(ansA.content, ansB.content);
+      assert.equal(outsiderHeard, false, 'a client that did not join the session hears nothing');
+    } finally { a.close(); b.close(); outsider.close(); }
+  });
+
+  test('chat_message: bad payloads and missing scope are refused with a clear error', async () => {
+    const s = await connected(sio(ed, { auth: { token: ed.token({ scope: 'read' }) }, transports: ['websocket'] }));
+    try {
+      const forbidden = await s.timeout(5000).emitWithAck('chat_message', { content: 'hi', sessionId: 's' });
+      assert.equal(forbidden.success, false);
+      assert.equal(forbidden.error.code, 'FORBIDDEN');
+      const bad = await s.timeout(5000).emitWithAck('chat_message', { content: 5, sessionId: 's' });
+      assert.equal(bad.error.code, 'INVALID_MESSAGE');
+      const err = once(s, 'error');
+      s.emit('chat_message', 'not an object');
+      const e = await err;
+      assert.equal(e.code, 'INVALID_MESSAGE');
+      assert.equal(e.event, 'chat_message');
+      const unknown = await s.timeout(5000).emitWithAck('no_such_event', {});
+      assert.equal(unknown.error.code, 'UNKNOWN_EVENT');
+    } finally { s.close(); }
+  });
+
+  test('terminal_command runs a configured task (by name or exact command line) and streams terminal_output', async () => {
+    const s = await connected(sio(ed, { auth: { token: ed.token({ scope: 'read run' }) } }));
+    const watcher = await connected(sio(ed, { auth: { token: ed.token({ sub: 'w', scope: 'read' }) }, transports: ['websocket'] }));
+    try {
+      await watcher.timeout(5000).emitWithAck('join_session', 'term-1');
+      for (const command of ['hello', 'echo hello world']) {
+        const outs = [];
+        const done = new Promise((resolve) => {
+          s.on('terminal_output', function on(o) { outs.push(o); if (o.type === 'exit') { s.off('terminal_output', on); resolve(); } });
+        });
+        const seen = once(watcher, 'terminal_output', (o) => o.type === 'exit');
+        const ack = await s.timeout(5000).emitWithAck('terminal_command', { command, sessionId: 'term-1' });
+        assert.deepEqual(ack, { success: true, task: 'hello' });
+        await done;
+        assert.equal(outs.filter((o) => o.type === 'output').map((o) => o.output).join(''), 'hello world\n');
+        const end = outs.at(-1);
+        assert.equal(end.exitCode, 0);
+        assert.equal(end.command, command);
+        assert.equal(end.sessionId, 'term-1');
+        assert.equal((await seen).exitCode, 0);
+      }
+      const fails = once(s, 'terminal_output', (o) => o.type === 'exit');
+      s.emit('terminal_command', { command: 'fails', sessionId: 'term-1' });
+      assert.equal((await fails).exitCode, 3);
+    } finally { s.close(); watcher.close(); }
+  });
+
+  test('terminal_command never runs an arbitrary command, and needs the run scope', async () => {
+    const s = await connected(sio(ed, { auth: { token: ed.token({ scope: 'read run' }) }, transports: ['websocket'] }));
+    const r = await connected(sio(ed, { auth: { token: ed.token({ scope: 'read' }) }, transports: ['websocket'] }));
+    try {
+      let ran = false;
+      s.on('terminal_output', () => { ran = true; });
+      for (const command of ['echo hello  world', 'echo hello world; id', 'rm -rf /', 'echo hello', 'hello ', 'sh -c id']) {
+        const ack = await s.timeout(5000).emitWithAck('terminal_command', { command, sessionId: 't' });
+        assert.equal(ack.success, false, command);
+        assert.equal(ack.error.code, 'UNKNOWN_TASK');
+        assert.match(ack.error.message, /configured task/);
+      }
+      const forbidden = await r.timeout(5000).emitWithAck('terminal_command', { command: 'hello', sessionId: 't' });
+      assert.equal(forbidden.error.code, 'FORBIDDEN');
+      await sleep(200);
+      assert.equal(ran, false);
+    } finally { s.close(); r.close(); }
+  });
+
+  test('tts_notification both ways: sending needs run; everyone connected hears it with type and priority', async () => {
+    const sender = await connected(sio(ed, { auth: { token: ed.token({ scope: 'read run' }) } }));
+    const reader = await connected(sio(ed, { auth: { token: ed.token({ sub: 'r', scope: 'read' }) }, transports: ['websocket'] }));
+    try {
+      const heard = once(reader, 'tts_notification');
+      const ack = await sender.timeout(5000).emitWithAck('tts_notification', { message: 'Build completed successfully!', type: 'success', priority: 'urgent' });
+      assert.equal(ack.success, true);
+      assert.ok(ack.delivered >= 2);
+      assert.deepEqual(await heard, { message: 'Build completed successfully!', type: 'success', priority: 'urgent' });
+      const denied = await reader.timeout(5000).emitWithAck('tts_notification', { message: 'x' });
+      assert.equal(denied.error.code, 'FORBIDDEN');
+      const bad = await sender.timeout(5000).emitWithAck('tts_notification', { message: 'x', type: 'loud' });
+      assert.equal(bad.error.code, 'INVALID_MESSAGE');
+      // The editor's notify reaches Socket.IO clients as tts_notification too.
+      const fromEditor = once(reader, 'tts_notification', (n) => n.message === 'from the editor');
+      await ed.request('server/broadcast', { type: 'notify', data: { title: 'T', message: 'from the editor', level: 'warning' } });
+      const n = await fromEditor;
+      assert.equal(n.type, 'warning');
+      assert.equal(n.priority, 'normal');
+    } finally { sender.close(); reader.close(); }
+  });
+
+  test('rooms: join_session / join_project are bounded and checked', async () => {
+    const s = await connected(sio(ed, { auth: { token: ed.token({ scope: 'read' }) }, transports: ['websocket'] }));
+    try {
+      assert.deepEqual(await s.timeout(5000).emitWithAck('join_project', 'proj'), { success: true, projectId: 'proj' });
+      const bad = await s.timeout(5000).emitWithAck('join_session', { id: 1 });
+      assert.equal(bad.error.code, 'INVALID_MESSAGE');
+      for (let i = 0; i < 31; i++) await s.timeout(5000).emitWithAck('join_session', `s${i}`);
+      const over = await s.timeout(5000).emitWithAck('join_session', 'one-too-many');
+      assert.equal(over.error.code, 'LIMIT_EXCEEDED');
+    } finally { s.close(); }
+  });
+
+  test('bad tokens: none, garbage, another workspace, expired -> connect_error with a clear message', async () => {
+    const cases = [
+      [undefined, /AUTH_REQUIRED/],
+      [{ token: 'garbage' }, /AUTH_INVALID/],
+      [{ token: ed.token({ workspaceId: 'another-workspace' }) }, /AUTH_WORKSPACE_MISMATCH|workspace/],
+      [{ token: mintToken(ed.secret, { workspaceId: ed.workspaceId, exp: Math.floor(Date.now() / 1000) - 3600 }) }, /AUTH_EXPIRED/],
+    ];
+    for (const transports of [undefined, ['websocket']]) {
+      for (const [auth, want] of cases) {
+        const s = sio(ed, { ...(auth ? { auth } : {}), ...(transports ? { transports } : {}) });
+        try {
+          const e = await once(s, 'connect_error');
+          assert.match(e.message, want);
+          assert.equal(s.connected, false);
+        } finally { s.close(); }
+      }
+    }
+    // ?token= in the URL works like auth {token}.
+    const q = sio(ed, { query: { token: ed.token() }, transports: ['websocket'] });
+    try { await connected(q); } finally { q.close(); }
+  });
 });
+
+describe('Socket.IO wire details (raw Engine.IO)', () => {
+  let ed;
+  before(async () => {
+    ed = new Editor();
+    await ed.startServer({
+      settings: {
+        heartbeat: { intervalSeconds: 1, timeoutSeconds: 2 },
+        limits: { commandsPerSecond: 1000, maxMessageBytes: 4096 },
+        server: { allowedOrigins: ['https://app.example'] },
+      },
+    });
+  });
+  after(async () => { await ed?.stop(); });
+
+  async function handshake(headers = {}) {
+    const r = await poll(ed, 'GET', 'EIO=4&transport=polling', undefined, headers);
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.body[0], '0');
+    return { ...JSON.parse(r.body.slice(1)), headers: r.headers };
+  }
+
+  test('handshake: the open packet, then CONNECT over POST and the answer on GET', async () => {
+    const open = await handshake();
+    assert.deepEqual(open.upgrades, ['websocket']);
+    assert.equal(open.pingInterval, 1000);
+    assert.equal(open.maxPayload, 4096);
+    const post = await poll(ed, 'POST', `EIO=4&transport=polling&sid=${open.sid}`, `40${JSON.stringify({ token: ed.token() })}`, { 'Content-Type': 'text/plain;charset=UTF-8' });
+    assert.equal(post.status, 200);
+    assert.equal(post.body, 'ok');
+    const get = await poll(ed, 'GET', `EIO=4&transport=polling&sid=${open.sid}`);
+    assert.match(get.body, /^40\{"sid":"/);
+  });
+
+  test('wrong namespace: CONNECT_ERROR "Invalid namespace"; socket.io-client sees connect_error', async () => {
+    const s = io(`http://127.0.0.1:${ed.port}/admin`, { reconnection: false, auth: { token: ed.token() } });
+    try {
+      const e = await once(s, 'connect_error');
+      assert.equal(e.message, 'Invalid namespace');
+    } finally { s.close(); }
+  });
+
+  test('malformed packets: a clear error event, then the session ends', async () => {
+    for (const bad of ['4{', '9', '451-["a",{"_placeholder":true,"num":0}]', 'bAAAA', '42["connect"]', '42[1]', '4212345678901234567["a"]', '']) {
+      const open = await handshake();
+      const sid = open.sid;
+      await poll(ed, 'POST', `EIO=4&transport=polling&sid=${sid}`, `40${JSON.stringify({ token: ed.token() })}`);
+      assert.match((await poll(ed, 'GET', `EIO=4&transport=polling&sid=${sid}`)).body, /^40/);
+      const post = await poll(ed, 'POST', `EIO=4&transport=polling&sid=${sid}`, bad);
+      assert.equal(post.status, 200);
+      const get = await poll(ed, 'GET', `EIO=4&transport=polling&sid=${sid}`);
+      const m = get.body.split('\x1e').find((p) => p.startsWith('42["error"'));
+      assert.ok(m, `${JSON.stringify(bad)}: ${get.body}`);
+      const [, err] = JSON.parse(m.slice(2));
+      assert.equal(err.code, 'INVALID_MESSAGE');
+      assert.ok(err.message.length > 5, err.message);
+      await waitFor(async () => (await poll(ed, 'GET', `EIO=4&transport=polling&sid=${sid}`)).status === 400, 'the session to end');
+    }
+    // Over WebSocket: the same error, then close 1002.
+    const ws = new WebSocket(`ws://127.0.0.1:${ed.port}/socket.io/?EIO=4&transport=websocket`);
+    const frames = [];
+    ws.on('message', (d) => frames.push(d.toString()));
+    await new Promise((r) => ws.once('open', r));
+    ws.send(`40${JSON.stringify({ token: ed.token() })}`);
+    await waitFor(() => frames.some((f) => f.startsWith('40')), 'CONNECT answer');
+    ws.send('42["a"');
+    const code = await new Promise((r) => ws.once('close', (c) => r(c)));
+    assert.equal(code, 1002);
+    assert.ok(frames.some((f) => f.startsWith('42["error",{"code":"INVALID_MESSAGE"')), frames.join(' | '));
+  });
+
+  test('an event before CONNECT, bad EIO versions and transports are refused', async () => {
+    const open = await handshake();
+    await poll(ed, 'POST', `EIO=4&transport=polling&sid=${open.sid}`, '42["system_status"]');
+    const get = await poll(ed, 'GET', `EIO=4&transport=polling&sid=${open.sid}`);
+    assert.match(get.body, /before the CONNECT/);
+    const v3 = await poll(ed, 'GET', 'EIO=3&transport=polling');
+    assert.equal(v3.status, 400);
+    assert.match(v3.body, /Unsupported protocol version/);
+    const tr = await poll(ed, 'GET', 'EIO=4&transport=flash');
+    assert.equal(tr.status, 400);
+    const unknown = await poll(ed, 'GET', 'EIO=4&transport=polling&sid=nope');
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body, /Session ID unknown/);
+  });
+
+  test('an oversize polling body gets 413 and ends the session', async () => {
+    const open = await handshake();
+    const big = `42["chat_message",{"content":"${'x'.repeat(5000)}","sessionId":"s"}]`;
+    const r = await poll(ed, 'POST', `EIO=4&transport=polling&sid=${open.sid}`, big);
+    assert.equal(r.status, 413);
+    await waitFor(async () => (await poll(ed, 'GET', `EIO=4&transport=polling&sid=${open.sid}`)).status === 400, 'the session to end');
+  });
+
+  test('an abandoned polling session is cleaned up after pingInterval + pingTimeout', async () => {
+    const before = (await ed.request('server/status', {})).connections;
+    const open = await handshake();
+    await poll(ed, 'POST', `EIO=4&transport=polling&sid=${open.sid}`, `40${JSON.stringify({ token: ed.token() })}`);
+    assert.equal((await ed.request('server/status', {})).connections, before + 1);
+    // Nobody polls any more: gone within the heartbeat timeout (2 s here).
+    await waitFor(async () => (await ed.request('server/status', {})).connections === before, 'the session to be freed', 6000 * SLOW);
+    const r = await poll(ed, 'GET', `EIO=4&transport=polling&sid=${open.sid}`);
+    assert.equal(r.status, 400);
+  });
+
+  test('Origin: CORS headers for an allowed origin only; others are refused without them', async () => {
+    const ok = await handshake({ Origin: 'https://app.example' });
+    assert.equal(ok.headers['access-control-allow-origin'], 'https://app.example');
+    assert.equal(ok.headers['access-control-allow-credentials'], 'true');
+    const plain = await handshake();
+    assert.equal(plain.headers['access-control-allow-origin'], undefined);
+    const evil = await poll(ed, 'GET', 'EIO=4&transport=polling', undefined, { Origin: 'https://evil.example' });
+    assert.equal(evil.status, 403);
+    assert.equal(evil.headers['access-control-allow-origin'], undefined);
+    const pre = await poll(ed, 'OPTIONS', 'EIO=4&transport=polling', undefined, { Origin: 'https://app.example', 'Access-Control-Request-Method': 'POST' });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers['access-control-allow-origin'], 'https://app.example');
+    const evilWs = io(`http://127.0.0.1:${ed.port}`, { reconnection: false, transports: ['websocket'], extraHeaders: { Origin: 'https://evil.example' }, auth: { token: ed.token() } });
+    try { await once(evilWs, 'connect_error'); } finally { evilWs.close(); }
+    const badHost = await poll(ed, 'GET', 'EIO=4&transport=polling', undefined, { Host: 'evil.example' });
+    assert.equal(badHost.status, 403);
+  });
+});
+
+describe('the envelope dialect on /socket.io/ (no EIO)', () => {
+  let ed;
+  before(async () => {
+    ed = new Editor();
+    await ed.startServer({ settings: { limits: { commandsPerSecond: 1000 } } });
+  });
+  after(async () => { await ed?.stop(); });
+  const url = (q = '') => `ws://127.0.0.1:${ed.port}/socket.io/${q}`;
+
+  test('?token= -> session_created {sessionId, userId}; every frame {type, sessionId, data, timestamp}; ping/pong', async () => {
+    const c = await connect(url(`?token=${ed.token({ sub: 'alice' })}`));
+    try {
+      const created = await c.next();
+      assert.equal(created.type, 'session_created');
+      assert.equal(created.data.userId, 'alice');
+      assert.match(created.data.sessionId, /^[0-9a-f-]{36}$/);
+      assert.equal(created.sessionId, created.data.sessionId);
+      assert.equal(typeof created.timestamp, 'number');
+      c.send({ type: 'ping', data: { timestamp: Date.now() } });
+      const pong = await c.next((m) => m.type === 'pong');
+      assert.equal(pong.sessionId, created.data.sessionId);
+      assert.equal(typeof pong.timestamp, 'number');
+      const r = await c.command('fs.list', { path: '' });
+      assert.equal(r.sessionId, created.data.sessionId);
+    } finally { c.close(); }
+  });
+
+  test('no token: an immediate AUTH_REQUIRED error and close 4001 (not the 10 s timeout)', async () => {
+    const t0 = Date.now();
+    const c = await connect(url());
+    const e = await c.next((m) => m.type === 'error');
+    assert.equal(e.data.code, 'AUTH_REQUIRED');
+    assert.equal(typeof e.sessionId, 'string');
+    assert.equal((await c.waitClose()).code, 4001);
+    assert.ok(Date.now() - t0 < 2000 * SLOW);
+  });
+
+  test('guest tokens and bad tokens: AUTH_INVALID and 4001', async () => {
+    for (const token of [`guest_${crypto.randomUUID()}_${Date.now()}`, 'garbage', ed.token({ workspaceId: 'other' })]) {
+      const c = await connect(url(`?token=${token}`));
+      const e = await c.next((m) => m.type === 'error');
+      assert.match(e.data.code, /AUTH_INVALID|AUTH_WORKSPACE_MISMATCH/);
+      if (token.startsWith('guest_')) assert.match(e.data.message, /guest/);
+      assert.equal((await c.waitClose()).code, 4001);
+    }
+  });
+});
+
