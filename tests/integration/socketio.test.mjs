@@ -16,6 +16,8 @@ import { Editor, connect, tempDir, sleep, waitFor, httpRequest, mintToken, SLOW 
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const AGENT = path.join(here, 'agents/scripted-agent.mjs');
+// Debian's python3-socketio and python3-websockets live in the system Python.
+const PY = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 /* Resolves with the first `event` (optionally matching pred). */
 function once(sock, event, pred = () => true, timeoutMs = 15000 * SLOW) {
@@ -215,6 +217,31 @@ describe('Socket.IO on /socket.io/', () => {
     } finally { s.close(); }
   });
 
+  for (const transport of ['default', 'websocket']) {
+    test(`python-socketio (Debian) with ${transport} transports: join_session, system_status ack, terminal_command`, async () => {
+      const run = (token, command) => new Promise((resolve) => {
+        const p = spawn(PY, [path.join(here, 'clients/sio_cli.py'), `http://127.0.0.1:${ed.port}`, token, transport, command]);
+        let out = '';
+        let err = '';
+        p.stdout.on('data', (d) => { out += d; });
+        p.stderr.on('data', (d) => { err += d; });
+        p.on('exit', (code) => resolve({ code, err, lines: out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) }));
+      });
+      const r = await run(ed.token({ scope: 'read run' }), 'echo hello world');
+      assert.equal(r.code, 0, r.err);
+      const ev = (name) => r.lines.filter((l) => l.event === name);
+      assert.equal(ev('connect').length, 1, JSON.stringify(r.lines));
+      assert.equal(ev('status_ack')[0].status.status, 'healthy');
+      const outputs = ev('terminal_output').map((l) => l.data);
+      assert.equal(outputs.filter((o) => o.type === 'output').map((o) => o.output).join(''), 'hello world\n');
+      assert.equal(outputs.at(-1).exitCode, 0);
+      assert.equal(ev('upgraded')[0].transport, 'websocket');
+      const bad = await run(ed.token({ workspaceId: 'elsewhere' }), 'hello');
+      assert.ok(bad.lines.some((l) => l.event === 'connection_error' || l.event === 'connect_error'), JSON.stringify(bad.lines));
+      assert.match(JSON.stringify(bad.lines), /WORKSPACE_MISMATCH/);
+    });
+  }
+
   test('bad tokens: none, garbage, another workspace, expired -> connect_error with a clear message', async () => {
     const cases = [
       [undefined, /AUTH_REQUIRED/],
@@ -399,6 +426,22 @@ describe('the envelope dialect on /socket.io/ (no EIO)', () => {
     assert.equal(typeof e.sessionId, 'string');
     assert.equal((await c.waitClose()).code, 4001);
     assert.ok(Date.now() - t0 < 2000 * SLOW);
+  });
+
+  test('python3-websockets (Debian) as an envelope client: session_created, ping/pong; no token: AUTH_REQUIRED + 4001', async () => {
+    const run = (u) => spawnSync(PY, [path.join(here, 'clients/envelope_cli.py'), u], { encoding: 'utf8', timeout: 15000 * SLOW });
+    const ok = run(url(`?token=${ed.token({ sub: 'py' })}`));
+    assert.equal(ok.status, 0, ok.stderr);
+    const [created, pong] = ok.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(created.type, 'session_created');
+    assert.equal(created.data.userId, 'py');
+    assert.equal(pong.type, 'pong');
+    assert.equal(pong.sessionId, created.data.sessionId);
+    const none = run(url());
+    const [err, closed] = none.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(err.type, 'error');
+    assert.equal(err.data.code, 'AUTH_REQUIRED');
+    assert.equal(closed.closed, 4001);
   });
 
   test('guest tokens and bad tokens: AUTH_INVALID and 4001', async () => {
