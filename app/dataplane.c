@@ -98,6 +98,13 @@ static void auth_fail(struct dataplane *dp, struct client *c, json_object *id, e
     session_close(c->s, 4001, r == AUTH_EXPIRED ? "token expired" : "authentication failed");
 }
 
+static struct sio_events_env sio_env(const struct dataplane *dp)
+{
+    struct sio_events_env e = {dp->env.st, dp->env.dispatch, dp->env.agents, dp->env.events,
+                               dp->env.clients};
+    return e;
+}
+
 /* auth_response {success, sessionId, userId, workspaceId, scopes, ...}. */
 static void authenticated_reply(struct dataplane *dp, struct client *c, json_object *id)
 {
@@ -157,8 +164,9 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
     session_set_authed(c->s, (g.exp + st->leeway_s) * 1000);
 
     if (!refresh && session_dialect(c->s) == SESSION_SOCKETIO) {
+        struct sio_events_env e = sio_env(dp);
         session_sio_connected(c->s);
-        sio_events_connected(&dp->env, c);
+        sio_events_connected(&e, c);
     } else if (!refresh && session_dialect(c->s) == SESSION_ENVELOPE) {
         json_object *d = json_object_new_object();
         json_object_object_add(d, "sessionId", json_object_new_string(session_id(c->s)));
@@ -487,7 +495,8 @@ static void on_sio_event(void *ud, struct session *s, const char *name, json_obj
         return;
     }
     dp->env.counters->commands++;
-    sio_events_event(&dp->env, c, name, args, ack);
+    struct sio_events_env e = sio_env(dp);
+    sio_events_event(&e, c, name, args, ack);
 }
 
 static void on_sio_outgoing(void *ud, struct session *s, json_object *msg)
@@ -498,7 +507,8 @@ static void on_sio_outgoing(void *ud, struct session *s, json_object *msg)
         json_object_put(msg);
         return;
     }
-    sio_events_outgoing(&dp->env, c, msg);
+    struct sio_events_env e = sio_env(dp);
+    sio_events_outgoing(&e, c, msg);
 }
 
 struct dataplane *dataplane_new(const struct dataplane_env *env)

@@ -55,7 +55,7 @@ static int in_room(const struct client *c, char kind, const char *id)
 
 /* To every Socket.IO client in the session's room, and to also (NULL:
  * nobody) when it is not in it. payload owned. */
-static void to_room(const struct dataplane_env *env, const char *session, struct client *also,
+static void to_room(const struct sio_events_env *env, const char *session, struct client *also,
                     const char *event, json_object *payload)
 {
     for (struct client *x = *env->clients; x; x = x->next) {
@@ -159,7 +159,7 @@ static json_object *tag(const char *kind, const char *session, const char *comma
     return t;
 }
 
-static void on_chat_message(const struct dataplane_env *env, struct client *c, json_object *p,
+static void on_chat_message(const struct sio_events_env *env, struct client *c, json_object *p,
                             int64_t ack)
 {
     const char *content = str_arg(p, "content", SIO_CONTENT_MAX);
@@ -233,7 +233,7 @@ static const struct settings_task *task_for(const struct settings *st, const cha
     return NULL;
 }
 
-static void on_terminal_command(const struct dataplane_env *env, struct client *c, json_object *p,
+static void on_terminal_command(const struct sio_events_env *env, struct client *c, json_object *p,
                                 int64_t ack)
 {
     const char *command = str_arg(p, "command", 4096);
@@ -274,7 +274,7 @@ static const char *one_of(const char *v, const char *const *allowed)
     return NULL;
 }
 
-static void on_tts(const struct dataplane_env *env, struct client *c, json_object *p, int64_t ack)
+static void on_tts(const struct sio_events_env *env, struct client *c, json_object *p, int64_t ack)
 {
     static const char *const types[] = {"info", "success", "warning", "error", NULL};
     static const char *const prios[] = {"normal", "urgent", NULL};
@@ -307,7 +307,7 @@ static void on_tts(const struct dataplane_env *env, struct client *c, json_objec
     ack_ok(c, ack, o);
 }
 
-static void on_system_status(const struct dataplane_env *env, struct client *c, int64_t ack)
+static void on_system_status(const struct sio_events_env *env, struct client *c, int64_t ack)
 {
     char ts[40];
     iso_now(ts, sizeof(ts));
@@ -328,13 +328,13 @@ static void on_system_status(const struct dataplane_env *env, struct client *c, 
     session_sio_emit(c->s, "system_status", s);
 }
 
-void sio_events_connected(const struct dataplane_env *env, struct client *c)
+void sio_events_connected(const struct sio_events_env *env, struct client *c)
 {
     (void)env;
     c->event_mask |= EVENT_NOTIFY;
 }
 
-void sio_events_event(const struct dataplane_env *env, struct client *c, const char *name,
+void sio_events_event(const struct sio_events_env *env, struct client *c, const char *name,
                       json_object *args, int64_t ack)
 {
     json_object *a1 =
@@ -362,7 +362,7 @@ static json_object *field(json_object *o, const char *key)
 }
 
 /* A task's stream as terminal_output for the session's room. */
-static void terminal_out(const struct dataplane_env *env, struct client *c, json_object *id,
+static void terminal_out(const struct sio_events_env *env, struct client *c, json_object *id,
                          const char *type, json_object *data)
 {
     const char *session = json_object_get_string(field(id, "sessionId"));
@@ -391,7 +391,7 @@ static void terminal_out(const struct dataplane_env *env, struct client *c, json
     to_room(env, session, c, "terminal_output", o);
 }
 
-void sio_events_outgoing(const struct dataplane_env *env, struct client *c, json_object *msg)
+void sio_events_outgoing(const struct sio_events_env *env, struct client *c, json_object *msg)
 {
     const char *type = json_object_get_string(field(msg, "type"));
     json_object *id = field(msg, "id"), *data = field(msg, "data");

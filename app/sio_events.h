@@ -19,17 +19,28 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
-#include "app/dataplane.h"
-
+struct agents;
 struct client;
+struct dispatch;
+struct events;
+struct settings;
+
+/* Borrowed from the data plane for one call. */
+struct sio_events_env {
+    const struct settings *st;
+    struct dispatch *dispatch;
+    struct agents *agents;
+    struct events *events;
+    struct client **clients; /* the list head */
+};
 
 /* A Socket.IO client authenticated (CONNECT accepted): hears notify. */
-void sio_events_connected(const struct dataplane_env *env, struct client *c);
+void sio_events_connected(const struct sio_events_env *env, struct client *c);
 /* One EVENT (rate limit already taken): args is [name, ...], borrowed. */
-void sio_events_event(const struct dataplane_env *env, struct client *c, const char *name,
+void sio_events_event(const struct sio_events_env *env, struct client *c, const char *name,
                       json_object *args, int64_t ack);
 /* A native message (owned) queued for a Socket.IO client. */
-void sio_events_outgoing(const struct dataplane_env *env, struct client *c, json_object *msg);
+void sio_events_outgoing(const struct sio_events_env *env, struct client *c, json_object *msg);
 void sio_events_client_gone(struct client *c);
 
 #endif
