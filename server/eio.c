@@ -242,7 +242,7 @@ int eio_http(struct server *srv, struct lws *wsi, struct ws_pss *pss)
         }
     }
     pss->post = 1;
-    snprintf(pss->post_sid, sizeof(pss->post_sid), "%s", sid);
+    memcpy(pss->post_sid, s->id, sizeof(pss->post_sid)); /* sid is s->id */
     return 0;
 }
 
