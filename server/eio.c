@@ -250,7 +250,7 @@ int eio_http_body(struct server *srv, struct lws *wsi, struct ws_pss *pss, const
                   size_t len)
 {
     (void)wsi;
-    if (!pss->post || pss->post_refused)
+    if (!pss->post || pss->post_refused || !len)
         return 0;
     if (pss->post_len + len > (size_t)srv->st->max_message_bytes) {
         pss->post_refused = 1;
