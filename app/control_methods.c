@@ -444,7 +444,8 @@ static int scopes_from_json(json_object *v, unsigned *out, char *err, size_t err
         unsigned one;
         if (!json_object_is_type(e, json_type_string) ||
             auth_scopes_parse(json_object_get_string(e), &one, err, errlen) < 0) {
-            snprintf(err, errlen, "scopes[%zu]: expected one of read, run, editor, approve", i);
+            snprintf(err, errlen,
+                     "scopes[%zu]: expected one of read, run, editor, approve, agent, write", i);
             return -1;
         }
         *out |= one;

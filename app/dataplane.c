@@ -29,7 +29,8 @@ _Static_assert((unsigned)CMD_SCOPE_READ == (unsigned)AUTH_SCOPE_READ &&
                    (unsigned)CMD_SCOPE_RUN == (unsigned)AUTH_SCOPE_RUN &&
                    (unsigned)CMD_SCOPE_EDITOR == (unsigned)AUTH_SCOPE_EDITOR &&
                    (unsigned)CMD_SCOPE_APPROVE == (unsigned)AUTH_SCOPE_APPROVE &&
-                   (unsigned)CMD_SCOPE_AGENT == (unsigned)AUTH_SCOPE_AGENT,
+                   (unsigned)CMD_SCOPE_AGENT == (unsigned)AUTH_SCOPE_AGENT &&
+                   (unsigned)CMD_SCOPE_WRITE == (unsigned)AUTH_SCOPE_WRITE,
                "command scopes and token scopes must agree");
 
 struct dataplane {
@@ -49,6 +50,8 @@ static json_object *scopes_json(unsigned scopes)
         json_object_array_add(arr, json_object_new_string("approve"));
     if (scopes & AUTH_SCOPE_AGENT)
         json_object_array_add(arr, json_object_new_string("agent"));
+    if (scopes & AUTH_SCOPE_WRITE)
+        json_object_array_add(arr, json_object_new_string("write"));
     return arr;
 }
 

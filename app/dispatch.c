@@ -37,6 +37,7 @@ struct cmd_job {
     struct workspace_folder *folders;
     size_t n_folders;
     size_t reply_max; /* see struct cmd_job_env */
+    size_t write_max;
     char *key;
     struct call *waiters;
     enum cmd_status st;
@@ -118,7 +119,7 @@ void call_answer_now(struct dispatch *d, struct client *c, const struct cmd_def 
 static void job_run(struct worker_thread *t, struct worker_job *base)
 {
     struct cmd_job *j = (struct cmd_job *)base;
-    struct cmd_job_env env = {j->folders, j->n_folders, j->reply_max};
+    struct cmd_job_env env = {j->folders, j->n_folders, j->reply_max, j->write_max};
     j->st = j->def->wfn(t, j->def->name, &env, j->args, &j->res);
 }
 
@@ -139,6 +140,8 @@ static void job_done(struct worker_job *base, int cancelled)
             *pp = j->next_inflight;
             break;
         }
+    if (!cancelled && j->st == CMD_OK && j->def->changes_files && d->env.file_changed)
+        d->env.file_changed(d->env.file_changed_ud, j->args, j->res.result);
     struct call *c = j->waiters;
     while (c) {
         struct call *next = c->next_waiter;
@@ -147,10 +150,12 @@ static void job_done(struct worker_job *base, int cancelled)
         else if (j->st == CMD_OK)
             call_complete(c, json_object_get(j->res.result), NULL, NULL);
         else
-            call_complete(c, NULL, j->res.code ? j->res.code : "PROCESSING_ERROR", j->res.message);
+            call_complete(c, json_object_get(j->res.data),
+                          j->res.code ? j->res.code : "PROCESSING_ERROR", j->res.message);
         c = next;
     }
     json_object_put(j->res.result);
+    json_object_put(j->res.data);
     job_free(j);
 }
 
@@ -230,6 +235,7 @@ static void dispatch_worker(struct dispatch *d, struct client *c, const struct c
     j->def = def;
     j->key = key;
     j->reply_max = reply_max(d);
+    j->write_max = (size_t)d->env.st->max_write_bytes;
     /* The worker gets its own copies: json-c and our folder list are not
      * shared across threads. */
     j->args = NULL;
@@ -383,7 +389,7 @@ static void dispatch_sync(struct dispatch *d, struct client *c, const struct cmd
         dispatch_reply_outcome(&d->reply, c, id, c->chat_word, def->name, res.result, NULL, NULL,
                                started);
     else
-        dispatch_reply_outcome(&d->reply, c, id, c->chat_word, def->name, NULL,
+        dispatch_reply_outcome(&d->reply, c, id, c->chat_word, def->name, res.data,
                                res.code ? res.code : "PROCESSING_ERROR", res.message, started);
 }
 
@@ -515,8 +521,9 @@ void dispatch_reply_command(struct client *c, json_object *id, json_object *resu
         json_object *err = json_object_new_object();
         json_object_object_add(err, "code", json_object_new_string(code));
         json_object_object_add(err, "message", json_object_new_string(message ? message : ""));
+        if (result) /* with an error: its details */
+            json_object_object_add(err, "data", result);
         json_object_object_add(data, "error", err);
-        json_object_put(result);
     } else {
         json_object_object_add(data, "result", result ? result : json_object_new_object());
     }

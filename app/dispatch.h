@@ -42,6 +42,10 @@ struct dispatch_env {
     /* Wakes the loop from a worker thread (then call dispatch_drain). */
     void (*wake)(void *ud);
     void *wake_ud;
+    /* A command that changes files (cmd_def.changes_files) succeeded: its
+     * args and result, borrowed. May be NULL. */
+    void (*file_changed)(void *ud, json_object *args, json_object *result);
+    void *file_changed_ud;
 };
 
 struct dispatch *dispatch_new(const struct dispatch_env *env, char *err, size_t errlen);
@@ -67,8 +71,9 @@ int dispatch_running_tasks(const struct dispatch *d);
 void dispatch_set_gitwatch(struct dispatch *d, struct gitwatch *gw);
 
 /* {type:"command_response", id, data:{success, result | error:{code,
- * message}}} (result owned; code NULL: success). An answer too large for
- * the client's queue becomes RESULT_TOO_LARGE. */
+ * message, data}}} (result owned; code NULL: success; with a code, a
+ * non-NULL result is the error's data). An answer too large for the
+ * client's queue becomes RESULT_TOO_LARGE. */
 void dispatch_reply_command(struct client *c, json_object *id, json_object *result,
                             const char *code, const char *message);
 /* companion/commandExecuted to the editor (when one is attached). */

@@ -26,6 +26,7 @@ static const struct {
     {EVENT_APPROVAL_REQUESTED, "approval.requested"},
     {EVENT_APPROVAL_RESOLVED, "approval.resolved"},
     {EVENT_AGENT_TURN_FINISHED, "agent.turn_finished"},
+    {EVENT_FILE_CHANGED, "file.changed"},
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 

@@ -28,8 +28,9 @@ enum event_kind {
     EVENT_APPROVAL_REQUESTED = 1u << 5, /* only to clients with the approve scope */
     EVENT_APPROVAL_RESOLVED = 1u << 6,
     EVENT_AGENT_TURN_FINISHED = 1u << 7, /* only to clients with the agent scope */
+    EVENT_FILE_CHANGED = 1u << 8,        /* a file in a workspace folder (app/filewatch.h) */
 };
-#define EVENT_ALL      0xffu
+#define EVENT_ALL      0x1ffu
 #define EVENT_APPROVAL (EVENT_APPROVAL_REQUESTED | EVENT_APPROVAL_RESOLVED)
 
 struct event {

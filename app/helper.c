@@ -17,6 +17,7 @@
 #include "app/control.h"
 #include "app/dataplane.h"
 #include "app/dispatch.h"
+#include "app/filewatch.h"
 #include "app/gitwatch.h"
 #include "app/metrics_page.h"
 #include "app/agents.h"
@@ -88,6 +89,44 @@ static void publish_git(void *ud, json_object *payload)
     events_publish(&h->events, EVENT_GIT_CHANGED, payload);
 }
 
+static void publish_file(void *ud, json_object *payload)
+{
+    struct helper *h = ud;
+    events_publish(&h->events, EVENT_FILE_CHANGED, payload);
+}
+
+static void file_env(struct helper *h, struct filewatch_env *fe)
+{
+    *fe = (struct filewatch_env){
+        .log = &h->log,
+        .ws = &h->ws,
+        .loop = h->loop,
+        .publish = publish_file,
+        .publish_ud = h,
+    };
+}
+
+/* fs.write or fs.delete succeeded: file.changed, exactly what it did. */
+static void file_changed(void *ud, json_object *args, json_object *result)
+{
+    struct helper *h = ud;
+    struct filewatch_env fe;
+    json_object *folder = NULL, *path = NULL, *created = NULL;
+    if (!json_object_object_get_ex(result, "path", &path))
+        return;
+    if (args && json_object_object_get_ex(args, "folder", &folder) &&
+        !json_object_is_type(folder, json_type_string))
+        folder = NULL;
+    const char *change =
+        json_object_object_get_ex(result, "deleted", NULL) ? "deleted"
+        : json_object_object_get_ex(result, "created", &created) && json_object_get_boolean(created)
+            ? "created"
+            : "changed";
+    file_env(h, &fe);
+    filewatch_note(h->filewatch, &fe, folder ? json_object_get_string(folder) : NULL,
+                   json_object_get_string(path), change);
+}
+
 static void exit_cb(void *ud, int code)
 {
     helper_exit(ud, code);
@@ -101,6 +140,7 @@ static enum server_err start_server_cb(void *ud, char *err, size_t errlen)
 static void folders_changed(void *ud)
 {
     helper_watch_git(ud);
+    helper_watch_files(ud);
 }
 
 /* ---- building ---- */
@@ -196,6 +236,8 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
         .approvals = h->approvals,
         .wake = wake,
         .wake_ud = h,
+        .file_changed = file_changed,
+        .file_changed_ud = h,
     };
     if (!(h->dispatch = dispatch_new(&de, err, errlen)))
         return -1;
@@ -281,6 +323,14 @@ void helper_watch_git(struct helper *h)
     dispatch_set_gitwatch(h->dispatch, h->gitwatch);
 }
 
+void helper_watch_files(struct helper *h)
+{
+    struct filewatch_env fe;
+    filewatch_stop(h->filewatch);
+    file_env(h, &fe);
+    h->filewatch = filewatch_start(&fe);
+}
+
 enum server_err helper_start_server(struct helper *h, char *err, size_t errlen)
 {
     enum server_err e = server_start(h->server, err, errlen);
@@ -327,6 +377,8 @@ void helper_free(struct helper *h)
     dispatch_set_gitwatch(h->dispatch, NULL);
     gitwatch_stop(h->gitwatch);
     h->gitwatch = NULL;
+    filewatch_stop(h->filewatch);
+    h->filewatch = NULL;
     secret_watch_stop(h->secret_watch);
     h->secret_watch = NULL;
     agents_free(h->agents); /* withdraws its approvals, kills its agents */

@@ -29,6 +29,7 @@ struct client;
 struct control;
 struct dataplane;
 struct dispatch;
+struct filewatch;
 struct gitwatch;
 struct loop;
 struct loop_fd;
@@ -58,6 +59,7 @@ struct helper {
     struct approvals *approvals;
     struct agents *agents;
     struct gitwatch *gitwatch;
+    struct filewatch *filewatch;
     struct control *control; /* editor mode */
     struct secret_watch *secret_watch;
     int reaper_fd; /* to the process that kills task groups if we die */
@@ -74,6 +76,8 @@ int helper_start_control(struct helper *h, char *err, size_t errlen);
 void helper_watch_secret(struct helper *h);
 /* Starts the git watcher on the current folders (again). */
 void helper_watch_git(struct helper *h);
+/* Starts the file watcher (file.changed) on the current folders (again). */
+void helper_watch_files(struct helper *h);
 /* Starts the server, and the reaper with it. */
 enum server_err helper_start_server(struct helper *h, char *err, size_t errlen);
 /* Runs the loop until helper_exit() has finished. Returns the exit code. */

@@ -25,7 +25,8 @@ static const char usage_text[] =
     "  companion-helper --stdio\n"
     "      Editor mode: JSON-RPC on stdin/stdout (started by the VS Code extension).\n"
     "  companion-helper serve [--workspace DIR] [--host H] [--port P] [--config FILE]\n"
-    "                         [--scope read,run,editor,approve,agent] [--ttl 1h]\n"
+    "                         [--scope read,run,editor,approve,agent,write]\n"
+    "                         [--ttl 1h]\n"
     "      Serve DIR (default: the current folder) and print its URL, workspace id\n"
     "      and a pairing token with the given scopes (default: read) and lifetime.\n"
     "  companion-helper token [--scope read,run] [--ttl 1h] [--user NAME]\n"
@@ -181,6 +182,7 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
     private_paths_apply(&h.priv, &h.settings, &h.ws, &h.log);
     helper_watch_secret(&h);
     helper_watch_git(&h);
+    helper_watch_files(&h);
     events_resize(&h.events, (size_t)h.settings.history_size);
     if (helper_start_server(&h, err, sizeof(err)) != SERVER_OK) {
         fprintf(stderr, "companion-helper: %s\n", err);

@@ -101,7 +101,7 @@ static const struct {
     unsigned bit;
 } scope_words[] = {
     {"read", AUTH_SCOPE_READ},       {"run", AUTH_SCOPE_RUN},     {"editor", AUTH_SCOPE_EDITOR},
-    {"approve", AUTH_SCOPE_APPROVE}, {"agent", AUTH_SCOPE_AGENT},
+    {"approve", AUTH_SCOPE_APPROVE}, {"agent", AUTH_SCOPE_AGENT}, {"write", AUTH_SCOPE_WRITE},
 };
 
 static unsigned scope_bit(const char *word, size_t len)
@@ -162,7 +162,7 @@ int auth_scopes_parse(const char *text, unsigned *out, char *err, size_t errlen)
             unsigned bit = scope_bit(p + start, i - start);
             if (bit == 0) {
                 errbuf_set(err, errlen,
-                           "unknown scope '%.*s' (known: read, run, editor, approve, agent)",
+                           "unknown scope '%.*s' (known: read, run, editor, approve, agent, write)",
                            (int)((i - start) > 32 ? 32 : (i - start)), p + start);
                 return -1;
             }
@@ -651,7 +651,7 @@ int auth_mint_hs256(const unsigned char *secret, size_t secret_len, const char *
                     const char *audience, const char *issuer, char **token_out, char *err,
                     size_t errlen)
 {
-    char scope_text[32];
+    char scope_text[AUTH_SCOPES_TEXT_MAX];
     int64_t exp;
     jwt_t *j = NULL;
     char *tok;

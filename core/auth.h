@@ -28,9 +28,13 @@ enum auth_scope {
     AUTH_SCOPE_EDITOR = 1u << 2,
     AUTH_SCOPE_APPROVE = 1u << 3, /* answer approvals (allow or deny risky actions) */
     AUTH_SCOPE_AGENT = 1u << 4,   /* prompt the workspace's coding agent: as strong as run */
+    AUTH_SCOPE_WRITE = 1u << 5,   /* fs.write, fs.delete: with run, amounts to running code */
 };
+/* Every scope word there is (no token gets it implicitly: a token without a
+ * `scope` claim is read only). */
 #define AUTH_SCOPE_ALL                                                                             \
-    (AUTH_SCOPE_READ | AUTH_SCOPE_RUN | AUTH_SCOPE_EDITOR | AUTH_SCOPE_APPROVE | AUTH_SCOPE_AGENT)
+    (AUTH_SCOPE_READ | AUTH_SCOPE_RUN | AUTH_SCOPE_EDITOR | AUTH_SCOPE_APPROVE |                   \
+     AUTH_SCOPE_AGENT | AUTH_SCOPE_WRITE)
 
 enum auth_result {
     AUTH_OK = 0,
@@ -84,7 +88,9 @@ int auth_derive_workspace_key(const char *secret, size_t secret_len, const char 
 
 /* "read,run" or "read run" -> mask. Unknown words are an error (-1). */
 int auth_scopes_parse(const char *text, unsigned *out, char *err, size_t errlen);
-/* Writes "read run editor approve" style text; returns buf. */
+/* Writes "read run editor approve" style text; returns buf. AUTH_SCOPES_TEXT_MAX
+ * bytes hold every scope. */
+#define AUTH_SCOPES_TEXT_MAX 64
 const char *auth_scopes_format(unsigned scopes, char *buf, size_t len);
 /* Error code strings of the contract: "AUTH_INVALID", "AUTH_EXPIRED",
  * "WORKSPACE_MISMATCH" ("OK" for AUTH_OK). */

@@ -84,6 +84,7 @@ static const struct field settings_fields[] = {
     INT_AT(S, "limits", "agentStartTimeoutSeconds", agent_start_timeout_s, 1, 600),
     INT_AT(S, "limits", "agentUnwatchedSeconds", agent_unwatched_s, 5, 86400),
     INT64_AT(S, "limits", "maxQueuedBytes", max_queued_bytes, 65536, 1073741824),
+    INT64_AT(S, "limits", "maxWriteBytes", max_write_bytes, 1, 67108864),
     STRV_AT(S, NULL, "editorCommands", editor_commands),
     ENUM_AT(S, "log", "level", log_level, settings_log_level_names),
 };

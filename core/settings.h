@@ -89,6 +89,7 @@ struct settings {
     int64_t max_output_bytes;  /* 1024..1073741824, default 1048576 */
     int max_concurrent_tasks;  /* 1..64, default 4 */
     int64_t max_queued_bytes;  /* 65536..1073741824, default 8388608: per-connection outbound */
+    int64_t max_write_bytes;   /* 1..67108864, default 1048576: fs.write's decoded content */
 
     struct settings_task *tasks;
     size_t tasks_n;

@@ -39,6 +39,7 @@ int settings_defaults(struct settings *s)
         .agent_start_timeout_s = 60,
         .agent_unwatched_s = 120,
         .max_queued_bytes = 8388608,
+        .max_write_bytes = 1048576,
         .log_level = LOG_LEVEL_INFO,
     };
     if (settings_dup_str(&s->host, "127.0.0.1") != 0 || settings_dup_str(&s->audience, "") != 0 ||

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "workspace/fs.h"
+#include "workspace/fs_write.h"
 #include "workspace/git_ctx.h"
 #include "workspace/worker.h"
 
@@ -35,9 +36,13 @@ static enum cmd_status run_fs(struct worker_thread *t, const char *name,
                               const struct cmd_job_env *env, json_object *args,
                               struct cmd_result *res)
 {
-    return strcmp(name, "fs.list") == 0
-               ? fs_list(env->folders, env->n_folders, args, res)
-               : fs_read_within(env->folders, env->n_folders, args, env->reply_max, res);
+    if (strcmp(name, "fs.list") == 0)
+        return fs_list(env->folders, env->n_folders, args, res);
+    if (strcmp(name, "fs.write") == 0)
+        return fs_write(env->folders, env->n_folders, args, env->write_max, res);
+    if (strcmp(name, "fs.delete") == 0)
+        return fs_delete(env->folders, env->n_folders, args, res);
+    return fs_read_within(env->folders, env->n_folders, args, env->reply_max, res);
 }
 
 #define R CMD_SCOPE_READ
@@ -54,6 +59,16 @@ static const struct cmd_def commands[] = {
     {.name = "git.branches", .scope = R, .kind = CMD_KIND_WORKER, .wfn = run_git},
     {.name = "fs.list", .scope = R, .kind = CMD_KIND_WORKER, .wfn = run_fs},
     {.name = "fs.read", .scope = R, .kind = CMD_KIND_WORKER, .wfn = run_fs},
+    {.name = "fs.write",
+     .scope = CMD_SCOPE_WRITE,
+     .kind = CMD_KIND_WORKER,
+     .wfn = run_fs,
+     .changes_files = 1},
+    {.name = "fs.delete",
+     .scope = CMD_SCOPE_WRITE,
+     .kind = CMD_KIND_WORKER,
+     .wfn = run_fs,
+     .changes_files = 1},
     {.name = "task.list", .scope = R, .kind = CMD_KIND_TASK, .task_op = CMD_TASK_LIST},
     {.name = "task.run", .scope = CMD_SCOPE_RUN, .kind = CMD_KIND_TASK, .task_op = CMD_TASK_RUN},
     {.name = "task.cancel",

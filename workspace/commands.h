@@ -22,6 +22,7 @@ enum cmd_scope {
     CMD_SCOPE_EDITOR = 1u << 2,
     CMD_SCOPE_APPROVE = 1u << 3,
     CMD_SCOPE_AGENT = 1u << 4, /* prompt and stop the agents (token scope "agent") */
+    CMD_SCOPE_WRITE = 1u << 5, /* change files in the workspace (token scope "write") */
 };
 
 /* What a synchronous handler may use. Filled by the helper for each call. */
@@ -65,6 +66,7 @@ struct cmd_job_env {
     const struct workspace_folder *folders;
     size_t n_folders;
     size_t reply_max; /* the largest reply the client can be sent, in bytes */
+    size_t write_max; /* limits.maxWriteBytes */
 };
 
 typedef enum cmd_status (*cmd_fn)(const struct cmd_ctx *ctx, json_object *args,
@@ -79,9 +81,12 @@ struct cmd_def {
     enum cmd_kind kind;
     cmd_fn fn;
     cmd_worker_fn wfn;
-    int coalesce; /* worker: identical concurrent calls share one run */
-    int watched;  /* worker: a watched folder's answer may come from the
-                   * helper's cache (args.folder names the folder) */
+    int coalesce;      /* worker: identical concurrent calls share one run */
+    int watched;       /* worker: a watched folder's answer may come from the
+                        * helper's cache (args.folder names the folder) */
+    int changes_files; /* worker: a success changed the file named by args.path
+                        * in args.folder; the result says how: `created` or
+                        * `deleted` (the helper announces file.changed) */
     enum cmd_task_op task_op;
     enum cmd_approval_op approval_op;
     enum cmd_agent_op agent_op;

@@ -4,6 +4,7 @@
  */
 #include "workspace/fs.h"
 #include "workspace/folder.h"
+#include "workspace/fs_write.h"
 #include "workspace/utf8.h"
 
 #include <dirent.h>
@@ -302,6 +303,14 @@ enum cmd_status fs_read_within(const struct workspace_folder *folders, size_t n_
         folder_fail_path(res, "PROCESSING_ERROR", norm, "cannot be read");
         goto out;
     }
+    /* The hash of the whole file, whatever is sent: what fs.write's
+     * expectedSha256 compares with. */
+    char sha[FS_SHA256_HEX];
+    int hashed = fs_sha256_rest(buf, (size_t)got, fd, sha);
+    if (hashed < 0) {
+        folder_fail_path(res, "PROCESSING_ERROR", norm, "cannot be read");
+        goto out;
+    }
     size_t n = (size_t)got, take = n < max ? n : max;
     size_t ulen = utf8_valid_prefix(buf, take);
     int is_text;
@@ -316,7 +325,7 @@ enum cmd_status fs_read_within(const struct workspace_folder *folders, size_t n_
     }
     /* What the client can be sent: the reply's other members, with the
      * path escaped at worst, then the content. */
-    size_t overhead = FS_READ_REPLY_OVERHEAD + 6 * strlen(norm);
+    size_t overhead = FS_READ_REPLY_OVERHEAD + 6 * strlen(norm) + FS_SHA256_HEX + 16;
     size_t budget = reply_max > overhead ? reply_max - overhead : 0;
     if (is_text)
         out_len = text_fitting(buf, out_len, budget);
@@ -334,6 +343,7 @@ enum cmd_status fs_read_within(const struct workspace_folder *folders, size_t n_
     json_object_object_add(res->result, "encoding",
                            json_object_new_string(is_text ? "utf8" : "base64"));
     json_object_object_add(res->result, "content", content);
+    json_object_object_add(res->result, "sha256", hashed == 0 ? json_object_new_string(sha) : NULL);
     json_object_object_add(
         res->result, "truncated",
         json_object_new_boolean(n > out_len || (uint64_t)st.st_size > (uint64_t)out_len));

@@ -60,7 +60,9 @@ enum cmd_status fs_list(const struct workspace_folder *folders, size_t n_folders
                         struct cmd_result *res);
 
 /* args: {path*, maxBytes (1..FS_READ_MAX_BYTES, default FS_READ_DEFAULT_BYTES), folder}
- * -> {path, size, encoding:"utf8"|"base64", content, truncated}
+ * -> {path, size, encoding:"utf8"|"base64", content, truncated, sha256}
+ * sha256: lowercase hex of the whole file's content (not only what is
+ * returned), null for a file larger than FS_HASH_MAX_BYTES.
  * utf8 when the bytes read are valid UTF-8 (a sequence cut by the cap is
  * dropped from the end) and contain no NUL; base64 otherwise (of the raw
  * bytes, at most maxBytes). `size` is the file's size; `truncated` is set

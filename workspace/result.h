@@ -16,6 +16,8 @@ struct cmd_result {
     json_object *result; /* on CMD_OK; the caller takes it */
     const char *code;    /* on CMD_ERROR: a contract code such as "INVALID_ARGS" */
     char message[256];
+    json_object *data; /* on CMD_ERROR, optional: the error's `data` (CONFLICT's
+                        * currentSha256); the caller takes it */
 };
 
 /* Sets code and a formatted message (cut on a UTF-8 boundary); returns

@@ -25,6 +25,11 @@ const SCOPES: { label: Scope; description: string; picked: boolean }[] = [
     description: "lets the device make the workspace's coding agent act (as strong as run)",
     picked: false,
   },
+  {
+    label: 'write',
+    description: 'change and delete files in the folder (not .git/ or .vscode/); with run it can run any code',
+    picked: false,
+  },
 ];
 
 const LIFETIMES = [

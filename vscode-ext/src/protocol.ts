@@ -52,7 +52,7 @@ export interface StatusResult {
   counters: Record<string, number>;
 }
 
-export type Scope = 'read' | 'run' | 'editor' | 'approve' | 'agent';
+export type Scope = 'read' | 'run' | 'editor' | 'approve' | 'agent' | 'write';
 
 export interface IssueTokenParams {
   userId: string;

@@ -40,6 +40,7 @@ export const HELPER_SETTING_DEFAULTS: Readonly<Record<string, unknown>> = {
   'limits.agentStartTimeoutSeconds': 60,
   'limits.agentUnwatchedSeconds': 120,
   'limits.maxQueuedBytes': 8388608,
+  'limits.maxWriteBytes': 1048576,
   tasks: {},
   agents: {},
   defaultAgent: '',
@@ -85,6 +86,7 @@ export const MACHINE_SCOPED_KEYS: readonly string[] = [
   'limits.agentStartTimeoutSeconds',
   'limits.agentUnwatchedSeconds',
   'limits.maxQueuedBytes',
+  'limits.maxWriteBytes',
   'helper.path',
 ];
 

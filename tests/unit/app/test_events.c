@@ -204,7 +204,8 @@ static void test_kind_names(void **state)
     assert_string_equal(event_kind_name(EVENT_FILE_SAVED), "file.saved");
     assert_string_equal(event_kind_name(EVENT_NOTIFY), "notify");
     assert_string_equal(event_kind_name(EVENT_AGENT_TURN_FINISHED), "agent.turn_finished");
-    assert_string_equal(event_kind_name((enum event_kind)(1u << 8)), "unknown");
+    assert_string_equal(event_kind_name(EVENT_FILE_CHANGED), "file.changed");
+    assert_string_equal(event_kind_name((enum event_kind)(1u << 9)), "unknown");
 }
 
 static void test_ring_keeps_newest(void **state)
@@ -316,7 +317,7 @@ static void test_subscribe_since_replays_missed(void **state)
     struct client *d = add_client(fx, 1, "bob", AUTH_SCOPE_READ);
     subscribe_ok(fx, d,
                  "{\"events\":[\"task.started\",\"task.finished\",\"git.changed\","
-                 "\"file.saved\",\"notify\"],\"since\":0}");
+                 "\"file.saved\",\"notify\",\"file.changed\"],\"since\":0}");
     assert_int_equal(d->event_mask, EVENT_ALL & ~(EVENT_APPROVAL | EVENT_AGENT_TURN_FINISHED));
     const char *order[] = {"task.started", "git.changed", "task.finished", "file.saved",
                            "notify",       "git.changed", "git.changed",   "file.saved"};

@@ -976,10 +976,14 @@ static void test_scope_claim(void **state)
     assert_int_equal(scopes_of("", &r), AUTH_SCOPE_READ);
     assert_int_equal(r, AUTH_OK);
     assert_int_equal(scopes_of(",\"scope\":\"read run editor\"", &r),
-                     AUTH_SCOPE_ALL & ~(AUTH_SCOPE_APPROVE | AUTH_SCOPE_AGENT));
+                     AUTH_SCOPE_ALL & ~(AUTH_SCOPE_APPROVE | AUTH_SCOPE_AGENT | AUTH_SCOPE_WRITE));
     assert_int_equal(scopes_of(",\"scope\":\"read run editor approve\"", &r),
-                     AUTH_SCOPE_ALL & ~AUTH_SCOPE_AGENT);
-    assert_int_equal(scopes_of(",\"scope\":\"read run editor approve agent\"", &r), AUTH_SCOPE_ALL);
+                     AUTH_SCOPE_ALL & ~(AUTH_SCOPE_AGENT | AUTH_SCOPE_WRITE));
+    assert_int_equal(scopes_of(",\"scope\":\"read run editor approve agent\"", &r),
+                     AUTH_SCOPE_ALL & ~AUTH_SCOPE_WRITE);
+    assert_int_equal(scopes_of(",\"scope\":\"read run editor approve agent write\"", &r),
+                     AUTH_SCOPE_ALL);
+    assert_int_equal(scopes_of(",\"scope\":\"write\"", &r), AUTH_SCOPE_WRITE);
     assert_int_equal(scopes_of(",\"scope\":\"agent\"", &r), AUTH_SCOPE_AGENT);
     assert_int_equal(scopes_of(",\"scope\":\"approve\"", &r), AUTH_SCOPE_APPROVE);
     assert_int_equal(r, AUTH_OK);
@@ -1054,7 +1058,7 @@ static void test_mint_round_trip(void **state)
     assert_int_equal(jwt_decode(&j, tok, (const unsigned char *)SECRET, (int)strlen(SECRET)), 0);
     assert_null(jwt_get_grant(j, "aud"));
     assert_null(jwt_get_grant(j, "iss"));
-    assert_string_equal(jwt_get_grant(j, "scope"), "read run editor approve agent");
+    assert_string_equal(jwt_get_grant(j, "scope"), "read run editor approve agent write");
     jwt_free(j);
     cfg = hs_cfg();
     assert_int_equal(check(&cfg, tok, WS, NOW), AUTH_OK);
@@ -1109,11 +1113,17 @@ static void test_scopes_parse(void **state)
     assert_int_equal(auth_scopes_parse("read run", &m, err, sizeof(err)), 0);
     assert_int_equal(m, AUTH_SCOPE_READ | AUTH_SCOPE_RUN);
     assert_int_equal(auth_scopes_parse(" read, run  editor ", &m, err, sizeof(err)), 0);
-    assert_int_equal(m, AUTH_SCOPE_ALL & ~(AUTH_SCOPE_APPROVE | AUTH_SCOPE_AGENT));
+    assert_int_equal(m,
+                     AUTH_SCOPE_ALL & ~(AUTH_SCOPE_APPROVE | AUTH_SCOPE_AGENT | AUTH_SCOPE_WRITE));
     assert_int_equal(auth_scopes_parse("read,run,editor,approve", &m, err, sizeof(err)), 0);
-    assert_int_equal(m, AUTH_SCOPE_ALL & ~AUTH_SCOPE_AGENT);
+    assert_int_equal(m, AUTH_SCOPE_ALL & ~(AUTH_SCOPE_AGENT | AUTH_SCOPE_WRITE));
     assert_int_equal(auth_scopes_parse("read,run,editor,approve,agent", &m, err, sizeof(err)), 0);
+    assert_int_equal(m, AUTH_SCOPE_ALL & ~AUTH_SCOPE_WRITE);
+    assert_int_equal(auth_scopes_parse("read,run,editor,approve,agent,write", &m, err, sizeof(err)),
+                     0);
     assert_int_equal(m, AUTH_SCOPE_ALL);
+    assert_int_equal(auth_scopes_parse("write", &m, err, sizeof(err)), 0);
+    assert_int_equal(m, AUTH_SCOPE_WRITE);
     assert_int_equal(auth_scopes_parse("editor", &m, err, sizeof(err)), 0);
     assert_int_equal(m, AUTH_SCOPE_EDITOR);
     assert_int_equal(auth_scopes_parse("read,read", &m, err, sizeof(err)), 0);
@@ -1138,11 +1148,11 @@ static void test_scopes_parse(void **state)
 
 static void test_scopes_format(void **state)
 {
-    char buf[32];
+    char buf[AUTH_SCOPES_TEXT_MAX];
     char tiny[6];
 
     assert_string_equal(auth_scopes_format(AUTH_SCOPE_ALL, buf, sizeof(buf)),
-                        "read run editor approve agent");
+                        "read run editor approve agent write");
     assert_string_equal(auth_scopes_format(AUTH_SCOPE_RUN, buf, sizeof(buf)), "run");
     assert_string_equal(auth_scopes_format(AUTH_SCOPE_EDITOR | AUTH_SCOPE_READ, buf, sizeof(buf)),
                         "read editor");

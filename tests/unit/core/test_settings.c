@@ -182,6 +182,7 @@ static void assert_defaults(const struct settings *s)
     assert_int_equal(s->max_output_bytes, 1048576);
     assert_int_equal(s->max_concurrent_tasks, 4);
     assert_int_equal(s->max_queued_bytes, 8388608);
+    assert_int_equal(s->max_write_bytes, 1048576);
     assert_int_equal(s->tasks_n, 0);
     assert_null(s->tasks);
     assert_int_equal(s->editor_commands.n, 1);
@@ -434,6 +435,7 @@ static const struct int_key int_keys[] = {
     INT_KEY("limits", "maxOutputBytes", 1024, 1073741824, max_output_bytes),
     INT_KEY("limits", "maxConcurrentTasks", 1, 64, max_concurrent_tasks),
     INT_KEY("limits", "maxQueuedBytes", 65536, 1073741824, max_queued_bytes),
+    INT_KEY("limits", "maxWriteBytes", 1, 67108864, max_write_bytes),
 };
 
 static int64_t read_int(const struct settings *s, const struct int_key *k)
