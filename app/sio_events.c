@@ -307,6 +307,50 @@ static void on_tts(const struct sio_events_env *env, struct client *c, json_obje
     ack_ok(c, ack, o);
 }
 
+/* file_update {filePath, content, action: create|update|delete,
+ * expectedSha256?}: fs.write or fs.delete (write scope), answered by the
+ * ack; everyone hears the change as file_update from file.changed. */
+static void on_file_update(const struct sio_events_env *env, struct client *c, json_object *p,
+                           int64_t ack)
+{
+    const char *file = str_arg(p, "filePath", 4096);
+    const char *action = str_arg(p, "action", 16);
+    static const char *const actions[] = {"create", "update", "delete", NULL};
+    json_object *content = NULL, *sha = NULL, *v = NULL;
+    if (!json_object_is_type(p, json_type_object) || !file ||
+        (json_object_object_get_ex(p, "action", &v) && !(action && one_of(action, actions)))) {
+        refuse(c, ack, "file_update", "INVALID_MESSAGE",
+               "expected {filePath: string, content: string, action?: create|update|delete, "
+               "expectedSha256?: string}");
+        return;
+    }
+    int del = action && strcmp(action, "delete") == 0;
+    json_object_object_get_ex(p, "content", &content);
+    json_object_object_get_ex(p, "expectedSha256", &sha);
+    if (!del && !json_object_is_type(content, json_type_string)) {
+        refuse(c, ack, "file_update", "INVALID_MESSAGE", "content: expected a string");
+        return;
+    }
+    const struct cmd_def *def = cmd_lookup(del ? "fs.delete" : "fs.write");
+    if (!def || (def->scope & c->scopes) != def->scope) {
+        refuse(c, ack, "file_update", "FORBIDDEN", "file_update needs the write scope");
+        return;
+    }
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "path", json_object_new_string(file));
+    if (!del)
+        json_object_object_add(args, "content", json_object_get(content));
+    if (sha)
+        json_object_object_add(args, "expectedSha256", json_object_get(sha));
+    json_object *id = json_object_new_object();
+    json_object_object_add(id, "sio", json_object_new_string("file"));
+    json_object_object_add(id, "filePath", json_object_new_string(file));
+    json_object_object_add(id, "ack", json_object_new_int64(ack));
+    dispatch_command(env->dispatch, c, def, id, args, NULL);
+    json_object_put(id);
+    json_object_put(args);
+}
+
 static void on_system_status(const struct sio_events_env *env, struct client *c, int64_t ack)
 {
     char ts[40];
@@ -331,7 +375,7 @@ static void on_system_status(const struct sio_events_env *env, struct client *c,
 void sio_events_connected(const struct sio_events_env *env, struct client *c)
 {
     (void)env;
-    c->event_mask |= EVENT_NOTIFY;
+    c->event_mask |= EVENT_NOTIFY | EVENT_FILE_CHANGED;
 }
 
 void sio_events_event(const struct sio_events_env *env, struct client *c, const char *name,
@@ -349,6 +393,8 @@ void sio_events_event(const struct sio_events_env *env, struct client *c, const 
         on_join(c, a1, 's', ack, name);
     else if (strcmp(name, "join_project") == 0)
         on_join(c, a1, 'p', ack, name);
+    else if (strcmp(name, "file_update") == 0)
+        on_file_update(env, c, a1, ack);
     else if (strcmp(name, "system_status") == 0)
         on_system_status(env, c, ack);
     else
@@ -413,6 +459,41 @@ void sio_events_outgoing(const struct sio_events_env *env, struct client *c, jso
         to_room(env, session, c, "chat_message", o);
     } else if (kind && strcmp(kind, "terminal") == 0) {
         terminal_out(env, c, id, type, data);
+    } else if (kind && strcmp(kind, "file") == 0) {
+        /* fs.write / fs.delete answered: the ack, or an error event. */
+        int64_t ack = json_object_get_int64(field(id, "ack"));
+        json_object *err = field(data, "error");
+        if (err && ack < 0) {
+            json_object *e = json_object_get(err);
+            json_object_object_add(e, "event", json_object_new_string("file_update"));
+            json_object_object_add(e, "filePath", json_object_get(field(id, "filePath")));
+            session_sio_emit(c->s, "error", e);
+        } else if (err) {
+            json_object *r = json_object_new_object();
+            json_object_object_add(r, "success", json_object_new_boolean(0));
+            json_object_object_add(r, "error", json_object_get(err));
+            ack_reply(c, ack, r);
+        } else {
+            json_object *r = json_object_new_object();
+            json_object_object_foreach(field(data, "result"), k, v)
+                json_object_object_add(r, k, json_object_get(v));
+            ack_ok(c, ack, r);
+        }
+    } else if (strcmp(type, "event") == 0 &&
+               strcmp(json_object_get_string(field(data, "event")), "file.changed") == 0) {
+        json_object *p = field(data, "payload");
+        const char *change = json_object_get_string(field(p, "change"));
+        change = change ? change : "";
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "filePath", json_object_get(field(p, "path")));
+        json_object_object_add(o, "folder", json_object_get(field(p, "folder")));
+        json_object_object_add(o, "action",
+                               json_object_new_string(strcmp(change, "created") == 0   ? "create"
+                                                      : strcmp(change, "deleted") == 0 ? "delete"
+                                                                                       : "update"));
+        if (field(p, "overflow"))
+            json_object_object_add(o, "overflow", json_object_get(field(p, "overflow")));
+        session_sio_emit(c->s, "file_update", o);
     } else if (strcmp(type, "event") == 0 &&
                strcmp(json_object_get_string(field(data, "event")), "notify") == 0) {
         json_object *p = field(data, "payload");

@@ -7,7 +7,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
@@ -203,6 +203,41 @@ describe('Socket.IO on /socket.io/', () => {
       assert.equal(n.type, 'warning');
       assert.equal(n.priority, 'normal');
     } finally { sender.close(); reader.close(); }
+  });
+
+  test('file_update both ways: fs.write / fs.delete with the write scope; everyone hears file.changed as file_update', async () => {
+    const w = await connected(sio(ed, { auth: { token: ed.token({ scope: 'read write' }) } }));
+    const r = await connected(sio(ed, { auth: { token: ed.token({ sub: 'r', scope: 'read' }) }, transports: ['websocket'] }));
+    try {
+      const heardCreate = once(r, 'file_update', (u) => u.filePath === 'notes.md' && u.action === 'create');
+      const ack = await w.timeout(5000).emitWithAck('file_update', { filePath: 'notes.md', content: 'v1\n', projectId: 'p', action: 'create' });
+      assert.equal(ack.success, true, JSON.stringify(ack));
+      assert.equal(ack.path, 'notes.md');
+      assert.equal(ack.created, true);
+      assert.equal(readFileSync(path.join(dir, 'notes.md'), 'utf8'), 'v1\n');
+      await heardCreate;
+      const stale = await w.timeout(5000).emitWithAck('file_update', { filePath: 'notes.md', content: 'v2\n', action: 'update', expectedSha256: '0'.repeat(64) });
+      assert.equal(stale.success, false);
+      assert.equal(stale.error.code, 'CONFLICT');
+      const ok = await w.timeout(5000).emitWithAck('file_update', { filePath: 'notes.md', content: 'v2\n', action: 'update', expectedSha256: ack.sha256 });
+      assert.equal(ok.success, true, JSON.stringify(ok));
+      const forbidden = await r.timeout(5000).emitWithAck('file_update', { filePath: 'x.md', content: 'x' });
+      assert.equal(forbidden.error.code, 'FORBIDDEN');
+      const git = await w.timeout(5000).emitWithAck('file_update', { filePath: '.vscode/settings.json', content: '{}' });
+      assert.equal(git.success, false);
+      const escape = await w.timeout(5000).emitWithAck('file_update', { filePath: '../outside.txt', content: 'x' });
+      assert.equal(escape.success, false);
+      assert.equal(existsSync(path.join(dir, '..', 'outside.txt')), false);
+      // A change made by someone else (not through the helper) reaches them too.
+      const heardOutside = once(r, 'file_update', (u) => u.filePath === 'other.txt');
+      writeFileSync(path.join(dir, 'other.txt'), 'by hand');
+      assert.equal((await heardOutside).action, 'create');
+      const heardDelete = once(r, 'file_update', (u) => u.filePath === 'notes.md' && u.action === 'delete');
+      const del = await w.timeout(5000).emitWithAck('file_update', { filePath: 'notes.md', action: 'delete' });
+      assert.equal(del.success, true, JSON.stringify(del));
+      await heardDelete;
+      assert.equal(existsSync(path.join(dir, 'notes.md')), false);
+    } finally { w.close(); r.close(); }
   });
 
   test('rooms: join_session / join_project are bounded and checked', async () => {
