@@ -10,6 +10,7 @@ import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import http from 'node:http';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 import { Editor, connect, tempDir, sleep, waitFor, httpRequest, mintToken, SLOW } from './lib/harness.mjs';
@@ -490,3 +491,58 @@ describe('the envelope dialect on /socket.io/ (no EIO)', () => {
   });
 });
 
+
+// A React-style web app in Chromium: its page is served from its own origin
+// (listed in server.allowedOrigins), loads socket.io-client's browser build
+// and connects with default transports, so polling goes through the
+// browser's CORS checks before the upgrade.
+const PW = path.join(here, '../../web/node_modules/playwright-core/index.mjs');
+describe('socket.io-client in Chromium from an allowed origin', { skip: !existsSync(PW) || !existsSync('/usr/bin/chromium') }, () => {
+  let ed, page, browser, web;
+  before(async () => {
+    const bundle = readFileSync(path.join(here, 'node_modules/socket.io-client/dist/socket.io.min.js'));
+    web = http.createServer((req, res) => {
+      if (req.url === '/socket.io.min.js') { res.setHeader('Content-Type', 'text/javascript'); res.end(bundle); return; }
+      res.setHeader('Content-Type', 'text/html');
+      res.end('<!doctype html><script src="/socket.io.min.js"></script><body>app</body>');
+    });
+    await new Promise((r) => web.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${web.address().port}`;
+    ed = new Editor();
+    await ed.startServer({ settings: { server: { allowedOrigins: [origin] }, limits: { commandsPerSecond: 1000 } } });
+    const { chromium } = await import(PW);
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    page = await browser.newPage();
+    await page.goto(`${origin}/`);
+  });
+  after(async () => { await browser?.close(); web?.close(); await ed?.stop(); });
+
+  test('default transports: polling with CORS, the upgrade, an ack and an event', async () => {
+    const result = await page.evaluate(async ({ url, token }) => {
+      const socket = io(url, { auth: { token }, reconnection: false });
+      await new Promise((resolve, reject) => { socket.on('connect', resolve); socket.on('connect_error', (e) => reject(new Error(e.message))); });
+      const first = socket.io.engine.transport.name;
+      const status = await socket.timeout(5000).emitWithAck('system_status');
+      await new Promise((r) => { const t = setInterval(() => { if (socket.io.engine.transport.name === 'websocket') { clearInterval(t); r(); } }, 20); });
+      const tts = new Promise((r) => socket.on('tts_notification', r));
+      socket.emit('tts_notification', { message: 'from the browser', type: 'info' });
+      const heard = await tts;
+      socket.close();
+      return { first, status, heard, last: 'websocket' };
+    }, { url: `http://127.0.0.1:${ed.port}`, token: ed.token({ scope: 'read run' }) });
+    assert.equal(result.first, 'polling');
+    assert.equal(result.status.status, 'healthy');
+    assert.equal(result.heard.message, 'from the browser');
+  });
+
+  test('an origin that is not allowed gets nothing (the browser blocks it)', async () => {
+    const other = await browser.newPage();
+    try {
+      await other.goto('data:text/html,<body>elsewhere</body>');
+      const r = await other.evaluate(async (url) => {
+        try { const res = await fetch(`${url}/socket.io/?EIO=4&transport=polling`); return `status ${res.status}`; } catch (e) { return `blocked: ${e.message}`; }
+      }, `http://127.0.0.1:${ed.port}`);
+      assert.match(r, /blocked/);
+    } finally { await other.close(); }
+  });
+});
