@@ -9,6 +9,10 @@
  * heartbeat (PING frames, 4002 after the idle limit) and the connection
  * counts.
  *
+ * The same sessions also speak Engine.IO 4 / Socket.IO 5 on /socket.io/?EIO=4
+ * (long-polling or WebSocket, eio.c) and the envelope dialect on
+ * /socket.io/ without EIO; session_dialect says which.
+ *
  * What messages mean is the owner's business: it hands in a
  * session_handler at construction and is called when a session opens (with
  * the credentials the upgrade request carried), for each message, and when

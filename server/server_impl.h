@@ -127,6 +127,9 @@ int session_queue_text(struct session *s, const char *text, size_t len);
 /* Asks for a write on whichever connection carries the session now. */
 void session_kick(struct session *s);
 struct session *session_find(struct server *srv, const char *id);
+/* ws_server.c: a stop waiting for its sessions finishes once none is left
+ * (on a later turn of the loop). */
+void server_maybe_finish_stop(struct server *srv);
 void session_free(struct session *s);
 int session_on_receive(struct session *s, const void *in, size_t len);
 void session_on_pong(struct session *s);

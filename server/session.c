@@ -412,8 +412,10 @@ void session_tick(void *arg)
         if (!s->wsi && s->close_code) {
             /* A polling session closing: gone once its queue went out (or
              * nobody came for it within the grace). */
-            if (!s->out_head || now - s->closed_mono_ms >= SESSION_CLOSE_GRACE_S * 1000)
+            if (!s->out_head || now - s->closed_mono_ms >= SESSION_CLOSE_GRACE_S * 1000) {
                 session_free(s);
+                server_maybe_finish_stop(srv);
+            }
             continue;
         }
         if (session_is_closing(s))

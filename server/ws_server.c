@@ -4,6 +4,7 @@
  * connection caps, answered with a real status), `GET /health` is served,
  * `GET /metrics` is answered with the owner's text (session_handler),
  * the phone client's files are handed to webapp.c (GET and HEAD only),
+ * /socket.io/ requests (Engine.IO polling, upgrades) to eio.c,
  * the upgrade's credentials are read, and WebSocket events are handed to
  * session.c. Also starts, stops and re-binds the listener (see server.h).
  */
@@ -246,8 +247,6 @@ static void read_creds(struct lws *wsi, struct guard_creds *c)
     explicit_bzero(buf, sizeof(buf));
 }
 
-static void maybe_finish_stop(struct server *srv);
-
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
@@ -344,7 +343,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (pss && pss->session) {
             session_free(pss->session);
             pss->session = NULL;
-            maybe_finish_stop(srv);
+            server_maybe_finish_stop(srv);
         }
         return 0;
 
@@ -621,7 +620,7 @@ static void stop_timer_cb(void *arg)
 
 /* Never finish from inside a closing session's callback: the last CLOSED
  * only schedules it for the next turn. */
-static void maybe_finish_stop(struct server *srv)
+void server_maybe_finish_stop(struct server *srv)
 {
     if (srv->stopping && !srv->sessions)
         loop_timer_arm(srv->stop_timer, 0);
@@ -647,7 +646,7 @@ void server_stop(struct server *srv, void (*done)(void *ud), void *ud)
         loop_timer_arm(srv->stop_timer, 0);
         return;
     }
-    maybe_finish_stop(srv);
+    server_maybe_finish_stop(srv);
 }
 
 static void restart_after_stop(void *arg)
