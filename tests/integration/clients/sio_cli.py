@@ -17,8 +17,15 @@ done = threading.Event()
 sio = socketio.Client(reconnection=False)
 
 
+lock = threading.Lock()
+
+
 def out(**kw):
-    print(json.dumps(kw), flush=True)
+    # Handlers run on python-socketio's threads: one whole line at a time.
+    line = json.dumps(kw) + "\n"
+    with lock:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 @sio.event
