@@ -14,6 +14,7 @@
 
 struct session;
 struct call;
+struct sio_rooms;
 
 struct client {
     struct client *prev, *next; /* in the data plane's list */
@@ -30,6 +31,7 @@ struct client {
     int chat_notify;       /* "notify on": events as chat_reply text */
     int gone;              /* the session closed: nothing more is sent */
     struct ratelimit rl;
+    struct sio_rooms *sio; /* Socket.IO rooms joined (sio_events.c) */
 };
 
 #endif

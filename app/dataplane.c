@@ -16,6 +16,7 @@
 #include "app/dispatch.h"
 #include "app/editor_port.h"
 #include "app/events.h"
+#include "app/sio_events.h"
 #include "core/auth.h"
 #include "core/clock.h"
 #include "core/envelope.h"
@@ -79,6 +80,18 @@ static void auth_fail(struct dataplane *dp, struct client *c, json_object *id, e
     dp->env.counters->auth_failed++;
     log_msg(dp->env.log, LOG_INFO, "session %s from %s: authentication refused (%s: %s)",
             session_id(c->s), session_remote(c->s), auth_result_code(r), why);
+    if (session_dialect(c->s) == SESSION_SOCKETIO) {
+        /* socket.io-client raises connect_error with this message. */
+        char m[220];
+        snprintf(m, sizeof(m), "%s: %s", auth_result_code(r), why);
+        session_sio_connect_error(c->s, m);
+        return;
+    }
+    if (session_dialect(c->s) == SESSION_ENVELOPE) {
+        session_send_error(c->s, NULL, auth_result_code(r), why);
+        session_close(c->s, 4001, r == AUTH_EXPIRED ? "token expired" : "authentication failed");
+        return;
+    }
     json_object *data = json_object_new_object();
     json_object_object_add(data, "success", json_object_new_boolean(0));
     json_object *err = json_object_new_object();
@@ -120,6 +133,40 @@ static json_object *device_name_json(const struct dataplane *dp, const char *id)
     return name ? json_object_new_string(name) : NULL;
 }
 
+static struct sio_events_env sio_env(const struct dataplane *dp)
+{
+    struct sio_events_env e = {dp->env.st, dp->env.dispatch, dp->env.agents, dp->env.events,
+                               dp->env.clients};
+    return e;
+}
+
+/* auth_response {success, sessionId, userId, workspaceId, scopes, ...,
+ * deviceId, deviceToken when a pairing token was exchanged}. */
+static void authenticated_reply(struct dataplane *dp, struct client *c, json_object *id,
+                                const char *device_token)
+{
+    const struct settings *st = dp->env.st;
+    json_object *msg = json_object_new_object();
+    json_object_object_add(msg, "type", json_object_new_string("auth_response"));
+    if (id)
+        json_object_object_add(msg, "id", json_object_get(id));
+    json_object_object_add(msg, "sessionId", json_object_new_string(session_id(c->s)));
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "success", json_object_new_boolean(1));
+    json_object_object_add(data, "sessionId", json_object_new_string(session_id(c->s)));
+    json_object_object_add(data, "userId", json_object_new_string(c->user_id));
+    json_object_object_add(data, "workspaceId", json_object_new_string(dp->env.ws->id));
+    json_object_object_add(data, "scopes", scopes_json(c->scopes));
+    json_object_object_add(data, "heartbeatIntervalMs",
+                           json_object_new_int64((int64_t)st->heartbeat_interval_s * 1000));
+    json_object_object_add(data, "expiresAt", json_object_new_int64(c->exp_s * 1000));
+    json_object_object_add(data, "deviceId", json_object_new_string(c->device_id));
+    if (device_token)
+        json_object_object_add(data, "deviceToken", json_object_new_string(device_token));
+    json_object_object_add(msg, "data", data);
+    session_send_obj(c->s, msg);
+}
+
 /* Verifies a token and answers auth_response. Used for the first message,
  * the upgrade's header or query, and a refresh on a live session. */
 static void authenticate(struct dataplane *dp, struct client *c, json_object *id, const char *token,
@@ -148,6 +195,16 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
         snprintf(token_key + 2 * i, 3, "%02x", md[i]);
 
+    /* A pairing token is exchanged for a device token in auth_response,
+     * which Socket.IO and envelope sessions never get: refused there before
+     * it is spent (docs/compatibility.md). */
+    if (g.pairing && session_dialect(c->s) != SESSION_NATIVE) {
+        auth_grant_clear(&g);
+        auth_fail(dp, c, id, AUTH_INVALID,
+                  "a pairing token works only on /ws (the phone app): pair there, or use a "
+                  "device token");
+        return;
+    }
     /* The registry's word: revoked devices and spent pairing tokens. */
     struct devices_admitted adm;
     enum devices_verdict v = DEVICES_ADMIT;
@@ -196,36 +253,31 @@ static void authenticate(struct dataplane *dp, struct client *c, json_object *id
     /* exp was range-checked by auth_verify (or is ours), so this cannot overflow. */
     session_set_authed(c->s, (exp + st->leeway_s) * 1000);
 
-    json_object *msg = json_object_new_object();
-    json_object_object_add(msg, "type", json_object_new_string("auth_response"));
-    if (id)
-        json_object_object_add(msg, "id", json_object_get(id));
-    json_object_object_add(msg, "sessionId", json_object_new_string(session_id(c->s)));
-    json_object *data = json_object_new_object();
-    json_object_object_add(data, "success", json_object_new_boolean(1));
-    json_object_object_add(data, "sessionId", json_object_new_string(session_id(c->s)));
-    json_object_object_add(data, "userId", json_object_new_string(c->user_id));
-    json_object_object_add(data, "workspaceId", json_object_new_string(dp->env.ws->id));
-    json_object_object_add(data, "scopes", scopes_json(c->scopes));
-    json_object_object_add(data, "heartbeatIntervalMs",
-                           json_object_new_int64((int64_t)st->heartbeat_interval_s * 1000));
-    json_object_object_add(data, "expiresAt", json_object_new_int64(c->exp_s * 1000));
-    json_object_object_add(data, "deviceId", json_object_new_string(c->device_id));
+    if (!refresh && session_dialect(c->s) == SESSION_SOCKETIO) {
+        struct sio_events_env e = sio_env(dp);
+        session_sio_connected(c->s);
+        sio_events_connected(&e, c);
+    } else if (!refresh && session_dialect(c->s) == SESSION_ENVELOPE) {
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "sessionId", json_object_new_string(session_id(c->s)));
+        json_object_object_add(d, "userId", json_object_new_string(c->user_id));
+        json_object_object_add(d, "scopes", scopes_json(c->scopes));
+        session_send(c->s, "session_created", NULL, d);
+    } else {
+        authenticated_reply(dp, c, id, device_token);
+        /* The streaming dialect's greeting, for clients that put their token
+         * in the URL as that dialect's clients do (docs/protocol.md). */
+        if (from_url && !refresh) {
+            json_object *hello = json_object_new_object();
+            json_object_object_add(hello, "type", json_object_new_string("connection_established"));
+            json_object_object_add(hello, "sessionId", json_object_new_string(session_id(c->s)));
+            json_object_object_add(hello, "content", json_object_new_string("Connected to server"));
+            session_send_obj(c->s, hello);
+        }
+    }
     if (device_token) {
-        json_object_object_add(data, "deviceToken", json_object_new_string(device_token));
         explicit_bzero(device_token, strlen(device_token));
         free(device_token);
-    }
-    json_object_object_add(msg, "data", data);
-    session_send_obj(c->s, msg);
-    /* The streaming dialect's greeting, for clients that put their token in
-     * the URL as that dialect's clients do (docs/protocol.md). */
-    if (from_url && !refresh) {
-        json_object *hello = json_object_new_object();
-        json_object_object_add(hello, "type", json_object_new_string("connection_established"));
-        json_object_object_add(hello, "sessionId", json_object_new_string(session_id(c->s)));
-        json_object_object_add(hello, "content", json_object_new_string("Connected to server"));
-        session_send_obj(c->s, hello);
     }
 
     if (!refresh) {
@@ -261,9 +313,21 @@ static void on_opened(void *ud, struct session *s, const struct guard_creds *cre
         c->next->prev = c;
     *dp->env.clients = c;
     session_set_data(s, c);
-    if (creds->bad && (creds->has_token || creds->from_header || creds->has_workspace_id))
+    int dialect = session_dialect(s);
+    if (creds->bad && (creds->has_token || creds->from_header || creds->has_workspace_id)) {
         auth_fail(dp, c, NULL, AUTH_INVALID, creds->bad);
-    else if (creds->has_token)
+    } else if (creds->has_token && dialect == SESSION_ENVELOPE &&
+               strncmp(creds->token, "guest_", 6) == 0) {
+        /* The envelope pattern's unauthenticated guests (docs/security.md). */
+        auth_fail(dp, c, NULL, AUTH_INVALID,
+                  "guest tokens are not accepted: use a Companion token");
+    } else if (!creds->has_token && dialect == SESSION_ENVELOPE) {
+        session_send_error(s, NULL, "AUTH_REQUIRED", "a token is required: /socket.io/?token=...");
+        session_close(s, 4001, "authentication required");
+    } else if (!creds->has_token && dialect == SESSION_SOCKETIO) {
+        dp->env.counters->auth_failed++;
+        session_sio_connect_error(s, "AUTH_REQUIRED: a token is required (auth: {token})");
+    } else if (creds->has_token)
         authenticate(dp, c, NULL, creds->token, strlen(creds->token),
                      creds->has_workspace_id ? creds->workspace_id : NULL, !creds->from_header);
 }
@@ -277,6 +341,7 @@ static void on_closed(void *ud, struct session *s)
     c->gone = 1;
     dispatch_client_gone(dp->env.dispatch, c);
     agents_client_gone(dp->env.agents, c);
+    sio_events_client_gone(c);
     if (c->authed) {
         log_msg(dp->env.log, LOG_INFO, "session %s: %s disconnected (%d %s)", session_id(s),
                 c->user_id, session_close_code(s),
@@ -559,6 +624,40 @@ static void on_message(void *ud, struct session *s, const char *msg, size_t len,
     envelope_clear(&env);
 }
 
+static void on_sio_event(void *ud, struct session *s, const char *name, json_object *args,
+                         int64_t ack)
+{
+    struct dataplane *dp = ud;
+    struct client *c = session_data(s);
+    if (!c || !c->authed)
+        return;
+    dp->env.counters->messages_in++;
+    metrics_table_add_literal(&dp->env.counters->in_by_type, "socketio", 1);
+    if (!rate_take(dp, c)) {
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "code", json_object_new_string("RATE_LIMITED"));
+        json_object_object_add(e, "message",
+                               json_object_new_string("too many messages; slow down"));
+        session_sio_emit(s, "error", e);
+        return;
+    }
+    dp->env.counters->commands++;
+    struct sio_events_env e = sio_env(dp);
+    sio_events_event(&e, c, name, args, ack);
+}
+
+static void on_sio_outgoing(void *ud, struct session *s, json_object *msg)
+{
+    struct dataplane *dp = ud;
+    struct client *c = session_data(s);
+    if (!c) {
+        json_object_put(msg);
+        return;
+    }
+    struct sio_events_env e = sio_env(dp);
+    sio_events_outgoing(&e, c, msg);
+}
+
 struct dataplane *dataplane_new(const struct dataplane_env *env)
 {
     struct dataplane *dp = calloc(1, sizeof(*dp));
@@ -580,6 +679,8 @@ void dataplane_handler(struct dataplane *dp, struct session_handler *out)
     out->opened = on_opened;
     out->message = on_message;
     out->closed = on_closed;
+    out->sio_event = on_sio_event;
+    out->sio_outgoing = on_sio_outgoing;
 }
 
 json_object *dataplane_clients_json(const struct dataplane *dp)

@@ -187,8 +187,9 @@ int helper_init(struct helper *h, enum helper_mode mode, char *err, size_t errle
     workspace_init(&h->ws);
     h->editor = no_editor;
     /* A client names its messages' types: only these are counted by name. */
-    static const char *const in_types[] = {"auth",      "ping",        "command",      "chat",
-                                           "subscribe", "unsubscribe", "user_message", "invalid"};
+    static const char *const in_types[] = {"auth",         "ping",      "command",
+                                           "chat",         "subscribe", "unsubscribe",
+                                           "user_message", "invalid",   "socketio"};
     metrics_table_close(&h->counters.in_by_type, in_types, sizeof(in_types) / sizeof(in_types[0]));
 
     signal(SIGPIPE, SIG_IGN);

@@ -38,7 +38,7 @@ static const char *controls_ok(const char *msg, size_t len)
 
 /* Parses with json-c's strict mode and UTF-8 validation; NULL on error with
  * a description the client can act on. */
-static json_object *parse_json(const char *msg, size_t len, const char **why)
+json_object *envelope_json_parse(const char *msg, size_t len, const char **why)
 {
     if ((*why = controls_ok(msg, len)) != NULL)
         return NULL;
@@ -71,7 +71,7 @@ int envelope_parse(const char *msg, size_t len, struct envelope *env, char *why,
 {
     memset(env, 0, sizeof(*env));
     const char *jwhy = NULL;
-    env->root = parse_json(msg, len, &jwhy);
+    env->root = envelope_json_parse(msg, len, &jwhy);
     if (!env->root) {
         snprintf(why, whylen, "invalid JSON: %s", jwhy);
         return -1;

@@ -27,4 +27,9 @@ struct envelope {
 int envelope_parse(const char *msg, size_t len, struct envelope *env, char *why, size_t whylen);
 void envelope_clear(struct envelope *env);
 
+/* Any JSON value under the same rules (strict, UTF-8, no raw control
+ * characters or \u0000, nothing after it, depth ENVELOPE_DEPTH): owned
+ * value, or NULL with *why a static description. */
+json_object *envelope_json_parse(const char *msg, size_t len, const char **why);
+
 #endif

@@ -9,6 +9,10 @@
  * heartbeat (PING frames, 4002 after the idle limit) and the connection
  * counts.
  *
+ * The same sessions also speak Engine.IO 4 / Socket.IO 5 on /socket.io/?EIO=4
+ * (long-polling or WebSocket, eio.c) and the envelope dialect on
+ * /socket.io/ without EIO; session_dialect says which.
+ *
  * What messages mean is the owner's business: it hands in a
  * session_handler at construction and is called when a session opens (with
  * the credentials the upgrade request carried), for each message, and when
@@ -48,6 +52,27 @@ struct session_handler {
      * transport's counters, read through server_counters). Optional. */
     void (*metrics)(void *ud, struct metrics_buf *out);
     void *metrics_ud;
+    /* Socket.IO sessions (session_dialect SESSION_SOCKETIO): `opened` runs
+     * at the client's CONNECT on the main namespace, with the auth
+     * object's token (or the query's); the owner answers with
+     * session_sio_connected or session_sio_connect_error. Then each EVENT
+     * comes here (args: the packet's array, name first, borrowed; ack: the
+     * id to answer with session_sio_ack, or -1), and every message the
+     * owner queues with session_send_obj goes to sio_outgoing (owned)
+     * instead, for the owner to turn into events or drop. */
+    void (*sio_event)(void *ud, struct session *s, const char *name, json_object *args,
+                      int64_t ack);
+    void (*sio_outgoing)(void *ud, struct session *s, json_object *msg);
+};
+
+/* What a session speaks, from its URL: /ws is the native protocol;
+ * /socket.io/ with EIO=4 is Engine.IO 4 / Socket.IO 5 (polling or
+ * WebSocket); /socket.io/ without EIO is the envelope dialect (native
+ * messages, each server frame also carrying `sessionId`). */
+enum session_dialect {
+    SESSION_NATIVE = 0,
+    SESSION_SOCKETIO,
+    SESSION_ENVELOPE,
 };
 
 /* What the transport counts (server/status adds the owner's own). */
@@ -136,5 +161,14 @@ const char *session_close_reason(const struct session *s);
  * authentication deadline; past the expiry the session is closed 4001. */
 void session_set_authed(struct session *s, int64_t expiry_wall_ms);
 int session_is_authed(const struct session *s);
+int session_dialect(const struct session *s);
+
+/* Socket.IO sessions: an event on the main namespace (payload owned, may be
+ * NULL); the answer to a client's ack id (args: an owned array); the
+ * CONNECT's answer {sid}; its refusal {message} (then closed 4001). */
+int session_sio_emit(struct session *s, const char *event, json_object *payload);
+int session_sio_ack(struct session *s, int64_t ack, json_object *args);
+void session_sio_connected(struct session *s);
+void session_sio_connect_error(struct session *s, const char *message);
 
 #endif

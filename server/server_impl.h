@@ -9,10 +9,12 @@
 
 #include <libwebsockets.h>
 
+#include "core/guard.h"
 #include "core/log.h"
 #include "core/settings.h"
 #include "server/loop.h"
 #include "server/server.h"
+#include "server/webapp.h"
 
 /* The most lws hands the socket in one write. */
 #define SESSION_TX_PACKET    (256 * 1024)
@@ -84,10 +86,51 @@ struct session {
     int64_t expiry_ms;        /* wall clock: the token's exp + leeway */
     int64_t next_ping_ms;     /* monotonic: when the next PING frame goes out */
     int freeing;
+
+    int dialect; /* enum session_dialect */
+    /* Engine.IO (SESSION_SOCKETIO): wsi is NULL while the session polls;
+     * poll_wsi is the GET held until there is something to send, probe_wsi
+     * a WebSocket probing to take over (see eio.c). */
+    int polling;
+    int sio_opened; /* the CONNECT was handed to the owner */
+    int sio_connected;
+    struct lws *poll_wsi;
+    struct lws *probe_wsi;
+    int64_t closed_mono_ms;   /* a polling session closing: when */
+    struct guard_creds creds; /* what the handshake's query carried */
 };
 
-/* session.c, for ws_server.c */
-struct session *session_new(struct server *srv, struct lws *wsi);
+/* Per HTTP or WebSocket connection (lws's per-session user data). */
+struct ws_pss {
+    struct session *session;
+    char *body; /* an HTTP answer waiting for HTTP_WRITEABLE */
+    size_t body_len;
+    struct webapp_reply web; /* a file of the phone client being written */
+    /* Engine.IO polling (eio.c) */
+    struct session *poll_session; /* a GET held for this session */
+    int eio_closing;              /* answer the held GET with a close packet */
+    int post;                     /* a POST whose body is arriving */
+    char post_sid[SESSION_ID_LEN + 1];
+    char *post_body;
+    size_t post_len;
+    int post_refused;
+    char origin[300]; /* an allowed Origin to answer CORS for */
+    /* A WebSocket probing a polling session (eio.c) */
+    struct session *probe;
+    int probe_reply; /* "3probe" to write */
+};
+
+/* session.c, for ws_server.c and eio.c. A polling session is made with
+ * the handshake's wsi (for the peer address) and polling 1. */
+struct session *session_new(struct server *srv, struct lws *wsi, int dialect, int polling);
+/* Queues one whole frame (WebSocket) or packet (polling) of text. */
+int session_queue_text(struct session *s, const char *text, size_t len);
+/* Asks for a write on whichever connection carries the session now. */
+void session_kick(struct session *s);
+struct session *session_find(struct server *srv, const char *id);
+/* ws_server.c: a stop waiting for its sessions finishes once none is left
+ * (on a later turn of the loop). */
+void server_maybe_finish_stop(struct server *srv);
 void session_free(struct session *s);
 int session_on_receive(struct session *s, const void *in, size_t len);
 void session_on_pong(struct session *s);
@@ -98,5 +141,30 @@ int session_evict_pending(struct server *srv, int64_t grace_ms);
 /* Arms the session tick if sessions exist and it is not armed. */
 void session_tick_arm(struct server *srv);
 void session_tick(void *srv);
+
+/* eio.c: Engine.IO 4 transports on /socket.io/ (see eio.c). */
+/* A query argument's value (name with its '='): 1, or 0 when absent. */
+int eio_query_arg(struct lws *wsi, const char *name, char *buf, int len);
+int eio_http(struct server *srv, struct lws *wsi, struct ws_pss *pss);
+int eio_http_body(struct server *srv, struct lws *wsi, struct ws_pss *pss, const void *in,
+                  size_t len);
+int eio_http_body_done(struct server *srv, struct lws *wsi, struct ws_pss *pss);
+/* HTTP_WRITEABLE for a held GET: 1 when it was not one. */
+int eio_http_writeable(struct server *srv, struct lws *wsi, struct ws_pss *pss);
+void eio_http_closed(struct ws_pss *pss, struct lws *wsi);
+/* A WebSocket upgrade on /socket.io/ established: 0, or -1 to drop it. */
+int eio_ws_established(struct server *srv, struct lws *wsi, struct ws_pss *pss);
+int eio_ws_receive(struct server *srv, struct lws *wsi, struct ws_pss *pss, const void *in,
+                   size_t len);
+int eio_ws_writeable(struct lws *wsi, struct ws_pss *pss);
+void eio_ws_closed(struct ws_pss *pss, struct lws *wsi);
+/* One Engine.IO packet of a session, from a POST body or a frame. */
+void eio_packet(struct session *s, const char *p, size_t len);
+/* The session's handshake: the open packet's text (malloc'd). */
+char *eio_open_packet(struct session *s, int upgrades, size_t *len);
+/* Queues a Socket.IO error event and closes with 1002 (bad packets). */
+void eio_refuse(struct session *s, const char *why);
+/* Releases the polling and probe connections of a session being freed. */
+void eio_session_gone(struct session *s);
 
 #endif

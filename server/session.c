@@ -17,14 +17,17 @@
 /* Resolution of the authentication, expiry and heartbeat deadlines. */
 #define SESSION_TICK_MS 250
 
-struct session *session_new(struct server *srv, struct lws *wsi)
+struct session *session_new(struct server *srv, struct lws *wsi, int dialect, int polling)
 {
     const struct settings *st = srv->st;
     struct session *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
     s->srv = srv;
-    s->wsi = wsi;
+    s->wsi = polling ? NULL : wsi;
+    s->dialect = dialect;
+    s->polling = polling;
+    guard_creds_init(&s->creds);
     uuid_t u;
     uuid_generate_random(u);
     uuid_unparse_lower(u, s->id);
@@ -76,9 +79,32 @@ void session_free(struct session *s)
     srv->n_connections--;
     if (!s->authed)
         srv->n_unauthenticated--;
+    eio_session_gone(s);
+    guard_creds_clear(&s->creds);
     out_clear(s);
     free(s->rx);
     free(s);
+}
+
+struct session *session_find(struct server *srv, const char *id)
+{
+    for (struct session *s = srv->sessions; s; s = s->next)
+        if (strcmp(s->id, id) == 0)
+            return s;
+    return NULL;
+}
+
+int session_dialect(const struct session *s)
+{
+    return s->dialect;
+}
+
+void session_kick(struct session *s)
+{
+    if (s->wsi)
+        lws_callback_on_writable(s->wsi);
+    else if (s->poll_wsi)
+        lws_callback_on_writable(s->poll_wsi);
 }
 
 const char *session_id(const struct session *s)
@@ -131,6 +157,12 @@ void session_close(struct session *s, int code, const char *reason)
      * as long as the client likes, so drop it and send only the close. */
     if (code == 1008)
         out_clear(s);
+    s->closed_mono_ms = clock_mono_ms();
+    if (!s->wsi) {
+        /* Polling: the held GET takes what is queued; the tick frees it. */
+        session_kick(s);
+        return;
+    }
     lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_REASON_BASE, SESSION_CLOSE_GRACE_S);
     lws_callback_on_writable(s->wsi);
 }
@@ -145,19 +177,36 @@ int session_send_obj(struct session *s, json_object *msg)
     json_object *type;
     if (json_object_object_get_ex(msg, "type", &type))
         metrics_table_add(&srv->counters.out_by_type, json_object_get_string(type), 1);
+    if (s->dialect == SESSION_SOCKETIO) {
+        if (srv->handler.sio_outgoing && s->sio_connected)
+            srv->handler.sio_outgoing(srv->handler.ud, s, msg);
+        else
+            json_object_put(msg);
+        return 0;
+    }
+    if (s->dialect == SESSION_ENVELOPE && !json_object_object_get_ex(msg, "sessionId", NULL))
+        json_object_object_add(msg, "sessionId", json_object_new_string(s->id));
     json_object_object_add(msg, "timestamp", json_object_new_int64(clock_wall_ms()));
     size_t len;
     const char *text = json_object_to_json_string_length(
         msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    int r = session_queue_text(s, text, len);
+    json_object_put(msg);
+    return r;
+}
+
+int session_queue_text(struct session *s, const char *text, size_t len)
+{
+    struct server *srv = s->srv;
+    if (s->close_code || s->freeing)
+        return -1;
     size_t max = (size_t)srv->st->max_queued_bytes;
     if (len > max) {
         /* Too big for any queue: the client is not slow, the message is
          * large. The caller says so instead. */
-        json_object_put(msg);
         return SESSION_TOO_LARGE;
     }
     if (s->out_bytes + len > max) {
-        json_object_put(msg);
         srv->counters.slow_consumers++;
         log_msg(srv->log, LOG_WARN, "session %s: client does not read (%zu bytes queued), closing",
                 s->id, s->out_bytes);
@@ -166,19 +215,17 @@ int session_send_obj(struct session *s, json_object *msg)
     }
     struct session_out *o = malloc(sizeof(*o) + LWS_PRE + len);
     if (!o) {
-        json_object_put(msg);
         session_close(s, 1011, "out of memory");
         return -1;
     }
     o->next = NULL;
     o->len = len;
     memcpy(o->buf + LWS_PRE, text, len);
-    json_object_put(msg);
     /* Nothing waiting and the socket takes it: send now, not on the next
      * turn of the loop after a POLLOUT. With epoll that saves two
      * epoll_ctl calls and a loop turn per reply. lws keeps whatever the
      * socket does not take and sends it before any later write. */
-    if (!s->out_head && !s->ping_due && !lws_send_pipe_choked(s->wsi)) {
+    if (s->wsi && !s->out_head && !s->ping_due && !lws_send_pipe_choked(s->wsi)) {
         int n = lws_write(s->wsi, o->buf + LWS_PRE, len, LWS_WRITE_TEXT);
         free(o);
         if (n < (int)len) {
@@ -197,7 +244,7 @@ int session_send_obj(struct session *s, json_object *msg)
         s->out_head = o;
     s->out_tail = o;
     s->out_bytes += len;
-    lws_callback_on_writable(s->wsi);
+    session_kick(s);
     return 0;
 }
 
@@ -266,6 +313,13 @@ int session_on_writable(struct session *s)
 static void deliver(struct session *s, const char *msg, size_t len, int binary)
 {
     struct server *srv = s->srv;
+    if (s->dialect == SESSION_SOCKETIO) {
+        if (binary)
+            eio_refuse(s, "binary frames are not supported");
+        else
+            eio_packet(s, msg, len);
+        return;
+    }
     if (srv->handler.message)
         srv->handler.message(srv->handler.ud, s, msg, len, binary);
 }
@@ -352,7 +406,18 @@ void session_tick(void *arg)
     int64_t now = clock_mono_ms(), wall = clock_wall_ms();
     int64_t interval = (int64_t)st->heartbeat_interval_s * 1000;
     int64_t idle = (int64_t)st->heartbeat_timeout_s * 1000;
-    for (struct session *s = srv->sessions; s; s = s->next) {
+    struct session *next;
+    for (struct session *s = srv->sessions; s; s = next) {
+        next = s->next;
+        if (!s->wsi && s->close_code) {
+            /* A polling session closing: gone once its queue went out (or
+             * nobody came for it within the grace). */
+            if (!s->out_head || now - s->closed_mono_ms >= SESSION_CLOSE_GRACE_S * 1000) {
+                session_free(s);
+                server_maybe_finish_stop(srv);
+            }
+            continue;
+        }
         if (session_is_closing(s))
             continue;
         if (!s->authed && now >= s->auth_deadline_ms) {
@@ -365,9 +430,13 @@ void session_tick(void *arg)
             srv->counters.heartbeat_timeouts++;
             session_close(s, 4002, "heartbeat timeout");
         } else if (now >= s->next_ping_ms) {
-            s->ping_due = 1;
             s->next_ping_ms = now + interval;
-            lws_callback_on_writable(s->wsi);
+            if (s->dialect == SESSION_SOCKETIO) {
+                session_queue_text(s, "2", 1); /* Engine.IO's ping */
+            } else {
+                s->ping_due = 1;
+                lws_callback_on_writable(s->wsi);
+            }
         }
     }
     session_tick_arm(srv);

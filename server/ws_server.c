@@ -4,6 +4,7 @@
  * connection caps, answered with a real status), `GET /health` is served,
  * `GET /metrics` is answered with the owner's text (session_handler),
  * the phone client's files are handed to webapp.c (GET and HEAD only),
+ * /socket.io/ requests (Engine.IO polling, upgrades) to eio.c,
  * the upgrade's credentials are read, and WebSocket events are handed to
  * session.c. Also starts, stops and re-binds the listener (see server.h),
  * and with server.tls makes the vhost speak TLS (lws' OpenSSL support).
@@ -34,13 +35,6 @@
 /* How long a connection may sit unauthenticated before it gives its place to
  * a newer one once limits.maxUnauthenticated are waiting. */
 #define PENDING_GRACE_MS 1000
-
-struct ws_pss {
-    struct session *session;
-    char *body; /* an HTTP answer waiting for HTTP_WRITEABLE */
-    size_t body_len;
-    struct webapp_reply web; /* a file of the phone client being written */
-};
 
 static struct server *server_of(struct lws *wsi)
 {
@@ -105,6 +99,12 @@ static int gate_request(struct server *srv, struct lws *wsi)
                       !(direct && guard_origin_is_self(origin, host, srv->tls)))))
         return refuse(srv, wsi, 403, "FORBIDDEN", "origin not allowed");
     return 0;
+}
+
+/* /socket.io/ (socket.io-client's default path) or /socket.io. */
+static int path_is_sio(const char *p)
+{
+    return strcmp(p, "/socket.io/") == 0 || strcmp(p, "/socket.io") == 0;
 }
 
 static int uri_path_is(struct lws *wsi, const char *want)
@@ -174,6 +174,8 @@ static int on_http(struct server *srv, struct lws *wsi, struct ws_pss *pss, cons
     char *uri;
     int uri_len;
     int method = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
+    if (path_is_sio(path))
+        return eio_http(srv, wsi, pss);
     if (webapp_has(path)) {
         if (method != LWSHUMETH_GET && method != LWSHUMETH_HEAD)
             return refuse(srv, wsi, 405, "METHOD_NOT_ALLOWED", "only GET and HEAD");
@@ -200,8 +202,20 @@ static int on_confirm_upgrade(struct server *srv, struct lws *wsi, const char *p
         return refuse(srv, wsi, 400, "BAD_REQUEST", "only websocket upgrades");
     if (gate_request(srv, wsi))
         return 1;
-    if (!uri_path_is(wsi, "/ws"))
+    if (!uri_path_is(wsi, "/ws") && !uri_path_is(wsi, "/socket.io/") &&
+        !uri_path_is(wsi, "/socket.io"))
         return refuse(srv, wsi, 404, "NOT_FOUND", "the WebSocket endpoint is /ws");
+    char eio[8], transport[16];
+    if (!uri_path_is(wsi, "/ws") && eio_query_arg(wsi, "EIO=", eio, sizeof(eio))) {
+        if (strcmp(eio, "4") != 0)
+            return refuse(srv, wsi, 400, "BAD_REQUEST", "only Engine.IO 4 (EIO=4) is supported");
+        if (!eio_query_arg(wsi, "transport=", transport, sizeof(transport)) ||
+            strcmp(transport, "websocket") != 0)
+            return refuse(srv, wsi, 400, "BAD_REQUEST", "transport=websocket expected");
+        char sid[SESSION_ID_LEN + 2];
+        if (eio_query_arg(wsi, "sid=", sid, sizeof(sid)))
+            return srv->running ? 0 : refuse(srv, wsi, 503, "UNAVAILABLE", "server stopping");
+    }
     if (!srv->running)
         return refuse(srv, wsi, 503, "UNAVAILABLE", "server stopping");
     if (srv->n_connections >= srv->st->max_connections)
@@ -249,8 +263,6 @@ static void read_creds(struct lws *wsi, struct guard_creds *c)
     explicit_bzero(buf, sizeof(buf));
 }
 
-static void maybe_finish_stop(struct server *srv);
-
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
@@ -262,6 +274,12 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         return on_http(srv, wsi, pss, in ? (const char *)in : "");
+
+    case LWS_CALLBACK_HTTP_BODY:
+        return pss ? eio_http_body(srv, wsi, pss, in, len) : 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return pss ? eio_http_body_done(srv, wsi, pss) : 0;
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (pss && webapp_pending(&pss->web))
@@ -275,6 +293,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                 return -1;
             if (lws_http_transaction_completed(wsi))
                 return -1;
+            return 0;
+        }
+        if (pss) {
+            int r = eio_http_writeable(srv, wsi, pss);
+            return r == 1 ? 0 : r;
         }
         return 0;
 
@@ -284,6 +307,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             free(pss->body);
             pss->body = NULL;
             webapp_reply_free(&pss->web);
+            eio_http_closed(pss, wsi);
         }
         return 0;
 
@@ -293,7 +317,14 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     case LWS_CALLBACK_ESTABLISHED: {
         if (srv->freeing)
             return -1;
-        pss->session = session_new(srv, wsi);
+        int dialect = SESSION_NATIVE;
+        if (!uri_path_is(wsi, "/ws")) {
+            char eio[8];
+            if (eio_query_arg(wsi, "EIO=", eio, sizeof(eio)))
+                return eio_ws_established(srv, wsi, pss);
+            dialect = SESSION_ENVELOPE;
+        }
+        pss->session = session_new(srv, wsi, dialect, 0);
         if (!pss->session)
             return -1;
         struct guard_creds c;
@@ -305,6 +336,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     }
 
     case LWS_CALLBACK_RECEIVE:
+        if (pss->probe)
+            return eio_ws_receive(srv, wsi, pss, in, len);
         return pss->session ? session_on_receive(pss->session, in, len) : -1;
 
     case LWS_CALLBACK_RECEIVE_PONG:
@@ -313,16 +346,20 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         return 0;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (pss->probe)
+            return eio_ws_writeable(wsi, pss);
         return pss->session ? session_on_writable(pss->session) : -1;
 
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         return 0;
 
     case LWS_CALLBACK_CLOSED:
+        if (pss)
+            eio_ws_closed(pss, wsi);
         if (pss && pss->session) {
             session_free(pss->session);
             pss->session = NULL;
-            maybe_finish_stop(srv);
+            server_maybe_finish_stop(srv);
         }
         return 0;
 
@@ -638,7 +675,7 @@ static void stop_timer_cb(void *arg)
 
 /* Never finish from inside a closing session's callback: the last CLOSED
  * only schedules it for the next turn. */
-static void maybe_finish_stop(struct server *srv)
+void server_maybe_finish_stop(struct server *srv)
 {
     if (srv->stopping && !srv->sessions)
         loop_timer_arm(srv->stop_timer, 0);
@@ -664,7 +701,7 @@ void server_stop(struct server *srv, void (*done)(void *ud), void *ud)
         loop_timer_arm(srv->stop_timer, 0);
         return;
     }
-    maybe_finish_stop(srv);
+    server_maybe_finish_stop(srv);
 }
 
 static void restart_after_stop(void *arg)

@@ -11,7 +11,7 @@ secs=${1:-60}
 command -v clang >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null
 cmake -S "$root" -B "$root/build-fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCOMPANION_FUZZ=ON -DCOMPANION_TESTS=OFF >/dev/null
-targets=(rpc envelope jwt chat settings fs guard folder query)
+targets=(rpc envelope jwt chat settings fs guard folder query sio)
 cmake --build "$root/build-fuzz" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
 mkdir -p "$here/crashes"
 work=$(mktemp -d)
