@@ -295,6 +295,22 @@ describe('Socket.IO on /socket.io/', () => {
         } finally { s.close(); }
       }
     }
+    // A pairing token (single use, exchanged for a device token in /ws's
+    // auth_response, which Socket.IO never sends) is refused here and stays
+    // unspent: the phone app can still use it on /ws.
+    const pairing = await ed.request('auth/issueToken', { pairing: true, deviceName: 'sio phone', scopes: ['read'] });
+    for (const transports of [undefined, ['websocket']]) {
+      const s = sio(ed, { auth: { token: pairing.token }, ...(transports ? { transports } : {}) });
+      try {
+        const e = await once(s, 'connect_error');
+        assert.match(e.message, /pairing token works only on \/ws/);
+      } finally { s.close(); }
+    }
+    const phone = await connect(ed.url);
+    const exchanged = await phone.auth(pairing.token, ed.workspaceId);
+    assert.equal(exchanged.data.success, true, JSON.stringify(exchanged));
+    assert.equal(typeof exchanged.data.deviceToken, 'string');
+    phone.close();
     // ?token= in the URL works like auth {token}.
     const q = sio(ed, { query: { token: ed.token() }, transports: ['websocket'] });
     try { await connected(q); } finally { q.close(); }
