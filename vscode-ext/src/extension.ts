@@ -5,8 +5,10 @@ import { registerCommands } from './commands';
 import { Controller } from './controller';
 import { Settings } from './settings';
 import { StatusBar } from './statusBar';
+import { registerWhatsApp, type WhatsAppLink } from './whatsappPanel';
 
 let controller: Controller | undefined;
+let whatsapp: WhatsAppLink | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Companion', { log: true });
@@ -16,6 +18,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const approvals = new ApprovalsView(log);
   context.subscriptions.push(log, settings, statusBar, approvals, controller.onDidCreateClient((c) => approvals.attach(c)));
   registerCommands(context, controller);
+  whatsapp = registerWhatsApp(context, controller);
   controller.activate();
 }
 
@@ -23,5 +26,7 @@ export function activate(context: vscode.ExtensionContext): void {
 export async function deactivate(): Promise<void> {
   const c = controller;
   controller = undefined;
-  await c?.shutdown();
+  const w = whatsapp;
+  whatsapp = undefined;
+  await Promise.all([c?.shutdown(), w?.shutdown()]);
 }
