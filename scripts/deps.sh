@@ -5,7 +5,8 @@ set -euo pipefail
 
 APT_PACKAGES=(build-essential cmake pkg-config git ca-certificates
   libwebsockets-dev libwebsockets-evlib-ev libev-dev libjson-c-dev libjwt-dev libgit2-dev libssl-dev uuid-dev zlib1g-dev
-  libqrencode-dev libcmocka-dev valgrind clang-format faketime)
+  libqrencode-dev libcmocka-dev valgrind clang-format faketime
+  python3-websockets)
 
 sudo_if_needed() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
