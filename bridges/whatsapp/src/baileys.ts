@@ -14,7 +14,7 @@ import { Backoff } from './backoff.js';
 import type { Reporter } from './log.js';
 import { normalizeMessage } from './normalize.js';
 import type { RawWAMessage } from './normalize.js';
-import type { ChatTransport, CloseReason, SentMessage, TransportEvents } from './transport.js';
+import type { ChatTransport, CloseReason, ConnectionUpdate, SentMessage, TransportEvents } from './transport.js';
 import { e164ToJid, jidToE164, lidOf, normalizeJid } from './transport.js';
 
 export { normalizeMessage } from './normalize.js';
@@ -439,6 +439,10 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
   async logout(): Promise<void> {
     const sock = this.sock;
     this.closing = true;
+    // The socket's own close (401) reports loggedOut; without a socket, this does.
+    let reported = false;
+    const onClose = (u: ConnectionUpdate): void => { if (u.state === 'close') reported = true; };
+    this.on('connection', onClose);
     if (sock?.logout) {
       try {
         await sock.logout('unlinked from Companion');
@@ -446,11 +450,12 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
         this.reporter.log('warn', `WhatsApp did not confirm the logout (${(e as Error).message}); the session files are deleted anyway`);
       }
     }
+    this.off('connection', onClose);
     await this.close();
     const n = removeAuthFiles(this.opts.authDir);
     this.auth = null;
     this.reporter.log('info', `logged out: forgot the session in ${this.opts.authDir} (${n} files)`);
-    this.emit('connection', { state: 'close', reason: 'loggedOut', detail: 'unlinked', willReconnect: false });
+    if (!reported) this.emit('connection', { state: 'close', reason: 'loggedOut', detail: 'unlinked', willReconnect: false });
   }
 
   close(): Promise<void> {
