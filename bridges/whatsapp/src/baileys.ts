@@ -440,8 +440,8 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     const sock = this.sock;
     this.closing = true;
     // The socket's own close (401) reports loggedOut; without a socket, this does.
-    let reported = false;
-    const onClose = (u: ConnectionUpdate): void => { if (u.state === 'close') reported = true; };
+    const seen = { close: false };
+    const onClose = (u: ConnectionUpdate): void => { if (u.state === 'close') seen.close = true; };
     this.on('connection', onClose);
     if (sock?.logout) {
       try {
@@ -455,7 +455,7 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     const n = removeAuthFiles(this.opts.authDir);
     this.auth = null;
     this.reporter.log('info', `logged out: forgot the session in ${this.opts.authDir} (${n} files)`);
-    if (!reported) this.emit('connection', { state: 'close', reason: 'loggedOut', detail: 'unlinked', willReconnect: false });
+    if (!seen.close) this.emit('connection', { state: 'close', reason: 'loggedOut', detail: 'unlinked', willReconnect: false });
   }
 
   close(): Promise<void> {

@@ -131,7 +131,7 @@ describe('the bundle on the linking stand-in (COMPANION_WHATSAPP_STANDIN)', () =
     } finally {
       await stop(a.child);
     }
-    assert.ok(JSON.parse(readFileSync(path.join(dir, 'auth', 'creds.json'), 'utf8')).standIn);
+    assert.ok((JSON.parse(readFileSync(path.join(dir, 'auth', 'creds.json'), 'utf8')) as { standIn?: boolean }).standIn);
     const b = run(dir, 'never');
     try {
       const c = await apiClient(await b.port, TOKEN);
