@@ -2,6 +2,7 @@
 // `--minify --out FILE` (the VS Code extension's package.sh): a minified bundle elsewhere, without a source map.
 import { build } from 'esbuild';
 import { chmodSync } from 'node:fs';
+import process from 'node:process';
 
 const args = process.argv.slice(2);
 const minify = args.includes('--minify');
