@@ -152,9 +152,9 @@ export function bridgeConfig(o: {
   };
 }
 
-/** argv of the bridge (no secret in it). Pure. */
+/** argv of the bridge (no secret in it; it stops when our end of its stdin closes). Pure. */
 export function bridgeArgs(script: string, configFile: string, relink: boolean): string[] {
-  return [script, '--config', configFile, '--api-port', '0', ...(relink ? ['--relink'] : [])];
+  return [script, '--config', configFile, '--api-port', '0', '--stop-with-parent', ...(relink ? ['--relink'] : [])];
 }
 
 /** The bridge's environment: the editor's own Node runtime as plain Node, and no BRIDGE_TOKEN (the token file is used). Pure. */
@@ -407,7 +407,8 @@ export class WhatsAppSupervisor {
     const child = spawn(this.opts.nodePath, args, {
       cwd: this.opts.stateDir,
       env: bridgeEnv(process.env, this.opts.env),
-      stdio: ['ignore', 'ignore', 'pipe'],
+      // stdin is a pipe the bridge watches (--stop-with-parent): if this editor dies, it stops too.
+      stdio: ['pipe', 'ignore', 'pipe'],
     });
     this.child = child;
     this.apiPort = undefined;

@@ -54,7 +54,7 @@ describe('whatsapp: state machine', () => {
 
 describe('whatsapp: the bridge process', () => {
   it('argv names the config and the API port, never a token', () => {
-    assert.deepEqual(bridgeArgs('/x/b.mjs', '/s/bridge.json', false), ['/x/b.mjs', '--config', '/s/bridge.json', '--api-port', '0']);
+    assert.deepEqual(bridgeArgs('/x/b.mjs', '/s/bridge.json', false), ['/x/b.mjs', '--config', '/s/bridge.json', '--api-port', '0', '--stop-with-parent']);
     assert.deepEqual(bridgeArgs('/x/b.mjs', '/s/bridge.json', true).slice(-1), ['--relink']);
   });
 

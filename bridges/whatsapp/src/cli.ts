@@ -47,6 +47,19 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  if (config.stopWithParent) {
+    // The parent holds the other end of stdin: when it dies, the pipe closes.
+    const parentGone = (): void => {
+      if (stopRequested) return;
+      stopRequested = 'SIGTERM';
+      reporter.log('info', 'stdin closed (--stop-with-parent): sending queued replies, then stopping');
+      onStop?.();
+    };
+    process.stdin.on('end', parentGone);
+    process.stdin.on('close', parentGone);
+    process.stdin.on('error', parentGone);
+    process.stdin.resume();
+  }
   const transport = await makeTransport(config, reporter);
   const bridge = await startBridge(config, transport, reporter);
   await new Promise<void>((resolve) => {

@@ -147,6 +147,24 @@ describe('the bundle on the linking stand-in (COMPANION_WHATSAPP_STANDIN)', () =
     }
   });
 
+  test('--stop-with-parent: the bridge stops when its stdin closes (its parent is gone)', async () => {
+    const dir = tempDir();
+    let err = '';
+    const child = spawn(process.execPath, [BIN, '--api-port', '0', '--stop-with-parent', '--auth-dir', path.join(dir, 'auth'), '--helper-url', 'ws://127.0.0.1:9/ws'], {
+      env: { ...process.env, COMPANION_WHATSAPP_STANDIN: '100', BRIDGE_TOKEN: TOKEN }, stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    await until('the API', () => /api: listening/.test(err));
+    await new Promise((r) => { setTimeout(r, 300); });
+    assert.equal(child.exitCode, null, 'still running while stdin is open');
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => { r(code); }));
+    child.stdin.end();
+    const code = await Promise.race([exited, new Promise<string>((r) => { setTimeout(() => { r('timeout'); }, 10000); })]);
+    if (code === 'timeout') child.kill('SIGKILL');
+    assert.equal(code, 0, err);
+    assert.match(err, /stdin closed \(--stop-with-parent\)/);
+  });
+
   test('a bad COMPANION_WHATSAPP_STANDIN stops the bridge with a clear error', async () => {
     const r = run(tempDir(), 'soon');
     await assert.rejects(r.port, /COMPANION_WHATSAPP_STANDIN: expected a number of milliseconds or "never"/);
