@@ -50,6 +50,11 @@ Options:
                        separated); your own "message yourself" chat always is
   --auth-dir DIR       where the WhatsApp session is kept
                        (default ~/.config/companion/whatsapp-auth, mode 0700)
+  --api-port PORT      serve the bridge's API (QR code, status, messages,
+                       send) on 127.0.0.1:PORT, 0 = any free port; token from
+                       BRIDGE_TOKEN, else <state folder>/api-token
+  --stop-with-parent   stop when stdin closes (for a program that runs the
+                       bridge with a pipe on its stdin, e.g. VS Code)
   --config FILE        JSON file with the same keys (helperUrl, tokenFile,
                        workspaceId, allow, authDir, stateDir, groups,
                        perSenderPerMinute, waVersion, apiPort)
@@ -57,11 +62,6 @@ Options:
   --json               stdout: one JSON event per line (qr, status, message,
                        sent, error); logs go to stderr
   --relink             forget the stored session and link again (new QR code)
-  --stop-with-parent   stop when stdin closes (for a program that runs the
-                       bridge with a pipe on its stdin, e.g. VS Code)
-  --api-port PORT      serve the bridge's API (QR code, status, messages,
-                       send) on 127.0.0.1:PORT, 0 = any free port; token from
-                       BRIDGE_TOKEN, else <state folder>/api-token
   --wa-version V       WhatsApp Web version to present (2.3000.1023456789);
                        default: fetched from WhatsApp at connect, else the
                        one bundled with the bridge
@@ -226,7 +226,6 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
     for (const a of allowAll) if (!normalizeE164(a)) throw new Error(`--allow: not a phone number in E.164 form (+15551234567): ${a}`);
     const waVersion = flags.waVersion ?? str(file.waVersion, 'waVersion');
     if (waVersion !== undefined && !/^\d+\.\d+\.\d+$/.test(waVersion.trim())) throw new Error(`--wa-version: not a WhatsApp Web version (2.3000.1023456789): ${waVersion}`);
-    const apiPort = apiPortFlag !== undefined ? port(apiPortFlag, '--api-port') : file.apiPort === undefined || file.apiPort === null ? undefined : port(file.apiPort, 'apiPort');
     const authDir = flags.authDir ? path.resolve(cwd, flags.authDir)
       : resolvePath(str(file.authDir, 'authDir'), fileDir) ?? path.join(configHome(env), 'companion', 'whatsapp-auth');
     return {
@@ -244,7 +243,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
         helperSendsPerSecond: posInt(file.helperSendsPerSecond, 'helperSendsPerSecond', 10),
         logLevel: verbose ? 'debug' : 'info',
         waVersion: waVersion?.trim(),
-        apiPort,
+        apiPort: apiPortFlag !== undefined ? port(apiPortFlag, '--api-port') : file.apiPort === undefined || file.apiPort === null ? undefined : port(file.apiPort, 'apiPort'),
       },
     };
   } catch (e) {

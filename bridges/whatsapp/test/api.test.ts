@@ -19,6 +19,7 @@ import type { ApiTuning } from '../src/api.js';
 import { BaileysTransport } from '../src/baileys.js';
 import { startBridge } from '../src/bridge.js';
 import type { Bridge } from '../src/bridge.js';
+import { parseArgs } from '../src/config.js';
 import type { Config } from '../src/config.js';
 import { MemoryReporter } from '../src/log.js';
 import { InMemoryWhatsAppServer } from '../src/memoryTransport.js';
@@ -648,5 +649,27 @@ describe("the bridge's API from the command line (the built bundle)", () => {
     } finally {
       blocker.close();
     }
+  });
+});
+
+describe('--api-port and apiPort (configuration)', () => {
+  const port = (argv: string[], file?: unknown): number | undefined | string => {
+    const dir = tempDir();
+    if (file !== undefined) writeFileSync(path.join(dir, 'bridge.json'), JSON.stringify(file));
+    const r = parseArgs(file !== undefined ? [...argv, '--config', 'bridge.json'] : argv, {}, dir);
+    return r.kind === 'run' ? r.config.apiPort : r.kind === 'error' ? `error: ${r.message}` : r.kind;
+  };
+
+  test('off unless asked; the flag, its = form and the file key; the flag wins; bad values refused', () => {
+    assert.equal(port([]), undefined);
+    assert.equal(port(['--api-port', '0']), 0);
+    assert.equal(port(['--api-port=8765']), 8765);
+    assert.equal(port([], { apiPort: 9000 }), 9000);
+    assert.equal(port(['--api-port', '9001'], { apiPort: 9000 }), 9001);
+    for (const bad of [['--api-port', '65536'], ['--api-port', 'x'], ['--api-port', '']]) {
+      assert.match(String(port(bad)), /^error: --api-port/, bad.join(' '));
+    }
+    assert.match(String(port([], { apiPort: -1 })), /^error: apiPort: not a port/);
+    assert.match(String(port([], { apiPort: 1.5 })), /^error: apiPort: not a port/);
   });
 });
