@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['out/**', 'out-test/**', 'node_modules/**', 'e2e-tools/**', 'e2e-tools-lm/**', 'e2e-artifacts/**', 'e2e-artifacts-lm/**', '*.vsix'] },
+  { ignores: ['out/**', 'out-test/**', 'node_modules/**', 'bridge/**', 'e2e-tools/**', 'e2e-tools-lm/**', 'e2e-artifacts/**', 'e2e-artifacts-lm/**', '*.vsix'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

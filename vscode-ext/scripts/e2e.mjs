@@ -7,7 +7,9 @@
 // task marked confirm shows up in the Approvals view (badge, notification)
 // where Allow Once runs it, and a phone's answer takes it away again; Pair
 // Device for a phone shows its link's QR code, a client pairing with it
-// shows as connected in the Devices view, and Revoke there closes it (4001). A
+// shows as connected in the Devices view, and Revoke there closes it (4001); Link
+// WhatsApp shows the bundled bridge's QR code (WhatsApp played by its
+// in-memory stand-in) and then "Linked". A
 // hostile workspace (its .vscode/settings.json sets auth.*, server.host and
 // helper.path) changes none of them, while the remote machine's settings
 // (where code-server keeps machine-scoped settings) do apply.
@@ -75,6 +77,8 @@ const root = mkdtempSync(path.join(tmpdir(), 'companion-e2e-'));
 mkdirSync(artifacts, { recursive: true });
 const port1 = await freePort();
 const port2 = await freePort();
+// Link WhatsApp runs the bundled bridge on its in-memory WhatsApp stand-in: the "phone scans" 8 s after start.
+process.env.COMPANION_WHATSAPP_STANDIN = '8000';
 const cs = codeServerHarness({ tools, root, userSettings: { 'companion.server.port': port1 } });
 const { dirs } = cs;
 const newestCompanionLog = () => newestLogIn(dirs.userData);
@@ -359,6 +363,31 @@ try {
   await waitFor(async () => (await health(port3)) === 200, `the server on :${port3}`, 20000);
   step('Change Port opens the setting; a free port starts the server again', true, `:${port3}`);
   await new Promise((r) => blocker.close(r));
+  // 8b. Link WhatsApp: the bridge bundled in the VSIX (WhatsApp played by its in-memory stand-in) shows a QR code, then "Linked"
+  const bridgePids = () => execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n')
+    .filter((l) => l.includes(`${path.sep}bridge${path.sep}companion-whatsapp.mjs`)).map((l) => Number(l.trim().split(/\s+/)[0]));
+  await palette('Companion: Link WhatsApp');
+  const waFrame = (sel) => waitFor(async () => {
+    for (const f of page.frames()) if (await f.$(sel).catch(() => null)) return f;
+    return undefined;
+  }, sel, 30000);
+  const waItem = page.locator('.statusbar-item', { hasText: 'WhatsApp' }).first();
+  const qrFrame = await waFrame('img#qr[alt="WhatsApp QR code"]').catch(() => undefined);
+  const qrShown = qrFrame ? await qrFrame.$eval('#qr', (img) => img.complete && img.naturalWidth > 0).catch(() => false) : false;
+  const waLinking = await waItem.innerText().catch(() => '');
+  await page.screenshot({ path: path.join(artifacts, 'whatsapp-qr.png') });
+  step('Link WhatsApp shows a QR code from the bundled bridge (in-memory WhatsApp stand-in)', qrShown && /WhatsApp: linking/.test(waLinking),
+    waLinking.replace(/\s+/g, ' '));
+  const linked = await waFrame('#linked').then(() => true, () => false);
+  const waLinked = await waitFor(async () => { const t = await waItem.innerText(); return /WhatsApp: linked/.test(t) ? t : ''; }, 'status bar linked', 10000).catch(() => '');
+  await page.screenshot({ path: path.join(artifacts, 'whatsapp-linked.png') });
+  step('...then "Linked", and the status bar says so', linked && waLinked !== '', waLinked.replace(/\s+/g, ' '));
+  const bPids = bridgePids();
+  const bArgv = bPids.length === 1 ? readFileSync(`/proc/${bPids[0]}/cmdline`, 'utf8').split('\0').filter(Boolean) : [];
+  step('one bridge runs, from the VSIX, with the editor\'s Node, and no token in its argv',
+    bPids.length === 1 && bArgv[1]?.startsWith(dirs.exts + path.sep) && bArgv.includes('--stop-with-parent') && !bArgv.some((a) => a.split('.').length === 3 && a.length > 100),
+    `pids ${bPids.join(',')}: ${bArgv.map((a) => path.basename(a)).join(' ')}`);
+
   // 9. the editor dies (kill -9 of the extension host): the helper does not outlive it
   const [orphan] = helperPids(sid);
   const host = Number(execFileSync('ps', ['-o', 'ppid=', '-p', String(orphan)], { encoding: 'utf8' }).trim());
@@ -368,6 +397,8 @@ try {
   await waitFor(() => { try { process.kill(orphan, 0); return false; } catch { return true; } }, 'the helper to exit after its editor', 10000, 50);
   const goneMs = Date.now() - t0;
   step('kill -9 of the extension host: the helper exits too (within 3 s)', aliveBefore && goneMs < 3000, `helper ${orphan} gone ${goneMs} ms after its parent ${host}`);
+  const bridgeGone = await waitFor(() => bridgePids().length === 0, 'the WhatsApp bridge to exit after its editor', 10000, 100).then(() => true, () => false);
+  step('...and so does the WhatsApp bridge (--stop-with-parent)', bridgeGone, `bridges left: ${bridgePids().join(',') || 'none'}`);
   await page.goto('about:blank');
   await stopSession(sid);
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the VSIX for one platform: a Release companion-helper in bin/, the
-# bundled extension in out/, then `vsce package --target`. Usage:
+# WhatsApp bridge in bridge/, the bundled extension in out/, then `vsce package --target`. Usage:
 #   scripts/package.sh [output.vsix]
 #   VSCE_TARGET=linux-arm64|darwin-arm64|...  the VS Code target (default: this
 #     machine's, e.g. linux-x64); a runner of that platform builds its own
@@ -48,6 +48,10 @@ cp "$module" bin/companion-git.so
 strip bin/companion-helper 2>/dev/null || true
 strip --strip-unneeded bin/companion-git.so 2>/dev/null || true
 chmod +x bin/companion-helper
+
+# The WhatsApp bridge (Link WhatsApp), one minified ESM file run with the editor's own Node.
+echo "== bundling the WhatsApp bridge into bridge/"
+(cd "$root/bridges/whatsapp" && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && node build.mjs --minify --out "$ext/bridge/companion-whatsapp.mjs")
 
 cp "$root/LICENSE" LICENSE
 [ -d node_modules ] || npm ci

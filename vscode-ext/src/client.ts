@@ -609,6 +609,19 @@ export class HelperClient {
   }
 
   /** Stops the helper and forgets every listener. */
+  /**
+   * A control method this helper may not have (an older helper): its result,
+   * or undefined when the helper answers "method not found" (-32601).
+   */
+  async requestIfSupported<T>(method: string, params?: unknown): Promise<T | undefined> {
+    try {
+      return await this.request<T>(method, params);
+    } catch (e) {
+      if (e instanceof ResponseError && e.code === -32601) return undefined;
+      throw e;
+    }
+  }
+
   async dispose(): Promise<void> {
     await this.stop();
     this.disposed = true;

@@ -6,8 +6,10 @@ import { Controller } from './controller';
 import { DevicesView } from './devicesView';
 import { Settings } from './settings';
 import { StatusBar } from './statusBar';
+import { registerWhatsApp, type WhatsAppLink } from './whatsappPanel';
 
 let controller: Controller | undefined;
+let whatsapp: WhatsAppLink | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Companion', { log: true });
@@ -28,6 +30,7 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
   );
   registerCommands(context, controller);
+  whatsapp = registerWhatsApp(context, controller);
   controller.activate();
 }
 
@@ -35,5 +38,7 @@ export function activate(context: vscode.ExtensionContext): void {
 export async function deactivate(): Promise<void> {
   const c = controller;
   controller = undefined;
-  await c?.shutdown();
+  const w = whatsapp;
+  whatsapp = undefined;
+  await Promise.all([c?.shutdown(), w?.shutdown()]);
 }

@@ -52,7 +52,7 @@ export const HELPER_SETTING_DEFAULTS: Readonly<Record<string, unknown>> = {
 };
 
 /** Settings the extension contributes but never sends to the helper. */
-export const EXTENSION_ONLY_KEYS: readonly string[] = ['helper.path', 'notifyOnConnect'];
+export const EXTENSION_ONLY_KEYS: readonly string[] = ['helper.path', 'notifyOnConnect', 'whatsapp.allow'];
 
 /**
  * Settings that decide who gets in or how much: contributed with scope
@@ -94,6 +94,8 @@ export const MACHINE_SCOPED_KEYS: readonly string[] = [
   'limits.maxQueuedBytes',
   'limits.maxWriteBytes',
   'helper.path',
+  // Who may command from WhatsApp (Link WhatsApp): never a folder's to widen.
+  'whatsapp.allow',
 ];
 
 /** What WorkspaceConfiguration.inspect answers (the parts used here). */

@@ -162,9 +162,9 @@ describe('settings', () => {
     assert.equal(pkg.version, /project\(companion VERSION (\S+)/.exec(cmake)?.[1]);
     for (const c of pkg.contributes.commands) assert.equal(c.category, 'Companion', c.command);
     const titles = pkg.contributes.commands.map((c) => c.title).sort();
-    assert.deepEqual(titles, ['Allow Always', 'Allow Once', 'Deny', 'Notify Paired Devices', 'Open Settings',
+    assert.deepEqual(titles, ['Allow Always', 'Allow Once', 'Deny', 'Link WhatsApp', 'Notify Paired Devices', 'Open Settings',
       'Pair Device', 'Refresh Devices', 'Rename Device', 'Restart Server', 'Revoke Device', 'Rotate Secret',
-      'Show Approvals', 'Show Devices', 'Show Logs', 'Show Status', 'Start Server', 'Stop Server']);
+      'Show Approvals', 'Show Devices', 'Show Logs', 'Show Status', 'Start Server', 'Stop Server', 'Unlink WhatsApp']);
   });
 
   it('tells loopback hosts from others', () => {

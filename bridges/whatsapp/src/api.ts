@@ -10,6 +10,7 @@
  *   bridge -> {type:"qr", qr} | {type:"status", status, detail?, reason?}
  *           | {type:"message", from, chat, text, timestamp, id, isGroup}
  *   client -> {type:"send", to, text}     -> {type:"sent", to, id} | {type:"error", error, code, to}
+ *   client -> {type:"logout"}             -> {type:"logout", ok:true} (the device is unlinked, its session deleted)
  * Errors: {type:"error", code, error}. Auth failures close with 4001.
  *
  * Who may connect: loopback only (the listen address is fixed), no Origin
@@ -352,9 +353,10 @@ export class BridgeApi {
     if (!obj) { this.error(c, 'BAD_REQUEST', 'a message is a JSON object with a "type"'); return; }
     switch (type) {
       case 'send': this.onSend(c, obj); return;
+      case 'logout': this.onLogout(c); return;
       case 'auth': this.error(c, 'BAD_REQUEST', 'already authenticated'); return;
       case null: this.error(c, 'BAD_REQUEST', 'a message is a JSON object with a "type"'); return;
-      default: this.error(c, 'UNKNOWN_TYPE', `unknown type "${type.slice(0, 40)}" (known: auth, send)`);
+      default: this.error(c, 'UNKNOWN_TYPE', `unknown type "${type.slice(0, 40)}" (known: auth, send, logout)`);
     }
   }
 
@@ -404,6 +406,18 @@ export class BridgeApi {
     }, (e: unknown) => {
       this.opts.reporter.log('warn', `api: a send failed: ${(e as Error).message}`);
       this.error(c, 'SEND_FAILED', `WhatsApp did not take it: ${(e as Error).message}`, { to });
+    });
+  }
+
+  /** Unlinks the device: WhatsApp forgets it and the session files are deleted; the bridge stays up, unlinked. */
+  private onLogout(c: Client): void {
+    const t = this.opts.transport;
+    if (!t.logout) { this.error(c, 'BAD_REQUEST', 'this transport cannot log out'); return; }
+    this.opts.reporter.log('info', 'api: logout requested');
+    t.logout().then(() => {
+      this.sendTo(c, { type: 'logout', ok: true });
+    }, (e: unknown) => {
+      this.error(c, 'SEND_FAILED', `logout failed: ${(e as Error).message}`);
     });
   }
 

@@ -14,7 +14,7 @@ import { Backoff } from './backoff.js';
 import type { Reporter } from './log.js';
 import { normalizeMessage } from './normalize.js';
 import type { RawWAMessage } from './normalize.js';
-import type { ChatTransport, CloseReason, SentMessage, TransportEvents } from './transport.js';
+import type { ChatTransport, CloseReason, ConnectionUpdate, SentMessage, TransportEvents } from './transport.js';
 import { e164ToJid, jidToE164, lidOf, normalizeJid } from './transport.js';
 
 export { normalizeMessage } from './normalize.js';
@@ -127,6 +127,8 @@ export interface SocketLike {
   query(node: BinaryNode, timeoutMs?: number): Promise<unknown>;
   /** Baileys' LID mapping store (its own records, then WhatsApp's USync). */
   signalRepository: { lidMapping: { getLIDsForPNs(pns: string[]): Promise<{ lid: string; pn: string }[] | null> } };
+  /** Tells WhatsApp to remove this linked device (Baileys' sock.logout). */
+  logout?(msg?: string): Promise<void>;
 }
 
 export type SocketFactory = (config: SocketConfig) => SocketLike;
@@ -149,6 +151,7 @@ export const makeBaileysSocket: SocketFactory = (config) => {
     end: (error) => { void Promise.resolve(sock.end(error)).catch(() => {}); },
     signalRepository: sock.signalRepository,
     query: (node, timeoutMs) => sock.query(node, timeoutMs) as Promise<unknown>,
+    logout: (msg) => sock.logout(msg),
   };
 };
 
@@ -441,6 +444,32 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     if (this.sentIds.has(id)) return;
     this.sentIds.add(id);
     if (this.sentIds.size > 2000) this.sentIds.delete(this.sentIds.values().next().value!);
+  }
+
+  /**
+   * Unlinks: asks WhatsApp to remove this linked device (when connected),
+   * stops, and deletes the session's own files, connected or not.
+   */
+  async logout(): Promise<void> {
+    const sock = this.sock;
+    this.closing = true;
+    // The socket's own close (401) reports loggedOut; without a socket, this does.
+    const seen = { close: false };
+    const onClose = (u: ConnectionUpdate): void => { if (u.state === 'close') seen.close = true; };
+    this.on('connection', onClose);
+    if (sock?.logout) {
+      try {
+        await sock.logout('unlinked from Companion');
+      } catch (e) {
+        this.reporter.log('warn', `WhatsApp did not confirm the logout (${(e as Error).message}); the session files are deleted anyway`);
+      }
+    }
+    this.off('connection', onClose);
+    await this.close();
+    const n = removeAuthFiles(this.opts.authDir);
+    this.auth = null;
+    this.reporter.log('info', `logged out: forgot the session in ${this.opts.authDir} (${n} files)`);
+    if (!seen.close) this.emit('connection', { state: 'close', reason: 'loggedOut', detail: 'unlinked', willReconnect: false });
   }
 
   async close(): Promise<void> {

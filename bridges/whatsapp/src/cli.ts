@@ -1,8 +1,29 @@
 /** companion-whatsapp: entry point. */
 import { parseArgs, USAGE } from './config.js';
+import type { Config } from './config.js';
+import { parseStandIn, STANDIN_ENV, StandInLinkingTransport } from './standinTransport.js';
+import type { ChatTransport } from './transport.js';
 import { ConsoleReporter } from './log.js';
 import { startBridge } from './bridge.js';
 import { VERSION } from './version.js';
+
+/**
+ * WhatsApp through Baileys; or, when COMPANION_WHATSAPP_STANDIN is set (tests
+ * of programs that run this bundle), the in-memory stand-in that plays linking.
+ */
+async function makeTransport(config: Config, reporter: ConsoleReporter): Promise<ChatTransport> {
+  const standIn = process.env[STANDIN_ENV];
+  if (standIn !== undefined && standIn.length > 0) {
+    const linkAfterMs = parseStandIn(standIn);
+    if (linkAfterMs === undefined) throw new Error(`${STANDIN_ENV}: expected a number of milliseconds or "never", got ${standIn.slice(0, 40)}`);
+    return new StandInLinkingTransport({ authDir: config.authDir, reporter, relink: config.relink, linkAfterMs });
+  }
+  const { BaileysTransport, parseWebVersion } = await import('./baileys.js');
+  return new BaileysTransport({
+    authDir: config.authDir, reporter, relink: config.relink,
+    waVersion: config.waVersion ? parseWebVersion(config.waVersion) ?? undefined : undefined,
+  });
+}
 
 export async function main(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv);
@@ -26,11 +47,20 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const { BaileysTransport, parseWebVersion } = await import('./baileys.js');
-  const transport = new BaileysTransport({
-    authDir: config.authDir, reporter, relink: config.relink,
-    waVersion: config.waVersion ? parseWebVersion(config.waVersion) ?? undefined : undefined,
-  });
+  if (config.stopWithParent) {
+    // The parent holds the other end of stdin: when it dies, the pipe closes.
+    const parentGone = (): void => {
+      if (stopRequested) return;
+      stopRequested = 'SIGTERM';
+      reporter.log('info', 'stdin closed (--stop-with-parent): sending queued replies, then stopping');
+      onStop?.();
+    };
+    process.stdin.on('end', parentGone);
+    process.stdin.on('close', parentGone);
+    process.stdin.on('error', parentGone);
+    process.stdin.resume();
+  }
+  const transport = await makeTransport(config, reporter);
   const bridge = await startBridge(config, transport, reporter);
   await new Promise<void>((resolve) => {
     onStop = resolve;

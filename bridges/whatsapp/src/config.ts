@@ -20,6 +20,8 @@ export interface Config {
   stateDir?: string | undefined;
   json: boolean;
   relink: boolean;
+  /** Stop (as on SIGTERM) when stdin ends: the program that started the bridge is gone (--stop-with-parent). */
+  stopWithParent?: boolean;
   perSenderPerMinute: number;
   helperSendsPerSecond: number;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
@@ -51,6 +53,8 @@ Options:
   --api-port PORT      serve the bridge's API (QR code, status, messages,
                        send) on 127.0.0.1:PORT, 0 = any free port; token from
                        BRIDGE_TOKEN, else <state folder>/api-token
+  --stop-with-parent   stop when stdin closes (for a program that runs the
+                       bridge with a pipe on its stdin, e.g. VS Code)
   --config FILE        JSON file with the same keys (helperUrl, tokenFile,
                        workspaceId, allow, authDir, stateDir, groups,
                        perSenderPerMinute, waVersion, apiPort)
@@ -133,6 +137,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
   const allow: string[] = [];
   let json = false;
   let relink = false;
+  let stopWithParent = false;
   let verbose = false;
   let apiPortFlag: string | undefined;
   const valueFlags: Record<string, keyof typeof flags> = {
@@ -150,10 +155,11 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
       if (apiPortFlag === undefined || apiPortFlag.length === 0) return { kind: 'error', message: '--api-port needs a value' };
       continue;
     }
-    const boolFlag = arg === '--json' || arg === '--relink' || arg === '--verbose';
+    const boolFlag = arg === '--json' || arg === '--relink' || arg === '--verbose' || arg === '--stop-with-parent';
     if (boolFlag) {
       if (inline !== undefined) return { kind: 'error', message: `${arg} takes no value` };
-      if (arg === '--json') json = true; else if (arg === '--relink') relink = true; else verbose = true;
+      if (arg === '--json') json = true; else if (arg === '--relink') relink = true;
+      else if (arg === '--stop-with-parent') stopWithParent = true; else verbose = true;
       continue;
     }
     if (arg === '--allow' || valueFlags[arg]) {
@@ -236,6 +242,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
         stateDir: resolvePath(str(file.stateDir, 'stateDir'), fileDir),
         json: json || file.json === true,
         relink: relink || file.relink === true,
+        stopWithParent,
         perSenderPerMinute: posInt(file.perSenderPerMinute, 'perSenderPerMinute', 10),
         helperSendsPerSecond: posInt(file.helperSendsPerSecond, 'helperSendsPerSecond', 10),
         logLevel: verbose ? 'debug' : 'info',

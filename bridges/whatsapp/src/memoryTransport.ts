@@ -246,6 +246,14 @@ export class InMemoryBaileysSocket implements SocketLike {
     this.close(error ?? boomLike('Connection Closed', 428));
   }
 
+  /** Baileys' logout: WhatsApp removes the linked device, then the socket closes with 401 (Intentional Logout). */
+  logout(): Promise<void> {
+    if (this.state !== 'open') return Promise.reject(boomLike('Connection Closed', 428));
+    this.device.loggedOut = true;
+    this.close(boomLike('Intentional Logout', 401));
+    return Promise.resolve();
+  }
+
   /** Baileys' IQ query (the transport's liveness probe): a deaf connection never answers. */
   query(node: { tag: string; attrs: Record<string, string> }): Promise<unknown> {
     if (this.state !== 'open') return Promise.reject(boomLike('Connection Closed', 428));
@@ -260,6 +268,8 @@ export class InMemoryLinkedDevice {
   /** When each socket was made, and with which WhatsApp Web version. */
   readonly connects: { at: number; version: WAVersionTuple | undefined }[] = [];
   readonly deviceNumber: number;
+  /** Set when the device logged itself out (sock.logout): WhatsApp forgot it. */
+  loggedOut = false;
 
   constructor(readonly server: InMemoryWhatsAppServer, deviceNumber: number) {
     this.deviceNumber = deviceNumber;

@@ -70,6 +70,8 @@ export interface ChatTransport {
    * tells them; for matching senders that come addressed by LID only.
    */
   lidsFor?(numbers: string[]): Promise<Map<string, string>>;
+  /** Unlinks this device (WhatsApp forgets it, the session files are deleted) and stops. */
+  logout?(): Promise<void>;
   close(): Promise<void>;
 }
 

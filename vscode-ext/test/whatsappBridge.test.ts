@@ -1,0 +1,165 @@
+/*
+ * Link WhatsApp through the real bundled bridge (bridges/whatsapp's
+ * dist/companion-whatsapp.js, or COMPANION_WHATSAPP_BRIDGE) and the real
+ * helper, driven by the extension's WhatsAppSupervisor. WhatsApp's servers
+ * are played by the bridge's in-memory stand-in (StandInLinkingTransport,
+ * selected with COMPANION_WHATSAPP_STANDIN=<ms until the simulated scan>):
+ * no WhatsApp is reached. No VS Code.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, it } from 'node:test';
+import { WhatsAppSupervisor, type WaStatus } from '../src/whatsapp';
+import { RecordingLogger, isAlive, makeClient, sleep, waitFor, type TestClient } from './util';
+
+const BRIDGE = path.resolve(
+  process.env.COMPANION_WHATSAPP_BRIDGE ?? path.join(__dirname, '..', '..', '..', 'bridges', 'whatsapp', 'dist', 'companion-whatsapp.js'),
+);
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanup.length) await cleanup.pop()?.();
+});
+
+async function helper(): Promise<TestClient> {
+  const t = makeClient();
+  cleanup.push(() => t.client.dispose());
+  await t.client.startServer();
+  return t;
+}
+
+function supervisor(stateDir: string, standIn: string, logger = new RecordingLogger()): { sup: WhatsAppSupervisor; seen: WaStatus[]; logger: RecordingLogger } {
+  const sup = new WhatsAppSupervisor({
+    nodePath: process.execPath,
+    bridgeScript: BRIDGE,
+    stateDir,
+    logger,
+    env: { COMPANION_WHATSAPP_STANDIN: standIn },
+    backoffInitialMs: 200,
+    backoffMaxMs: 800,
+  });
+  const seen: WaStatus[] = [];
+  sup.onStatus.on((s) => seen.push(s));
+  cleanup.push(() => sup.dispose());
+  return { sup, seen, logger };
+}
+
+async function linkParams(t: TestClient): Promise<Parameters<WhatsAppSupervisor['start']>[0]> {
+  // deviceName: the helper ignores it unless it keeps a device registry.
+  const r = await t.client.issueToken({ userId: 'whatsapp', scopes: ['read', 'run'], ttlSeconds: 600, deviceName: 'WhatsApp' } as never);
+  return { allow: ['+15551234567'], groups: [], workspace: { name: 'app', url: r.url, workspaceId: r.workspaceId, token: r.token } };
+}
+
+describe('Link WhatsApp: supervisor + real bundled bridge (in-memory WhatsApp stand-in) + real helper', () => {
+  it('the bundled bridge exists', () => {
+    assert.ok(existsSync(BRIDGE), `no bridge bundle at ${BRIDGE}: run "npm ci && npm run build" in bridges/whatsapp`);
+  });
+
+  it('qr -> linked; the bridge reaches the helper as "whatsapp"; no secret in argv, env or the log', async () => {
+    const t = await helper();
+    const dir = mkdtempSync(path.join(tmpdir(), 'companion-wa-'));
+    const { sup, seen, logger } = supervisor(dir, '1500');
+    const p = await linkParams(t);
+    assert.equal(await sup.start(p), 'owner');
+    const linking = await waitFor(() => seen.find((s) => s.state === 'linking' && s.qr), 'a QR code');
+    assert.equal(linking.qr, 'standin-qr-1');
+    await waitFor(() => sup.status.state === 'linked', 'linked', 10000);
+    const states = seen.map((s) => s.state);
+    assert.ok(states.indexOf('linking') < states.indexOf('linked'), states.join(' '));
+    // The bridge authenticated to the helper with the minted token.
+    await waitFor(async () => (await t.client.serverStatus()).clients.some((c) => c.userId === 'whatsapp'), 'the bridge as a helper client');
+    // Private files: 0600, in the state folder.
+    for (const f of ['api-token', 'bridge.json', 'bridge.lock', path.join('tokens', 'app.token')]) {
+      assert.equal(statSync(path.join(dir, f)).mode & 0o077, 0, `${f} is private`);
+    }
+    assert.equal(readFileSync(path.join(dir, 'tokens', 'app.token'), 'utf8').trim(), p.workspace.token);
+    const lock = JSON.parse(readFileSync(path.join(dir, 'bridge.lock'), 'utf8')) as { apiPort: number };
+    assert.equal(lock.apiPort, sup.port);
+    // The token never in the bridge's argv or environment, nor in the log.
+    const pid = sup.pid!;
+    const apiToken = readFileSync(path.join(dir, 'api-token'), 'utf8').trim();
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+    for (const secret of [p.workspace.token, apiToken]) {
+      assert.ok(!cmdline.includes(secret), 'argv');
+      assert.ok(!environ.includes(secret), 'environment');
+      assert.ok(!logger.text().includes(secret), 'log');
+    }
+    assert.match(environ, /ELECTRON_RUN_AS_NODE=1/);
+    assert.match(logger.text(), /whatsapp: linked/);
+    // Stopped: the process is gone, the lock released, the session kept.
+    await sup.stop();
+    assert.equal(isAlive(pid), false);
+    assert.equal(existsSync(path.join(dir, 'bridge.lock')), false);
+    assert.ok(existsSync(path.join(dir, 'auth', 'creds.json')), 'the session stays linked');
+  });
+
+  it('the bridge crashing during linking is restarted, and then links', async () => {
+    const t = await helper();
+    const dir = mkdtempSync(path.join(tmpdir(), 'companion-wa-'));
+    const { sup, seen } = supervisor(dir, '2500');
+    await sup.start(await linkParams(t));
+    await waitFor(() => sup.status.state === 'linking', 'linking');
+    const first = sup.pid!;
+    process.kill(first, 'SIGKILL');
+    await waitFor(() => sup.status.state === 'disconnected', 'the crash seen');
+    await waitFor(() => sup.pid !== undefined && sup.pid !== first, 'a new bridge');
+    await waitFor(() => sup.status.state === 'linking', 'linking again');
+    await waitFor(() => sup.status.state === 'linked', 'linked after the restart', 10000);
+    assert.ok(seen.some((s) => s.state === 'disconnected' && /restarts in/.test(s.detail ?? '')));
+    assert.equal(isAlive(first), false);
+  });
+
+  it('a second window follows the running bridge instead of starting another', async () => {
+    const t = await helper();
+    const dir = mkdtempSync(path.join(tmpdir(), 'companion-wa-'));
+    const a = supervisor(dir, '300');
+    await a.sup.start(await linkParams(t));
+    await waitFor(() => a.sup.status.state === 'linked', 'window A linked');
+    const b = supervisor(dir, '300');
+    assert.equal(await b.sup.start(await linkParams(t)), 'attached');
+    await waitFor(() => b.sup.status.state === 'linked', 'window B sees linked');
+    assert.equal(b.sup.pid, undefined, 'B runs no bridge');
+    assert.equal(b.sup.port, a.sup.port);
+    // B going away leaves A's bridge alone.
+    await b.sup.stop();
+    await sleep(300);
+    assert.equal(a.sup.status.state, 'linked');
+    assert.ok(isAlive(a.sup.pid!));
+    // A stopping: B (following again) hears it stopped.
+    const c = supervisor(dir, '300');
+    await c.sup.start(await linkParams(t));
+    await a.sup.stop();
+    await waitFor(() => c.sup.status.state === 'stopped', 'C hears the bridge stopped');
+  });
+
+  it('unlink: logged out through the API, process stopped, session and token files deleted', async () => {
+    const t = await helper();
+    const dir = mkdtempSync(path.join(tmpdir(), 'companion-wa-'));
+    const { sup } = supervisor(dir, '200');
+    await sup.start(await linkParams(t));
+    await waitFor(() => sup.status.state === 'linked', 'linked');
+    const pid = sup.pid!;
+    assert.ok(existsSync(path.join(dir, 'auth', 'creds.json')));
+    assert.equal(await sup.unlink(), true, 'the bridge confirmed the logout');
+    assert.equal(isAlive(pid), false);
+    assert.equal(existsSync(path.join(dir, 'auth')), false);
+    assert.equal(existsSync(path.join(dir, 'tokens')), false);
+    assert.equal(existsSync(path.join(dir, 'bridge.lock')), false);
+    assert.equal(sup.status.state, 'stopped');
+  });
+
+  it('a bridge that cannot start is an error, not a hang', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'companion-wa-'));
+    const { sup } = supervisor(dir, 'bogus');
+    await assert.rejects(
+      sup.start({ allow: [], groups: [], workspace: { name: 'app', url: 'ws://127.0.0.1:9/ws', workspaceId: 'w', token: 't' } }),
+      /exited at start/,
+    );
+    assert.equal(existsSync(path.join(dir, 'bridge.lock')), false, 'the lock is released');
+    assert.equal(sup.status.state, 'error');
+    assert.equal(sup.pid, undefined);
+  });
+});
