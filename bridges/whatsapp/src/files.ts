@@ -76,13 +76,14 @@ interface GitDiffResult { files?: unknown; patch?: unknown; truncated?: unknown 
 
 async function sendFile(helper: CommandSender, path: string, maxBytes: number): Promise<Outgoing[]> {
   const shown = `"${path}"`;
-  let r: FsReadResult;
+  let raw: unknown;
   try {
-    r = (await helper.command('fs.read', { path, maxBytes: Math.max(1, Math.min(maxBytes, 8 * 1024 * 1024)) })) as FsReadResult;
+    raw = await helper.command('fs.read', { path, maxBytes: Math.max(1, Math.min(maxBytes, 8 * 1024 * 1024)) });
   } catch (e) {
     return [plainError(shown, e)];
   }
-  if (typeof r !== 'object' || r === null || typeof r.content !== 'string' || (r.encoding !== 'utf8' && r.encoding !== 'base64')) {
+  const r = (typeof raw === 'object' && raw !== null ? raw : {}) as FsReadResult;
+  if (typeof r.content !== 'string' || (r.encoding !== 'utf8' && r.encoding !== 'base64')) {
     return [`Cannot send ${shown}: the workspace answered something unexpected.`];
   }
   const size = typeof r.size === 'number' ? r.size : null;
@@ -99,13 +100,14 @@ async function sendFile(helper: CommandSender, path: string, maxBytes: number): 
 
 async function sendDiff(helper: CommandSender, path: string | null, maxBytes: number): Promise<Outgoing[]> {
   const what = path === null ? 'the diff' : `the diff of "${path}"`;
-  let r: GitDiffResult;
+  let raw: unknown;
   try {
-    r = (await helper.command('git.diff', { maxBytes: Math.max(1, Math.min(maxBytes, 4 * 1024 * 1024)), ...(path !== null ? { path } : {}) })) as GitDiffResult;
+    raw = await helper.command('git.diff', { maxBytes: Math.max(1, Math.min(maxBytes, 4 * 1024 * 1024)), ...(path !== null ? { path } : {}) });
   } catch (e) {
     return [plainError(what, e)];
   }
-  if (typeof r !== 'object' || r === null || typeof r.patch !== 'string' || !Array.isArray(r.files)) {
+  const r = (typeof raw === 'object' && raw !== null ? raw : {}) as GitDiffResult;
+  if (typeof r.patch !== 'string' || !Array.isArray(r.files)) {
     return [`Cannot send ${what}: the workspace answered something unexpected.`];
   }
   if (r.truncated === true) {
