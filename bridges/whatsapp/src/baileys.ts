@@ -14,7 +14,7 @@ import { Backoff } from './backoff.js';
 import type { Reporter } from './log.js';
 import { normalizeMessage } from './normalize.js';
 import type { RawWAMessage } from './normalize.js';
-import type { ChatTransport, CloseReason, ConnectionUpdate, SentMessage, TransportEvents } from './transport.js';
+import type { ChatTransport, CloseReason, ConnectionUpdate, OutgoingDocument, SentMessage, TransportEvents } from './transport.js';
 import { e164ToJid, jidToE164, lidOf, normalizeJid } from './transport.js';
 
 export { normalizeMessage } from './normalize.js';
@@ -117,11 +117,14 @@ export interface SocketEvents {
   'messages.upsert': { messages: RawWAMessage[]; type: 'notify' | 'append' };
 }
 
+/** What the bridge sends: a text, or a document (Baileys' AnyMediaMessageContent with `document`). */
+export type SendContent = { text: string } | { document: Buffer; mimetype: string; fileName: string; caption?: string };
+
 /** The part of Baileys' WASocket the transport uses. */
 export interface SocketLike {
   ev: { on<K extends keyof SocketEvents>(event: K, listener: (arg: SocketEvents[K]) => void): void };
   user?: { id: string; lid?: string | undefined } | undefined;
-  sendMessage(jid: string, content: { text: string }, options?: { messageId?: string }): Promise<{ key: { id?: string | null } } | undefined>;
+  sendMessage(jid: string, content: SendContent, options?: { messageId?: string }): Promise<{ key: { id?: string | null } } | undefined>;
   end(error: Error | undefined): void;
   /** An IQ query to WhatsApp (the liveness probe sends a ping). */
   query(node: BinaryNode, timeoutMs?: number): Promise<unknown>;
@@ -435,6 +438,17 @@ export class BaileysTransport extends EventEmitter implements ChatTransport {
     // Known before sending: Baileys echoes its own messages back (emitOwnEvents) at once.
     if (opts.id) this.rememberSentId(opts.id);
     const sent = await sock.sendMessage(chatId, { text }, opts.id ? { messageId: opts.id } : undefined);
+    const id = sent?.key.id ?? opts.id ?? '';
+    if (id) this.rememberSentId(id);
+    return { id };
+  }
+
+  async sendDocument(chatId: string, doc: OutgoingDocument, opts: { id?: string } = {}): Promise<SentMessage> {
+    const sock = this.sock;
+    if (!sock) throw new Error('WhatsApp is not connected');
+    if (opts.id) this.rememberSentId(opts.id);
+    const content: SendContent = { document: doc.data, mimetype: doc.mimetype, fileName: doc.fileName, ...(doc.caption !== undefined ? { caption: doc.caption } : {}) };
+    const sent = await sock.sendMessage(chatId, content, opts.id ? { messageId: opts.id } : undefined);
     const id = sent?.key.id ?? opts.id ?? '';
     if (id) this.rememberSentId(id);
     return { id };

@@ -84,7 +84,15 @@ interface ServerMessage {
     seq?: number;
     payload?: Record<string, unknown>;
     scopes?: unknown;
+    result?: unknown;
   };
+}
+
+/** A command sent with HelperClient.command(), waiting for its command_response. */
+interface PendingCommand {
+  resolve: (result: unknown) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
 }
 
 const MAX_LINGERING = 256;
@@ -129,6 +137,7 @@ export class HelperClient extends EventEmitter {
   /** Set once the helper was reported unreachable, or once it was reached. */
   private unreachableReported = false;
   private readonly pending = new Map<string, Pending>();
+  private readonly commands = new Map<string, PendingCommand>();
   private readonly queue: string[] = [];
   private pumpTimer: NodeJS.Timeout | null = null;
   private lastSendAt = 0;
@@ -216,6 +225,28 @@ export class HelperClient extends EventEmitter {
       this.pending.set(id, { id, seq, text, chat, parts: new Map(), firstDone: false, resolve, reject, onLater, rateLimited: 0, quiet, quietTimer: null, handedOver: false });
       this.queue.push(id);
       this.pump();
+    });
+  }
+
+  /**
+   * Sends one protocol command (`{type:"command", data:{name, args}}`) and
+   * resolves with its result; a refusal rejects with HelperError (the
+   * helper's code and message), a helper that is not reachable or goes away
+   * with HelperOfflineError, no answer within timeoutMs with HelperError
+   * TIMEOUT. Not paced like chat: the bridge sends one per `file` / `diff
+   * file` word, which the chat's own rate limit already bounds.
+   */
+  command(name: string, args: Record<string, unknown>, timeoutMs = 30000): Promise<unknown> {
+    if (!this.isReady()) return Promise.reject(new HelperOfflineError());
+    const id = `wacmd${++this.seq}-${Math.random().toString(36).slice(2, 8)}`;
+    return new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.commands.delete(id);
+        reject(new HelperError('TIMEOUT', `no answer to ${name} within ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      this.commands.set(id, { resolve, reject, timer });
+      this.stats.sent++;
+      this.send({ type: 'command', id, data: { name, args } });
     });
   }
 
@@ -362,6 +393,15 @@ export class HelperClient extends EventEmitter {
         }
         return;
       }
+      case 'command_response': {
+        const c = id !== undefined ? this.commands.get(id) : undefined;
+        if (!c) return;
+        this.commands.delete(id!);
+        clearTimeout(c.timer);
+        if (msg.data?.success === true) c.resolve(msg.data.result);
+        else c.reject(new HelperError(msg.data?.error?.code ?? 'ERROR', msg.data?.error?.message ?? 'the command failed'));
+        return;
+      }
       case 'chat_reply':
         if (id === undefined) {
           // The helper's own chat `notify on` pushes (data.event): the bridge
@@ -386,6 +426,13 @@ export class HelperClient extends EventEmitter {
       }
       case 'error': {
         const code = msg.data?.code ?? 'ERROR';
+        const c = id !== undefined ? this.commands.get(id) : undefined;
+        if (c) {
+          this.commands.delete(id!);
+          clearTimeout(c.timer);
+          c.reject(new HelperError(code, msg.data?.message ?? code));
+          return;
+        }
         const p = id !== undefined ? this.pending.get(id) : undefined;
         if (!p) {
           if (id?.startsWith('sub')) {
@@ -531,6 +578,11 @@ export class HelperClient extends EventEmitter {
       if (!p.firstDone) p.reject(new HelperOfflineError(why));
     }
     this.pending.clear();
+    for (const c of this.commands.values()) {
+      clearTimeout(c.timer);
+      c.reject(new HelperOfflineError(why));
+    }
+    this.commands.clear();
   }
 
   private onClose(code: number, reason: string): void {

@@ -5,14 +5,25 @@
  * Nothing here talks to WhatsApp.
  */
 import { EventEmitter } from 'node:events';
-import type { ChatTransport, IncomingMessage, MessageKind, SentMessage, TransportEvents } from './transport.js';
+import type { ChatTransport, IncomingMessage, MessageKind, OutgoingDocument, SentMessage, TransportEvents } from './transport.js';
 import { e164ToJid, normalizeE164 } from './transport.js';
-import type { SocketConfig, SocketEvents, SocketFactory, SocketLike } from './baileys.js';
+import type { SendContent, SocketConfig, SocketEvents, SocketFactory, SocketLike } from './baileys.js';
 import type { RawContent, RawWAMessage } from './normalize.js';
 
 export interface FakeSent {
   chatId: string;
   text: string;
+  id: string;
+  at: number;
+}
+
+/** A document the bridge sent, as the stand-in recorded it (the bytes, name and type it was given). */
+export interface FakeDocument {
+  chatId: string;
+  fileName: string;
+  mimetype: string;
+  caption: string | undefined;
+  data: Buffer;
   id: string;
   at: number;
 }
@@ -35,6 +46,8 @@ export interface InjectOptions {
 
 export class InMemoryWhatsAppTransport extends EventEmitter implements ChatTransport {
   readonly sent: FakeSent[] = [];
+  /** Documents sent (sendDocument), apart from the texts in `sent`. */
+  readonly documents: FakeDocument[] = [];
   private nextId = 1;
   private open = false;
   private readonly ownE164: string;
@@ -80,6 +93,30 @@ export class InMemoryWhatsAppTransport extends EventEmitter implements ChatTrans
       });
     }
     return { id };
+  }
+
+  async sendDocument(chatId: string, doc: OutgoingDocument, opts: { id?: string } = {}): Promise<SentMessage> {
+    if (!this.open) throw new Error('not connected');
+    if (this.sendDelayMs > 0) await new Promise((r) => { setTimeout(r, this.sendDelayMs); });
+    this.nextId++;
+    const id = opts.id ?? `OUT${this.nextId}`;
+    this.documents.push({ chatId, fileName: doc.fileName, mimetype: doc.mimetype, caption: doc.caption, data: Buffer.from(doc.data), id, at: Date.now() });
+    if (chatId === this.selfChatId()) {
+      setImmediate(() => {
+        this.emit('message', this.build(id, { selfChat: true, kind: 'document', text: doc.caption ?? null }));
+      });
+    }
+    return { id };
+  }
+
+  /** Waits until pred holds over the documents sent. */
+  async waitDocuments(pred: (docs: FakeDocument[]) => boolean, timeoutMs = 15000): Promise<FakeDocument[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred(this.documents)) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for documents; sent so far: ${JSON.stringify(this.documents.map((d) => [d.chatId, d.fileName, d.data.length]))}; texts: ${JSON.stringify(this.sent.map((s) => s.text.slice(0, 80)))}`);
+      await new Promise((r) => { setTimeout(r, 20); });
+    }
+    return this.documents;
   }
 
   close(): Promise<void> {
@@ -235,10 +272,11 @@ export class InMemoryBaileysSocket implements SocketLike {
     this.emit('connection.update', { connection: 'close', lastDisconnect: { error, date: new Date() } });
   }
 
-  sendMessage(jid: string, content: { text: string }, options?: { messageId?: string }): Promise<{ key: { id: string; remoteJid: string; fromMe: true } }> {
+  sendMessage(jid: string, content: SendContent, options?: { messageId?: string }): Promise<{ key: { id: string; remoteJid: string; fromMe: true } }> {
     // Baileys throws "Connection Closed" (428) when the socket is not open.
     if (this.state !== 'open') return Promise.reject(boomLike('Connection Closed', 428));
     const id = options?.messageId ?? stubMessageId();
+    if ('document' in content) return this.device.server.onSendDocument(this, jid, content, id);
     return this.device.server.onSend(this, jid, content.text, id);
   }
 
@@ -303,6 +341,8 @@ export class InMemoryLinkedDevice {
  */
 export class InMemoryWhatsAppServer {
   readonly sent: (FakeSent & { device: number })[] = [];
+  /** Documents the devices sent (Baileys' `{document, mimetype, fileName, caption}` content). */
+  readonly documents: (FakeDocument & { device: number })[] = [];
   readonly devices: InMemoryLinkedDevice[] = [];
   readonly ownE164: string;
   readonly ownLid: string;
@@ -432,6 +472,19 @@ export class InMemoryWhatsAppServer {
     if (!sock.deaf) {
       this.sent.push({ chatId: jid, text, id, at: Date.now(), device: device.deviceNumber });
       const raw: RawWAMessage = { key, messageTimestamp: Math.floor(Date.now() / 1000), message: { extendedTextMessage: { text } } };
+      process.nextTick(() => { if (sock.state === 'open') sock.emit('messages.upsert', { messages: [raw], type: 'append' }); });
+      setImmediate(() => { this.deliver(raw, { except: device }); });
+    }
+    return Promise.resolve({ key });
+  }
+
+  /** A document a device sends: recorded and echoed like a text (as a documentMessage). */
+  onSendDocument(sock: InMemoryBaileysSocket, jid: string, doc: Extract<SendContent, { document: Buffer }>, id: string): Promise<{ key: { id: string; remoteJid: string; fromMe: true } }> {
+    const device = this.devices.find((d) => d.sockets.includes(sock))!;
+    const key = { remoteJid: jid, fromMe: true as const, id };
+    if (!sock.deaf) {
+      this.documents.push({ chatId: jid, fileName: doc.fileName, mimetype: doc.mimetype, caption: doc.caption, data: Buffer.from(doc.document), id, at: Date.now(), device: device.deviceNumber });
+      const raw: RawWAMessage = { key, messageTimestamp: Math.floor(Date.now() / 1000), message: { documentMessage: { caption: doc.caption ?? null } } };
       process.nextTick(() => { if (sock.state === 'open') sock.emit('messages.upsert', { messages: [raw], type: 'append' }); });
       setImmediate(() => { this.deliver(raw, { except: device }); });
     }

@@ -9,6 +9,9 @@ import type { HelperClient } from './helperClient.js';
 import { HelperError, HelperOfflineError } from './helperClient.js';
 import type { Reporter } from './log.js';
 import type { HelperEvent, NotifyItem } from './notify.js';
+import type { Outgoing } from './outbound.js';
+import { numberParts } from './outbound.js';
+import { parseFileWord, runFileWord } from './files.js';
 import { APPROVAL_EVENTS, formatBatch, formatEvent, MISSED, MISSED_APPROVALS, NOTIFY_EVENTS, NOTIFY_OFF, NotifyState } from './notify.js';
 
 export const TEXT_ONLY = 'Text commands only.';
@@ -421,16 +424,20 @@ export class Relay {
     return { helper, text: m[2]!.length > 0 ? m[2]! : 'help', explicit: true };
   }
 
-  private async answer(chatId: string, text: string): Promise<string[]> {
+  private async answer(chatId: string, text: string): Promise<Outgoing[]> {
     const route = this.pick(text);
     if (!route.helper) return [route.error!];
     const helper = route.helper;
     // Notifications are the bridge's business: the helper is not asked.
     const notify = /^notify\s+(on|off)$/i.exec(route.text.trim());
     if (notify) return [this.notifyCommand(chatId, helper, notify[1]!.toLowerCase() === 'on', route.explicit)];
-    const isRun = /^run\s/i.test(route.text.trim());
     const prefix = this.workspaces.length > 1 && helper !== this.workspaces[0] ? `[${helper.name}] ` : '';
-    const withPrefix = (parts: string[]): string[] => parts.map((p, i) => (i === 0 ? prefix + p : p));
+    // `file <path>`, `diff all`, `diff file [path]`: a document (files.ts).
+    const fileWord = parseFileWord(route.text);
+    if (fileWord) return (await runFileWord(helper, fileWord)).map((o) => (typeof o === 'string' ? prefix + o : o));
+    const isRun = /^run\s/i.test(route.text.trim());
+    // The parts of a long reply are numbered "(1/3)" (outbound.ts), then the workspace's name goes first.
+    const withPrefix = (parts: string[]): string[] => numberParts(parts).map((p, i) => (i === 0 ? prefix + p : p));
     // The chat's queue waits for this reply only while the helper is quick (a command);
     // an agent's answer may take minutes, and "stop" or "status" must not wait for it.
     let quiet: (() => void) | undefined;
@@ -481,7 +488,7 @@ export class Relay {
    * messages came. While WhatsApp is away they wait for it (at most
    * maxQueuedRepliesPerChat per chat, each at most replyHoldMs).
    */
-  private enqueue(chatId: string, reply: Promise<string[]>): void {
+  private enqueue(chatId: string, reply: Promise<Outgoing[]>): void {
     const waiting = this.queued.get(chatId) ?? 0;
     if (!this.waOpen && waiting >= this.maxQueued) {
       this.reporter.log('warn', `WhatsApp is not connected and ${waiting} replies already wait for ${chatId}: one more dropped`);
@@ -491,7 +498,7 @@ export class Relay {
     this.queued.set(chatId, waiting + 1);
     const prev = this.tails.get(chatId) ?? Promise.resolve();
     const next = prev.then(async () => {
-      let parts: string[];
+      let parts: Outgoing[];
       try {
         parts = await reply;
       } catch (e) {
@@ -528,7 +535,7 @@ export class Relay {
    * hold, a reply waits for a lost connection to come back (up to
    * replyHoldMs from `since`) without using up its attempts.
    */
-  private async sendOne(chatId: string, text: string, hold: boolean, since = Date.now()): Promise<boolean> {
+  private async sendOne(chatId: string, out: Outgoing, hold: boolean, since = Date.now()): Promise<boolean> {
     let failures = 0;
     for (;;) {
       if (hold && !this.waOpen) {
@@ -538,9 +545,11 @@ export class Relay {
         }
       }
       try {
-        const sent = await this.transport.sendText(chatId, text, { id: bridgeMessageId() });
+        const sent = typeof out === 'string'
+          ? await this.transport.sendText(chatId, out, { id: bridgeMessageId() })
+          : await this.transport.sendDocument(chatId, out, { id: bridgeMessageId() });
         this.rememberSent(sent.id);
-        this.reporter.event('sent', { chatId, id: sent.id, length: text.length });
+        this.reporter.event('sent', typeof out === 'string' ? { chatId, id: sent.id, length: out.length } : { chatId, id: sent.id, document: out.fileName, bytes: out.data.length });
         return true;
       } catch (e) {
         failures++;

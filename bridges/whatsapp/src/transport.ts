@@ -56,6 +56,15 @@ export interface SentMessage {
   id: string;
 }
 
+/** A file sent as a WhatsApp document (the `file` and `diff file` words). */
+export interface OutgoingDocument {
+  data: Buffer;
+  /** Shown to the receiver and used when they save it. */
+  fileName: string;
+  mimetype: string;
+  caption?: string;
+}
+
 export interface ChatTransport {
   /** Starts linking / connecting; resolves once the attempt is under way. */
   start(): Promise<void>;
@@ -65,6 +74,8 @@ export interface ChatTransport {
   selfChatId(): string | null;
   /** Sends a text; opts.id is the message id to use (the bridge marks its own, see bridgeMessageId). */
   sendText(chatId: string, text: string, opts?: { id?: string }): Promise<SentMessage>;
+  /** Sends a document (same id rule as sendText). */
+  sendDocument(chatId: string, doc: OutgoingDocument, opts?: { id?: string }): Promise<SentMessage>;
   /**
    * The LIDs (`<digits>@lid`) of these numbers (E.164), as far as WhatsApp
    * tells them; for matching senders that come addressed by LID only.

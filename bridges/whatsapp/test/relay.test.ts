@@ -202,8 +202,9 @@ describe('relay with the real helper', () => {
       const n = expected.length;
       const sent = await r.wa.waitSent((s) => s.filter(to(ALICE)).length >= n + 5, 20000, 'all replies');
       const texts = sent.filter(to(ALICE)).map((s) => s.text);
-      assert.deepEqual(texts.slice(0, n), expected, 'log parts in order, each one WhatsApp message');
-      for (const t of texts) assert.ok(Array.from(t).length <= 4096);
+      // Numbered "(i/n)" from the helper's part/parts (a prefix; the helper's parts are at most 4096 characters).
+      assert.deepEqual(texts.slice(0, n), expected.map((p, i) => `(${i + 1}/${n})${p.startsWith('```') ? '\n' : ' '}${p}`), 'log parts in order, numbered, each one WhatsApp message');
+      for (const t of texts) assert.ok(Array.from(t.replace(/^\(\d+\/\d+\)[ \n]/, '')).length <= 4096);
       assert.match(texts[n]!, /change 59/);
       assert.doesNotMatch(texts[n]!, /change 58/);
       assert.match(texts[n + 1]!, /Tasks: hi/);
