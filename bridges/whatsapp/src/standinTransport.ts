@@ -17,7 +17,7 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { removeAuthFiles } from './authState.js';
 import type { Reporter } from './log.js';
-import type { ChatTransport, SentMessage, TransportEvents } from './transport.js';
+import type { ChatTransport, OutgoingDocument, SentMessage, TransportEvents } from './transport.js';
 import { e164ToJid } from './transport.js';
 
 export const STANDIN_ENV = 'COMPANION_WHATSAPP_STANDIN';
@@ -101,6 +101,11 @@ export class StandInLinkingTransport extends EventEmitter implements ChatTranspo
   }
 
   sendText(_chatId: string, _text: string, opts: { id?: string } = {}): Promise<SentMessage> {
+    if (!this.open) return Promise.reject(new Error('not connected'));
+    return Promise.resolve({ id: opts.id ?? `OUT${this.nextId++}` });
+  }
+
+  sendDocument(_chatId: string, _doc: OutgoingDocument, opts: { id?: string } = {}): Promise<SentMessage> {
     if (!this.open) return Promise.reject(new Error('not connected'));
     return Promise.resolve({ id: opts.id ?? `OUT${this.nextId++}` });
   }
