@@ -102,17 +102,19 @@ describe('pairing codes with the in-memory WhatsApp stand-in', () => {
     const r = await rig(config(tempDir()));
     try {
       const [s1, s2, s3, s4] = STRANGERS as [string, string, string, string];
+      // Never a code, first (while codes are free): groups (listed or not), status, a broadcast list, a channel.
+      r.wa.inject({ from: '+15550000021', text: 'hi', group: '120363000000000009@g.us' });
+      r.wa.inject({ from: '+15550000022', text: 'hi', statusBroadcast: true });
+      r.wa.emit('message', raw({ chatId: '1234567890@broadcast', senderE164: '+15550000023' }));
+      r.wa.emit('message', raw({ chatId: '120363000000000001@newsletter', senderE164: '+15550000024' }));
+      await sleep(300);
+      assert.equal(r.wa.sent.length, 0, 'nothing to groups, status, broadcast lists, channels');
       r.wa.inject({ from: s1, text: 'status' });
       r.wa.inject({ from: s1, text: 'status again' });
       r.wa.inject({ from: s1, kind: 'image', text: null });
       r.wa.inject({ from: s2, text: 'hello' });
       r.wa.inject({ from: s3, text: 'hello' });
       r.wa.inject({ from: s4, text: 'hello' }); // 3 codes pending already
-      // Never a code: groups (listed or not), status, a broadcast list, a channel.
-      r.wa.inject({ from: s4, text: 'hi', group: '120363000000000009@g.us' });
-      r.wa.inject({ from: s4, text: 'hi', statusBroadcast: true });
-      r.wa.emit('message', raw({ chatId: '1234567890@broadcast', senderE164: s4 }));
-      r.wa.emit('message', raw({ chatId: '120363000000000001@newsletter', senderE164: s4 }));
       await r.wa.waitSent((s) => s.length >= 3, 5000, 'three codes');
       await sleep(600);
       assert.deepEqual(r.wa.sent.map((s) => s.chatId).sort(), [s1, s2, s3].map(e164ToJid).sort(), JSON.stringify(r.wa.sent));
