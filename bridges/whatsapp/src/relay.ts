@@ -376,7 +376,9 @@ export class Relay {
   private isOwnerChat(m: IncomingMessage): boolean {
     if (m.isGroup) return false;
     if (m.isFromMe) return m.isSelfChat;
-    return m.senderE164 !== null && this.owners.has(m.senderE164);
+    // An owner addressed by LID only: its LID was resolved with the allowlist's (owners are on it).
+    const e164 = m.senderE164 ?? (m.senderLid ? this.allowLids.get(m.senderLid) : undefined);
+    return e164 !== undefined && this.owners.has(e164);
   }
 
   /** A stranger in a direct chat: one pairing code (at most), nothing else. */
