@@ -11,6 +11,10 @@
  *           | {type:"message", from, chat, text, timestamp, id, isGroup}
  *   client -> {type:"send", to, text}     -> {type:"sent", to, id} | {type:"error", error, code, to}
  *   client -> {type:"logout"}             -> {type:"logout", ok:true} (the device is unlinked, its session deleted)
+ *   bridge -> {type:"pairing", code, from, expiresAt}   a stranger got a pairing code (pending ones after auth too)
+ *           | {type:"allowed", number}                  a code was approved: the sender may command
+ *   client -> {type:"approvePairing"|"denyPairing", code}
+ *          -> {type:"pairingResult", action, code, ok:true, number} | {..., ok:false, error, reason}
  * Errors: {type:"error", code, error}. Auth failures close with 4001.
  *
  * Who may connect: loopback only (the listen address is fixed), no Origin
@@ -29,6 +33,7 @@ import path from 'node:path';
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
 import type { Reporter } from './log.js';
+import type { PairingCodes, PendingCode } from './pairingCodes.js';
 import type { ChatTransport, ConnectionUpdate, IncomingMessage } from './transport.js';
 import { bridgeMessageId, isBridgeMessageId, jidToE164, normalizeE164, normalizeJid } from './transport.js';
 
@@ -71,6 +76,8 @@ export interface ApiOptions extends ApiTuning {
   /** Numbers (E.164) and groups (JIDs) of the allowlist, for checking a send's `to`. */
   allow: readonly string[];
   groups: readonly string[];
+  /** Pairing codes: announced to clients, approved or denied by them. */
+  pairing?: PairingCodes;
 }
 
 /** A problem that stops the API from starting (a bad token file, the port taken, ...): its message is for the user. */
@@ -190,6 +197,12 @@ export class BridgeApi {
   private readonly onQrBound = (qr: string): void => { this.onQr(qr); };
   private readonly onConnectionBound = (u: ConnectionUpdate): void => { this.onConnection(u); };
   private readonly onMessageBound = (m: IncomingMessage): void => { this.onMessage(m); };
+  private readonly onPairingBound = (p: PendingCode): void => { this.broadcast(pairingFrame(p)); };
+  private readonly onAllowedBound = (a: { number: string }): void => {
+    const e164 = normalizeE164(a.number);
+    if (e164 && !a.number.includes('@')) this.allowNumbers.add(e164);
+    this.broadcast({ type: 'allowed', number: a.number });
+  };
 
   private constructor(private readonly opts: ApiOptions) {
     this.authTimeoutMs = opts.authTimeoutMs ?? 5000;
@@ -220,6 +233,8 @@ export class BridgeApi {
     opts.transport.on('qr', this.onQrBound);
     opts.transport.on('connection', this.onConnectionBound);
     opts.transport.on('message', this.onMessageBound);
+    opts.pairing?.on('pairing', this.onPairingBound);
+    opts.pairing?.on('allowed', this.onAllowedBound);
   }
 
   /** Listens on 127.0.0.1:port and follows the transport's events. */
@@ -277,6 +292,8 @@ export class BridgeApi {
     this.opts.transport.off('qr', this.onQrBound);
     this.opts.transport.off('connection', this.onConnectionBound);
     this.opts.transport.off('message', this.onMessageBound);
+    this.opts.pairing?.off('pairing', this.onPairingBound);
+    this.opts.pairing?.off('allowed', this.onAllowedBound);
   }
 
   private accept(ws: WebSocket): void {
@@ -348,15 +365,17 @@ export class BridgeApi {
       this.sendTo(c, { type: 'auth', ok: true });
       this.sendTo(c, { ...this.status });
       if (this.status.status === 'qr' && this.lastQr !== null) this.sendTo(c, { type: 'qr', qr: this.lastQr });
+      for (const p of this.opts.pairing?.list() ?? []) this.sendTo(c, pairingFrame(p));
       return;
     }
     if (!obj) { this.error(c, 'BAD_REQUEST', 'a message is a JSON object with a "type"'); return; }
     switch (type) {
       case 'send': this.onSend(c, obj); return;
       case 'logout': this.onLogout(c); return;
+      case 'approvePairing': case 'denyPairing': this.onPairingRequest(c, type, obj); return;
       case 'auth': this.error(c, 'BAD_REQUEST', 'already authenticated'); return;
       case null: this.error(c, 'BAD_REQUEST', 'a message is a JSON object with a "type"'); return;
-      default: this.error(c, 'UNKNOWN_TYPE', `unknown type "${type.slice(0, 40)}" (known: auth, send, logout)`);
+      default: this.error(c, 'UNKNOWN_TYPE', `unknown type "${type.slice(0, 40)}" (known: auth, send, logout, approvePairing, denyPairing)`);
     }
   }
 
@@ -421,6 +440,16 @@ export class BridgeApi {
     });
   }
 
+  private onPairingRequest(c: Client, type: 'approvePairing' | 'denyPairing', obj: Record<string, unknown>): void {
+    const action = type === 'approvePairing' ? 'approve' : 'deny';
+    const code = typeof obj.code === 'string' ? obj.code.slice(0, 32) : null;
+    if (!this.opts.pairing) { this.sendTo(c, { type: 'pairingResult', action, code, ok: false, reason: 'DISABLED', error: 'pairing codes are off' }); return; }
+    if (code === null) { this.error(c, 'BAD_REQUEST', `${type} needs a "code" string`); return; }
+    const r = action === 'approve' ? this.opts.pairing.approve(code) : this.opts.pairing.deny(code);
+    if (r.ok) this.sendTo(c, { type: 'pairingResult', action, code: r.entry.code, ok: true, number: r.entry.from });
+    else this.sendTo(c, { type: 'pairingResult', action, code, ok: false, reason: r.error, error: r.message });
+  }
+
   private setStatus(frame: StatusFrame): void {
     this.status = frame;
     this.broadcast({ ...frame });
@@ -470,4 +499,8 @@ export class BridgeApi {
       isGroup: m.isGroup,
     });
   }
+}
+
+function pairingFrame(p: PendingCode): Record<string, unknown> {
+  return { type: 'pairing', code: p.code, from: p.from, expiresAt: p.expiresAt, ...(p.name ? { name: p.name } : {}) };
 }

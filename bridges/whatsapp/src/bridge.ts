@@ -6,6 +6,8 @@ import { BridgeApi, loadApiToken } from './api.js';
 import type { ApiTuning } from './api.js';
 import { HelperClient } from './helperClient.js';
 import { NotifyState } from './notify.js';
+import { AllowedFile, PairingCodes } from './pairingCodes.js';
+import type { PairingOptions } from './pairingCodes.js';
 import { Relay } from './relay.js';
 import type { ChatTransport, ConnectionUpdate } from './transport.js';
 
@@ -36,6 +38,8 @@ export interface BridgeTuning {
   replyTimeoutMs?: number;
   /** Notifications held per chat while WhatsApp is away (default 100; the oldest dropped beyond, approvals last). */
   maxHeldPerChat?: number;
+  /** Pairing code limits (tests shorten the hour). */
+  pairing?: PairingOptions;
 }
 
 /** Where the notification state lives: `<stateDir>/notify.json`, stateDir defaulting to the auth folder's parent. */
@@ -44,7 +48,7 @@ export function notifyStateFile(config: Config): string {
 }
 
 export async function startBridge(config: Config, transport: ChatTransport, reporter: Reporter, tuning: BridgeTuning = {}, apiTuning: ApiTuning = {}): Promise<Bridge> {
-  const { coalesceMs, maxQueuedRepliesPerChat, replyHoldMs, maxHeldPerChat, orderHoldMs, replyTimeoutMs, ...helperTuning } = tuning;
+  const { coalesceMs, maxQueuedRepliesPerChat, replyHoldMs, maxHeldPerChat, orderHoldMs, replyTimeoutMs, pairing: pairingTuning, ...helperTuning } = tuning;
   const helpers = config.workspaces.map((w) => new HelperClient({
     name: w.name,
     url: w.url,
@@ -56,11 +60,20 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
   }));
   const notify = new NotifyState(notifyStateFile(config), 500, (e) => { reporter.log('warn', e.message); });
   for (const w of config.workspaces) notify.bindWorkspaceId(w.name, w.workspaceId);
+  // Senders approved with a pairing code: kept in allowed.json unless the editor owns the list.
+  const pairing = new PairingCodes(pairingTuning);
+  const allowedFile = config.allowManaged ? null : new AllowedFile(config.stateDir ?? path.dirname(config.authDir));
+  let approved: string[] = [];
+  if (allowedFile) {
+    try { approved = allowedFile.load(); } catch (e) { reporter.log('warn', (e as Error).message); }
+  }
   const relay = new Relay({
     transport,
     workspaces: helpers,
     reporter,
-    allow: config.allow,
+    allow: [...config.allow, ...approved.filter((a) => !a.endsWith('@lid'))],
+    owners: config.owners ?? [],
+    pairing,
     groups: config.groups,
     perSenderPerMinute: config.perSenderPerMinute,
     notify,
@@ -70,6 +83,16 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
     ...(orderHoldMs !== undefined ? { orderHoldMs } : {}),
     ...(replyTimeoutMs !== undefined ? { replyTimeoutMs } : {}),
     ...(maxHeldPerChat !== undefined ? { maxHeldPerChat } : {}),
+  });
+  for (const lid of approved.filter((a) => a.endsWith('@lid'))) relay.admit(lid, null);
+  pairing.on('allowed', (a) => {
+    reporter.event('allowed', { number: a.number });
+    if (!allowedFile) return;
+    try {
+      allowedFile.add([a.number, ...(a.lid && a.lid !== a.number ? [a.lid] : [])]);
+    } catch (e) {
+      reporter.log('error', `pairing: ${a.number} is allowed until the bridge stops, but cannot be saved: ${(e as Error).message}`);
+    }
   });
   transport.on('qr', (qr) => { reporter.event('qr', { qr }); });
   transport.on('connection', (u: ConnectionUpdate) => {
@@ -96,7 +119,7 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
       reporter.event('status', { whatsapp: 'connecting' });
     }
   });
-  const api = config.apiPort === undefined ? null : await startApi(config, transport, relay, reporter, apiTuning);
+  const api = config.apiPort === undefined ? null : await startApi(config, transport, relay, reporter, apiTuning, pairing, approved);
   relay.start();
   for (const h of helpers) h.start();
   await transport.start();
@@ -122,10 +145,10 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
 
 
 /** The API's token (BRIDGE_TOKEN, else `<stateDir>/api-token`), then the API on 127.0.0.1:apiPort. */
-async function startApi(config: Config, transport: ChatTransport, relay: Relay, reporter: Reporter, tuning: ApiTuning): Promise<BridgeApi> {
+async function startApi(config: Config, transport: ChatTransport, relay: Relay, reporter: Reporter, tuning: ApiTuning, pairing: PairingCodes, approved: string[]): Promise<BridgeApi> {
   const { token, source } = loadApiToken(config.stateDir ?? path.dirname(config.authDir), tuning.env);
   reporter.log('info', `api: token from ${source}`);
   return BridgeApi.start({
-    ...tuning, port: config.apiPort!, token, transport, reporter, allows: (m) => relay.allows(m), allow: config.allow, groups: config.groups,
+    ...tuning, port: config.apiPort!, token, transport, reporter, allows: (m) => relay.allows(m), allow: [...config.allow, ...(config.owners ?? []), ...approved.filter((a) => !a.endsWith('@lid'))], groups: config.groups, pairing,
   });
 }

@@ -29,6 +29,10 @@ export interface Config {
   waVersion?: string | undefined;
   /** The bridge's own API on 127.0.0.1 (0: any free port); undefined: no API. */
   apiPort?: number | undefined;
+  /** E.164 numbers that may approve pairing codes (`pair CODE` in their chat); they may command too. */
+  owners?: string[] | undefined;
+  /** The editor owns the allowlist: approvals are announced on the API (`allowed`), not kept in allowed.json. */
+  allowManaged?: boolean | undefined;
 }
 
 export type ParseResult =
@@ -57,8 +61,13 @@ Options:
                        bridge with a pipe on its stdin, e.g. VS Code)
   --config FILE        JSON file with the same keys (helperUrl, tokenFile,
                        workspaceId, allow, authDir, stateDir, groups,
-                       perSenderPerMinute, waVersion, apiPort)
+                       perSenderPerMinute, waVersion, apiPort, owners,
+                       allowManaged)
                        and "workspaces": [{name, url, tokenFile, workspaceId}]
+  --allow-managed      the allowlist is managed by the program running the
+                       bridge (the VS Code extension): approved pairing
+                       codes are announced on the API, not kept in
+                       <state folder>/allowed.json
   --json               stdout: one JSON event per line (qr, status, message,
                        sent, error); logs go to stderr
   --relink             forget the stored session and link again (new QR code)
@@ -86,6 +95,8 @@ interface FileConfig {
   workspaces?: unknown;
   waVersion?: unknown;
   apiPort?: unknown;
+  owners?: unknown;
+  allowManaged?: unknown;
 }
 
 const DEFAULT_URL = 'ws://127.0.0.1:3001/ws';
@@ -139,6 +150,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
   let relink = false;
   let stopWithParent = false;
   let verbose = false;
+  let allowManaged = false;
   let apiPortFlag: string | undefined;
   const valueFlags: Record<string, keyof typeof flags> = {
     '--helper-url': 'helperUrl', '--token-file': 'tokenFile', '--workspace': 'workspaceId', '--auth-dir': 'authDir', '--config': 'config', '--wa-version': 'waVersion',
@@ -153,6 +165,11 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
     if (arg === '--api-port') {
       apiPortFlag = inline ?? argv[++i];
       if (apiPortFlag === undefined || apiPortFlag.length === 0) return { kind: 'error', message: '--api-port needs a value' };
+      continue;
+    }
+    if (arg === '--allow-managed') {
+      if (inline !== undefined) return { kind: 'error', message: `${arg} takes no value` };
+      allowManaged = true;
       continue;
     }
     const boolFlag = arg === '--json' || arg === '--relink' || arg === '--verbose' || arg === '--stop-with-parent';
@@ -225,6 +242,9 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
 
     const allowAll = [...strList(file.allow, 'allow'), ...allow];
     for (const a of allowAll) if (!normalizeE164(a)) throw new Error(`--allow: not a phone number in E.164 form (+15551234567): ${a}`);
+    const owners = strList(file.owners, 'owners');
+    for (const o of owners) if (!normalizeE164(o)) throw new Error(`owners: not a phone number in E.164 form (+15551234567): ${o}`);
+    if (file.allowManaged !== undefined && typeof file.allowManaged !== 'boolean') throw new Error('"allowManaged" must be true or false');
     // The flag, else COMPANION_WA_VERSION, else the file's "waVersion".
     const envVersion = env.COMPANION_WA_VERSION ? env.COMPANION_WA_VERSION : undefined;
     const [waVersion, waFrom] = flags.waVersion !== undefined ? [flags.waVersion, '--wa-version']
@@ -247,6 +267,8 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
         helperSendsPerSecond: posInt(file.helperSendsPerSecond, 'helperSendsPerSecond', 10),
         logLevel: verbose ? 'debug' : 'info',
         waVersion: waVersion?.trim(),
+        owners: owners.map((o) => normalizeE164(o)!),
+        allowManaged: allowManaged || file.allowManaged === true,
         apiPort: apiPortFlag !== undefined ? port(apiPortFlag, '--api-port') : file.apiPort === undefined || file.apiPort === null ? undefined : port(file.apiPort, 'apiPort'),
       },
     };

@@ -6,7 +6,7 @@
 export type Level = 'error' | 'warn' | 'info' | 'debug';
 const ORDER: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
-export type EventType = 'qr' | 'status' | 'message' | 'sent' | 'error';
+export type EventType = 'qr' | 'status' | 'message' | 'sent' | 'error' | 'allowed';
 
 export interface Reporter {
   log(level: Level, message: string): void;

@@ -12,6 +12,8 @@ import type { HelperEvent, NotifyItem } from './notify.js';
 import type { Outgoing } from './outbound.js';
 import { numberParts } from './outbound.js';
 import { parseFileWord, runFileWord } from './files.js';
+import type { PairingCodes } from './pairingCodes.js';
+import { strangerReply, WELCOME } from './pairingCodes.js';
 import { APPROVAL_EVENTS, formatBatch, formatEvent, MISSED, MISSED_APPROVALS, NOTIFY_EVENTS, NOTIFY_OFF, NotifyState } from './notify.js';
 
 export const TEXT_ONLY = 'Text commands only.';
@@ -50,6 +52,10 @@ export interface RelayOptions {
    * goes out when it comes. Default 1000 ms.
    */
   orderHoldMs?: number;
+  /** Pairing codes for strangers (pairingCodes.ts); none: strangers are ignored. */
+  pairing?: PairingCodes;
+  /** E.164 numbers that may approve pairing codes in their chat (and command, like the allowlist). */
+  owners?: string[];
 }
 
 interface SenderWindow { times: number[]; warned: boolean }
@@ -100,6 +106,8 @@ export class Relay {
   private readonly queued = new Map<string, number>();
   /** Replies waiting for WhatsApp to be connected again. */
   private readonly openWaiters = new Set<(open: boolean) => void>();
+  private readonly pairing: PairingCodes | null;
+  private readonly owners = new Set<string>();
   private readonly onMessageBound = (m: IncomingMessage): void => { this.onMessage(m); };
   private readonly onConnectionBound = (u: ConnectionUpdate): void => { this.onConnection(u); };
 
@@ -114,6 +122,18 @@ export class Relay {
       if (!n) throw new Error(`not a phone number in E.164 form: ${a}`);
       this.allow.add(n);
     }
+    for (const o of opts.owners ?? []) {
+      const n = normalizeE164(o);
+      if (!n) throw new Error(`owners: not a phone number in E.164 form: ${o}`);
+      this.owners.add(n);
+      this.allow.add(n);
+    }
+    this.pairing = opts.pairing ?? null;
+    this.pairing?.on('allowed', (a) => {
+      this.admit(a.number, a.lid);
+      this.reporter.log('info', `pairing: ${a.number} approved`);
+      this.enqueue(a.chatId, Promise.resolve([WELCOME]));
+    });
     this.groups = new Set(opts.groups ?? []);
     this.perMinute = opts.perSenderPerMinute ?? 10;
     this.replyTimeoutMs = opts.replyTimeoutMs ?? 120000;
@@ -347,6 +367,33 @@ export class Relay {
     return { ok: false, why: 'not in allowlist' };
   }
 
+  /** Adds a sender to the allowlist (an approved pairing code): its number, its LID, or both. */
+  admit(number: string, lid: string | null): void {
+    const e164 = normalizeE164(number);
+    if (e164 && !number.includes('@')) this.allow.add(e164);
+    if (lid) this.allowLids.set(lid, e164 && !number.includes('@') ? e164 : lid);
+    else if (number.endsWith('@lid')) this.allowLids.set(number, number);
+  }
+
+  /** The account's own chat, or an owner's direct chat. */
+  private isOwnerChat(m: IncomingMessage): boolean {
+    if (m.isGroup) return false;
+    if (m.isFromMe) return m.isSelfChat;
+    // An owner addressed by LID only: its LID was resolved with the allowlist's (owners are on it).
+    const e164 = m.senderE164 ?? (m.senderLid ? this.allowLids.get(m.senderLid) : undefined);
+    return e164 !== undefined && this.owners.has(e164);
+  }
+
+  /** A stranger in a direct chat: one pairing code (at most), nothing else. */
+  private onStranger(m: IncomingMessage): void {
+    if (!this.pairing || m.isFromMe) return;
+    if (m.timestamp > 0 && Date.now() / 1000 - m.timestamp > this.maxAgeSeconds) return;
+    const p = this.pairing.onStranger(m.senderE164 ?? m.senderLid ?? m.chatId, m.senderLid, m.chatId);
+    if (!p) return;
+    this.reporter.log('debug', `pairing: code sent to ${p.from}`);
+    this.enqueue(m.chatId, Promise.resolve([strangerReply(p.code)]));
+  }
+
   private rememberRun(key: string, chatId: string): void {
     this.runOrigins.set(key, chatId);
     if (this.runOrigins.size > 256) this.runOrigins.delete(this.runOrigins.keys().next().value!);
@@ -373,6 +420,7 @@ export class Relay {
       // Debug only: strangers' numbers and status updates are nobody's business in the log.
       // The chat id is what goes into "groups" (or the number into --allow).
       if (!(m.isFromMe && !m.isSelfChat)) this.reporter.log('debug', `ignored message in ${m.chatId} from ${who} (${allowed.why})`);
+      if (allowed.why === 'not in allowlist') this.onStranger(m);
       return;
     }
     if (m.timestamp > 0 && Date.now() / 1000 - m.timestamp > this.maxAgeSeconds) {
@@ -392,6 +440,11 @@ export class Relay {
     if (m.kind !== 'text' || m.text === null) {
       // In a group, members post photos and voice notes to each other: never answered there.
       if (!m.isGroup) this.enqueue(m.chatId, Promise.resolve([TEXT_ONLY]));
+      return;
+    }
+    const pairing = this.pairing && this.isOwnerChat(m) ? this.pairing.ownerCommand(m.text) : null;
+    if (pairing) {
+      this.enqueue(m.chatId, Promise.resolve([pairing.reply]));
       return;
     }
     this.enqueue(m.chatId, this.answer(m.chatId, m.text));

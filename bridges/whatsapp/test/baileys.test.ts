@@ -405,7 +405,7 @@ describe('reconnect policy on the in-memory server stand-in', () => {
 });
 
 describe('LID addressing on the in-memory server stand-in', () => {
-  test('an allowed contact addressed by LID only (no phone number) is answered; a stranger by LID is not', async () => {
+  test('an allowed contact addressed by LID only (no phone number) is answered; a stranger by LID only gets a pairing code', async () => {
     const h = new ServedHelper(gitRepo('main'), TASKS);
     await h.start();
     const r = await rig(h);
@@ -414,9 +414,12 @@ describe('LID addressing on the in-memory server stand-in', () => {
       await sleep(300); // the allowlist is resolved to LIDs when the connection opens
       r.server.deliver(r.server.fromContact(MALLORY.e164, { text: 'status', addressing: 'lid-only' }));
       r.server.deliver(r.server.fromContact(ALICE.e164, { text: 'tasks', addressing: 'lid-only' }));
-      await r.server.waitSent((s) => s.length >= 1, 10000, 'the answer to Alice');
+      await r.server.waitSent((s) => s.length >= 2, 10000, 'the answer to Alice');
       await sleep(800);
-      assert.deepEqual(r.server.sent.map((s) => [s.chatId, s.text]), [[`${ALICE.lid}@lid`, 'Tasks: hi, slow']]);
+      assert.deepEqual(r.server.sent.filter((s) => s.chatId === `${ALICE.lid}@lid`).map((s) => [s.chatId, s.text]), [[`${ALICE.lid}@lid`, 'Tasks: hi, slow']]);
+      const mallory = r.server.sent.filter((s) => s.chatId === `${MALLORY.lid}@lid`);
+      assert.equal(mallory.length, 1);
+      assert.match(mallory[0]!.text, /pair [A-Z2-9]{6}/);
     } finally {
       await r.bridge.stop();
       await h.stop();

@@ -100,7 +100,9 @@ describe('relay with the real helper', () => {
       const sent = await r.wa.waitSent((s) => s.some(to(ALICE)), 10000, 'answer to Alice');
       assert.match(sent.find(to(ALICE))!.text, /^main/);
       await sleep(1500);
-      assert.equal(r.wa.sent.length, 1, `only Alice answered: ${JSON.stringify(r.wa.sent)}`);
+      // Mallory (a stranger) gets one pairing code, nothing else; the others nothing.
+      assert.deepEqual(r.wa.sent.map((s) => s.chatId).sort(), [e164ToJid(MALLORY), e164ToJid(ALICE)].sort(), `only Alice answered: ${JSON.stringify(r.wa.sent)}`);
+      assert.match(r.wa.sent.find(to(MALLORY))!.text, /pair [A-Z2-9]{6}/);
       const ignored = r.reporter.logs.filter((l) => l.message.startsWith('ignored message'));
       assert.ok(ignored.some((l) => l.message.includes(MALLORY) && l.message.includes('not in allowlist')));
       assert.ok(ignored.some((l) => l.message.includes('group not listed')));
@@ -115,7 +117,7 @@ describe('relay with the real helper', () => {
       // The owner's own messages in other chats are not commands.
       r.wa.inject({ from: OWNER, to: MALLORY, text: 'status' });
       await sleep(500);
-      assert.equal(r.wa.sent.length, 2);
+      assert.equal(r.wa.sent.length, 3);
     } finally {
       await r.bridge.stop();
       await h.stop();
@@ -255,9 +257,12 @@ describe('relay with the real helper', () => {
       r.wa.inject({ from: ALICE, kind: 'sticker', text: null });
       r.wa.inject({ from: ALICE, kind: 'audio', text: null });
       r.wa.inject({ from: MALLORY, kind: 'image', text: null });
-      await r.wa.waitSent((s) => s.length >= 4, 10000, 'four answers');
+      await r.wa.waitSent((s) => s.length >= 5, 10000, 'four answers and a pairing code');
       await sleep(500);
-      assert.deepEqual(r.wa.sent.map((s) => [s.chatId, s.text]), Array(4).fill([e164ToJid(ALICE), TEXT_ONLY]));
+      // The stranger gets a pairing code (not "Text commands only.").
+      assert.deepEqual(r.wa.sent.filter(to(ALICE)).map((s) => [s.chatId, s.text]), Array(4).fill([e164ToJid(ALICE), TEXT_ONLY]));
+      assert.match(r.wa.sent.find(to(MALLORY))!.text, /pair [A-Z2-9]{6}/);
+      assert.equal(r.wa.sent.length, 5);
     } finally {
       await r.bridge.stop();
       await h.stop();
