@@ -241,11 +241,5 @@ void agents_user_message(struct agents *a, struct client *c, const char *session
         agents_conv_cancel(cv);
         return;
     }
-    json_object *d = json_object_new_object();
-    json_object_object_add(d, "conversation", json_object_new_string(cv->id));
-    json_object_object_add(d, "agent", json_object_new_string(cv->agent));
-    json_object_object_add(d, "turn", json_object_new_int(t->n));
-    json_object_object_add(d, "queued", json_object_new_int(cv->queued - 1 + (cv->cur ? 1 : 0)));
-    agents_send(t, "stream_start", d);
-    agents_pump_now(a);
+    agents_turn_announce(t);
 }

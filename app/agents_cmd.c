@@ -64,6 +64,18 @@ static void send_stream_dialect(struct turn *t, const char *type, json_object *d
     session_send_obj(c->s, m);
 }
 
+void agents_turn_announce(struct turn *t)
+{
+    struct conv *cv = t->cv;
+    json_object *d = json_object_new_object();
+    json_object_object_add(d, "conversation", json_object_new_string(cv->id));
+    json_object_object_add(d, "agent", json_object_new_string(cv->agent));
+    json_object_object_add(d, "turn", json_object_new_int(t->n));
+    json_object_object_add(d, "queued", json_object_new_int(cv->queued - 1 + (cv->cur ? 1 : 0)));
+    agents_send(t, "stream_start", d);
+    agents_pump_now(cv->a);
+}
+
 void agents_send(struct turn *t, const char *type, json_object *data)
 {
     if (!t->c || t->c->gone)
@@ -267,13 +279,7 @@ static void cmd_prompt(struct agents *a, struct client *c, json_object *id, json
         dispatch_reply_command(c, id, NULL, code, message);
         return;
     }
-    json_object *d = json_object_new_object();
-    json_object_object_add(d, "conversation", json_object_new_string(cv->id));
-    json_object_object_add(d, "agent", json_object_new_string(cv->agent));
-    json_object_object_add(d, "turn", json_object_new_int(t->n));
-    json_object_object_add(d, "queued", json_object_new_int(cv->queued - 1 + (cv->cur ? 1 : 0)));
-    agents_send(t, "stream_start", d);
-    agents_pump_now(a);
+    agents_turn_announce(t);
 }
 
 /* The conversation of the turn c started last, still running or queued. */

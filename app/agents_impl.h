@@ -193,6 +193,9 @@ void agents_followers_drop(struct conv *cv, struct client *c);
 /* Arms or disarms t's unwatched grace. */
 void agents_watch_check(struct turn *t);
 void agents_send(struct turn *t, const char *type, json_object *data);
+/* A new turn's stream_start {conversation, agent, turn, queued} to its
+ * prompter, then the pump (a turn starts as soon as it is announced). */
+void agents_turn_announce(struct turn *t);
 
 /* agents_chat.c */
 void agents_chat_chunk(struct turn *t, json_object *chunk);

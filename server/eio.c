@@ -147,25 +147,6 @@ static const char *caps_refuse(struct server *srv)
     return NULL;
 }
 
-static void read_query_creds(struct lws *wsi, struct guard_creds *c)
-{
-    char buf[GUARD_TOKEN_MAX + 32];
-    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS), seen = 0;
-    for (int idx = 0; seen < total && idx < 256; idx++) {
-        int fl = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, idx);
-        seen += fl + (idx > 0);
-        if (fl <= 0)
-            continue;
-        int n = fl < (int)sizeof(buf)
-                    ? lws_hdr_copy_fragment(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_URI_ARGS, idx)
-                    : -1;
-        guard_creds_arg(c, n < 0 ? NULL : buf, n < 0 ? (size_t)fl : (size_t)n);
-    }
-    if (seen < total)
-        c->bad = "too many query arguments";
-    explicit_bzero(buf, sizeof(buf));
-}
-
 int eio_http(struct server *srv, struct lws *wsi, struct ws_pss *pss)
 {
     char *uri;
@@ -204,7 +185,7 @@ int eio_http(struct server *srv, struct lws *wsi, struct ws_pss *pss)
         struct session *s = session_new(srv, wsi, SESSION_SOCKETIO, 1);
         if (!s)
             return -1;
-        read_query_creds(wsi, &s->creds);
+        ws_read_query_creds(wsi, &s->creds);
         size_t len;
         char *open = eio_open_packet(s, 1, &len);
         int r = open ? reply(wsi, pss, 200, "text/plain; charset=UTF-8", open, len) : -1;
@@ -365,7 +346,7 @@ int eio_ws_established(struct server *srv, struct lws *wsi, struct ws_pss *pss)
     if (!s)
         return -1;
     pss->session = s;
-    read_query_creds(wsi, &s->creds);
+    ws_read_query_creds(wsi, &s->creds);
     size_t len;
     char *open = eio_open_packet(s, 0, &len);
     if (!open)

@@ -145,6 +145,9 @@ void session_tick(void *srv);
 /* eio.c: Engine.IO 4 transports on /socket.io/ (see eio.c). */
 /* A query argument's value (name with its '='): 1, or 0 when absent. */
 int eio_query_arg(struct lws *wsi, const char *name, char *buf, int len);
+/* ws_server.c: every query argument of the request into c (guard_creds_arg),
+ * long or not; c->bad when there are too many. */
+void ws_read_query_creds(struct lws *wsi, struct guard_creds *c);
 int eio_http(struct server *srv, struct lws *wsi, struct ws_pss *pss);
 int eio_http_body(struct server *srv, struct lws *wsi, struct ws_pss *pss, const void *in,
                   size_t len);

@@ -231,21 +231,9 @@ static int on_confirm_upgrade(struct server *srv, struct lws *wsi, const char *p
     return 0;
 }
 
-/* The credentials the upgrade request carried: Authorization: Bearer, and
- * every query argument, long or not (lws_get_urlarg_by_name stops at the
- * first one longer than its buffer, which hid a workspaceId). */
-static void read_creds(struct lws *wsi, struct guard_creds *c)
+void ws_read_query_creds(struct lws *wsi, struct guard_creds *c)
 {
     char buf[GUARD_TOKEN_MAX + 32];
-    guard_creds_init(c);
-    int hl = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-    if (hl > 0) {
-        int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION);
-        if (n < 0)
-            c->bad = "Authorization header too long";
-        else
-            guard_creds_header(c, buf, (size_t)n);
-    }
     /* lws counts one separator between fragments in the total. */
     int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS), seen = 0;
     for (int idx = 0; seen < total && idx < 256; idx++) {
@@ -261,6 +249,25 @@ static void read_creds(struct lws *wsi, struct guard_creds *c)
     if (seen < total)
         c->bad = "too many query arguments";
     explicit_bzero(buf, sizeof(buf));
+}
+
+/* The credentials the upgrade request carried: Authorization: Bearer, and
+ * every query argument, long or not (lws_get_urlarg_by_name stops at the
+ * first one longer than its buffer, which hid a workspaceId). */
+static void read_creds(struct lws *wsi, struct guard_creds *c)
+{
+    char buf[GUARD_TOKEN_MAX + 32];
+    guard_creds_init(c);
+    int hl = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (hl > 0) {
+        int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION);
+        if (n < 0)
+            c->bad = "Authorization header too long";
+        else
+            guard_creds_header(c, buf, (size_t)n);
+    }
+    explicit_bzero(buf, sizeof(buf));
+    ws_read_query_creds(wsi, c);
 }
 
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
