@@ -79,6 +79,46 @@ export function nextStatus(cur: WaStatus, frame: ApiFrame): WaStatus {
   }
 }
 
+/** A new sender waiting for the owner's approval (the bridge's `pairing` frame). */
+export interface WaPairing {
+  code: string;
+  /** The sender: +E.164, or a LID when WhatsApp gave no number. */
+  from: string;
+  name?: string;
+  expiresAt: number;
+}
+
+/** What a frame of the bridge's API says about pairing codes, if anything. Pure. */
+export function pairingFrame(frame: ApiFrame):
+  | { kind: 'pairing'; pairing: WaPairing }
+  | { kind: 'allowed'; number: string }
+  | { kind: 'result'; code: string; ok: boolean; number?: string; error?: string }
+  | undefined {
+  if (frame.type === 'pairing' && typeof frame.code === 'string' && typeof frame.from === 'string' && typeof frame.expiresAt === 'number') {
+    return { kind: 'pairing', pairing: { code: frame.code, from: frame.from, expiresAt: frame.expiresAt, ...(typeof frame.name === 'string' ? { name: frame.name } : {}) } };
+  }
+  if (frame.type === 'allowed' && typeof frame.number === 'string') return { kind: 'allowed', number: frame.number };
+  if (frame.type === 'pairingResult' && typeof frame.code === 'string' && typeof frame.ok === 'boolean') {
+    return {
+      kind: 'result',
+      code: frame.code,
+      ok: frame.ok,
+      ...(typeof frame.number === 'string' ? { number: frame.number } : {}),
+      ...(typeof frame.error === 'string' ? { error: frame.error } : {}),
+    };
+  }
+  return undefined;
+}
+
+/** The allowlist with `entry` added, every other entry kept as the user wrote it
+ * (unchanged when the number is there already, in any spelling). Pure. */
+export function withAllowed(allow: unknown, entry: string): unknown[] {
+  const list: unknown[] = Array.isArray(allow) ? [...(allow as unknown[])] : [];
+  const have = splitAllow(list.filter((x) => splitAllow([x]).bad.length === 0)).numbers;
+  const want = splitAllow([entry]).numbers[0] ?? entry;
+  return have.includes(want) ? list : [...list, entry];
+}
+
 /** "2026-12-06T02:00:00.000Z info: api: listening on 127.0.0.1:PORT" -> PORT. */
 export function parseApiPort(line: string): number | undefined {
   const m = /api: listening on 127\.0\.0\.1:(\d{1,5})\s*$/.exec(line);
@@ -148,6 +188,9 @@ export function bridgeConfig(o: {
     authDir: path.join(o.stateDir, 'auth'),
     stateDir: o.stateDir,
     apiPort: 0,
+    // The editor's companion.whatsapp.allow is the list: an approved sender
+    // is announced (`allowed`), and the extension adds it there.
+    allowManaged: true,
     workspaces: o.workspaces.map((w) => ({ name: w.name, url: w.url, workspaceId: w.workspaceId, tokenFile: w.tokenFile })),
   };
 }
@@ -306,6 +349,11 @@ export class WhatsAppSupervisor {
   /** The first spawn of a start(): its failure goes to start()'s caller, not to a restart. */
   private initial = false;
   readonly onStatus = new Emitter<WaStatus>();
+  /** A new sender asks for access (a pairing code the owner may approve). */
+  readonly onPairing = new Emitter<WaPairing>();
+  /** A sender was approved (here or from the owner's chat): add it to the allowlist. */
+  readonly onAllowed = new Emitter<string>();
+  private decisions = new Map<string, (r: { ok: boolean; number?: string; error?: string }) => void>();
 
   constructor(opts: SupervisorOptions) {
     this.opts = {
@@ -480,7 +528,14 @@ export class WhatsAppSupervisor {
           return;
         }
         if (this.ws !== ws) return;
-        this.setStatus({ ...nextStatus(this.current, frame), role });
+        const p = pairingFrame(frame);
+        if (p?.kind === 'pairing') this.onPairing.fire(p.pairing);
+        else if (p?.kind === 'allowed') this.onAllowed.fire(p.number);
+        else if (p?.kind === 'result') {
+          const done = this.decisions.get(p.code.toUpperCase());
+          this.decisions.delete(p.code.toUpperCase());
+          done?.(p);
+        } else this.setStatus({ ...nextStatus(this.current, frame), role });
       });
       ws.on('error', (e) => {
         if (!authed) reject(e);
@@ -617,8 +672,28 @@ export class WhatsAppSupervisor {
     return confirmed;
   }
 
+  /** Approves or denies a pending code through the bridge's API. */
+  decidePairing(code: string, approve: boolean, timeoutMs = 5000): Promise<{ ok: boolean; number?: string; error?: string }> {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return Promise.resolve({ ok: false, error: 'the WhatsApp bridge is not running' });
+    const key = code.toUpperCase();
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.decisions.delete(key);
+        resolve({ ok: false, error: 'the bridge did not answer' });
+      }, timeoutMs);
+      this.decisions.set(key, (r) => {
+        clearTimeout(t);
+        resolve(r);
+      });
+      ws.send(JSON.stringify({ type: approve ? 'approvePairing' : 'denyPairing', code }));
+    });
+  }
+
   dispose(): Promise<void> {
     this.onStatus.clear();
+    this.onPairing.clear();
+    this.onAllowed.clear();
     return this.stop();
   }
 }

@@ -17,7 +17,7 @@ import * as vscode from 'vscode';
 import type { Controller } from './controller';
 import { qrDataUrl } from './pairingPayload';
 import type { IssueTokenParams, IssueTokenResult, Scope } from './protocol';
-import { splitAllow, WhatsAppSupervisor, workspaceName, type WaStatus } from './whatsapp';
+import { splitAllow, withAllowed, WhatsAppSupervisor, workspaceName, type WaPairing, type WaStatus } from './whatsapp';
 
 /** The scopes the bridge needs: read (status, log, diff, events) and run (tasks). */
 export const WHATSAPP_SCOPES: Scope[] = ['read', 'run'];
@@ -49,6 +49,8 @@ export class WhatsAppLink implements vscode.Disposable {
   private helperUrl: string | undefined;
   private readonly subs: vscode.Disposable[] = [];
   private busy = false;
+  /** The allowlist as this window last wrote it (an approval): no restart for that change. */
+  private selfWrittenAllow: string | undefined;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -69,6 +71,8 @@ export class WhatsAppLink implements vscode.Disposable {
     this.item.command = 'companion.linkWhatsApp';
     this.subs.push(
       this.supervisor.onStatus.on((s) => this.onStatus(s)) as vscode.Disposable,
+      this.supervisor.onPairing.on((p) => void this.askOwner(p)) as vscode.Disposable,
+      this.supervisor.onAllowed.on((n) => void this.addAllowed(n)) as vscode.Disposable,
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('companion.whatsapp.allow')) void this.allowChanged();
       }),
@@ -103,7 +107,44 @@ export class WhatsAppLink implements vscode.Disposable {
     }
   }
 
+  /** A new WhatsApp sender's pairing code: the owner approves or denies it here. */
+  private async askOwner(p: WaPairing): Promise<void> {
+    const who = p.name ? `${p.name} (${p.from})` : p.from;
+    const mins = Math.max(1, Math.round((p.expiresAt - Date.now()) / 60000));
+    this.ctl.log.info(`whatsapp: ${p.from} asks for access (code ${p.code}, ${mins} min)`);
+    const choice = await vscode.window.showInformationMessage(
+      `WhatsApp: ${who} asks to use Companion (code ${p.code}, valid ${mins} min). Approve, and they may send commands like the numbers in companion.whatsapp.allow.`,
+      'Approve',
+      'Deny',
+    );
+    if (!choice) return;
+    const r = await this.supervisor.decidePairing(p.code, choice === 'Approve');
+    if (r.ok) this.ctl.log.info(`whatsapp: ${choice === 'Approve' ? 'approved' : 'denied'} ${r.number ?? p.from}`);
+    else void vscode.window.showWarningMessage(`Companion: the code ${p.code} could not be ${choice === 'Approve' ? 'approved' : 'denied'}: ${r.error ?? 'unknown error'}`);
+  }
+
+  /** An approved sender (from here or the owner's chat) joins companion.whatsapp.allow. */
+  private async addAllowed(entry: string): Promise<void> {
+    if (splitAllow([entry]).numbers.length !== 1) {
+      // A LID without a number: the bridge allows it until it restarts.
+      this.ctl.log.info(`whatsapp: ${entry} was approved; it has no phone number, so it is not added to companion.whatsapp.allow`);
+      return;
+    }
+    const cfg = vscode.workspace.getConfiguration('companion');
+    const next = withAllowed(cfg.inspect<unknown>('whatsapp.allow')?.globalValue, entry);
+    this.selfWrittenAllow = JSON.stringify(next);
+    await cfg.update('whatsapp.allow', next, vscode.ConfigurationTarget.Global);
+    this.ctl.log.info(`whatsapp: ${entry} added to companion.whatsapp.allow`);
+  }
+
   private async allowChanged(): Promise<void> {
+    const now = JSON.stringify(vscode.workspace.getConfiguration('companion').inspect<unknown>('whatsapp.allow')?.globalValue ?? []);
+    if (this.selfWrittenAllow !== undefined && now === this.selfWrittenAllow) {
+      // The bridge allowed that sender already: no restart.
+      this.selfWrittenAllow = undefined;
+      return;
+    }
+    this.selfWrittenAllow = undefined;
     if (this.supervisor.status.role !== 'owner' || this.busy) return;
     this.ctl.log.info('whatsapp: companion.whatsapp.allow changed; restarting the bridge');
     await this.link({ show: false });

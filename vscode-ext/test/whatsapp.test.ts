@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  bridgeArgs, bridgeConfig, bridgeEnv, ensureApiToken, nextStatus, parseApiPort, parseLock, readLiveLock, splitAllow,
-  takeLock, workspaceName, type WaStatus,
+  bridgeArgs, bridgeConfig, bridgeEnv, ensureApiToken, nextStatus, pairingFrame, parseApiPort, parseLock, readLiveLock, splitAllow,
+  takeLock, withAllowed, workspaceName, type WaStatus,
 } from '../src/whatsapp';
 
 describe('whatsapp: state machine', () => {
@@ -80,6 +80,7 @@ describe('whatsapp: the bridge process', () => {
       authDir: '/s/auth',
       stateDir: '/s',
       apiPort: 0,
+      allowManaged: true,
       workspaces: [{ name: 'app', url: 'ws://127.0.0.1:3001/ws', workspaceId: 'w1', tokenFile: '/s/tokens/app.token' }],
     });
     assert.ok(!JSON.stringify(c).includes('"token"'), 'no token value in the config');
@@ -98,6 +99,32 @@ describe('whatsapp: the bridge process', () => {
     assert.equal(workspaceName('app'), 'app');
     assert.equal(workspaceName('  '), 'workspace');
     assert.match(workspaceName('x'.repeat(100)), /^x{40}$/);
+  });
+});
+
+describe('whatsapp: pairing codes from the bridge', () => {
+  it('frames: pairing, allowed and pairingResult are told apart; malformed ones are nothing', () => {
+    assert.deepEqual(pairingFrame({ type: 'pairing', code: 'K7Q2XM', from: '+15550001111', expiresAt: 5 }),
+      { kind: 'pairing', pairing: { code: 'K7Q2XM', from: '+15550001111', expiresAt: 5 } });
+    assert.deepEqual(pairingFrame({ type: 'pairing', code: 'K7Q2XM', from: '+1', expiresAt: 5, name: 'Ana' }),
+      { kind: 'pairing', pairing: { code: 'K7Q2XM', from: '+1', expiresAt: 5, name: 'Ana' } });
+    assert.deepEqual(pairingFrame({ type: 'allowed', number: '+15550001111' }), { kind: 'allowed', number: '+15550001111' });
+    assert.deepEqual(pairingFrame({ type: 'pairingResult', action: 'approve', code: 'K7Q2XM', ok: true, number: '+1' }),
+      { kind: 'result', code: 'K7Q2XM', ok: true, number: '+1' });
+    assert.deepEqual(pairingFrame({ type: 'pairingResult', action: 'deny', code: 'X', ok: false, reason: 'UNKNOWN', error: 'no such code' }),
+      { kind: 'result', code: 'X', ok: false, error: 'no such code' });
+    for (const bad of [{ type: 'pairing', code: 1, from: '+1', expiresAt: 5 }, { type: 'pairing', code: 'A', from: '+1' },
+      { type: 'allowed' }, { type: 'pairingResult', code: 'A' }, { type: 'status', status: 'connected' }]) {
+      assert.equal(pairingFrame(bad), undefined, JSON.stringify(bad));
+    }
+  });
+
+  it('an approved number joins the allowlist once; other entries are kept', () => {
+    assert.deepEqual(withAllowed(undefined, '+15550001111'), ['+15550001111']);
+    assert.deepEqual(withAllowed(['+1555000', 15557770000, 'garbage'], '+15550001111'), ['+1555000', 15557770000, 'garbage', '+15550001111']);
+    assert.deepEqual(withAllowed(['+15550001111'], '+15550001111'), ['+15550001111']);
+    assert.deepEqual(withAllowed(['+1 (555) 000-1111'], '+15550001111'), ['+1 (555) 000-1111'], 'the same number, spelled otherwise');
+    assert.deepEqual(withAllowed([15550001111], '+15550001111'), [15550001111]);
   });
 });
 
