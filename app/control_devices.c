@@ -70,15 +70,9 @@ static void respond_token(struct control *ctl, struct rpc_req *req, const char *
     json_object_object_add(r, "pairing", json_object_new_boolean(pairing));
     if (pairing) {
         json_object_object_add(r, "deviceTtlSeconds", json_object_new_int64(device_ttl));
-        char *payload = pairing_payload(url, ctl->env.ws->id, token, expires_ms);
-        char *link = payload ? pairing_link(url, payload) : NULL;
+        char *link = pairing_link_for(url, ctl->env.ws->id, token, expires_ms);
         json_object_object_add(r, "pairUrl", link ? json_object_new_string(link) : NULL);
-        if (payload)
-            explicit_bzero(payload, strlen(payload));
-        if (link)
-            explicit_bzero(link, strlen(link));
-        free(payload);
-        free(link);
+        pairing_free(link);
     }
     rpc_respond(req, r);
 }

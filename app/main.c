@@ -190,20 +190,14 @@ static int cmd_token(const struct cli *c, unsigned scopes, long long ttl)
     if (token && c->pairing) {
         char url[REMOTE_URL_LEN];
         pairing_server_url(NULL, &st, url, sizeof(url));
-        char *payload = pairing_payload(url, ws.id, token,
-                                        (clock_wall_ms() / 1000 + DEVICES_PAIRING_TTL_S) * 1000);
-        char *link = payload ? pairing_link(url, payload) : NULL;
+        char *link = pairing_link_for(url, ws.id, token,
+                                      (clock_wall_ms() / 1000 + DEVICES_PAIRING_TTL_S) * 1000);
         if (link)
             fprintf(stderr,
                     "Pairing link for device %s (single use, valid %d minutes; the device "
                     "token it yields lives %llds):\n%s\n",
                     dev_id, DEVICES_PAIRING_TTL_S / 60, ttl, link);
-        if (payload)
-            explicit_bzero(payload, strlen(payload));
-        if (link)
-            explicit_bzero(link, strlen(link));
-        free(payload);
-        free(link);
+        pairing_free(link);
     }
     devices_free(reg);
     if (token) {
@@ -416,25 +410,17 @@ static int cmd_serve(const struct cli *c, unsigned scopes, long long ttl)
         char *ptok = mint(&h.settings, h.devices, h.ws.id, c->user ? c->user : "paired-device",
                           scopes, ttl, "paired phone", 1, pdev, err, sizeof(err));
         pairing_server_url(h.server, &h.settings, url, sizeof(url));
-        char *payload =
-            ptok ? pairing_payload(url, h.ws.id, ptok,
-                                   (clock_wall_ms() / 1000 + DEVICES_PAIRING_TTL_S) * 1000)
-                 : NULL;
-        char *link = payload ? pairing_link(url, payload) : NULL;
+        char *link = ptok
+                         ? pairing_link_for(url, h.ws.id, ptok,
+                                            (clock_wall_ms() / 1000 + DEVICES_PAIRING_TTL_S) * 1000)
+                         : NULL;
         if (link) {
             printf("\nPair a phone (single use, valid %d minutes): scan or open\n  %s\n",
                    DEVICES_PAIRING_TTL_S / 60, link);
             qr_print(stdout, link);
         }
-        if (ptok)
-            explicit_bzero(ptok, strlen(ptok));
-        if (payload)
-            explicit_bzero(payload, strlen(payload));
-        if (link)
-            explicit_bzero(link, strlen(link));
-        free(ptok);
-        free(payload);
-        free(link);
+        pairing_free(ptok);
+        pairing_free(link);
     } else {
         printf("  Pair a phone: run `companion-helper token --pairing --scope read,run` and open "
                "the link it prints\n");

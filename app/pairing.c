@@ -67,3 +67,19 @@ char *pairing_link(const char *ws_url, const char *payload)
     free(b64);
     return out;
 }
+
+char *pairing_link_for(const char *ws_url, const char *workspace_id, const char *token,
+                       int64_t expires_ms)
+{
+    char *payload = pairing_payload(ws_url, workspace_id, token, expires_ms);
+    char *link = payload ? pairing_link(ws_url, payload) : NULL;
+    pairing_free(payload);
+    return link;
+}
+
+void pairing_free(char *secret)
+{
+    if (secret)
+        explicit_bzero(secret, strlen(secret));
+    free(secret);
+}

@@ -28,5 +28,11 @@ char *pairing_payload(const char *ws_url, const char *workspace_id, const char *
 /* http(s)://HOST:PORT/#pair=<base64url(payload)> from a ws(s):// URL;
  * NULL when the URL is not ws:// or wss://. */
 char *pairing_link(const char *ws_url, const char *payload);
+/* The link for a pairing token in one step (the payload in between is
+ * cleared and freed here); NULL on the same errors or out of memory. */
+char *pairing_link_for(const char *ws_url, const char *workspace_id, const char *token,
+                       int64_t expires_ms);
+/* explicit_bzero then free (NULL is fine): for a link or payload. */
+void pairing_free(char *secret);
 
 #endif
