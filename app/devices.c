@@ -755,10 +755,10 @@ static enum devices_verdict admit(struct devices *d, const struct auth_grant *g,
     return DEVICES_ADMIT;
 }
 
-int devices_revoke(struct devices *d, const char *id, int64_t now_ms)
+/* An entry to change, read fresh under the lock when there is a file; NULL
+ * (lock released, watchers told) when id names none. */
+static struct device *edit_begin(struct devices *d, const char *id)
 {
-    if (!d->bound || !id)
-        return -1;
     if (d->path[0])
         begin(d);
     struct device *e = find(d, id);
@@ -766,8 +766,28 @@ int devices_revoke(struct devices *d, const char *id, int64_t now_ms)
         if (d->path[0])
             unlock(d);
         announce(d);
-        return -1;
     }
+    return e;
+}
+
+/* Writes the change (file) or keeps it in memory, and tells the watchers. */
+static void edit_end(struct devices *d)
+{
+    if (d->path[0]) {
+        commit(d, 1);
+    } else {
+        d->dirty = 1;
+        announce(d);
+    }
+}
+
+int devices_revoke(struct devices *d, const char *id, int64_t now_ms)
+{
+    if (!d->bound || !id)
+        return -1;
+    struct device *e = edit_begin(d, id);
+    if (!e)
+        return -1;
     e->revoked = 1;
     if (e->ephemeral) {
         /* Persisted from now on, so the revocation survives a restart. */
@@ -775,12 +795,7 @@ int devices_revoke(struct devices *d, const char *id, int64_t now_ms)
         if (e->expires_ms <= 0)
             e->expires_ms = now_ms;
     }
-    if (d->path[0])
-        commit(d, 1);
-    else {
-        d->dirty = 1;
-        announce(d);
-    }
+    edit_end(d);
     return 0;
 }
 
@@ -788,24 +803,13 @@ int devices_rename(struct devices *d, const char *id, const char *name)
 {
     if (!d->bound || !id || !devices_name_ok(name))
         return -1;
-    if (d->path[0])
-        begin(d);
-    struct device *e = find(d, id);
-    if (!e) {
-        if (d->path[0])
-            unlock(d);
-        announce(d);
+    struct device *e = edit_begin(d, id);
+    if (!e)
         return -1;
-    }
     snprintf(e->name, sizeof(e->name), "%s", name);
     if (e->ephemeral)
         e->ephemeral = 0; /* a name given is worth keeping */
-    if (d->path[0])
-        commit(d, 1);
-    else {
-        d->dirty = 1;
-        announce(d);
-    }
+    edit_end(d);
     return 0;
 }
 
