@@ -36,6 +36,7 @@ _Static_assert((unsigned)CMD_SCOPE_READ == (unsigned)AUTH_SCOPE_READ &&
 
 struct dataplane {
     struct dataplane_env env;
+    json_tokener *tok; /* owned: parses every message (see envelope_parse_with) */
 };
 
 static json_object *scopes_json(unsigned scopes)
@@ -575,7 +576,7 @@ static void on_message(void *ud, struct session *s, const char *msg, size_t len,
     }
     struct envelope env;
     char why[160];
-    if (envelope_parse(msg, len, &env, why, sizeof(why)) < 0) {
+    if (envelope_parse_with(dp->tok, msg, len, &env, why, sizeof(why)) < 0) {
         metrics_table_add_literal(&dp->env.counters->in_by_type, "invalid", 1);
         dp->env.counters->invalid_messages++;
         session_send_error(s, env.id, "INVALID_MESSAGE", why);
@@ -664,11 +665,18 @@ struct dataplane *dataplane_new(const struct dataplane_env *env)
     if (!dp)
         return NULL;
     dp->env = *env;
+    dp->tok = envelope_tokener_new();
+    if (!dp->tok) {
+        free(dp);
+        return NULL;
+    }
     return dp;
 }
 
 void dataplane_free(struct dataplane *dp)
 {
+    if (dp)
+        json_tokener_free(dp->tok);
     free(dp);
 }
 

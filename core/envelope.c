@@ -36,18 +36,27 @@ static const char *controls_ok(const char *msg, size_t len)
     return NULL;
 }
 
+json_tokener *envelope_tokener_new(void)
+{
+    json_tokener *tok = json_tokener_new_ex(ENVELOPE_DEPTH);
+    if (tok)
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    return tok;
+}
+
 /* Parses with json-c's strict mode and UTF-8 validation; NULL on error with
  * a description the client can act on. */
-json_object *envelope_json_parse(const char *msg, size_t len, const char **why)
+json_object *envelope_json_parse_with(json_tokener *kept, const char *msg, size_t len,
+                                      const char **why)
 {
     if ((*why = controls_ok(msg, len)) != NULL)
         return NULL;
-    json_tokener *tok = json_tokener_new_ex(ENVELOPE_DEPTH);
+    json_tokener *tok = kept && len < ENVELOPE_REUSE_MAX ? kept : envelope_tokener_new();
     if (!tok) {
         *why = "out of memory";
         return NULL;
     }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_tokener_reset(tok);
     json_object *o = json_tokener_parse_ex(tok, msg, (int)len);
     enum json_tokener_error e = json_tokener_get_error(tok);
     if (e == json_tokener_continue) {
@@ -63,15 +72,29 @@ json_object *envelope_json_parse(const char *msg, size_t len, const char **why)
         json_object_put(o);
         o = NULL;
     }
-    json_tokener_free(tok);
+    if (tok != kept)
+        json_tokener_free(tok);
+    else
+        json_tokener_reset(tok); /* drops any partial object it still holds */
     return o;
+}
+
+json_object *envelope_json_parse(const char *msg, size_t len, const char **why)
+{
+    return envelope_json_parse_with(NULL, msg, len, why);
 }
 
 int envelope_parse(const char *msg, size_t len, struct envelope *env, char *why, size_t whylen)
 {
+    return envelope_parse_with(NULL, msg, len, env, why, whylen);
+}
+
+int envelope_parse_with(json_tokener *tok, const char *msg, size_t len, struct envelope *env,
+                        char *why, size_t whylen)
+{
     memset(env, 0, sizeof(*env));
     const char *jwhy = NULL;
-    env->root = envelope_json_parse(msg, len, &jwhy);
+    env->root = envelope_json_parse_with(tok, msg, len, &jwhy);
     if (!env->root) {
         snprintf(why, whylen, "invalid JSON: %s", jwhy);
         return -1;

@@ -32,4 +32,16 @@ void envelope_clear(struct envelope *env);
  * value, or NULL with *why a static description. */
 json_object *envelope_json_parse(const char *msg, size_t len, const char **why);
 
+/* The same two with a tokener the caller keeps between messages (made by
+ * envelope_tokener_new, freed with json_tokener_free): a message then costs
+ * no tokener allocation. A message of ENVELOPE_REUSE_MAX bytes or more
+ * still gets a tokener of its own, so the kept one never holds on to a
+ * large message's buffer. tok may be NULL. */
+#define ENVELOPE_REUSE_MAX 65536
+json_tokener *envelope_tokener_new(void);
+int envelope_parse_with(json_tokener *tok, const char *msg, size_t len, struct envelope *env,
+                        char *why, size_t whylen);
+json_object *envelope_json_parse_with(json_tokener *tok, const char *msg, size_t len,
+                                      const char **why);
+
 #endif

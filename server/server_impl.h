@@ -50,6 +50,11 @@ struct server {
     struct server_counters counters;
     struct loop_timer *tick; /* every session's deadlines */
     int freeing;
+    /* The direct send's frame buffer (LWS_PRE of headroom, then the text),
+     * kept between sends so a reply costs no allocation; grown on demand,
+     * freed with the server. */
+    unsigned char *scratch;
+    size_t scratch_cap;
 };
 
 struct session_out {

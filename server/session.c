@@ -213,21 +213,28 @@ int session_queue_text(struct session *s, const char *text, size_t len)
         session_close(s, 1008, "slow consumer");
         return -1;
     }
-    struct session_out *o = malloc(sizeof(*o) + LWS_PRE + len);
-    if (!o) {
-        session_close(s, 1011, "out of memory");
-        return -1;
-    }
-    o->next = NULL;
-    o->len = len;
-    memcpy(o->buf + LWS_PRE, text, len);
-    /* Nothing waiting and the socket takes it: send now, not on the next
-     * turn of the loop after a POLLOUT. With epoll that saves two
-     * epoll_ctl calls and a loop turn per reply. lws keeps whatever the
-     * socket does not take and sends it before any later write. */
-    if (s->wsi && !s->out_head && !s->ping_due && !lws_send_pipe_choked(s->wsi)) {
-        int n = lws_write(s->wsi, o->buf + LWS_PRE, len, LWS_WRITE_TEXT);
-        free(o);
+    /* Nothing waiting and lws holds no part of an earlier write: send now,
+     * not on the next turn of the loop after a POLLOUT (that would cost two
+     * epoll_ctl calls and a loop turn per reply). What the socket does not
+     * take, lws keeps and sends before any later write, and until then
+     * lws_partial_buffered() routes later replies through the queue. This
+     * asks lws, not the kernel: lws_send_pipe_choked() would poll(2) the
+     * socket for every reply. */
+    if (s->wsi && !s->out_head && !s->ping_due && !lws_partial_buffered(s->wsi)) {
+        if (LWS_PRE + len > srv->scratch_cap) {
+            size_t cap = srv->scratch_cap ? srv->scratch_cap : 4096;
+            while (cap < LWS_PRE + len)
+                cap *= 2;
+            unsigned char *nb = realloc(srv->scratch, cap);
+            if (!nb) {
+                session_close(s, 1011, "out of memory");
+                return -1;
+            }
+            srv->scratch = nb;
+            srv->scratch_cap = cap;
+        }
+        memcpy(srv->scratch + LWS_PRE, text, len);
+        int n = lws_write(s->wsi, srv->scratch + LWS_PRE, len, LWS_WRITE_TEXT);
         if (n < (int)len) {
             /* The socket is broken: lws closes it (no close frame can go). */
             s->close_code = 1006;
@@ -238,6 +245,14 @@ int session_queue_text(struct session *s, const char *text, size_t len)
         srv->counters.bytes_out += len;
         return 0;
     }
+    struct session_out *o = malloc(sizeof(*o) + LWS_PRE + len);
+    if (!o) {
+        session_close(s, 1011, "out of memory");
+        return -1;
+    }
+    o->next = NULL;
+    o->len = len;
+    memcpy(o->buf + LWS_PRE, text, len);
     if (s->out_tail)
         s->out_tail->next = o;
     else

@@ -573,6 +573,7 @@ void server_free(struct server *srv)
         session_free(srv->sessions);
     loop_timer_free(srv->tick);
     loop_timer_free(srv->stop_timer);
+    free(srv->scratch);
     free(srv);
 }
 
