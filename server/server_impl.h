@@ -7,6 +7,7 @@
 #ifndef COMPANION_SERVER_IMPL_H
 #define COMPANION_SERVER_IMPL_H
 
+#include <json-c/printbuf.h>
 #include <libwebsockets.h>
 
 #include "core/guard.h"
@@ -55,6 +56,7 @@ struct server {
      * freed with the server. */
     unsigned char *scratch;
     size_t scratch_cap;
+    struct printbuf *pb; /* session_send's text, kept likewise; NULL until first used */
 };
 
 struct session_out {

@@ -574,6 +574,8 @@ void server_free(struct server *srv)
     loop_timer_free(srv->tick);
     loop_timer_free(srv->stop_timer);
     free(srv->scratch);
+    if (srv->pb)
+        printbuf_free(srv->pb);
     free(srv);
 }
 
