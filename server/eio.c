@@ -185,7 +185,7 @@ int eio_http(struct server *srv, struct lws *wsi, struct ws_pss *pss)
         struct session *s = session_new(srv, wsi, SESSION_SOCKETIO, 1);
         if (!s)
             return -1;
-        ws_read_query_creds(wsi, &s->creds);
+        ws_read_query_creds(wsi, s->creds);
         size_t len;
         char *open = eio_open_packet(s, 1, &len);
         int r = open ? reply(wsi, pss, 200, "text/plain; charset=UTF-8", open, len) : -1;
@@ -346,7 +346,7 @@ int eio_ws_established(struct server *srv, struct lws *wsi, struct ws_pss *pss)
     if (!s)
         return -1;
     pss->session = s;
-    ws_read_query_creds(wsi, &s->creds);
+    ws_read_query_creds(wsi, s->creds);
     size_t len;
     char *open = eio_open_packet(s, 0, &len);
     if (!open)
@@ -489,9 +489,10 @@ static void on_connect(struct session *s, struct sio_packet *pkt)
             snprintf(c.workspace_id, sizeof(c.workspace_id), "%s", json_object_get_string(wsid));
             c.has_workspace_id = 1;
         }
-    } else {
-        c = s->creds;
+    } else if (s->creds) {
+        c = *s->creds;
     }
+    session_creds_drop(s); /* only the first CONNECT uses them */
     if (srv->handler.opened)
         srv->handler.opened(srv->handler.ud, s, &c);
     guard_creds_clear(&c);

@@ -103,8 +103,12 @@ struct session {
     int sio_connected;
     struct lws *poll_wsi;
     struct lws *probe_wsi;
-    int64_t closed_mono_ms;   /* a polling session closing: when */
-    struct guard_creds creds; /* what the handshake's query carried */
+    int64_t closed_mono_ms; /* a polling session closing: when */
+    /* What the handshake's query carried, kept for the Socket.IO CONNECT
+     * that comes later (owned; NULL for other dialects, and once the
+     * CONNECT has used it: it is 8 KiB, which an idle session must not
+     * keep). */
+    struct guard_creds *creds;
 };
 
 /* Per HTTP or WebSocket connection (lws's per-session user data). */
@@ -130,6 +134,8 @@ struct ws_pss {
 /* session.c, for ws_server.c and eio.c. A polling session is made with
  * the handshake's wsi (for the peer address) and polling 1. */
 struct session *session_new(struct server *srv, struct lws *wsi, int dialect, int polling);
+/* Wipes and frees the Socket.IO credentials kept since the handshake. */
+void session_creds_drop(struct session *s);
 /* Queues one whole frame (WebSocket) or packet (polling) of text. */
 int session_queue_text(struct session *s, const char *text, size_t len);
 /* Asks for a write on whichever connection carries the session now. */

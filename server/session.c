@@ -17,6 +17,15 @@
 /* Resolution of the authentication, expiry and heartbeat deadlines. */
 #define SESSION_TICK_MS 250
 
+void session_creds_drop(struct session *s)
+{
+    if (!s->creds)
+        return;
+    guard_creds_clear(s->creds);
+    free(s->creds);
+    s->creds = NULL;
+}
+
 struct session *session_new(struct server *srv, struct lws *wsi, int dialect, int polling)
 {
     const struct settings *st = srv->st;
@@ -27,7 +36,14 @@ struct session *session_new(struct server *srv, struct lws *wsi, int dialect, in
     s->wsi = polling ? NULL : wsi;
     s->dialect = dialect;
     s->polling = polling;
-    guard_creds_init(&s->creds);
+    if (dialect == SESSION_SOCKETIO) {
+        s->creds = malloc(sizeof(*s->creds));
+        if (!s->creds) {
+            free(s);
+            return NULL;
+        }
+        guard_creds_init(s->creds);
+    }
     uuid_t u;
     uuid_generate_random(u);
     uuid_unparse_lower(u, s->id);
@@ -80,7 +96,7 @@ void session_free(struct session *s)
     if (!s->authed)
         srv->n_unauthenticated--;
     eio_session_gone(s);
-    guard_creds_clear(&s->creds);
+    session_creds_drop(s);
     out_clear(s);
     free(s->rx);
     free(s);
