@@ -34,6 +34,9 @@
 #include "core/sio.h"
 #include "server/server_impl.h"
 
+/* The longest Origin kept for a CORS answer (as the handshake checks read). */
+#define EIO_ORIGIN_MAX 300
+
 int eio_query_arg(struct lws *wsi, const char *name, char *buf, int len)
 {
     /* lws copies the whole "name=value" and points past the name; an
@@ -69,7 +72,7 @@ static int reply(struct lws *wsi, struct ws_pss *pss, unsigned status, const cha
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (unsigned char *)"no-store",
                                      8, &p, end))
         return -1;
-    if (pss->origin[0] &&
+    if (pss->origin &&
         (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
                                      (const unsigned char *)pss->origin, (int)strlen(pss->origin),
                                      &p, end) ||
@@ -152,9 +155,16 @@ int eio_http(struct server *srv, struct lws *wsi, struct ws_pss *pss)
     char *uri;
     int uri_len;
     int method = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
+    /* Kept per request, not in every connection's pss: most connections
+     * are WebSockets that never answer CORS. */
+    free(pss->origin);
+    pss->origin = NULL;
     int olen = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
-    if (olen > 0 && olen < (int)sizeof(pss->origin))
-        lws_hdr_copy(wsi, pss->origin, sizeof(pss->origin), WSI_TOKEN_ORIGIN);
+    if (olen > 0 && olen < EIO_ORIGIN_MAX && (pss->origin = malloc((size_t)olen + 1)) != NULL &&
+        lws_hdr_copy(wsi, pss->origin, olen + 1, WSI_TOKEN_ORIGIN) <= 0) {
+        free(pss->origin);
+        pss->origin = NULL;
+    }
     char eio[8], transport[16], sid[SESSION_ID_LEN + 2];
     if (!arg(wsi, "EIO=", eio, sizeof(eio))) {
         srv->counters.connections_refused++;
@@ -329,6 +339,8 @@ void eio_http_closed(struct ws_pss *pss, struct lws *wsi)
     free(pss->post_body);
     pss->post_body = NULL;
     pss->post_len = 0;
+    free(pss->origin);
+    pss->origin = NULL;
 }
 
 int eio_ws_established(struct server *srv, struct lws *wsi, struct ws_pss *pss)
@@ -404,6 +416,8 @@ void eio_ws_closed(struct ws_pss *pss, struct lws *wsi)
     if (pss->probe && pss->probe->probe_wsi == wsi)
         pss->probe->probe_wsi = NULL;
     pss->probe = NULL;
+    free(pss->origin); /* an HTTP request's, if lws kept its pss for the WebSocket */
+    pss->origin = NULL;
 }
 
 void eio_session_gone(struct session *s)

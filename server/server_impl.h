@@ -125,7 +125,7 @@ struct ws_pss {
     char *post_body;
     size_t post_len;
     int post_refused;
-    char origin[300]; /* an allowed Origin to answer CORS for */
+    char *origin; /* an allowed Origin to answer CORS for (owned; only HTTP polling sets it) */
     /* A WebSocket probing a polling session (eio.c) */
     struct session *probe;
     int probe_reply; /* "3probe" to write */
