@@ -364,6 +364,8 @@ export class WhatsAppSupervisor {
   private decisions = new Map<string, (r: { ok: boolean; number?: string; error?: string }) => void>();
   /** Waits for the answer to this window's addWorkspace. */
   private addWaiter: ((f: ApiFrame) => void) | undefined;
+  /** addWorkspace requests go one at a time (a token refresh may come during a reconnect's). */
+  private adding: Promise<void> = Promise.resolve();
   /** Attached and the bridge went away: the next look at the lock (follow again, or take over). */
   private followTimer: NodeJS.Timeout | undefined;
   private followAttempts = 0;
@@ -516,7 +518,14 @@ export class WhatsAppSupervisor {
    * every reconnect: the bridge drops it when this socket closes). A name
    * another window uses already gets a suffix ("app-2").
    */
-  private async addWorkspace(ws: WebSocket): Promise<void> {
+  private addWorkspace(ws: WebSocket): Promise<void> {
+    const next = this.adding.then(() => this.addWorkspaceNow(ws));
+    this.adding = next.catch(() => undefined);
+    return next;
+  }
+
+  private async addWorkspaceNow(ws: WebSocket): Promise<void> {
+    if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
     const p = this.params;
     if (!p) return;
     const base = p.workspace.name;

@@ -52,6 +52,8 @@ interface Entry {
   helper: HelperClient;
   /** false while its first connection is tried. */
   active: boolean;
+  /** A replacement (the same client, a fresh token) is being connected. */
+  renewing: boolean;
 }
 
 export interface RegistryOptions {
@@ -97,7 +99,7 @@ export class WorkspaceRegistry implements WorkspaceHost {
     }
     const old = this.entries.get(key);
     if (old && old.owner !== owner) return { ok: false, code: 'NAME_TAKEN', error: `"${req.name}" was added by another client of the bridge; choose another name` };
-    if (old && !old.active) return { ok: false, code: 'BUSY', error: `"${req.name}" is being added already; wait for that answer` };
+    if (old && (!old.active || old.renewing)) return { ok: false, code: 'BUSY', error: `"${req.name}" is being added already; wait for that answer` };
     if (!old && this.configured.size + this.entries.size >= this.max) {
       return { ok: false, code: 'TOO_MANY', error: `the bridge serves at most ${this.max} workspaces` };
     }
@@ -110,10 +112,12 @@ export class WorkspaceRegistry implements WorkspaceHost {
       reporter: this.opts.reporter,
     });
     // The name is reserved while the first connection is tried (a replacement keeps the old one serving).
-    const entry: Entry = { owner, helper, active: false };
-    if (!old) this.entries.set(key, entry);
+    const entry: Entry = { owner, helper, active: false, renewing: false };
+    if (old) old.renewing = true;
+    else this.entries.set(key, entry);
     this.opts.helpers.push(helper);
     const outcome = await this.firstConnect(helper);
+    if (old) old.renewing = false;
     const gone = old ? this.entries.get(key) !== old : this.entries.get(key) !== entry;
     if (gone) {
       // The client went away (or removed it) meanwhile.

@@ -163,6 +163,23 @@ describe('addWorkspace through the bridge API (WhatsApp stood in by InMemoryWhat
         assert.equal(e.name, name);
       }
       assert.equal((await c1.ask({ type: 'removeWorkspace' })).code, 'BAD_REQUEST');
+      // Two renewals at once: one is BUSY, and @b is served once.
+      const from = c1.frames.length;
+      const renew = { type: 'addWorkspace', name: 'b', url: b.url, workspaceId: b.workspaceId, token: b.token() };
+      c1.ws.send(JSON.stringify(renew));
+      c1.ws.send(JSON.stringify(renew));
+      await c1.next((f) => f.type === 'workspaceAdded', from);
+      const busy = await c1.next((f) => f.type === 'error', from);
+      assert.equal(busy.code, 'BUSY');
+      assert.match(await ask(r, '@nope status'), /Workspaces: @app, @b\.$/);
+      // Two new names at once from one client while a name is pending: the same name again is BUSY.
+      const from2 = c1.frames.length;
+      const fresh = { type: 'addWorkspace', name: 'e', url: b.url, token: b.token() };
+      c1.ws.send(JSON.stringify(fresh));
+      c1.ws.send(JSON.stringify(fresh));
+      await c1.next((f) => f.type === 'workspaceAdded' && f.name === 'e', from2);
+      assert.equal((await c1.next((f) => f.type === 'error', from2)).code, 'BUSY');
+      assert.deepEqual((await c1.ask({ type: 'removeWorkspace', name: 'e' })).type, 'workspaceRemoved');
       assert.match(await ask(r, '@b status'), /^\[b\] feature/, 'still there');
       assert.deepEqual(await c1.ask({ type: 'removeWorkspace', name: 'B' }), { type: 'workspaceRemoved', name: 'b' });
       assert.equal(await ask(r, '@b status'), 'Unknown workspace "b". Workspaces: @app.');
