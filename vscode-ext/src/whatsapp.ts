@@ -14,8 +14,14 @@
  * environment, the log, or a workspace file.
  *
  * One bridge per machine: <state>/bridge.lock (0600) names the pid and API
- * port of the bridge that runs. A second window finds a live lock and follows
- * that bridge (attach) instead of starting another.
+ * port of the bridge that runs. A second window finds a live lock and
+ * attaches to that bridge instead of starting another: it adds its own
+ * workspace through the bridge's API (`addWorkspace`, the token only on that
+ * authenticated loopback socket), reachable from WhatsApp as `@name`, and
+ * adds it again after every reconnect (the bridge drops a client's
+ * workspaces when its socket closes). When that bridge goes away and no
+ * live lock is left (its window closed), an attached window takes over: it
+ * runs the bridge itself, on the same session.
  *
  * Ownership: WhatsAppSupervisor owns the child process, the API socket, the
  * lock file while it holds it, and its timers; the files it writes in the
@@ -24,7 +30,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  closeSync, constants as fsc, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync,
+  closeSync, constants as fsc, existsSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync,
 } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -49,6 +55,8 @@ export interface WaStatus {
   qr?: string;
   /** This window runs the bridge (owner) or follows one another window runs (attached). */
   role?: 'owner' | 'attached';
+  /** This window's workspace is reachable from WhatsApp as `@<reachableAs>`. */
+  reachableAs?: string;
 }
 
 /** A frame of the bridge's API (bridges/whatsapp/src/api.ts). */
@@ -56,7 +64,7 @@ export type ApiFrame = { type: string; [k: string]: unknown };
 
 /** The next status, given the current one and a frame from the bridge's API. Pure. */
 export function nextStatus(cur: WaStatus, frame: ApiFrame): WaStatus {
-  const keep = cur.role ? { role: cur.role } : {};
+  const keep = { ...(cur.role ? { role: cur.role } : {}), ...(cur.reachableAs ? { reachableAs: cur.reachableAs } : {}) };
   if (frame.type === 'qr' && typeof frame.qr === 'string') return { state: 'linking', qr: frame.qr, ...keep };
   if (frame.type !== 'status' || typeof frame.status !== 'string') return cur;
   const detail = typeof frame.detail === 'string' ? frame.detail : undefined;
@@ -354,6 +362,13 @@ export class WhatsAppSupervisor {
   /** A sender was approved (here or from the owner's chat): add it to the allowlist. */
   readonly onAllowed = new Emitter<string>();
   private decisions = new Map<string, (r: { ok: boolean; number?: string; error?: string }) => void>();
+  /** Waits for the answer to this window's addWorkspace. */
+  private addWaiter: ((f: ApiFrame) => void) | undefined;
+  /** addWorkspace requests go one at a time (a token refresh may come during a reconnect's). */
+  private adding: Promise<void> = Promise.resolve();
+  /** Attached and the bridge went away: the next look at the lock (follow again, or take over). */
+  private followTimer: NodeJS.Timeout | undefined;
+  private followAttempts = 0;
 
   constructor(opts: SupervisorOptions) {
     this.opts = {
@@ -384,7 +399,7 @@ export class WhatsAppSupervisor {
   private setStatus(s: WaStatus): void {
     const prev = this.current;
     this.current = s;
-    if (prev.state !== s.state || prev.qr !== s.qr || prev.detail !== s.detail) {
+    if (prev.state !== s.state || prev.qr !== s.qr || prev.detail !== s.detail || prev.role !== s.role || prev.reachableAs !== s.reachableAs) {
       if (prev.state !== s.state) this.opts.logger.info(`whatsapp: ${s.state}${s.detail ? ` (${s.detail})` : ''}`);
       this.onStatus.fire(s);
     }
@@ -403,9 +418,10 @@ export class WhatsAppSupervisor {
     this.stopping = false;
     this.params = p;
     this.crashes = [];
+    this.clearFollow();
     const live = readLiveLock(this.opts.stateDir);
     if (live && live.apiPort > 0 && live.pid !== this.lockPid) {
-      this.opts.logger.info(`whatsapp: a bridge already runs on this machine (pid ${live.pid}, API port ${live.apiPort}); following it`);
+      this.opts.logger.info(`whatsapp: a bridge already runs on this machine (pid ${live.pid}, API port ${live.apiPort}); attaching this workspace to it`);
       this.setStatus({ state: 'starting', role: 'attached' });
       await this.connectApi(live.apiPort, 'attached');
       return 'attached';
@@ -427,6 +443,124 @@ export class WhatsAppSupervisor {
       this.initial = false;
     }
     return 'owner';
+  }
+
+  /** Whether a WhatsApp session is stored (a bridge may run on it without a new QR scan). */
+  private hasSession(): boolean {
+    return existsSync(path.join(this.opts.stateDir, 'auth', 'creds.json'));
+  }
+
+  private clearFollow(): void {
+    if (this.followTimer) clearTimeout(this.followTimer);
+    this.followTimer = undefined;
+  }
+
+  /** Attached, and the bridge's API went away: look at the lock again after a while. */
+  private scheduleFollow(): void {
+    if (this.stopping || this.followTimer) return;
+    const n = this.followAttempts++;
+    const delay = Math.min(this.opts.backoffInitialMs * 2 ** Math.min(n, 10), this.opts.backoffMaxMs);
+    this.followTimer = setTimeout(() => {
+      this.followTimer = undefined;
+      void this.follow();
+    }, delay);
+  }
+
+  /**
+   * The bridge this window followed went away. A live lock with a port: a
+   * bridge runs (restarted, or another window's): attach to it again. A live
+   * lock without a port: its window is (re)starting it: wait. No live lock
+   * (that window closed): take over, running the bridge here on the stored
+   * session; with no session left (it was unlinked) there is nothing to run.
+   */
+  private async follow(): Promise<void> {
+    const p = this.params;
+    if (this.stopping || !p) return;
+    const live = readLiveLock(this.opts.stateDir);
+    if (live && live.apiPort > 0 && live.pid !== this.lockPid) {
+      try {
+        await this.connectApi(live.apiPort, 'attached');
+        this.followAttempts = 0;
+        this.opts.logger.info(`whatsapp: attached again to the bridge (pid ${live.pid})`);
+      } catch (e) {
+        this.opts.logger.warn(`whatsapp: cannot reach the bridge's API: ${e instanceof Error ? e.message : String(e)}; trying again`);
+        this.scheduleFollow();
+      }
+      return;
+    }
+    if (live) {
+      this.scheduleFollow();
+      return;
+    }
+    if (!this.hasSession()) {
+      this.setStatus({ state: 'stopped', detail: 'the window that ran the bridge unlinked WhatsApp' });
+      return;
+    }
+    this.opts.logger.info('whatsapp: the window that ran the bridge is gone; this window runs it now');
+    try {
+      const role = await this.start({ ...p, relink: false });
+      this.followAttempts = 0;
+      this.opts.logger.info(`whatsapp: took over (${role})`);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      if (/another window is starting/.test(message)) {
+        // Another attached window took it first: follow that one.
+        this.setStatus({ state: 'disconnected', detail: 'another window starts the bridge', role: 'attached' });
+        this.scheduleFollow();
+        return;
+      }
+      this.opts.logger.error(`whatsapp: taking over the bridge failed: ${message}`);
+    }
+  }
+
+  /**
+   * Adds this window's workspace to the bridge it attached to (again after
+   * every reconnect: the bridge drops it when this socket closes). A name
+   * another window uses already gets a suffix ("app-2").
+   */
+  private addWorkspace(ws: WebSocket): Promise<void> {
+    const next = this.adding.then(() => this.addWorkspaceNow(ws));
+    this.adding = next.catch(() => undefined);
+    return next;
+  }
+
+  private async addWorkspaceNow(ws: WebSocket): Promise<void> {
+    if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
+    const p = this.params;
+    if (!p) return;
+    const base = p.workspace.name;
+    for (let i = 1; i <= 9; i++) {
+      const name = i === 1 ? base : `${base.slice(0, 60)}-${i}`;
+      const answer = await new Promise<ApiFrame | undefined>((resolve) => {
+        const t = setTimeout(() => {
+          this.addWaiter = undefined;
+          resolve(undefined);
+        }, 20000);
+        this.addWaiter = (f) => {
+          clearTimeout(t);
+          this.addWaiter = undefined;
+          resolve(f);
+        };
+        ws.send(
+          JSON.stringify({ type: 'addWorkspace', name, url: p.workspace.url, workspaceId: p.workspace.workspaceId, token: p.workspace.token }),
+        );
+      });
+      if (this.ws !== ws) return;
+      if (answer?.type === 'workspaceAdded') {
+        const online = answer.online !== false;
+        this.opts.logger.info(`whatsapp: this workspace is reachable from WhatsApp as @${name}${online ? '' : ' (its server is not reachable yet)'}`);
+        this.setStatus({ ...this.current, reachableAs: name });
+        return;
+      }
+      if (answer?.code === 'NAME_TAKEN') continue;
+      const why = answer ? `${String(answer.code)}: ${String(answer.error)}` : 'no answer from the bridge';
+      this.opts.logger.error(`whatsapp: the bridge did not add this workspace (${why})`);
+      const rest: WaStatus = { ...this.current, detail: `this workspace is not reachable from WhatsApp (${why})` };
+      delete rest.reachableAs;
+      this.setStatus(rest);
+      return;
+    }
+    this.opts.logger.error(`whatsapp: the bridge did not add this workspace: the names ${base} to ${base}-9 are taken`);
   }
 
   private writeFiles(p: LinkParams): string {
@@ -500,6 +634,8 @@ export class WhatsAppSupervisor {
     writePrivate(this.lockFile, JSON.stringify({ pid: child.pid, apiPort, startedAt: Date.now() }));
     this.opts.logger.info(`whatsapp: bridge pid ${String(child.pid)}, API on 127.0.0.1:${apiPort}`);
     await this.connectApi(apiPort, 'owner');
+    // Its own workspace is one of the bridge's configured ones.
+    this.setStatus({ ...this.current, reachableAs: p.workspace.name });
   }
 
   /** Connects to the bridge's API and follows its frames. */
@@ -520,7 +656,16 @@ export class WhatsAppSupervisor {
         }
         if (frame.type === 'auth' && frame.ok === true) {
           authed = true;
-          resolve();
+          if (role === 'attached') {
+            // Resolved once the bridge answered (or not) for this window's workspace.
+            this.addWorkspace(ws).then(resolve, () => resolve());
+          } else {
+            resolve();
+          }
+          return;
+        }
+        if (frame.type === 'workspaceAdded' || (frame.type === 'error' && typeof frame.name === 'string')) {
+          this.addWaiter?.(frame);
           return;
         }
         if (frame.type === 'error' && !authed) {
@@ -543,9 +688,11 @@ export class WhatsAppSupervisor {
       ws.on('close', () => {
         if (!authed) reject(new Error('the bridge closed its API'));
         if (this.ws === ws) this.ws = undefined;
-        // An attached window loses its bridge when the owner window stops it.
-        if (role === 'attached' && !this.stopping && this.ws === undefined) {
-          this.setStatus({ state: 'stopped', detail: 'the window that ran the bridge stopped it', role });
+        // An attached window loses its bridge when the owner window stops it (or the bridge restarts):
+        // attach again, or take over when that window is gone.
+        if (role === 'attached' && authed && !this.stopping && this.ws === undefined) {
+          this.setStatus({ state: 'disconnected', detail: 'the bridge of the other window went away', role });
+          this.scheduleFollow();
         }
       });
     });
@@ -615,14 +762,22 @@ export class WhatsAppSupervisor {
   /** A fresh helper token for the running bridge: it re-reads its token file within 2 s. */
   refreshToken(token: string): void {
     const p = this.params;
-    if (!p || !this.holdsLock) return;
+    if (!p) return;
     p.workspace = { ...p.workspace, token };
+    if (!this.holdsLock) {
+      // Attached: the bridge holds the token in memory; adding the workspace again renews it.
+      const ws = this.ws;
+      if (ws && ws.readyState === WebSocket.OPEN) void this.addWorkspace(ws);
+      return;
+    }
     writePrivate(path.join(this.opts.stateDir, 'tokens', `${p.workspace.name}.token`), `${token}\n`);
   }
 
   /** Stops the bridge this window runs (the device stays linked), or stops following another window's. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.clearFollow();
+    this.followAttempts = 0;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     this.ws?.close();

@@ -101,8 +101,9 @@ export class WhatsAppLink implements vscode.Disposable {
     this.helperUrl = url;
     if (!linked || this.busy) return;
     const st = this.supervisor.status.state;
-    if (st === 'stopped' || (changed && this.supervisor.status.role === 'owner')) {
-      this.ctl.log.info(changed ? 'whatsapp: the server moved; restarting the bridge' : 'whatsapp: starting the bridge (linked before)');
+    // A new URL: the bridge (this window's, or the one attached to) must reach the server there.
+    if (st === 'stopped' || changed) {
+      this.ctl.log.info(changed ? 'whatsapp: the server moved; linking again' : 'whatsapp: starting the bridge (linked before)');
       void this.link({ show: false });
     }
   }
@@ -212,8 +213,11 @@ export class WhatsAppLink implements vscode.Disposable {
       });
       await this.context.globalState.update(LINKED_KEY, true);
       if (role === 'attached') {
+        const as = this.supervisor.status.reachableAs;
         void vscode.window.showInformationMessage(
-          'Companion: WhatsApp is already linked by another VS Code window on this machine; this window follows it. Its workspace stays reachable from WhatsApp while that window runs the bridge.',
+          as
+            ? `Companion: WhatsApp is already linked by another VS Code window on this machine; this window's workspace is added to it, reachable from WhatsApp as @${as} (e.g. "@${as} status").`
+            : `Companion: WhatsApp is already linked by another VS Code window on this machine, but it did not add this workspace${this.supervisor.status.detail ? ` (${this.supervisor.status.detail})` : ''}. See the log.`,
         );
       }
       this.scheduleRefresh();
@@ -232,7 +236,8 @@ export class WhatsAppLink implements vscode.Disposable {
   private scheduleRefresh(): void {
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.refreshTimer = setInterval(() => {
-      if (this.supervisor.status.role !== 'owner') return;
+      // Owner: the bridge re-reads the token file; attached: the workspace is added again with it.
+      if (this.supervisor.status.state === 'stopped') return;
       this.mint()
         .then((r) => {
           if (r) this.supervisor.refreshToken(r.token);
@@ -276,8 +281,11 @@ export class WhatsAppLink implements vscode.Disposable {
       this.item.hide();
     } else {
       const icon = s.state === 'linked' ? '$(comment-discussion)' : s.state === 'linking' || s.state === 'starting' ? '$(sync~spin)' : '$(warning)';
-      this.item.text = `${icon} WhatsApp: ${s.state === 'linking' ? 'linking' : LABEL[s.state]}`;
-      this.item.tooltip = `WhatsApp bridge: ${LABEL[s.state]}${s.detail ? ` (${s.detail})` : ''}${s.role === 'attached' ? ' — run by another VS Code window' : ''}. Click to show.`;
+      const attached = s.role === 'attached' && s.reachableAs ? ` · @${s.reachableAs}` : '';
+      this.item.text = `${icon} WhatsApp: ${s.state === 'linking' ? 'linking' : LABEL[s.state]}${attached}`;
+      const who = s.role === 'attached' ? ' — run by another VS Code window, this workspace attached to it' : '';
+      const reach = s.reachableAs ? `. This workspace: @${s.reachableAs}` : '';
+      this.item.tooltip = `WhatsApp bridge: ${LABEL[s.state]}${s.detail ? ` (${s.detail})` : ''}${who}${reach}. Click to show.`;
       this.item.backgroundColor = s.state === 'error' || s.state === 'loggedOut' ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
       this.item.show();
     }
@@ -335,8 +343,14 @@ function html(s: WaStatus, qr: string | undefined): string {
 <img class="qr" id="qr" alt="WhatsApp QR code" src="${qr}">
 <p class="note">WhatsApp shows a new code every 20 s or so while it is not scanned; this one follows it.</p>`;
   } else if (s.state === 'linked') {
+    const attached = s.role === 'attached'
+      ? s.reachableAs
+        ? `<p id="attached">Another VS Code window runs the bridge; this window's workspace is added to it: send <code>@${esc(s.reachableAs)} status</code>.</p>`
+        : `<p id="attached">Another VS Code window runs the bridge; this window's workspace is not added to it${s.detail ? ` (${esc(s.detail)})` : ''}.</p>`
+      : '';
     body = `<p class="ok" id="linked">Linked ✓</p>
-<p>Send <code>status</code> in your own "Message yourself" chat; numbers in <code>companion.whatsapp.allow</code> may command too.</p>`;
+<p>Send <code>status</code> in your own "Message yourself" chat; numbers in <code>companion.whatsapp.allow</code> may command too.</p>
+${attached}`;
   } else {
     body = `<p id="state">${esc(LABEL[s.state])}${s.detail ? `: ${esc(s.detail)}` : ''}</p>`;
   }
@@ -370,7 +384,11 @@ export function registerWhatsApp(context: vscode.ExtensionContext, ctl: Controll
     }),
     vscode.commands.registerCommand('companion.unlinkWhatsApp', () => link.unlink()),
     // For tests and scripts: the state without the QR payload.
-    vscode.commands.registerCommand('companion.whatsappStatus', () => ({ state: link.status.state, role: link.status.role })),
+    vscode.commands.registerCommand('companion.whatsappStatus', () => ({
+      state: link.status.state,
+      role: link.status.role,
+      reachableAs: link.status.reachableAs,
+    })),
   );
   return link;
 }

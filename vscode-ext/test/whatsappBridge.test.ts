@@ -46,10 +46,15 @@ function supervisor(stateDir: string, standIn: string, logger = new RecordingLog
   return { sup, seen, logger };
 }
 
-async function linkParams(t: TestClient): Promise<Parameters<WhatsAppSupervisor['start']>[0]> {
+async function linkParams(t: TestClient, name = 'app'): Promise<Parameters<WhatsAppSupervisor['start']>[0]> {
   // deviceName: the helper ignores it unless it keeps a device registry.
   const r = await t.client.issueToken({ userId: 'whatsapp', scopes: ['read', 'run'], ttlSeconds: 600, deviceName: 'WhatsApp' } as never);
-  return { allow: ['+15551234567'], groups: [], workspace: { name: 'app', url: r.url, workspaceId: r.workspaceId, token: r.token } };
+  return { allow: ['+15551234567'], groups: [], workspace: { name, url: r.url, workspaceId: r.workspaceId, token: r.token } };
+}
+
+/** Whether the bridge is connected to this helper now (as the device minted for it). */
+async function bridgeConnected(t: TestClient): Promise<boolean> {
+  return (await t.client.serverStatus()).clients.some((c) => c.userId === 'whatsapp');
 }
 
 describe('Link WhatsApp: supervisor + real bundled bridge (in-memory WhatsApp stand-in) + real helper', () => {
@@ -112,6 +117,67 @@ describe('Link WhatsApp: supervisor + real bundled bridge (in-memory WhatsApp st
     assert.equal(isAlive(first), false);
   });
 
+  it('a second window attaches: its own helper is added to the running bridge as @name (a taken name gets a suffix); it takes over when the first window stops', async () => {
+    const t1 = await helper();
+    const t2 = await helper();
+    const dir = mkdtempSync(path.join(tmpdir(), 'companion-wa-'));
+    const a = supervisor(dir, '300');
+    await a.sup.start(await linkParams(t1, 'app'));
+    await waitFor(() => a.sup.status.state === 'linked', 'window A linked');
+    assert.equal(a.sup.status.reachableAs, 'app');
+    const firstPid = a.sup.pid!;
+    // Window B's folder has the same name: the bridge has @app already, so B is @app-2.
+    const b = supervisor(dir, '300');
+    const p2 = await linkParams(t2, 'app');
+    assert.equal(await b.sup.start(p2), 'attached');
+    assert.equal(b.sup.pid, undefined, 'B runs no bridge');
+    assert.equal(b.sup.status.reachableAs, 'app-2');
+    await waitFor(() => b.sup.status.state === 'linked', 'window B sees linked');
+    assert.equal(b.sup.status.role, 'attached');
+    // A's bridge reached B's helper with B's token: B's workspace is served as @app-2.
+    await waitFor(() => bridgeConnected(t2), "the bridge as a client of B's helper");
+    await waitFor(() => /whatsapp: api: workspace @app-2 added/.test(a.logger.text()), "A's bridge says @app-2 is added");
+    for (const l of [a.logger, b.logger]) assert.ok(!l.text().includes(p2.workspace.token), "B's token is in no log");
+    assert.ok(!readFileSync(`/proc/${firstPid}/cmdline`, 'utf8').includes(p2.workspace.token), "B's token is not in the bridge's argv");
+    assert.ok(!readFileSync(`/proc/${firstPid}/environ`, 'utf8').includes(p2.workspace.token), "B's token is not in the bridge's environment");
+    // Window A closes: its bridge stops; B takes over on the stored session (no new QR code).
+    const before = b.seen.length;
+    await a.sup.stop();
+    assert.equal(isAlive(firstPid), false);
+    await waitFor(() => b.sup.status.role === 'owner' && b.sup.status.state === 'linked', 'B runs the bridge and is linked', 15000);
+    assert.ok(b.sup.pid !== undefined && b.sup.pid !== firstPid, 'a bridge of B');
+    assert.ok(!b.seen.slice(before).some((s) => s.state === 'linking'), 'the session was kept: no QR code');
+    assert.equal(b.sup.status.reachableAs, 'app', "B's workspace is the new bridge's own");
+    const lock = JSON.parse(readFileSync(path.join(dir, 'bridge.lock'), 'utf8')) as { pid: number; apiPort: number };
+    assert.equal(lock.pid, b.sup.pid);
+    assert.equal(lock.apiPort, b.sup.port);
+    await waitFor(() => bridgeConnected(t2), "B's bridge reaches B's helper");
+    assert.match(b.logger.text(), /this window runs it now/);
+  });
+
+  it("an attached window adds its workspace again when the bridge restarts (the bridge drops it with the client's socket)", async () => {
+    const t1 = await helper();
+    const t2 = await helper();
+    const dir = mkdtempSync(path.join(tmpdir(), 'companion-wa-'));
+    const a = supervisor(dir, '300');
+    await a.sup.start(await linkParams(t1, 'app'));
+    await waitFor(() => a.sup.status.state === 'linked', 'window A linked');
+    const b = supervisor(dir, '300');
+    assert.equal(await b.sup.start(await linkParams(t2, 'lib')), 'attached');
+    assert.equal(b.sup.status.reachableAs, 'lib');
+    await waitFor(() => bridgeConnected(t2), "the bridge as a client of B's helper");
+    // A's bridge crashes; A restarts it; B attaches to the new one and adds @lib again.
+    const first = a.sup.pid!;
+    process.kill(first, 'SIGKILL');
+    await waitFor(() => b.sup.status.state === 'disconnected', 'B sees the bridge go');
+    assert.equal(b.sup.status.reachableAs, undefined, 'not reachable meanwhile');
+    await waitFor(() => a.sup.pid !== undefined && a.sup.pid !== first && a.sup.status.state === 'linked', 'A restarted its bridge', 15000);
+    await waitFor(() => b.sup.status.reachableAs === 'lib' && b.sup.status.role === 'attached', 'B added @lib again', 15000);
+    await waitFor(() => (a.logger.text().match(/whatsapp: api: workspace @lib added/g) ?? []).length === 2, 'the new bridge added @lib');
+    await waitFor(() => bridgeConnected(t2), "the new bridge reaches B's helper");
+    assert.equal(b.sup.pid, undefined, 'B still runs no bridge');
+  });
+
   it('a second window follows the running bridge instead of starting another', async () => {
     const t = await helper();
     const dir = mkdtempSync(path.join(tmpdir(), 'companion-wa-'));
@@ -128,11 +194,14 @@ describe('Link WhatsApp: supervisor + real bundled bridge (in-memory WhatsApp st
     await sleep(300);
     assert.equal(a.sup.status.state, 'linked');
     assert.ok(isAlive(a.sup.pid!));
-    // A stopping: B (following again) hears it stopped.
+    // A unlinking: C (attached again) hears it stopped, and does not take over (no session left to run).
     const c = supervisor(dir, '300');
-    await c.sup.start(await linkParams(t));
-    await a.sup.stop();
+    await c.sup.start(await linkParams(t, 'other'));
+    await a.sup.unlink();
     await waitFor(() => c.sup.status.state === 'stopped', 'C hears the bridge stopped');
+    await sleep(1500);
+    assert.equal(c.sup.pid, undefined, 'C started no bridge');
+    assert.equal(existsSync(path.join(dir, 'bridge.lock')), false);
   });
 
   it('unlink: logged out through the API, process stopped, session and token files deleted', async () => {

@@ -15,6 +15,10 @@
  *           | {type:"allowed", number}                  a code was approved: the sender may command
  *   client -> {type:"approvePairing"|"denyPairing", code}
  *          -> {type:"pairingResult", action, code, ok:true, number} | {..., ok:false, error, reason}
+ *   client -> {type:"addWorkspace", name, url, token, workspaceId?}
+ *          -> {type:"workspaceAdded", name, online, replaced} | {type:"error", code, error, name}
+ *             (the bridge serves that helper as `@name` until this client's socket closes)
+ *   client -> {type:"removeWorkspace", name} -> {type:"workspaceRemoved", name} | {type:"error", code, error, name}
  * Errors: {type:"error", code, error}. Auth failures close with 4001.
  *
  * Who may connect: loopback only (the listen address is fixed), no Origin
@@ -35,6 +39,8 @@ import type { RawData, WebSocket } from 'ws';
 import type { Reporter } from './log.js';
 import type { PairingCodes, PendingCode } from './pairingCodes.js';
 import type { ChatTransport, ConnectionUpdate, IncomingMessage } from './transport.js';
+import type { WorkspaceHost } from './workspaces.js';
+import { MAX_NAME_CHARS, NAME_RE } from './workspaces.js';
 import { bridgeMessageId, isBridgeMessageId, jidToE164, normalizeE164, normalizeJid } from './transport.js';
 
 /** The only address the API listens on. */
@@ -78,6 +84,8 @@ export interface ApiOptions extends ApiTuning {
   groups: readonly string[];
   /** Pairing codes: announced to clients, approved or denied by them. */
   pairing?: PairingCodes;
+  /** Workspaces added by clients (addWorkspace); none: those requests are refused. */
+  workspaces?: WorkspaceHost;
 }
 
 /** A problem that stops the API from starting (a bad token file, the port taken, ...): its message is for the user. */
@@ -169,7 +177,27 @@ interface StatusFrame {
 }
 
 type ErrorCode = 'AUTH_TIMEOUT' | 'AUTH_FAILED' | 'AUTH_REQUIRED' | 'BAD_JSON' | 'BAD_REQUEST' | 'UNKNOWN_TYPE'
-  | 'NOT_ALLOWED' | 'TOO_LONG' | 'RATE_LIMITED' | 'NOT_CONNECTED' | 'SEND_FAILED';
+  | 'NOT_ALLOWED' | 'TOO_LONG' | 'RATE_LIMITED' | 'NOT_CONNECTED' | 'SEND_FAILED'
+  | 'NAME_TAKEN' | 'TOO_MANY' | 'HELPER_AUTH_FAILED' | 'BUSY' | 'UNKNOWN_WORKSPACE';
+
+/** The longest helper token an addWorkspace may carry. */
+const MAX_HELPER_TOKEN_CHARS = 8192;
+
+/**
+ * Why a helper URL from addWorkspace is refused, or null: ws:// or wss://,
+ * and ws:// (the token in clear) only to this machine.
+ */
+function helperUrlProblem(u: string): string | null {
+  let parsed: URL;
+  try { parsed = new URL(u); } catch { return '"url" is not a URL'; }
+  // Credentials in a URL end up in logs: the token field is the only place for them.
+  if (parsed.username !== '' || parsed.password !== '') return '"url" may not hold a user or password (the token goes in "token")';
+  if (parsed.protocol === 'wss:') return null;
+  if (parsed.protocol !== 'ws:') return `"url" must be a ws:// or wss:// URL, not ${parsed.protocol}`;
+  const h = parsed.hostname.toLowerCase();
+  if (h === '127.0.0.1' || h === 'localhost' || h === '[::1]') return null;
+  return `"url": ws:// only to this machine (127.0.0.1, localhost, [::1]); use wss:// for ${parsed.hostname}`;
+}
 
 /** Chats of allowed messages kept as send destinations (for contacts addressed by LID). */
 const MAX_SEEN_CHATS = 1000;
@@ -307,6 +335,12 @@ export class BridgeApi {
     ws.on('close', () => {
       if (c.authTimer) clearTimeout(c.authTimer);
       this.clients.delete(c);
+      // The workspaces this client added go with it (its window went away).
+      if (c.authed) {
+        this.opts.workspaces?.removeAll(c).catch((e: unknown) => {
+          this.opts.reporter.log('warn', `api: removing a client's workspaces failed: ${(e as Error).message}`);
+        });
+      }
     });
     ws.on('error', () => { /* 'close' follows */ });
   }
@@ -373,9 +407,11 @@ export class BridgeApi {
       case 'send': this.onSend(c, obj); return;
       case 'logout': this.onLogout(c); return;
       case 'approvePairing': case 'denyPairing': this.onPairingRequest(c, type, obj); return;
+      case 'addWorkspace': this.onAddWorkspace(c, obj); return;
+      case 'removeWorkspace': this.onRemoveWorkspace(c, obj); return;
       case 'auth': this.error(c, 'BAD_REQUEST', 'already authenticated'); return;
       case null: this.error(c, 'BAD_REQUEST', 'a message is a JSON object with a "type"'); return;
-      default: this.error(c, 'UNKNOWN_TYPE', `unknown type "${type.slice(0, 40)}" (known: auth, send, logout, approvePairing, denyPairing)`);
+      default: this.error(c, 'UNKNOWN_TYPE', `unknown type "${type.slice(0, 40)}" (known: auth, send, logout, approvePairing, denyPairing, addWorkspace, removeWorkspace)`);
     }
   }
 
@@ -448,6 +484,56 @@ export class BridgeApi {
     const r = action === 'approve' ? this.opts.pairing.approve(code) : this.opts.pairing.deny(code);
     if (r.ok) this.sendTo(c, { type: 'pairingResult', action, code: r.entry.code, ok: true, number: r.entry.from });
     else this.sendTo(c, { type: 'pairingResult', action, code, ok: false, reason: r.error, error: r.message });
+  }
+
+  /**
+   * Adds the client's workspace: the bridge connects to that helper with the
+   * token (which is never logged nor echoed) and answers once the helper has
+   * accepted it (online), refused it (HELPER_AUTH_FAILED, not added), or
+   * could not be reached (added, offline: it keeps trying).
+   */
+  private onAddWorkspace(c: Client, obj: Record<string, unknown>): void {
+    const { name, url, token, workspaceId } = obj;
+    const named = typeof name === 'string' ? { name: name.slice(0, MAX_NAME_CHARS) } : {};
+    const bad = (why: string): void => { this.error(c, 'BAD_REQUEST', `addWorkspace: ${why}`, named); };
+    if (typeof name !== 'string' || name.length === 0) { bad('needs "name": the workspace\'s name, reachable as @name'); return; }
+    if (name.length > MAX_NAME_CHARS || !NAME_RE.test(name)) { bad(`"name" may hold only letters, digits, _ . - (at most ${MAX_NAME_CHARS})`); return; }
+    if (typeof url !== 'string' || url.length === 0) { bad('needs "url": the helper\'s ws:// or wss:// URL'); return; }
+    const why = helperUrlProblem(url);
+    if (why) { bad(why); return; }
+    if (typeof token !== 'string' || token.trim().length === 0 || token.length > MAX_HELPER_TOKEN_CHARS) {
+      bad(`needs "token": the helper token (a non-empty string, at most ${MAX_HELPER_TOKEN_CHARS} characters)`);
+      return;
+    }
+    if (workspaceId !== undefined && (typeof workspaceId !== 'string' || workspaceId.length === 0 || workspaceId.length > 256)) {
+      bad('"workspaceId", when given, is a non-empty string');
+      return;
+    }
+    const host = this.opts.workspaces;
+    if (!host) { bad('this bridge does not take workspaces from its API'); return; }
+    host.add(c, { name, url, token: token.trim(), workspaceId }).then((r) => {
+      if (r.ok) this.sendTo(c, { type: 'workspaceAdded', name: r.name, online: r.online, replaced: r.replaced });
+      else this.error(c, r.code, r.error, { name });
+    }, (e: unknown) => {
+      this.opts.reporter.log('error', `api: addWorkspace failed: ${(e as Error).message}`);
+      this.error(c, 'BAD_REQUEST', `addWorkspace failed: ${(e as Error).message}`, { name });
+    });
+  }
+
+  private onRemoveWorkspace(c: Client, obj: Record<string, unknown>): void {
+    const { name } = obj;
+    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_CHARS) {
+      this.error(c, 'BAD_REQUEST', 'removeWorkspace needs "name": a workspace this client added');
+      return;
+    }
+    const host = this.opts.workspaces;
+    if (!host) { this.error(c, 'UNKNOWN_WORKSPACE', `"${name}" is not a workspace this client added`, { name }); return; }
+    host.remove(c, name).then((r) => {
+      if (r.ok) this.sendTo(c, { type: 'workspaceRemoved', name: r.name });
+      else this.error(c, r.code, r.error, { name });
+    }, (e: unknown) => {
+      this.error(c, 'BAD_REQUEST', `removeWorkspace failed: ${(e as Error).message}`, { name });
+    });
   }
 
   private setStatus(frame: StatusFrame): void {

@@ -10,6 +10,7 @@ import { AllowedFile, PairingCodes } from './pairingCodes.js';
 import type { PairingOptions } from './pairingCodes.js';
 import { Relay } from './relay.js';
 import type { ChatTransport, ConnectionUpdate } from './transport.js';
+import { WorkspaceRegistry } from './workspaces.js';
 
 export interface Bridge {
   relay: Relay;
@@ -17,6 +18,8 @@ export interface Bridge {
   transport: ChatTransport;
   /** The bridge's own API (--api-port), null without it. */
   api: BridgeApi | null;
+  /** Workspaces added through the API (`addWorkspace`). */
+  workspaces: WorkspaceRegistry;
   /** Drains queued replies (up to drainMs), then closes both sides. */
   stop(drainMs?: number): Promise<void>;
 }
@@ -40,6 +43,10 @@ export interface BridgeTuning {
   maxHeldPerChat?: number;
   /** Pairing code limits (tests shorten the hour). */
   pairing?: PairingOptions;
+  /** Workspaces at most, configured and added through the API together (default 16). */
+  maxWorkspaces?: number;
+  /** How long an API `addWorkspace` waits for the helper's first verdict (default 10 s). */
+  firstConnectMs?: number;
 }
 
 /** Where the notification state lives: `<stateDir>/notify.json`, stateDir defaulting to the auth folder's parent. */
@@ -48,7 +55,7 @@ export function notifyStateFile(config: Config): string {
 }
 
 export async function startBridge(config: Config, transport: ChatTransport, reporter: Reporter, tuning: BridgeTuning = {}, apiTuning: ApiTuning = {}): Promise<Bridge> {
-  const { coalesceMs, maxQueuedRepliesPerChat, replyHoldMs, maxHeldPerChat, orderHoldMs, replyTimeoutMs, pairing: pairingTuning, ...helperTuning } = tuning;
+  const { coalesceMs, maxQueuedRepliesPerChat, replyHoldMs, maxHeldPerChat, orderHoldMs, replyTimeoutMs, pairing: pairingTuning, maxWorkspaces, firstConnectMs, ...helperTuning } = tuning;
   const helpers = config.workspaces.map((w) => new HelperClient({
     name: w.name,
     url: w.url,
@@ -85,6 +92,16 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
     ...(maxHeldPerChat !== undefined ? { maxHeldPerChat } : {}),
   });
   for (const lid of approved.filter((a) => a.endsWith('@lid'))) relay.admit(lid, null);
+  const workspaces = new WorkspaceRegistry({
+    relay,
+    reporter,
+    notify,
+    configured: config.workspaces.map((w) => w.name),
+    helpers,
+    helperOptions: { sendsPerSecond: config.helperSendsPerSecond, ...helperTuning },
+    ...(maxWorkspaces !== undefined ? { maxWorkspaces } : {}),
+    ...(firstConnectMs !== undefined ? { firstConnectMs } : {}),
+  });
   pairing.on('allowed', (a) => {
     reporter.event('allowed', { number: a.number });
     if (!allowedFile) return;
@@ -119,7 +136,7 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
       reporter.event('status', { whatsapp: 'connecting' });
     }
   });
-  const api = config.apiPort === undefined ? null : await startApi(config, transport, relay, reporter, apiTuning, pairing, approved);
+  const api = config.apiPort === undefined ? null : await startApi(config, transport, relay, reporter, apiTuning, pairing, approved, workspaces);
   relay.start();
   for (const h of helpers) h.start();
   await transport.start();
@@ -129,12 +146,13 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
     helpers,
     transport,
     api,
+    workspaces,
     stop(drainMs = 5000): Promise<void> {
       stopped ??= (async () => {
         await api?.close();
         const drained = await relay.drain(drainMs);
         if (!drained) reporter.log('warn', `some replies were not sent within ${drainMs} ms`);
-        await Promise.all(helpers.map((h) => h.stop()));
+        await Promise.all([...helpers].map((h) => h.stop()));
         notify.flush();
         await transport.close();
       })();
@@ -145,10 +163,10 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
 
 
 /** The API's token (BRIDGE_TOKEN, else `<stateDir>/api-token`), then the API on 127.0.0.1:apiPort. */
-async function startApi(config: Config, transport: ChatTransport, relay: Relay, reporter: Reporter, tuning: ApiTuning, pairing: PairingCodes, approved: string[]): Promise<BridgeApi> {
+async function startApi(config: Config, transport: ChatTransport, relay: Relay, reporter: Reporter, tuning: ApiTuning, pairing: PairingCodes, approved: string[], workspaces: WorkspaceRegistry): Promise<BridgeApi> {
   const { token, source } = loadApiToken(config.stateDir ?? path.dirname(config.authDir), tuning.env);
   reporter.log('info', `api: token from ${source}`);
   return BridgeApi.start({
-    ...tuning, port: config.apiPort!, token, transport, reporter, allows: (m) => relay.allows(m), allow: [...config.allow, ...(config.owners ?? []), ...approved.filter((a) => !a.endsWith('@lid'))], groups: config.groups, pairing,
+    ...tuning, port: config.apiPort!, token, transport, reporter, allows: (m) => relay.allows(m), allow: [...config.allow, ...(config.owners ?? []), ...approved.filter((a) => !a.endsWith('@lid'))], groups: config.groups, pairing, workspaces,
   });
 }

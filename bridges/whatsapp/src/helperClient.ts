@@ -101,6 +101,8 @@ export interface HelperClientEvents {
   ready: () => void;
   offline: (why: string) => void;
   authFailed: (failure: AuthFailure) => void;
+  /** The first connection attempts failed (the helper is not reachable); the client keeps retrying. */
+  unreachable: () => void;
   /** A chat_reply without an id and without data.event (a notice from the helper). */
   notice: (text: string) => void;
   /** The helper confirmed a subscription; seq is its newest event. */
@@ -172,6 +174,11 @@ export class HelperClient extends EventEmitter {
 
   get state(): HelperState {
     return this.stateValue;
+  }
+
+  /** Whether the token comes from a token file (else it was given directly, e.g. through the bridge's API). */
+  get hasTokenFile(): boolean {
+    return this.opts.tokenFile !== undefined;
   }
 
   isReady(): boolean {
@@ -621,6 +628,7 @@ export class HelperClient extends EventEmitter {
       this.unreachableReported = true;
       this.reporter.log('warn', `[${this.name}] cannot reach the helper at ${this.opts.url}; retrying with backoff (messages get "Workspace offline." meanwhile)`);
       this.reporter.event('status', { workspace: this.name, helper: 'offline', code });
+      this.emit('unreachable');
     }
     this.scheduleReconnect(this.backoff.next());
   }
@@ -629,7 +637,9 @@ export class HelperClient extends EventEmitter {
     this.stateValue = 'authFailed';
     if (!this.authFailureReported) {
       this.authFailureReported = true;
-      this.reporter.log('error', `[${this.name}] helper refused the token (${failure.code}: ${failure.message}); put a fresh token in ${this.opts.tokenFile ?? 'the token file'} (companion-helper token --scope read,run)`);
+      this.reporter.log('error', this.opts.tokenFile
+        ? `[${this.name}] helper refused the token (${failure.code}: ${failure.message}); put a fresh token in ${this.opts.tokenFile} (companion-helper token --scope read,run)`
+        : `[${this.name}] helper refused the token (${failure.code}: ${failure.message}); the program that gave it must give a fresh one`);
       this.reporter.event('error', { workspace: this.name, code: failure.code, message: failure.message });
       this.reporter.event('status', { workspace: this.name, helper: 'authFailed' });
       this.emit('authFailed', failure);

@@ -77,6 +77,7 @@ function subscribedKinds(scopes: ReadonlySet<string>): readonly string[] {
 
 export class Relay {
   private readonly transport: ChatTransport;
+  /** The configured ones first (the first is the default), then those added through the API. */
   private readonly workspaces: HelperClient[];
   private readonly reporter: Reporter;
   private readonly allow: Set<string>;
@@ -114,7 +115,7 @@ export class Relay {
   constructor(opts: RelayOptions) {
     if (opts.workspaces.length === 0) throw new Error('at least one workspace is needed');
     this.transport = opts.transport;
-    this.workspaces = opts.workspaces;
+    this.workspaces = [...opts.workspaces];
     this.reporter = opts.reporter;
     this.allow = new Set();
     for (const a of opts.allow ?? []) {
@@ -138,18 +139,7 @@ export class Relay {
     this.perMinute = opts.perSenderPerMinute ?? 10;
     this.replyTimeoutMs = opts.replyTimeoutMs ?? 120000;
     this.maxAgeSeconds = opts.maxAgeSeconds ?? 120;
-    for (const w of this.workspaces) {
-      w.on('authFailed', (f) => {
-        const label = this.workspaces.length > 1 ? ` "${w.name}"` : '';
-        this.toOwner(`Companion: the workspace${label} refused the bridge's token (${f.code}). Put a fresh token in the token file; until then commands get "${OFFLINE}"`);
-      });
-      w.on('notice', (text) => { this.toOwner(text); });
-      w.on('subscribed', (seq) => {
-        // The first subscription (no since): resume from here next time.
-        if (this.notify.lastSeq(w.name) === null) this.notify.setLastSeq(w.name, seq);
-      });
-      w.on('event', (e) => { this.onHelperEvent(w, e); });
-    }
+    for (const w of this.workspaces) this.wire(w);
     this.notify = opts.notify ?? new NotifyState(null);
     this.coalesceMs = opts.coalesceMs ?? 2000;
     this.maxHeld = opts.maxHeldPerChat ?? 100;
@@ -157,6 +147,51 @@ export class Relay {
     this.replyHoldMs = opts.replyHoldMs ?? 600000;
     this.orderHoldMs = opts.orderHoldMs ?? 1000;
     for (const w of this.workspaces) this.updateSubscription(w);
+  }
+
+  private wire(w: HelperClient): void {
+    w.on('authFailed', (f) => {
+      const label = this.workspaces.length > 1 ? ` "${w.name}"` : '';
+      const fix = w.hasTokenFile ? 'Put a fresh token in the token file' : 'Its VS Code window gives a fresh one when it reconnects';
+      this.toOwner(`Companion: the workspace${label} refused the bridge's token (${f.code}). ${fix}; until then commands get "${OFFLINE}"`);
+    });
+    w.on('notice', (text) => { this.toOwner(text); });
+    w.on('subscribed', (seq) => {
+      // The first subscription (no since): resume from here next time.
+      if (this.notify.lastSeq(w.name) === null) this.notify.setLastSeq(w.name, seq);
+    });
+    w.on('event', (e) => { this.onHelperEvent(w, e); });
+  }
+
+  /** The workspaces' names, in order (the first is the default). */
+  get workspaceNames(): string[] {
+    return this.workspaces.map((w) => w.name);
+  }
+
+  /**
+   * A workspace added while the bridge runs (the bridge's API): reachable as
+   * `@name` from now on. With `replacing`, it takes that one's place (same
+   * name, a fresh connection); the one replaced is the caller's to stop.
+   */
+  addWorkspace(w: HelperClient, replacing?: HelperClient): void {
+    const i = replacing ? this.workspaces.indexOf(replacing) : -1;
+    if (replacing && i >= 0) {
+      replacing.removeAllListeners();
+      this.workspaces[i] = w;
+    } else {
+      this.workspaces.push(w);
+    }
+    this.wire(w);
+    this.updateSubscription(w);
+  }
+
+  /** Takes a workspace out (never the first): `@name` is unknown from now on. The caller stops its client. */
+  removeWorkspace(w: HelperClient): boolean {
+    const i = this.workspaces.indexOf(w);
+    if (i <= 0) return false;
+    this.workspaces.splice(i, 1);
+    w.removeAllListeners();
+    return true;
   }
 
   private updateSubscription(w: HelperClient): void {
