@@ -43,14 +43,17 @@ RATE_S=10
 usage() { echo "usage: $0 [--only agents,web,whatsapp,gitlog] [--no-build] [--web-runs N] [--rate-seconds S]" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
-    --only) ONLY=${2:-}; shift ;;
+    --only | --web-runs | --rate-seconds)
+        [[ $# -ge 2 ]] || { echo "$1 needs a value" >&2; usage; }
+        case $1 in --only) ONLY=$2 ;; --web-runs) WEB_RUNS=$2 ;; --rate-seconds) RATE_S=$2 ;; esac
+        shift
+        ;;
     --no-build) BUILD=0 ;;
-    --web-runs) WEB_RUNS=${2:-}; shift ;;
-    --rate-seconds) RATE_S=${2:-}; shift ;;
     *) usage ;;
     esac
     shift
 done
+[[ -n ${ONLY//,/} ]] || { echo "--only: name at least one figure set" >&2; usage; }
 for what in ${ONLY//,/ }; do
     case $what in agents | web | whatsapp | gitlog) ;; *) echo "--only: unknown figure set '$what'" >&2; usage ;; esac
 done
