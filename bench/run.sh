@@ -3,7 +3,7 @@
 # (../shared/peers/node-ws), same machine, same run, alternating rounds.
 # Prints a table of medians with the ratio helper/peer (docs/performance.md).
 #
-#   bench/run.sh [--full] [--rounds N] [--seconds S] [--no-build]
+#   bench/run.sh [--full] [--rounds N] [--seconds S] [--no-build] [--figures]
 #
 #   --full      the sizes: auth storm and idle with 10,000 connections,
 #               idle held 60 s (default: 2,000 connections, idle 30 s, so the
@@ -11,6 +11,8 @@
 #   --rounds N  alternating rounds (default 3; helper first in odd rounds)
 #   --seconds S length of each closed-loop measurement window (default 5)
 #   --no-build  use the existing build/companion-helper as it is
+#   --figures   then bench/figures.sh with the same binary (agent relay, web
+#               first screen, WhatsApp bridge, git.log with a path)
 #
 # Env: HELPER_BIN (default build/companion-helper), PEER_SRC (default
 # ../shared/peers/node-ws), BENCH_WORK (default /tmp/companion-bench),
@@ -31,13 +33,15 @@ STORM_N=2000
 IDLE_N=2000
 IDLE_S=30
 BUILD=1
+FIGURES=0
 while [[ $# -gt 0 ]]; do
     case $1 in
     --full) STORM_N=10000 IDLE_N=10000 IDLE_S=60 ;;
     --rounds) ROUNDS=$2; shift ;;
     --seconds) SECS=$2; shift ;;
     --no-build) BUILD=0 ;;
-    *) echo "usage: $0 [--full] [--rounds N] [--seconds S] [--no-build]" >&2; exit 2 ;;
+    --figures) FIGURES=1 ;;
+    *) echo "usage: $0 [--full] [--rounds N] [--seconds S] [--no-build] [--figures]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -275,3 +279,6 @@ log "done in $(($(date +%s) - T_START)) s; raw results in $RESULTS"
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 BENCH_HELPER_DESC=$HELPER_DESC BENCH_LOAD="$LOAD_START -> $LOAD_END" \
     node "$ROOT/bench/report.mjs" "$RESULTS" "$STORM_N" "$IDLE_N" "$IDLE_S"
+if [[ $FIGURES == 1 ]]; then
+    BENCH_DESC=${HELPER_DESC%%,*} HELPER_BIN=$HELPER_BIN bash "$ROOT/bench/figures.sh" --no-build
+fi
