@@ -51,6 +51,11 @@ struct devices {
     struct device *v;
     size_t n, cap;
     char *last_text; /* the file's text as last read or written */
+    /* The file as it was when last_text was read from it (device, inode,
+     * size, times): while stat(2) says the same, reload need not read it.
+     * Every writer replaces the file by rename, so a change is a new inode. */
+    struct stat seen;
+    int seen_ok;
     char problem[400];
     int dirty; /* changed since the last call of env.changed */
     int lock_fd;
@@ -267,8 +272,9 @@ static int parse_file(const char *text, struct device **out, size_t *n_out)
 }
 
 /* The file's text: malloc'd, "" when missing; NULL with err when unreadable. */
-static char *read_text(const char *path, char *err, size_t errlen)
+static char *read_text(const char *path, struct stat *st_out, char *err, size_t errlen)
 {
+    memset(st_out, 0, sizeof(*st_out));
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
     if (fd < 0) {
         if (errno == ENOENT)
@@ -296,7 +302,15 @@ static char *read_text(const char *path, char *err, size_t errlen)
         return NULL;
     }
     buf[got] = '\0';
+    *st_out = st;
     return buf;
+}
+
+static int same_file_state(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
 /* Merges the file's entries into memory: the file is the authority, but a
@@ -306,13 +320,21 @@ static char *read_text(const char *path, char *err, size_t errlen)
 static int reload(struct devices *d)
 {
     char err[400] = "";
-    char *text = read_text(d->path, err, sizeof(err));
+    struct stat now, st;
+    /* Every authentication asks (see devices_admit): one stat(2), not an
+     * open and a read, while the file is the one already known. */
+    if (d->seen_ok && stat(d->path, &now) == 0 && same_file_state(&now, &d->seen))
+        return 0;
+    d->seen_ok = 0;
+    char *text = read_text(d->path, &st, err, sizeof(err));
     if (!text) {
         set_problem(d, err);
         return 0;
     }
     if (d->last_text && strcmp(text, d->last_text) == 0) {
         free(text);
+        d->seen = st;
+        d->seen_ok = st.st_ino != 0;
         return 0;
     }
     struct device *fv = NULL;
@@ -356,6 +378,8 @@ static int reload(struct devices *d)
     free(fv);
     free(d->last_text);
     d->last_text = text;
+    d->seen = st;
+    d->seen_ok = st.st_ino != 0;
     d->dirty = 1;
     return 1;
 }
@@ -406,6 +430,7 @@ static void save(struct devices *d)
         if (secret_write_private(d->path, text, strlen(text), err, sizeof(err)) == 0) {
             free(d->last_text);
             d->last_text = text;
+            d->seen_ok = 0; /* the next reload reads it once and knows it */
             text = NULL;
             if (d->problem[0])
                 warn(d, d->path, " is written again");
@@ -535,6 +560,7 @@ int devices_bind(struct devices *d, const char *workspace_id)
     d->n = 0;
     free(d->last_text);
     d->last_text = NULL;
+    d->seen_ok = 0;
     d->problem[0] = '\0';
     snprintf(d->wsid, sizeof(d->wsid), "%s", workspace_id);
     d->bound = 1;
