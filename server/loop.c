@@ -17,8 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "core/log.h"
+
+/* The most descriptors lws is sized for (see loop_new). */
+#define LOOP_FDS_MAX 65536
 
 /* Deadlines tracked for the libev loop (see loop_timer_arm). */
 #define LOOP_KICKS_MAX 32
@@ -309,6 +313,15 @@ struct loop *loop_new(struct logger *log, char *err, size_t errlen)
                    LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.user = l;
     info.port = CONTEXT_PORT_NO_LISTEN;
+    /* lws sizes its fd tables by `ulimit -n`, and Debian's build (with
+     * _DEBUG) scans the whole table for every socket it adds or removes: in
+     * a container whose soft limit is 1048576 that is 8 MiB read per
+     * connection and 16 MiB of tables. More than LOOP_FDS_MAX descriptors
+     * is not a helper's job. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+        (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > LOOP_FDS_MAX))
+        info.fd_limit_per_thread = LOOP_FDS_MAX;
     /* lws 4.1's own loop polls every socket with poll(2) on each turn, so
      * idle connections slow the busy ones; its libev plugin uses epoll. The
      * loop is ours (foreign to lws): lws then installs no signal watcher,
