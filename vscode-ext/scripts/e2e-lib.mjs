@@ -128,6 +128,8 @@ export function codeServerHarness({ tools, root, nodeBin, userSettings = {}, ext
     ...(nodeBin ? { PATH: `${nodeBin}:${process.env.PATH}` } : {}),
     XDG_CONFIG_HOME: path.join(dirs.xdg, 'config'), XDG_DATA_HOME: path.join(dirs.xdg, 'data'),
     XDG_CACHE_HOME: path.join(dirs.xdg, 'cache'),
+    // The helpers' device registries and approval ids: in the run's folder, never ~/.local/state.
+    XDG_STATE_HOME: path.join(dirs.xdg, 'state'),
     EXTENSIONS_GALLERY: JSON.stringify({ serviceUrl: 'http://127.0.0.1:9/gallery', itemUrl: 'http://127.0.0.1:9/item' }),
     ...extraEnv,
   };

@@ -9,7 +9,8 @@
 // Device for a phone shows its link's QR code, a client pairing with it
 // shows as connected in the Devices view, and Revoke there closes it (4001); Link
 // WhatsApp shows the bundled bridge's QR code (WhatsApp played by its
-// in-memory stand-in) and then "Linked". A
+// in-memory stand-in) and then "Linked", and a number not on the allowlist
+// gets a pairing code, which Approve in VS Code's notification admits. A
 // hostile workspace (its .vscode/settings.json sets auth.*, server.host and
 // helper.path) changes none of them, while the remote machine's settings
 // (where code-server keeps machine-scoped settings) do apply.
@@ -17,7 +18,7 @@
 import { Buffer } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -79,6 +80,9 @@ const port1 = await freePort();
 const port2 = await freePort();
 // Link WhatsApp runs the bundled bridge on its in-memory WhatsApp stand-in: the "phone scans" 8 s after start.
 process.env.COMPANION_WHATSAPP_STANDIN = '8000';
+// ...and takes chats from a folder: in/*.json are messages to the linked number, sent.jsonl what the bridge sent.
+const waChat = path.join(root, 'wa-chat');
+process.env.COMPANION_WHATSAPP_STANDIN_CHAT = waChat;
 const cs = codeServerHarness({ tools, root, userSettings: { 'companion.server.port': port1 } });
 const { dirs } = cs;
 const newestCompanionLog = () => newestLogIn(dirs.userData);
@@ -387,6 +391,56 @@ try {
   step('one bridge runs, from the VSIX, with the editor\'s Node, and no token in its argv',
     bPids.length === 1 && bArgv[1]?.startsWith(dirs.exts + path.sep) && bArgv.includes('--stop-with-parent') && !bArgv.some((a) => a.split('.').length === 3 && a.length > 100),
     `pids ${bPids.join(',')}: ${bArgv.map((a) => path.basename(a)).join(' ')}`);
+
+  // 8c. A pairing code: a number not on the allowlist writes; VS Code asks; Approve adds it to companion.whatsapp.allow
+  const t8c = Date.now();
+  const STRANGER = '+15551230001';
+  let waSeq = 0;
+  const waSay = (m) => {
+    mkdirSync(path.join(waChat, 'in'), { recursive: true });
+    const tmp = path.join(waChat, `.${++waSeq}.tmp`);
+    writeFileSync(tmp, JSON.stringify(m));
+    renameSync(tmp, path.join(waChat, 'in', `${String(waSeq).padStart(4, '0')}.json`)); // whole, or not there
+  };
+  const waSent = () => {
+    try { return readFileSync(path.join(waChat, 'sent.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)); } catch { return []; }
+  };
+  const toStranger = () => waSent().filter((m) => m.to === STRANGER);
+  waSay({ from: STRANGER, text: 'status' });
+  const codeReply = await waitFor(() => toStranger().find((m) => /Your code: [A-Z2-9]{6}/.test(m.text)), 'the code reply', 10000).catch(() => undefined);
+  const waCode = codeReply ? /Your code: ([A-Z2-9]{6})/.exec(codeReply.text)[1] : '';
+  step('a message from a number not on the allowlist gets the code reply (one, nothing else)', waCode !== '' && toStranger().length === 1,
+    codeReply ? codeReply.text.replace(/\s+/g, ' ') : JSON.stringify(waSent()));
+  const pairToast = page.locator('.notification-toast', { hasText: 'asks to use Companion' }).first();
+  const pairToastOk = await pairToast.waitFor({ timeout: 10000 }).then(() => true, () => false);
+  const pairToastText = pairToastOk ? (await pairToast.innerText()).replace(/\s+/g, ' ') : '';
+  const pairButtons = pairToastOk ? await pairToast.locator('.monaco-button').allInnerTexts() : [];
+  await page.screenshot({ path: path.join(artifacts, 'whatsapp-pairing.png') });
+  step('VS Code shows a notification naming the number and the code, with Approve and Deny',
+    pairToastText.includes(STRANGER) && waCode !== '' && pairToastText.includes(waCode) && JSON.stringify(pairButtons.map((b) => b.trim())) === JSON.stringify(['Approve', 'Deny']),
+    `${pairToastText}; buttons ${JSON.stringify(pairButtons)}`);
+  if (pairToastOk) await pairToast.locator('.monaco-button', { hasText: 'Approve' }).click();
+  // Read back from the settings files: the remote machine's (where code-server keeps machine-scoped settings) or the User one.
+  const allowIn = () => {
+    for (const f of [path.join(dirs.userData, 'Machine', 'settings.json'), path.join(dirs.userData, 'User', 'settings.json')]) {
+      try {
+        const v = JSON.parse(readFileSync(f, 'utf8'))['companion.whatsapp.allow'];
+        if (Array.isArray(v)) return { file: path.relative(dirs.userData, f), allow: v };
+      } catch { /* missing or not written yet */ }
+    }
+    return undefined;
+  };
+  const allowed = await waitFor(() => { const a = allowIn(); return a?.allow.includes(STRANGER) ? a : undefined; }, 'the number in companion.whatsapp.allow', 10000).catch(() => allowIn());
+  const welcomed = await waitFor(() => toStranger().some((m) => /Welcome/.test(m.text)), 'the welcome', 10000).then(() => true, () => false);
+  step('Approve adds the number to companion.whatsapp.allow (read back from the settings) and the bridge welcomes it',
+    Boolean(allowed?.allow.includes(STRANGER)) && welcomed, `${allowed?.file}: ${JSON.stringify(allowed?.allow)}`);
+  const before8c = toStranger().length;
+  waSay({ from: STRANGER, text: 'status' });
+  const answer = await waitFor(() => toStranger().slice(before8c)[0], "the number's next message answered", 10000).catch(() => undefined);
+  const waLog = readFileSync(newestCompanionLog(), 'utf8');
+  step("the number's next message is answered by the workspace, without a restart of the bridge",
+    answer !== undefined && !/Your code|Welcome|offline/i.test(answer.text) && !/allow changed; restarting the bridge/.test(waLog) && bridgePids().length === 1,
+    `${answer ? answer.text.replace(/\s+/g, ' ').slice(0, 100) : 'no answer'} (${Date.now() - t8c} ms)`);
 
   // 9. the editor dies (kill -9 of the extension host): the helper does not outlive it
   const [orphan] = helperPids(sid);

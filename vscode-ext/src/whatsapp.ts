@@ -822,6 +822,8 @@ export class WhatsAppSupervisor {
     await this.stop();
     rmSync(path.join(this.opts.stateDir, 'auth'), { recursive: true, force: true });
     rmSync(path.join(this.opts.stateDir, 'tokens'), { recursive: true, force: true });
+    // Pending pairing codes were the unlinked account's strangers'.
+    rmSync(path.join(this.opts.stateDir, 'pairing.json'), { force: true });
     this.opts.logger.info(`whatsapp: unlinked${confirmed ? '' : ' (WhatsApp did not confirm: remove the device under Linked devices on the phone if it is still listed)'}; session deleted`);
     this.setStatus({ state: 'stopped' });
     return confirmed;

@@ -18,6 +18,7 @@ import type { Controller } from './controller';
 import { qrDataUrl } from './pairingPayload';
 import type { IssueTokenParams, IssueTokenResult, Scope } from './protocol';
 import { splitAllow, withAllowed, WhatsAppSupervisor, workspaceName, type WaPairing, type WaStatus } from './whatsapp';
+import { revokePending, unlinkAndRevoke, withDevice, type IdStore } from './whatsappDevices';
 
 /** The scopes the bridge needs: read (status, log, diff, events) and run (tasks). */
 export const WHATSAPP_SCOPES: Scope[] = ['read', 'run'];
@@ -25,7 +26,11 @@ const TOKEN_TTL_S = 7 * 86400;
 /** The token is minted again this often (the bridge re-reads its token file). */
 const TOKEN_REFRESH_MS = 24 * 3600 * 1000;
 const LINKED_KEY = 'companion.whatsapp.linked';
-const DEVICE_KEY = 'companion.whatsapp.deviceId';
+/** Before: the last device minted, in globalState (any workspace's); revoked with the others at Unlink. */
+const LEGACY_DEVICE_KEY = 'companion.whatsapp.deviceId';
+/** workspaceState: the devices minted for the bridge of the current link, and those an Unlink could not revoke yet. */
+const DEVICES_KEY = 'companion.whatsapp.deviceIds';
+const PENDING_REVOKE_KEY = 'companion.whatsapp.revokeIds';
 
 function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -93,9 +98,27 @@ export class WhatsAppLink implements vscode.Disposable {
     return this.supervisor.status;
   }
 
+  /** A list of ids in this workspace's state. */
+  private store(key: string): IdStore {
+    const ws = this.context.workspaceState;
+    return {
+      get: () => {
+        const v = ws.get<unknown>(key);
+        return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+      },
+      set: (ids) => ws.update(key, ids.length > 0 ? ids : undefined),
+    };
+  }
+
   /** The helper runs (again): start the bridge if WhatsApp was linked before; follow a new URL. */
   private helperStatus(state: string, url: string | undefined): void {
     if (state !== 'running' || !url) return;
+    // Devices an Unlink could not revoke (the server was not running): now.
+    if (this.store(PENDING_REVOKE_KEY).get().length > 0) {
+      void revokePending(this.ctl.helper, this.store(PENDING_REVOKE_KEY), this.ctl.log).catch((e: unknown) =>
+        this.ctl.log.warn(`whatsapp: revoking the unlinked devices failed: ${e instanceof Error ? e.message : String(e)}`),
+      );
+    }
     const linked = this.context.globalState.get<boolean>(LINKED_KEY) === true;
     const changed = this.helperUrl !== undefined && this.helperUrl !== url;
     this.helperUrl = url;
@@ -179,7 +202,8 @@ export class WhatsAppLink implements vscode.Disposable {
     };
     const r = await client.issueToken(params);
     const deviceId = (r as IssueTokenResult & { deviceId?: unknown }).deviceId;
-    if (typeof deviceId === 'string') await this.context.globalState.update(DEVICE_KEY, deviceId);
+    // Every mint is a new device: all of them are revoked at Unlink.
+    if (typeof deviceId === 'string') await this.store(DEVICES_KEY).set(withDevice(this.store(DEVICES_KEY).get(), deviceId));
     this.ctl.log.info(`whatsapp: token minted for the device "WhatsApp" (${WHATSAPP_SCOPES.join(' ')}), expires ${new Date(r.expiresAt).toISOString()}`);
     return r;
   }
@@ -256,21 +280,25 @@ export class WhatsAppLink implements vscode.Disposable {
     if (choice !== 'Unlink') return;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.refreshTimer = undefined;
-    const confirmed = await this.supervisor.unlink();
-    await this.context.globalState.update(LINKED_KEY, false);
-    const deviceId = this.context.globalState.get<string>(DEVICE_KEY);
-    let revoked = '';
-    if (deviceId && this.ctl.helper) {
-      try {
-        const r = await this.ctl.helper.requestIfSupported('devices/revoke', { id: deviceId });
-        revoked = r === undefined ? '' : ' Its token is revoked.';
-      } catch (e) {
-        this.ctl.log.warn(`whatsapp: devices/revoke failed: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      await this.context.globalState.update(DEVICE_KEY, undefined);
+    // The id the extension kept before (globalState, any workspace's): revoked here if it is this one's.
+    const legacy = this.context.globalState.get<unknown>(LEGACY_DEVICE_KEY);
+    if (typeof legacy === 'string') {
+      await this.store(DEVICES_KEY).set(withDevice(this.store(DEVICES_KEY).get(), legacy));
+      await this.context.globalState.update(LEGACY_DEVICE_KEY, undefined);
     }
+    const r = await unlinkAndRevoke({
+      supervisor: this.supervisor,
+      helper: this.ctl.helper,
+      current: this.store(DEVICES_KEY),
+      pending: this.store(PENDING_REVOKE_KEY),
+      log: this.ctl.log,
+    });
+    await this.context.globalState.update(LINKED_KEY, false);
+    const revoked = r.left.length > 0
+      ? ' The bridge\'s token is revoked when the Companion server runs again.'
+      : r.revoked.length > 0 ? ' Its token is revoked.' : '';
     void vscode.window.showInformationMessage(
-      confirmed
+      r.confirmed
         ? `Companion: WhatsApp unlinked.${revoked}`
         : `Companion: WhatsApp's session is deleted.${revoked} If the phone still lists the device under Linked devices, remove it there.`,
     );

@@ -7,12 +7,16 @@
  * no WhatsApp is reached. No VS Code.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { WhatsAppSupervisor, type WaStatus } from '../src/whatsapp';
-import { RecordingLogger, isAlive, makeClient, sleep, waitFor, type TestClient } from './util';
+import { revokePending, unlinkAndRevoke, withDevice, type IdStore } from '../src/whatsappDevices';
+import { RecordingLogger, connectWs, isAlive, makeClient, sleep, waitFor, type TestClient } from './util';
+
+// The helpers' device registries (tokens are minted here) in a folder of this run, never ~/.local/state.
+process.env.XDG_STATE_HOME = mkdtempSync(path.join(tmpdir(), 'companion-ext-state-'));
 
 const BRIDGE = path.resolve(
   process.env.COMPANION_WHATSAPP_BRIDGE ?? path.join(__dirname, '..', '..', '..', 'bridges', 'whatsapp', 'dist', 'companion-whatsapp.js'),
@@ -46,15 +50,31 @@ function supervisor(stateDir: string, standIn: string, logger = new RecordingLog
   return { sup, seen, logger };
 }
 
-async function linkParams(t: TestClient, name = 'app'): Promise<Parameters<WhatsAppSupervisor['start']>[0]> {
-  // deviceName: the helper ignores it unless it keeps a device registry.
+async function linkParams(t: TestClient, name = 'app'): Promise<Parameters<WhatsAppSupervisor['start']>[0] & { deviceId: string }> {
+  // As the extension mints it (whatsappPanel.ts): a new device "WhatsApp" each time.
   const r = await t.client.issueToken({ userId: 'whatsapp', scopes: ['read', 'run'], ttlSeconds: 600, deviceName: 'WhatsApp' } as never);
-  return { allow: ['+15551234567'], groups: [], workspace: { name, url: r.url, workspaceId: r.workspaceId, token: r.token } };
+  return { allow: ['+15551234567'], groups: [], workspace: { name, url: r.url, workspaceId: r.workspaceId, token: r.token }, deviceId: String(r.deviceId) };
 }
 
 /** Whether the bridge is connected to this helper now (as the device minted for it). */
 async function bridgeConnected(t: TestClient): Promise<boolean> {
   return (await t.client.serverStatus()).clients.some((c) => c.userId === 'whatsapp');
+}
+
+/** A workspaceState list, in memory. */
+function memStore(ids: string[] = []): IdStore & { ids: string[] } {
+  const s = { ids, get: () => [...s.ids], set: (next: string[]) => { s.ids = [...next]; return Promise.resolve(); } };
+  return s;
+}
+
+/** auth with a token on a fresh socket: the answer and how the socket closed. */
+async function tryToken(url: string, token: string, workspaceId: string): Promise<{ success: unknown; close: number }> {
+  const c = await connectWs(url);
+  c.send({ type: 'auth', id: 'a1', data: { token, workspaceId } });
+  const res = await c.next((m) => m.id === 'a1');
+  const closed = await Promise.race([c.closed, sleep(3000).then(() => ({ code: 0, reason: 'still open' }))]);
+  c.ws.terminate();
+  return { success: (res.data as { success?: unknown }).success, close: closed.code };
 }
 
 describe('Link WhatsApp: supervisor + real bundled bridge (in-memory WhatsApp stand-in) + real helper', () => {
@@ -212,12 +232,80 @@ describe('Link WhatsApp: supervisor + real bundled bridge (in-memory WhatsApp st
     await waitFor(() => sup.status.state === 'linked', 'linked');
     const pid = sup.pid!;
     assert.ok(existsSync(path.join(dir, 'auth', 'creds.json')));
+    writeFileSync(path.join(dir, 'pairing.json'), '{"version":1,"pending":[],"replied":[],"issued":[],"wrong":[]}\n', { mode: 0o600 });
     assert.equal(await sup.unlink(), true, 'the bridge confirmed the logout');
     assert.equal(isAlive(pid), false);
     assert.equal(existsSync(path.join(dir, 'auth')), false);
     assert.equal(existsSync(path.join(dir, 'tokens')), false);
+    assert.equal(existsSync(path.join(dir, 'pairing.json')), false, "the old account's pending codes are forgotten");
     assert.equal(existsSync(path.join(dir, 'bridge.lock')), false);
     assert.equal(sup.status.state, 'stopped');
+  });
+
+  it('Unlink revokes every device minted for the bridge: devices/list shows them revoked, their tokens are refused (4001); other devices stay', async () => {
+    const t = await helper();
+    const dir = mkdtempSync(path.join(tmpdir(), 'companion-wa-'));
+    const { sup, logger } = supervisor(dir, '200');
+    const current = memStore();
+    const pending = memStore();
+    // Link, then the bridge restarted with a new token (a setting changed, or the daily refresh): two devices.
+    const p1 = await linkParams(t);
+    await current.set(withDevice(current.get(), p1.deviceId));
+    await sup.start(p1);
+    await waitFor(() => sup.status.state === 'linked', 'linked');
+    const p2 = await linkParams(t);
+    await current.set(withDevice(current.get(), p2.deviceId));
+    await sup.stop();
+    await sup.start(p2);
+    await waitFor(() => sup.status.state === 'linked', 'linked again');
+    await waitFor(async () => (await t.client.serverStatus()).clients.some((c) => c.userId === 'whatsapp'), 'the bridge as a helper client');
+    // Another device, a phone: untouched.
+    const phoneTok = await t.client.issueToken({ userId: 'phone', scopes: ['read'], ttlSeconds: 600, deviceName: 'Pixel 8' } as never);
+    const phone = await connectWs(phoneTok.url);
+    phone.send({ type: 'auth', id: 'a1', data: { token: phoneTok.token, workspaceId: phoneTok.workspaceId } });
+    assert.equal(((await phone.next((m) => m.id === 'a1')).data as { success: boolean }).success, true);
+
+    const r = await unlinkAndRevoke({ supervisor: sup, helper: t.client, current, pending, log: logger });
+    assert.equal(r.confirmed, true);
+    assert.deepEqual([...r.revoked].sort(), [p1.deviceId, p2.deviceId].sort());
+    assert.deepEqual(r.left, []);
+    assert.deepEqual(current.get(), []);
+    assert.deepEqual(pending.get(), []);
+    const list = (await t.client.listDevices())!.devices;
+    for (const id of [p1.deviceId, p2.deviceId]) {
+      const d = list.find((x) => x.id === id);
+      assert.ok(d && d.revoked === true && d.name === 'WhatsApp', JSON.stringify(d));
+    }
+    assert.equal(list.find((x) => x.id === phoneTok.deviceId)?.revoked, false);
+    for (const p of [p1, p2]) {
+      const back = await tryToken(p.workspace.url, p.workspace.token, p.workspace.workspaceId);
+      assert.equal(back.success, false, JSON.stringify(back));
+      assert.equal(back.close, 4001, JSON.stringify(back));
+    }
+    assert.equal(phone.ws.readyState, phone.ws.OPEN, 'the phone stays connected');
+    assert.match(logger.text(), /the device "WhatsApp" \(.+\) is revoked/);
+    phone.ws.terminate();
+  });
+
+  it('Unlink without a running helper: the devices wait in the pending list and are revoked when it runs; an unknown id is dropped', async () => {
+    const t = await helper();
+    const dir = mkdtempSync(path.join(tmpdir(), 'companion-wa-'));
+    const { sup, logger } = supervisor(dir, '200');
+    const p = await linkParams(t);
+    const current = memStore([p.deviceId]);
+    const pending = memStore(['no-such-device']);
+    await sup.start(p);
+    await waitFor(() => sup.status.state === 'linked', 'linked');
+    const r = await unlinkAndRevoke({ supervisor: sup, helper: undefined, current, pending, log: logger });
+    assert.deepEqual(r.revoked, []);
+    assert.deepEqual(pending.get(), ['no-such-device', p.deviceId]);
+    assert.equal((await tryToken(p.workspace.url, p.workspace.token, p.workspace.workspaceId)).success, true, 'not revoked yet');
+    // The helper runs again.
+    assert.deepEqual(await revokePending(t.client, pending, logger), [p.deviceId]);
+    assert.deepEqual(pending.get(), [], 'done: the unknown id is not tried again');
+    const back = await tryToken(p.workspace.url, p.workspace.token, p.workspace.workspaceId);
+    assert.deepEqual(back, { success: false, close: 4001 });
+    assert.match(logger.text(), /no-such-device is not in this workspace's registry/);
   });
 
   it('a bridge that cannot start is an error, not a hang', async () => {

@@ -6,7 +6,7 @@ import { BridgeApi, loadApiToken } from './api.js';
 import type { ApiTuning } from './api.js';
 import { HelperClient } from './helperClient.js';
 import { NotifyState } from './notify.js';
-import { AllowedFile, PairingCodes } from './pairingCodes.js';
+import { AllowedFile, PAIRING_FILE, PairingCodes } from './pairingCodes.js';
 import type { PairingOptions } from './pairingCodes.js';
 import { Relay } from './relay.js';
 import type { ChatTransport, ConnectionUpdate } from './transport.js';
@@ -67,9 +67,15 @@ export async function startBridge(config: Config, transport: ChatTransport, repo
   }));
   const notify = new NotifyState(notifyStateFile(config), 500, (e) => { reporter.log('warn', e.message); });
   for (const w of config.workspaces) notify.bindWorkspaceId(w.name, w.workspaceId);
+  const stateDir = config.stateDir ?? path.dirname(config.authDir);
+  // Pending codes survive a restart (pairing.json); a bad file is reported, never fatal.
+  const pairing = new PairingCodes({
+    file: path.join(stateDir, PAIRING_FILE),
+    onError: (message) => { reporter.log('warn', message); },
+    ...pairingTuning,
+  });
   // Senders approved with a pairing code: kept in allowed.json unless the editor owns the list.
-  const pairing = new PairingCodes(pairingTuning);
-  const allowedFile = config.allowManaged ? null : new AllowedFile(config.stateDir ?? path.dirname(config.authDir));
+  const allowedFile = config.allowManaged ? null : new AllowedFile(stateDir);
   let approved: string[] = [];
   if (allowedFile) {
     try { approved = allowedFile.load(); } catch (e) { reporter.log('warn', (e as Error).message); }

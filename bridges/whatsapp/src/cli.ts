@@ -1,7 +1,7 @@
 /** companion-whatsapp: entry point. */
 import { parseArgs, USAGE } from './config.js';
 import type { Config } from './config.js';
-import { parseStandIn, STANDIN_ENV, StandInLinkingTransport } from './standinTransport.js';
+import { parseStandIn, STANDIN_CHAT_ENV, STANDIN_ENV, StandInLinkingTransport } from './standinTransport.js';
 import type { ChatTransport } from './transport.js';
 import { ConsoleReporter } from './log.js';
 import { startBridge } from './bridge.js';
@@ -16,7 +16,8 @@ async function makeTransport(config: Config, reporter: ConsoleReporter): Promise
   if (standIn !== undefined && standIn.length > 0) {
     const linkAfterMs = parseStandIn(standIn);
     if (linkAfterMs === undefined) throw new Error(`${STANDIN_ENV}: expected a number of milliseconds or "never", got ${standIn.slice(0, 40)}`);
-    return new StandInLinkingTransport({ authDir: config.authDir, reporter, relink: config.relink, linkAfterMs });
+    const chatDir = process.env[STANDIN_CHAT_ENV];
+    return new StandInLinkingTransport({ authDir: config.authDir, reporter, relink: config.relink, linkAfterMs, chatDir: chatDir ? chatDir : undefined });
   }
   const { BaileysTransport, parseWebVersion } = await import('./baileys.js');
   return new BaileysTransport({

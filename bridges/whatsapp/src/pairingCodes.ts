@@ -14,8 +14,15 @@
  * runs it (`allowManaged`), the editor's setting is the list and the file is
  * not used: the `allowed` event tells it what to add.
  *
- * Ownership: PairingCodes owns its pending codes and counters (memory only;
- * codes do not survive a restart); AllowedFile owns the file.
+ * Pending codes survive a restart (the bridge crashing, the editor
+ * restarting it): with `file`, PairingCodes keeps its pending codes and the
+ * counters that bound strangers (who was answered this hour, codes issued
+ * this hour, wrong guesses) in `<stateDir>/pairing.json` (0600, written
+ * atomically after every change); expired entries are dropped on load, and
+ * a corrupt or unreadable file is reported (onError) and ignored.
+ *
+ * Ownership: PairingCodes owns its pending codes and counters and
+ * pairing.json; AllowedFile owns allowed.json.
  */
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -27,6 +34,7 @@ import { normalizeE164 } from './transport.js';
 export const CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
 export const CODE_LENGTH = 6;
 export const ALLOWED_FILE = 'allowed.json';
+export const PAIRING_FILE = 'pairing.json';
 
 export interface PendingCode {
   code: string;
@@ -60,6 +68,10 @@ export interface PairingOptions {
   maxWrong?: number;
   wrongWindowMs?: number;
   now?: () => number;
+  /** Where pending codes and counters are kept across restarts (`<stateDir>/pairing.json`); none: memory only. */
+  file?: string;
+  /** A problem with `file` (corrupt, unreadable, unwritable): reported, never thrown. */
+  onError?: (message: string) => void;
 }
 
 export function strangerReply(code: string): string {
@@ -81,6 +93,8 @@ export class PairingCodes extends EventEmitter {
   private readonly maxWrong: number;
   private readonly wrongWindowMs: number;
   private readonly now: () => number;
+  private readonly file: string | null;
+  private readonly onError: (message: string) => void;
 
   constructor(opts: PairingOptions = {}) {
     super();
@@ -91,6 +105,52 @@ export class PairingCodes extends EventEmitter {
     this.maxWrong = opts.maxWrong ?? 5;
     this.wrongWindowMs = opts.wrongWindowMs ?? 600000;
     this.now = opts.now ?? Date.now;
+    this.file = opts.file ?? null;
+    this.onError = opts.onError ?? ((): void => undefined);
+    if (this.file) this.load(this.file);
+  }
+
+  /** Reads the saved state: expired codes and counters older than their window are dropped; a bad file is reported and ignored. */
+  private load(file: string): void {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.onError(`pairing: cannot read ${file} (${(e as Error).message}); pending codes from before the restart are lost`);
+      return;
+    }
+    const saved = parseSaved(text);
+    if (!saved) {
+      this.onError(`pairing: ${file} is corrupt; it is ignored (pending codes from before the restart are lost) and rewritten at the next code`);
+      return;
+    }
+    for (const p of saved.pending) if (!this.pending.has(p.code)) this.pending.set(p.code, p);
+    for (const [k, t] of saved.replied) this.replied.set(k, t);
+    this.issued = saved.issued;
+    this.wrong = saved.wrong;
+    const before = this.pending.size;
+    this.prune();
+    // More than the limit (a file written with other limits): the newest kept.
+    const extra = [...this.pending.values()].sort((a, b) => a.expiresAt - b.expiresAt).slice(0, Math.max(0, this.pending.size - this.maxPending));
+    for (const p of extra) this.pending.delete(p.code);
+    if (before !== this.pending.size) this.save();
+  }
+
+  /** Writes the state (pending codes, counters) atomically, mode 0600; a failure is reported, the codes stay in memory. */
+  private save(): void {
+    if (!this.file) return;
+    const state: SavedState = {
+      version: 1,
+      pending: [...this.pending.values()],
+      replied: [...this.replied.entries()],
+      issued: this.issued,
+      wrong: this.wrong,
+    };
+    try {
+      writePrivateAtomic(this.file, `${JSON.stringify(state)}\n`);
+    } catch (e) {
+      this.onError(`pairing: cannot save ${this.file} (${(e as Error).message}); pending codes are kept until the bridge stops`);
+    }
   }
 
   override on<K extends keyof PairingEvents>(event: K, listener: PairingEvents[K]): this {
@@ -123,6 +183,7 @@ export class PairingCodes extends EventEmitter {
     this.pending.set(code, entry);
     this.replied.set(from, now);
     this.issued.push(now);
+    this.save();
     this.emit('pairing', { ...entry });
     return entry;
   }
@@ -141,14 +202,17 @@ export class PairingCodes extends EventEmitter {
     const code = typeof input === 'string' ? input.trim().toUpperCase() : '';
     if (!new RegExp(`^[${CODE_ALPHABET}]{${CODE_LENGTH}}$`).test(code)) {
       this.wrong.push(this.now());
+      this.save();
       return { ok: false, error: 'BAD_CODE', message: `Not a pairing code: a code is ${CODE_LENGTH} letters and digits.` };
     }
     const entry = this.pending.get(code);
     if (!entry) {
       this.wrong.push(this.now());
+      this.save();
       return { ok: false, error: 'UNKNOWN_CODE', message: `No pending code ${code} (wrong, expired, or already used).` };
     }
     this.pending.delete(code);
+    this.save();
     return { ok: true, entry };
   }
 
@@ -183,6 +247,61 @@ export class PairingCodes extends EventEmitter {
   }
 }
 
+/** pairing.json: `{version: 1, pending: [PendingCode], replied: [[sender, ms]], issued: [ms], wrong: [ms]}`. */
+interface SavedState {
+  version: 1;
+  pending: PendingCode[];
+  replied: [string, number][];
+  issued: number[];
+  wrong: number[];
+}
+
+const MAX_SAVED = 10000;
+const isTime = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+const isShortString = (x: unknown, max = 200): x is string => typeof x === 'string' && x.length > 0 && x.length <= max;
+
+/** The saved state, or null when the text is not one (anything malformed: the whole file is ignored). */
+function parseSaved(text: string): SavedState | null {
+  let v: unknown;
+  try { v = JSON.parse(text); } catch { return null; }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const o = v as Record<string, unknown>;
+  if (o.version !== 1) return null;
+  const { pending, replied, issued, wrong } = o;
+  if (!Array.isArray(pending) || !Array.isArray(replied) || !Array.isArray(issued) || !Array.isArray(wrong)) return null;
+  if (pending.length > MAX_SAVED || replied.length > MAX_SAVED || issued.length > MAX_SAVED || wrong.length > MAX_SAVED) return null;
+  const codeRe = new RegExp(`^[${CODE_ALPHABET}]{${CODE_LENGTH}}$`);
+  const out: PendingCode[] = [];
+  for (const p of pending as unknown[]) {
+    if (typeof p !== 'object' || p === null) return null;
+    const e = p as Record<string, unknown>;
+    if (typeof e.code !== 'string' || !codeRe.test(e.code) || !isShortString(e.from) || !isShortString(e.chatId) || !isTime(e.expiresAt)) return null;
+    if (e.lid !== null && !isShortString(e.lid)) return null;
+    if (e.name !== undefined && !isShortString(e.name)) return null;
+    out.push({ code: e.code, from: e.from, lid: e.lid, chatId: e.chatId, expiresAt: e.expiresAt, ...(e.name !== undefined ? { name: e.name } : {}) });
+  }
+  if (!(replied as unknown[]).every((r) => Array.isArray(r) && r.length === 2 && isShortString(r[0]) && isTime(r[1]))) return null;
+  if (!(issued as unknown[]).every(isTime) || !(wrong as unknown[]).every(isTime)) return null;
+  return { version: 1, pending: out, replied: replied as [string, number][], issued: issued as number[], wrong: wrong as number[] };
+}
+
+/** Writes a file only this user may read (0600), atomically: a temp file, fsync, rename. */
+function writePrivateAtomic(file: string, text: string): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.${randomInt(1e9)}.tmp`;
+  const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    try { unlinkSync(tmp); } catch { /* gone */ }
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, file);
+}
+
 /** `<stateDir>/allowed.json`: `{"allow": ["+15551234567", "1234@lid"]}`. */
 export class AllowedFile {
   readonly file: string;
@@ -213,18 +332,6 @@ export class AllowedFile {
     let current: string[] = [];
     try { current = this.load(); } catch { /* rewritten whole below */ }
     const all = [...new Set([...current, ...entries])];
-    mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.${process.pid}.${randomInt(1e9)}.tmp`;
-    const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
-    try {
-      writeSync(fd, `${JSON.stringify({ allow: all }, null, 2)}\n`);
-      fsyncSync(fd);
-    } catch (e) {
-      closeSync(fd);
-      try { unlinkSync(tmp); } catch { /* gone */ }
-      throw e;
-    }
-    closeSync(fd);
-    renameSync(tmp, this.file);
+    writePrivateAtomic(this.file, `${JSON.stringify({ allow: all }, null, 2)}\n`);
   }
 }

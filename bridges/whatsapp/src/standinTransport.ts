@@ -10,17 +10,32 @@
  * "phone scans" it linkAfterMs after start (never when linkAfterMs is
  * null): it writes `creds.json` (0600) and the connection opens. With a
  * session it opens at once. logout() deletes the session like the real
- * adapter. Ownership: the timers and the files it writes in authDir.
+ * adapter.
+ *
+ * Chats (optional, COMPANION_WHATSAPP_STANDIN_CHAT=<folder>): while the
+ * connection is open, the stand-in delivers each `<folder>/in/*.json`
+ * (`{"from": "+15551230001", "text": "status"}`, or `{"selfChat": true,
+ * "text": "pair ABC234"}` for the account's own chat), in name order, then
+ * deletes it; every text the bridge sends is appended to
+ * `<folder>/sent.jsonl` (`{"to", "chatId", "text", "id"}`). This is how a
+ * test outside the process (the e2e in code-server) plays a contact writing
+ * to the linked number and reads the bridge's replies.
+ *
+ * Ownership: the timers, the files it writes in authDir, and the chat
+ * folder's sent.jsonl and consumed `in/` files.
  */
 import { EventEmitter } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { removeAuthFiles } from './authState.js';
 import type { Reporter } from './log.js';
-import type { ChatTransport, OutgoingDocument, SentMessage, TransportEvents } from './transport.js';
-import { e164ToJid } from './transport.js';
+import type { ChatTransport, IncomingMessage, OutgoingDocument, SentMessage, TransportEvents } from './transport.js';
+import { e164ToJid, jidToE164, normalizeE164 } from './transport.js';
 
 export const STANDIN_ENV = 'COMPANION_WHATSAPP_STANDIN';
+export const STANDIN_CHAT_ENV = 'COMPANION_WHATSAPP_STANDIN_CHAT';
+/** How often the chat folder's `in/` is looked at. */
+const CHAT_POLL_MS = 100;
 export const STANDIN_OWN_NUMBER = '+15550000000';
 
 export interface StandInOptions {
@@ -30,6 +45,8 @@ export interface StandInOptions {
   /** The simulated scan, this long after start; null: never scanned. */
   linkAfterMs: number | null;
   qrRotateMs?: number;
+  /** The chat folder (see above); none: no message ever arrives. */
+  chatDir?: string | undefined;
 }
 
 /** `COMPANION_WHATSAPP_STANDIN` value: a number of ms until the simulated scan, or `never`. */
@@ -94,15 +111,69 @@ export class StandInLinkingTransport extends EventEmitter implements ChatTranspo
   private linked(): void {
     this.open = true;
     this.emit('connection', { state: 'open', ownE164: STANDIN_OWN_NUMBER, selfChatId: this.selfChatId() });
+    if (this.opts.chatDir) {
+      mkdirSync(path.join(this.opts.chatDir, 'in'), { recursive: true, mode: 0o700 });
+      this.timers.push(setInterval(() => { this.deliver(); }, CHAT_POLL_MS));
+    }
+  }
+
+  /** Delivers the messages waiting in `<chatDir>/in/`; a file that is not a message is reported and dropped. */
+  private deliver(): void {
+    const dir = path.join(this.opts.chatDir!, 'in');
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!this.open) return;
+      const file = path.join(dir, name);
+      let msg: IncomingMessage | null = null;
+      try {
+        msg = this.incoming(JSON.parse(readFileSync(file, 'utf8')) as unknown);
+      } catch { /* reported below */ }
+      try { unlinkSync(file); } catch { /* taken already */ }
+      if (!msg) {
+        this.opts.reporter.log('warn', `stand-in: ${name} is not a message ({"from": "+E164", "text"} or {"selfChat": true, "text"}); dropped`);
+        continue;
+      }
+      this.emit('message', msg);
+    }
+  }
+
+  private incoming(v: unknown): IncomingMessage | null {
+    if (typeof v !== 'object' || v === null) return null;
+    const o = v as { from?: unknown; text?: unknown; selfChat?: unknown };
+    if (typeof o.text !== 'string') return null;
+    const self = o.selfChat === true;
+    const from = self ? STANDIN_OWN_NUMBER : typeof o.from === 'string' ? normalizeE164(o.from) : null;
+    if (!from) return null;
+    const chatId = e164ToJid(from);
+    return {
+      chatId, senderE164: from, senderLid: null, isGroup: false, isFromMe: self, isStatusBroadcast: false, isSelfChat: self,
+      text: o.text, kind: 'text', id: `STANDIN${this.nextId++}`, timestamp: Math.floor(Date.now() / 1000),
+    };
+  }
+
+  private record(chatId: string, text: string, id: string): void {
+    if (!this.opts.chatDir) return;
+    try {
+      appendFileSync(path.join(this.opts.chatDir, 'sent.jsonl'), `${JSON.stringify({ to: jidToE164(chatId), chatId, text, id })}\n`, { mode: 0o600 });
+    } catch (e) {
+      this.opts.reporter.log('warn', `stand-in: cannot record a sent message: ${(e as Error).message}`);
+    }
   }
 
   selfChatId(): string | null {
     return this.open ? e164ToJid(STANDIN_OWN_NUMBER) : null;
   }
 
-  sendText(_chatId: string, _text: string, opts: { id?: string } = {}): Promise<SentMessage> {
+  sendText(chatId: string, text: string, opts: { id?: string } = {}): Promise<SentMessage> {
     if (!this.open) return Promise.reject(new Error('not connected'));
-    return Promise.resolve({ id: opts.id ?? `OUT${this.nextId++}` });
+    const id = opts.id ?? `OUT${this.nextId++}`;
+    this.record(chatId, text, id);
+    return Promise.resolve({ id });
   }
 
   sendDocument(_chatId: string, _doc: OutgoingDocument, opts: { id?: string } = {}): Promise<SentMessage> {

@@ -8,7 +8,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -94,10 +94,10 @@ describe('the bundle on the linking stand-in (COMPANION_WHATSAPP_STANDIN)', () =
     assert.equal(parseStandIn('-1'), undefined);
   });
 
-  function run(dir: string, standIn: string): { child: ReturnType<typeof spawn>; stderr: () => string; port: Promise<number> } {
+  function run(dir: string, standIn: string, env: Record<string, string> = {}): { child: ReturnType<typeof spawn>; stderr: () => string; port: Promise<number> } {
     let err = '';
     const child = spawn(process.execPath, [BIN, '--api-port', '0', '--auth-dir', path.join(dir, 'auth'), '--helper-url', 'ws://127.0.0.1:9/ws'], {
-      env: { ...process.env, COMPANION_WHATSAPP_STANDIN: standIn, BRIDGE_TOKEN: TOKEN }, stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, COMPANION_WHATSAPP_STANDIN: standIn, BRIDGE_TOKEN: TOKEN, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     const port = new Promise<number>((resolve, reject) => {
       child.stderr.on('data', (d: Buffer) => {
@@ -141,6 +141,54 @@ describe('the bundle on the linking stand-in (COMPANION_WHATSAPP_STANDIN)', () =
       await until('logout ok', () => c.frames.some((f) => f.type === 'logout' && f.ok === true));
       assert.ok(c.frames.some((f) => f.type === 'status' && f.status === 'logged_out'));
       assert.equal(existsSync(path.join(dir, 'auth', 'creds.json')), false);
+      c.ws.close();
+    } finally {
+      await stop(b.child);
+    }
+  });
+
+  test('chats on the stand-in (COMPANION_WHATSAPP_STANDIN_CHAT): a stranger gets a code; the bridge is killed (-9) and restarted; the owner\'s "pair CODE" still admits the number', async () => {
+    const dir = tempDir();
+    const chat = path.join(dir, 'chat');
+    let seq = 0;
+    const say = (m: Record<string, unknown>): void => {
+      mkdirSync(path.join(chat, 'in'), { recursive: true });
+      const tmp = path.join(chat, `.${++seq}.tmp`);
+      writeFileSync(tmp, JSON.stringify(m));
+      renameSync(tmp, path.join(chat, 'in', `${String(seq).padStart(4, '0')}.json`));
+    };
+    const sent = (): { to: string | null; text: string }[] => {
+      try {
+        return readFileSync(path.join(chat, 'sent.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { to: string | null; text: string });
+      } catch { return []; }
+    };
+    const STRANGER = '+15551230001';
+    const a = run(dir, '100', { COMPANION_WHATSAPP_STANDIN_CHAT: chat });
+    let code = '';
+    try {
+      const c = await apiClient(await a.port, TOKEN);
+      await until('connected', () => c.frames.some((f) => f.type === 'status' && f.status === 'connected'));
+      say({ nonsense: true });
+      say({ from: STRANGER, text: 'hello' });
+      await until('the code reply', () => sent().some((m) => m.to === STRANGER && /Your code: [A-Z2-9]{6}/.test(m.text)));
+      code = /Your code: ([A-Z2-9]{6})/.exec(sent().find((m) => m.to === STRANGER)!.text)![1]!;
+      await until('the pairing frame', () => c.frames.some((f) => f.type === 'pairing' && f.code === code && f.from === STRANGER));
+      assert.match(a.stderr(), /stand-in: 0001\.json is not a message/);
+      assert.deepEqual(readdirSync(path.join(chat, 'in')), [], 'delivered files are consumed');
+      c.ws.close();
+    } finally {
+      a.child.kill('SIGKILL'); // a crash: nothing saved at exit
+      await new Promise((r) => { if (a.child.exitCode !== null || a.child.signalCode !== null) r(null); else a.child.once('exit', r); });
+    }
+    const b = run(dir, '100', { COMPANION_WHATSAPP_STANDIN_CHAT: chat });
+    try {
+      const c = await apiClient(await b.port, TOKEN);
+      await until('the pending code replayed after auth', () => c.frames.some((f) => f.type === 'pairing' && f.code === code));
+      say({ selfChat: true, text: `pair ${code}` });
+      await until('the welcome', () => sent().some((m) => m.to === STRANGER && /Welcome/.test(m.text)));
+      assert.ok(sent().some((m) => m.to === '+15550000000' && m.text.includes(`Approved ${STRANGER}`)), JSON.stringify(sent()));
+      say({ from: STRANGER, text: 'status' });
+      await until('the admitted number answered', () => sent().some((m) => m.to === STRANGER && /offline/i.test(m.text)));
       c.ws.close();
     } finally {
       await stop(b.child);

@@ -6,7 +6,7 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -17,7 +17,7 @@ import { parseArgs } from '../src/config.js';
 import { MemoryReporter } from '../src/log.js';
 import { InMemoryWhatsAppTransport } from '../src/memoryTransport.js';
 import type { FakeSent } from '../src/memoryTransport.js';
-import { ALLOWED_FILE, CODE_ALPHABET, PairingCodes, WELCOME } from '../src/pairingCodes.js';
+import { ALLOWED_FILE, CODE_ALPHABET, PAIRING_FILE, PairingCodes, WELCOME } from '../src/pairingCodes.js';
 import { OFFLINE } from '../src/relay.js';
 import type { IncomingMessage } from '../src/transport.js';
 import { e164ToJid } from '../src/transport.js';
@@ -315,6 +315,89 @@ describe('pairing codes with the in-memory WhatsApp stand-in', () => {
     assert.deepEqual(good.config.owners, [BOSS]);
     assert.equal(good.config.allowManaged, true);
     assert.equal(parseArgs(['--allow-managed=1']).kind, 'error');
+  });
+
+  test('a pending code survives a restart (pairing.json, 0600): the owner approves it after, the counters still bound strangers, expired codes are dropped', async () => {
+    const dir = tempDir();
+    const [s1, s2, s3, s4] = STRANGERS as [string, string, string, string];
+    let r = await rig(config(dir));
+    let code: string;
+    try {
+      r.wa.inject({ from: s1, text: 'hi' });
+      r.wa.inject({ from: s2, text: 'hi' });
+      r.wa.inject({ from: s3, text: 'hi' });
+      await r.wa.waitSent((s) => s.length >= 3, 5000, 'three codes');
+      code = codeOf(r.wa.sent, s1);
+    } finally {
+      await r.bridge.stop();
+    }
+    const file = path.join(dir, PAIRING_FILE);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    r = await rig(config(dir));
+    try {
+      // Answered within the hour before the restart: no second code; 3 pending: a 4th stranger gets nothing.
+      r.wa.inject({ from: s1, text: 'hi again' });
+      r.wa.inject({ from: s4, text: 'hi' });
+      await sleep(400);
+      assert.deepEqual(r.wa.sent, [], 'no code after the restart: the counters were kept');
+      r.wa.inject({ selfChat: true, text: 'pair' });
+      const list = (await r.wa.waitSent((s) => s.some(self(r)), 5000, 'the list')).find(self(r))!.text;
+      assert.ok(list.includes(code) && list.includes(s1), list);
+      r.wa.inject({ selfChat: true, text: `pair ${code}` });
+      await r.wa.waitSent((s) => s.some((x) => to(s1)(x) && x.text === WELCOME), 5000, 'the welcome after the restart');
+      r.wa.inject({ from: s1, text: 'status' });
+      await r.wa.waitSent((s) => s.some((x) => to(s1)(x) && x.text === OFFLINE), 5000, 'the approved sender answered');
+      assert.deepEqual((JSON.parse(readFileSync(path.join(dir, ALLOWED_FILE), 'utf8')) as { allow: string[] }).allow, [s1]);
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as { pending: { code: string }[] };
+      assert.equal(saved.pending.length, 2, 'the used code is gone from the file');
+      assert.ok(!saved.pending.some((p) => p.code === code));
+    } finally {
+      await r.bridge.stop();
+    }
+    // Expired while the bridge was down: dropped on load.
+    const old = JSON.parse(readFileSync(file, 'utf8')) as { pending: { expiresAt: number }[] };
+    for (const p of old.pending) p.expiresAt = Date.now() - 1000;
+    writeFileSync(file, JSON.stringify(old), { mode: 0o600 });
+    r = await rig(config(dir));
+    try {
+      r.wa.inject({ selfChat: true, text: 'pair' });
+      await r.wa.waitSent((s) => s.some(self(r)), 5000, 'the list');
+      assert.equal(r.wa.sent.find(self(r))!.text, 'No pending pairing codes.');
+      assert.deepEqual((JSON.parse(readFileSync(file, 'utf8')) as { pending: unknown[] }).pending, [], 'rewritten without them');
+    } finally {
+      await r.bridge.stop();
+    }
+  });
+
+  test('a corrupt pairing.json is reported and ignored (the bridge starts and issues codes); an unwritable one is reported, the code still works', async () => {
+    for (const bad of ['{not json', '{"version":1,"pending":[{"code":"nope"}],"replied":[],"issued":[],"wrong":[]}', '[]', '{"version":2}']) {
+      const dir = tempDir();
+      writeFileSync(path.join(dir, PAIRING_FILE), bad);
+      const r = await rig(config(dir));
+      try {
+        assert.ok(r.reporter.logs.some((l) => l.level === 'warn' && /pairing\.json is corrupt/.test(l.message)), `${bad}: ${JSON.stringify(r.reporter.logs)}`);
+        r.wa.inject({ from: STRANGERS[0]!, text: 'hi' });
+        const code = codeOf(await r.wa.waitSent((s) => s.some(to(STRANGERS[0]!)), 5000, 'a code'), STRANGERS[0]!);
+        const saved = JSON.parse(readFileSync(path.join(dir, PAIRING_FILE), 'utf8')) as { pending: { code: string }[] };
+        assert.deepEqual(saved.pending.map((p) => p.code), [code], 'rewritten whole');
+      } finally {
+        await r.bridge.stop();
+      }
+    }
+    const dir = tempDir();
+    mkdirSync(path.join(dir, PAIRING_FILE)); // cannot be read as a file, nor replaced by one
+    const r = await rig(config(dir));
+    try {
+      assert.ok(r.reporter.logs.some((l) => l.level === 'warn' && /cannot read .*pairing\.json/.test(l.message)), JSON.stringify(r.reporter.logs));
+      const s1 = STRANGERS[1]!;
+      r.wa.inject({ from: s1, text: 'hi' });
+      const code = codeOf(await r.wa.waitSent((s) => s.some(to(s1)), 5000, 'a code'), s1);
+      assert.ok(r.reporter.logs.some((l) => l.level === 'warn' && /cannot save .*pairing\.json/.test(l.message)), JSON.stringify(r.reporter.logs));
+      r.wa.inject({ selfChat: true, text: `pair ${code}` });
+      await r.wa.waitSent((s) => s.some((x) => to(s1)(x) && x.text === WELCOME), 5000, 'the welcome');
+    } finally {
+      await r.bridge.stop();
+    }
   });
 
   test('codes stay bounded when strangers flood in (unit)', () => {

@@ -4,7 +4,9 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { startBridge } from '../src/bridge.js';
 import type { Bridge, BridgeTuning } from '../src/bridge.js';
@@ -26,12 +28,19 @@ const TASKS = {
   },
 };
 
+// Each bridge keeps its state (pairing.json, notify.json) in its own temp folder.
+const stateDirs: string[] = [];
+after(() => { for (const d of stateDirs) rmSync(d, { recursive: true, force: true }); });
+
 function config(helpers: { h: ServedHelper; tokenFile: string; name?: string }[], extra: Partial<Config> = {}): Config {
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'cw-relay-'));
+  stateDirs.push(stateDir);
   return {
     workspaces: helpers.map(({ h, tokenFile, name }, i) => ({ name: name ?? `ws${i + 1}`, url: h.url, tokenFile, workspaceId: h.workspaceId })),
     allow: [ALICE],
     groups: [],
     authDir: '/nonexistent',
+    stateDir,
     json: false,
     relink: false,
     perSenderPerMinute: 10,
