@@ -188,12 +188,11 @@ describe('lm module (unit test of our own seam: a fake model behind LmBackend, r
     assert.equal(t.chunks.map((c) => c.text).join(''), fragments.join(''));
     assert.ok(t.chunks.length < fragments.length / 3, `${t.chunks.length} notifications for ${fragments.length} fragments`);
     assert.ok(t.chunks.length <= Math.ceil(elapsed / 20) + 2, `${t.chunks.length} notifications in ${elapsed} ms`);
-    // the rate, as sent; the last one, the rest sent at the end before the
-    // answer, may come sooner
+    // The rate is the coalescer's (flushes at least 20 ms apart); the gaps
+    // between two sends are not: a send waits for the one before it, so
+    // when the machine is busy one late send shortens the next gap without
+    // any extra notification. The count over the turn is what shows the rate.
     assert.equal(t.times.length, t.chunks.length);
-    for (let i = 1; i < t.times.length - 1; i++) {
-      assert.ok((t.times[i] ?? 0) - (t.times[i - 1] ?? 0) >= 18, `notifications ${i - 1} and ${i} ${(t.times[i] ?? 0) - (t.times[i - 1] ?? 0)} ms apart`);
-    }
   });
 
   it('answers -32001 naming the selector when no model matches', async () => {

@@ -1,6 +1,6 @@
 /* Shared test helpers: the real helper binary, a recording logger, ws clients. */
 import { createHmac, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,13 @@ import { workspaceKey } from '../src/workspaceKey';
 export const HELPER_BIN = path.resolve(
   process.env.COMPANION_HELPER_BIN ?? path.join(__dirname, '..', '..', '..', 'build', 'companion-helper'),
 );
+
+/* Every helper, CLI and bridge a test starts keeps its state (device
+ * registries, approval ids) here, never in the user's own
+ * ~/.local/state/companion; a test file may name another. */
+const testState = mkdtempSync(path.join(tmpdir(), 'companion-ext-state-'));
+process.env.XDG_STATE_HOME = testState;
+process.on('exit', () => rmSync(testState, { recursive: true, force: true }));
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -25,6 +25,13 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /* Every folder made here is removed when the test process exits. */
 const madeDirs = [];
+
+/* The state folder (device registries, approval ids, tokens) of every
+ * process a test starts without naming one: never the user's own
+ * ~/.local/state/companion. One per test process (children inherit it:
+ * helpers, the CLI, clients), removed with the rest. */
+process.env.XDG_STATE_HOME = mkdtempSync(path.join(tmpdir(), 'companion-state-'));
+madeDirs.push(process.env.XDG_STATE_HOME);
 process.on('exit', () => {
   for (const d of madeDirs) {
     try { rmSync(d, { recursive: true, force: true }); } catch { /* a helper may still hold it */ }
