@@ -14,6 +14,8 @@
  *
  * opts: --port P (required for socket modes), --secret-file F (64 hex chars),
  *       --workspace ID, --server-pid PID (CPU and RSS from /proc),
+ *       --extra-pid PID (a second process the server needs, e.g. the editor
+ *       stand-in of editor mode: its CPU is reported apart, as extra_cpu_*),
  *       --label NAME, --window W (auth-storm/idle: handshakes in flight, 256),
  *       --warmup S (ping/command, 1).
  *
@@ -302,6 +304,7 @@ static struct {
     int ep;
     int port;
     pid_t server_pid;
+    pid_t extra_pid;
     const char *label;
     int mode;
     struct conn *conns;
@@ -839,7 +842,7 @@ static double pct_us(const uint32_t *s, size_t n, double p)
 }
 
 struct cpu_snap {
-    uint64_t t, gen, srv_stat, srv_sched, machine;
+    uint64_t t, gen, srv_stat, srv_sched, machine, extra_stat, extra_sched;
 };
 
 /* Busy CPU time of the whole machine (all cores, /proc/stat, ns): what is
@@ -864,8 +867,13 @@ static uint64_t machine_busy_ns(void)
 
 static struct cpu_snap snap(void)
 {
-    struct cpu_snap s = {now_ns(), gen_cpu_ns(), proc_stat_cpu_ns(G.server_pid),
-                         proc_sched_cpu_ns(G.server_pid), machine_busy_ns()};
+    struct cpu_snap s = {now_ns(),
+                         gen_cpu_ns(),
+                         proc_stat_cpu_ns(G.server_pid),
+                         proc_sched_cpu_ns(G.server_pid),
+                         machine_busy_ns(),
+                         proc_stat_cpu_ns(G.extra_pid),
+                         proc_sched_cpu_ns(G.extra_pid)};
     return s;
 }
 
@@ -875,7 +883,9 @@ static void print_cpu(const struct cpu_snap *a, const struct cpu_snap *b, double
     double srv_stat_ms = (double)(b->srv_stat - a->srv_stat) / 1e6;
     double gen_ms = (double)(b->gen - a->gen) / 1e6;
     double wall_ms = (double)(b->t - a->t) / 1e6;
-    double others_ms = (double)(b->machine - a->machine) / 1e6 - srv_stat_ms - gen_ms;
+    double extra_ms = (double)(b->extra_sched - a->extra_sched) / 1e6;
+    double others_ms = (double)(b->machine - a->machine) / 1e6 - srv_stat_ms - gen_ms -
+                       (double)(b->extra_stat - a->extra_stat) / 1e6;
     printf(",\"wall_ms\":%.1f,\"srv_cpu_ms\":%.1f,\"srv_cpu_stat_ms\":%.0f,\"gen_cpu_ms\":%.1f,"
            "\"others_cpu_ms\":%.0f,\"others_cores\":%.2f",
            wall_ms, srv_sched_ms, srv_stat_ms, gen_ms, others_ms < 0 ? 0 : others_ms,
@@ -883,6 +893,12 @@ static void print_cpu(const struct cpu_snap *a, const struct cpu_snap *b, double
     if (ops > 0) {
         printf(",\"srv_cpu_us_per_op\":%.2f,\"gen_cpu_us_per_op\":%.2f", srv_sched_ms * 1000 / ops,
                gen_ms * 1000 / ops);
+    }
+    if (G.extra_pid > 0) {
+        printf(",\"extra_cpu_ms\":%.1f", extra_ms);
+        if (ops > 0) {
+            printf(",\"extra_cpu_us_per_op\":%.2f", extra_ms * 1000 / ops);
+        }
     }
 }
 
@@ -991,11 +1007,11 @@ static int mode_closed_loop(unsigned c, unsigned seconds, unsigned warmup_s)
         printf("\"command\":\"%s\",", G.command);
     }
     printf("\"rt\":%" PRIu64 ",\"rt_per_s\":%.0f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
-           "\"max_us\":%.1f,\"errors\":%" PRIu64 ",\"closed\":%u",
+           "\"max_us\":%.1f,\"errors\":%" PRIu64 ",\"closed\":%u,\"rt_all\":%" PRIu64,
            G.rt_in_window, (double)G.rt_in_window / secs, pct_us(G.samples, G.nsamples, 0.5),
            pct_us(G.samples, G.nsamples, 0.9), pct_us(G.samples, G.nsamples, 0.99),
-           G.nsamples ? G.samples[G.nsamples - 1] / 1000.0 : 0.0, G.req_errors,
-           G.closed_after_auth);
+           G.nsamples ? G.samples[G.nsamples - 1] / 1000.0 : 0.0, G.req_errors, G.closed_after_auth,
+           G.rt_total);
     print_cpu(&a, &b, (double)G.rt_in_window);
     printf("}\n");
     close_all();
@@ -1433,7 +1449,7 @@ static int mode_startup_tcp(unsigned reps, char **argv)
 static void usage(void)
 {
     fputs("usage: loadgen [--port P] [--secret-file F] [--workspace ID] [--server-pid PID]\n"
-          "               [--label L] [--window W] [--warmup S] MODE ARGS\n"
+          "               [--extra-pid PID] [--label L] [--window W] [--warmup S] MODE ARGS\n"
           "modes: auth-storm N | ping C SECONDS | command C SECONDS NAME | idle N SECONDS |\n"
           "       gitstatus REPO REPS | startup-stdio REPS BIN | startup-tcp REPS -- ARGV... |\n"
           "       stdio-unread C SECONDS BIN\n",
@@ -1482,6 +1498,8 @@ int main(int argc, char **argv)
             snprintf(g_workspace, sizeof(g_workspace), "%s", argv[i + 1]);
         } else if (strcmp(argv[i], "--server-pid") == 0) {
             G.server_pid = (pid_t)parse_u(argv[i + 1]);
+        } else if (strcmp(argv[i], "--extra-pid") == 0) {
+            G.extra_pid = (pid_t)parse_u(argv[i + 1]);
         } else if (strcmp(argv[i], "--label") == 0) {
             G.label = argv[i + 1];
         } else if (strcmp(argv[i], "--window") == 0) {
