@@ -21,6 +21,24 @@
 #include "ipc/rpc.h"
 #include "server/loop.h"
 
+/* Notifications dropped while the editor did not read (rpc's soft cap):
+ * once the queue is down to half the cap, one companion/notificationsDropped
+ * {count, total} says how many, so a gap in the audit trail is never
+ * silent. */
+static void report_drops(struct control *ctl)
+{
+    uint64_t total = rpc_out_dropped(ctl->rpc);
+    if (total == ctl->drops_reported || !ctl->initialized || !ctl->stdout_w ||
+        rpc_out_pending(ctl->rpc) >= RPC_OUT_SOFT_CAP / 2)
+        return;
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "count",
+                           json_object_new_int64((int64_t)(total - ctl->drops_reported)));
+    json_object_object_add(p, "total", json_object_new_int64((int64_t)total));
+    ctl->drops_reported = total;
+    rpc_notify(ctl->rpc, "companion/notificationsDropped", p);
+}
+
 static void log_forward(void *ud, enum log_level level, const char *message)
 {
     struct control *ctl = ud;
@@ -107,6 +125,7 @@ static void on_stdout(void *arg, unsigned events)
     ssize_t n = write(ctl->stdout_fd, p, len);
     if (n > 0) {
         rpc_out_consume(ctl->rpc, (size_t)n);
+        report_drops(ctl);
     } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
         stdout_gone(ctl);
         return;
@@ -148,6 +167,7 @@ static void port_notify(void *ud, const char *method, json_object *params)
         json_object_put(params);
         return;
     }
+    report_drops(ctl);
     rpc_notify(ctl->rpc, method, params);
 }
 

@@ -35,6 +35,7 @@ struct control {
     struct rpc_req *pending_stop; /* server/stop or shutdown, answered when stopped */
     int pending_stop_null;        /* answer it with null (shutdown) */
     struct editor_call *calls;
+    uint64_t drops_reported; /* rpc_out_dropped() when the editor was last told */
 };
 
 /* control_methods.c: params[key] unless absent or null. */

@@ -43,10 +43,14 @@ struct loop {
 
 struct loop_fd {
     struct lws *wsi;
+    struct loop *l;
     void (*cb)(void *arg, unsigned events);
     void *arg;
     int dead;
     int in_cb;
+    int in_writable;                  /* inside a WRITEABLE callback */
+    int rearm;                        /* write wanted again from inside it */
+    lws_sorted_usec_list_t rearm_sul; /* asks lws again on the next turn */
 };
 
 struct loop_timer {
@@ -135,6 +139,14 @@ void loop_sul_schedule(struct loop *l, lws_sorted_usec_list_t *sul, sul_cb_t cb,
 
 /* ---- the raw fds ---- */
 
+static void rearm_fire(lws_sorted_usec_list_t *sul)
+{
+    struct loop_fd *w = lws_container_of(sul, struct loop_fd, rearm_sul);
+    w->rearm = 0;
+    if (!w->dead)
+        lws_callback_on_writable(w->wsi);
+}
+
 static int io_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
@@ -151,9 +163,18 @@ static int io_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     case LWS_CALLBACK_RAW_RX_FILE:
     case LWS_CALLBACK_RAW_WRITEABLE_FILE:
         if (!w->dead && w->cb) {
+            int writable = reason == LWS_CALLBACK_RAW_WRITEABLE_FILE;
             w->in_cb = 1;
-            w->cb(w->arg, reason == LWS_CALLBACK_RAW_RX_FILE ? LOOP_READABLE : LOOP_WRITABLE);
+            w->in_writable = writable;
+            w->cb(w->arg, writable ? LOOP_WRITABLE : LOOP_READABLE);
             w->in_cb = 0;
+            w->in_writable = 0;
+            /* lws 4.1 clears a raw file's POLLOUT after its WRITEABLE
+             * callback returns, so a write wanted again from inside it (a
+             * partial write to a full pipe) would be forgotten and the rest
+             * never sent: ask again on the next turn of the loop. */
+            if (w->rearm && !w->dead)
+                loop_sul_schedule(w->l, &w->rearm_sul, rearm_fire, 1);
         }
         return w->dead ? -1 : 0;
     case LWS_CALLBACK_RAW_CLOSE_FILE:
@@ -167,6 +188,7 @@ static int io_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             w->in_cb = 0;
         }
         lws_set_opaque_user_data(wsi, NULL);
+        lws_sul_cancel(&w->rearm_sul);
         free(w);
         return 0;
     default:
@@ -185,6 +207,7 @@ struct loop_fd *loop_fd_watch(struct loop *l, int fd, void (*cb)(void *arg, unsi
     struct loop_fd *w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
+    w->l = l;
     w->cb = cb;
     w->arg = arg;
     lws_sock_file_fd_type u;
@@ -202,7 +225,11 @@ struct loop_fd *loop_fd_watch(struct loop *l, int fd, void (*cb)(void *arg, unsi
 
 void loop_fd_want_write(struct loop_fd *w)
 {
-    if (w && !w->dead)
+    if (!w || w->dead)
+        return;
+    if (w->in_writable)
+        w->rearm = 1; /* after lws is done with this callback (io_callback) */
+    else
         lws_callback_on_writable(w->wsi);
 }
 

@@ -521,3 +521,48 @@ describe('limits: 200 concurrent authenticated clients', () => {
     assert.equal(JSON.parse((await httpGet(ed.port, '/health')).body).connections, 0);
   });
 });
+
+describe('limits: an editor that stops reading its stdout', () => {
+  let ed;
+  before(async () => {
+    ed = new Editor();
+    await ed.startServer({ settings: { limits: { commandsPerSecond: 10000 } } });
+  });
+  after(async () => { await ed.stop(); });
+
+  test('the control channel recovers, and audit notifications past the 1 MiB cap are dropped and counted (companion/notificationsDropped)', async (t) => {
+    const c = await ed.client({ sub: 'busy' });
+    const audits = () => ed.notifications.filter((n) => n.method === 'companion/commandExecuted').length;
+    await c.command('workspace.info', undefined, 'warm');
+    await ed.waitNotification('companion/commandExecuted', () => true);
+    const before = audits();
+
+    // The editor stops reading: the pipe fills, then the helper's queue
+    // (RPC_OUT_SOFT_CAP, 1 MiB); every command's answer still goes out.
+    ed.child.stdout.pause();
+    const n = 8000;
+    for (let i = 0; i < n; i++) c.send({ type: 'command', id: `q${i}`, data: { name: 'workspace.info' } });
+    const last = await c.next((m) => m.id === `q${n - 1}`, 30000 * SLOW);
+    assert.equal(last.data.success, true);
+    c.queue.length = 0;
+
+    ed.child.stdout.resume();
+    // The control channel is not stuck: the rest of the queue goes out (a
+    // write that filled the pipe once left it waiting forever).
+    const st = await Promise.race([ed.request('server/status', {}), sleep(10000 * SLOW).then(() => null)]);
+    assert.equal(st?.state, 'running', 'server/status was not answered after the editor read again');
+    const dropped = await ed.waitNotification('companion/notificationsDropped', () => true, 15000 * SLOW);
+    // Everything queued before it has arrived by now (one pipe, in order).
+    const got = audits() - before;
+    t.diagnostic(`${n} commands while the editor did not read: ${got} audit notifications arrived, ${JSON.stringify(dropped)} dropped`);
+    assert.ok(dropped.count > 0 && dropped.total === dropped.count, JSON.stringify(dropped));
+    assert.ok(got < n, `${got} of ${n} arrived: nothing was dropped`);
+    // Nothing lost without a word: what arrived and what was counted make n
+    // (a dropped log line, if any, is counted too).
+    assert.ok(got + dropped.count >= n && got + dropped.count <= n + 5, `${got} arrived + ${dropped.count} dropped != ${n}`);
+
+    // The editor reads again: the audit trail goes on.
+    await c.command('workspace.info', undefined, 'after');
+    await waitFor(() => audits() - before > got, 'an audit notification after the gap');
+  });
+});

@@ -286,6 +286,14 @@ export class HelperClient {
     conn.onNotification('companion/commandExecuted', (p: CommandExecutedParams) =>
       this.onCommandExecuted.fire(p),
     );
+    // The helper's queue to us filled (we were not reading): a gap in the
+    // audit trail must not be silent.
+    conn.onNotification('companion/notificationsDropped', (p: { count?: number; total?: number }) => {
+      this.opts.logger.warn(
+        `companion-helper dropped ${Number(p?.count) || 0} notification(s) while the editor was not reading ` +
+          `(${Number(p?.total) || 0} in all): the audit lines of some commands are missing`,
+      );
+    });
     const ed = this.opts.editor;
     if (ed) {
       conn.onRequest('editor/open', (p: EditorOpenParams) => ed.open(p));
