@@ -230,11 +230,31 @@ export async function pairDevice(page, { name, tick = [], notToken, kind = 'toke
       return t.getAttribute('aria-checked') === 'true';
     });
   }
+  const ticked = (scope) => scopeRow(scope).evaluate((el) => {
+    const box = el.querySelector('input[type=checkbox]');
+    if (box) return box.checked;
+    const t = el.querySelector('[aria-checked]') ?? el;
+    return t.getAttribute('aria-checked') === 'true';
+  });
   for (const scope of tick) {
-    await scopeRow(scope).locator('input[type=checkbox], .monaco-custom-toggle, .quick-input-list-checkbox').first().click();
+    // A click that lands while the list re-renders (a tooltip opening) can
+    // be lost: click until the row shows it ticked.
+    for (let i = 0; i < 3 && !(await ticked(scope)); i++) {
+      await scopeRow(scope).locator('input[type=checkbox], .monaco-custom-toggle, .quick-input-list-checkbox').first().click();
+      await waitFor(() => ticked(scope), `${scope} ticked`, 2000).catch(() => undefined);
+    }
+    if (!(await ticked(scope))) throw new Error(`the ${scope} scope could not be ticked`);
   }
-  await page.keyboard.press('Enter');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: '1 hour' }).first().waitFor({ timeout: 10000 });
+  // Accept the scopes (OK, or Enter where the button is not shown), again if
+  // the duration step has not come up.
+  const hour = page.locator('.quick-input-list .monaco-list-row', { hasText: '1 hour' }).first();
+  for (let i = 0; i < 3; i++) {
+    const ok = page.locator('.quick-input-widget .monaco-button', { hasText: /^OK$/ }).first();
+    if (await ok.isVisible().catch(() => false)) await ok.click();
+    else await page.keyboard.press('Enter');
+    if (await hour.waitFor({ timeout: 4000 }).then(() => true, () => false)) break;
+  }
+  await hour.waitFor({ timeout: 10000 });
   await page.keyboard.press('Enter');
   return waitFor(async () => {
     for (const f of page.frames()) {
