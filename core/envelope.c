@@ -56,7 +56,6 @@ json_object *envelope_json_parse_with(json_tokener *kept, const char *msg, size_
         *why = "out of memory";
         return NULL;
     }
-    json_tokener_reset(tok);
     json_object *o = json_tokener_parse_ex(tok, msg, (int)len);
     enum json_tokener_error e = json_tokener_get_error(tok);
     if (e == json_tokener_continue) {
@@ -75,7 +74,7 @@ json_object *envelope_json_parse_with(json_tokener *kept, const char *msg, size_
     if (tok != kept)
         json_tokener_free(tok);
     else
-        json_tokener_reset(tok); /* drops any partial object it still holds */
+        json_tokener_reset(tok); /* clean for the next message: no partial object kept */
     return o;
 }
 
