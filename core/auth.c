@@ -395,7 +395,10 @@ static enum auth_result check_times(json_object *root, const struct auth_config 
         errbuf_set(err, errlen, "claim 'exp' out of range");
         return AUTH_INVALID;
     }
-    if (now_s > add_sat(exp, leeway)) {
+    /* RFC 7519 4.1.4: valid only *before* exp. A session ends when the
+     * wall clock reaches (exp + leeway) s, so a token accepted during that
+     * second would open a session already past its end. */
+    if (now_s >= add_sat(exp, leeway)) {
         errbuf_set(err, errlen, "token expired");
         return AUTH_EXPIRED;
     }

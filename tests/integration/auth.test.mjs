@@ -40,6 +40,10 @@ describe('authentication', () => {
   const refused = [
     ['wrong secret', () => mintToken('not-the-secret', { workspaceId: ed.workspaceId }), 'AUTH_INVALID'],
     ['expired beyond leeway', () => ed.token({ exp: Math.floor(Date.now() / 1000) - 120 }, { expiresIn: null }), 'AUTH_EXPIRED'],
+    // RFC 7519: valid before exp (+ leeway, 30 s by default), not during that
+    // second: the session would end as it began (a reconnect loop for a
+    // client that re-authenticates after 4001).
+    ['exp + leeway is this very second', () => ed.token({ exp: Math.floor(Date.now() / 1000) - 30 }, { expiresIn: null }), 'AUTH_EXPIRED'],
     ['missing exp', () => ed.token({}, { expiresIn: null }), 'AUTH_INVALID'],
     ['missing sub', () => jwt.sign({ workspaceId: ed.workspaceId }, ed.secret, { expiresIn: '1h' }), 'AUTH_INVALID'],
     ['nbf ahead', () => ed.token({ nbf: Math.floor(Date.now() / 1000) + 600 }), 'AUTH_INVALID'],

@@ -87,17 +87,18 @@ describe('resilience', { concurrency: false }, () => {
   });
 
   test('an expired token: the session ends, a clear screen offers to forget it', async () => {
-    const { page } = await newPhone({ colorScheme: 'dark' });
+    const ph = await newPhone({ colorScheme: 'dark' });
+    const { page } = ph;
     const token = world.helper.mint({ scope: 'read', ttl: '3s' });
     await page.goto(world.pairLink(token));
-    await page.locator('[data-phase="online"]').waitFor();
-    await page.getByRole('heading', { name: 'Access expired' }).waitFor({ timeout: 15000 });
+    await ph.expect(page.locator('[data-phase="online"]'));
+    await ph.expect(page.getByRole('heading', { name: 'Access expired' }), { timeout: 15000 });
     await page.getByText('token for').waitFor();
     await page.getByText('AUTH_EXPIRED').waitFor();
     await screenshot(page, 'expired-dark');
     // Opening it again later lands on the same screen, not a reconnect loop.
     await page.reload();
-    await page.getByRole('heading', { name: 'Access expired' }).waitFor();
+    await ph.expect(page.getByRole('heading', { name: 'Access expired' }));
     await page.getByRole('button', { name: 'Forget this workspace' }).click();
     await page.getByRole('button', { name: 'Forget', exact: true }).click();
     await page.getByText('not paired with any workspace').waitFor();

@@ -721,14 +721,17 @@ static void test_expired(void **state)
     int64_t exp = NOW + 600;
 
     assert_int_equal(check(&cfg, tok, WS, exp), AUTH_OK);
-    assert_int_equal(check(&cfg, tok, WS, exp + LEEWAY), AUTH_OK); /* within leeway */
-    assert_int_equal(check(&cfg, tok, WS, exp + LEEWAY + 1), AUTH_EXPIRED);
+    assert_int_equal(check(&cfg, tok, WS, exp + LEEWAY - 1), AUTH_OK); /* within leeway */
+    /* RFC 7519: valid before exp (+ leeway), not at it: the session would
+     * end in the second it began. */
+    assert_int_equal(check(&cfg, tok, WS, exp + LEEWAY), AUTH_EXPIRED);
     assert_int_equal(check(&cfg, tok, WS, exp + 86400), AUTH_EXPIRED);
     cfg.leeway_s = 0;
-    assert_int_equal(check(&cfg, tok, WS, exp + 1), AUTH_EXPIRED);
+    assert_int_equal(check(&cfg, tok, WS, exp - 1), AUTH_OK);
+    assert_int_equal(check(&cfg, tok, WS, exp), AUTH_EXPIRED);
     cfg.leeway_s = -100; /* a negative leeway is no leeway, not a shorter life */
-    assert_int_equal(check(&cfg, tok, WS, exp), AUTH_OK);
-    assert_int_equal(check(&cfg, tok, WS, exp + 1), AUTH_EXPIRED);
+    assert_int_equal(check(&cfg, tok, WS, exp - 1), AUTH_OK);
+    assert_int_equal(check(&cfg, tok, WS, exp), AUTH_EXPIRED);
     free(tok);
 }
 

@@ -216,6 +216,11 @@ export async function phone(browser, { colorScheme = 'light' } = {}) {
     serviceWorkers: 'allow',
   });
   const problems = { csp: [], errors: [], dialogs: [] };
+  /* What the page's WebSockets did (not a failure by itself): explain()
+   * prints it with the screen's text when a wait times out. */
+  const trail = [];
+  const t0 = Date.now();
+  const note = (what) => { trail.push(`+${Date.now() - t0} ms ${what}`); if (trail.length > 200) trail.shift(); };
   await context.addInitScript(() => {
     window.__csp = [];
     document.addEventListener('securitypolicyviolation', (e) => {
@@ -230,11 +235,31 @@ export async function phone(browser, { colorScheme = 'light' } = {}) {
     });
     page.on('pageerror', (e) => problems.errors.push(String(e)));
     page.on('dialog', (d) => { problems.dialogs.push(`${d.type()}: ${d.message()}`); d.dismiss().catch(() => {}); });
+    page.on('load', () => note(`load ${page.url()}`));
+    page.on('websocket', (ws) => {
+      note(`ws open ${ws.url().replace(/token=[^&]*/, 'token=…')}`);
+      ws.on('framesent', (f) => note(`ws > ${String(f.payload).replace(/"token":"[^"]*"/, '"token":"…"').slice(0, 160)}`));
+      ws.on('framereceived', (f) => note(`ws < ${String(f.payload).slice(0, 160)}`));
+      ws.on('socketerror', (e) => note(`ws error ${e}`));
+      ws.on('close', () => note('ws closed'));
+    });
   };
   context.on('page', watch);
   const page = await context.newPage();
   return {
     context, page, problems,
+    /* Waits for a locator; on a timeout the error also says what the
+     * screen showed and what the page's WebSockets did. */
+    async expect(locator, opts) {
+      try {
+        await locator.waitFor(opts);
+      } catch (e) {
+        const text = await page.evaluate(() => document.body.innerText).catch((x) => `(no text: ${x})`);
+        const phase = await page.evaluate(() => document.querySelector('[data-phase]')?.getAttribute('data-phase') ?? '-').catch(() => '?');
+        e.message += `\n-- screen (phase ${phase}):\n${text.slice(0, 1500)}\n-- websockets:\n${trail.slice(-60).join('\n')}`;
+        throw e;
+      }
+    },
     /* CSP violations seen by the page's own listener, in every page. */
     async cspEvents() {
       const out = [];
