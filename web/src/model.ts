@@ -9,6 +9,7 @@ import * as store from './storage';
 import { AnsiLines } from './ansi';
 import type { AgentTurn } from './agent';
 import { applyUpdate } from './agent';
+import { actionText, approvalIdOf, parseApproval, requesterText } from './approvals';
 
 export type Tab = 'status' | 'diff' | 'log' | 'files' | 'tasks' | 'notes' | 'approvals' | 'agent';
 export type Screen = Tab | 'workspaces';
@@ -89,7 +90,7 @@ function noteFor(e: EventData): Note | null {
       return { ...base, title: str(p.title, 'Notification'), body: str(p.message), level: lv === 'error' ? 'error' : lv === 'warning' ? 'warning' : 'info' };
     }
     case 'approval.requested':
-      return { ...base, title: `Approval requested: ${str(p.title)}`, body: `${str(p.requestedBy)} asks to ${str(p.action)}`, level: 'warning' };
+      return { ...base, title: `Approval requested: ${str(p.title)}`, body: `${requesterText(p.requestedBy)} asks: ${actionText(p.action).split('\n')[0]}`, level: 'warning' };
     case 'approval.resolved':
       return { ...base, title: 'Approval answered', body: `${str(p.decision)} by ${str(p.decidedBy)}`, level: 'info' };
     case 'resync':
@@ -97,15 +98,6 @@ function noteFor(e: EventData): Note | null {
     default:
       return null;
   }
-}
-
-function parseApproval(p: Record<string, unknown>): Approval | null {
-  const approvalId = str(p.approvalId);
-  if (!approvalId) return null;
-  return {
-    approvalId, kind: str(p.kind), title: str(p.title), action: str(p.action), requestedBy: str(p.requestedBy),
-    expiresAt: num(p.expiresAt), options: Array.isArray(p.options) ? p.options.filter((o): o is string => typeof o === 'string') : [],
-  };
 }
 
 export class Model {
@@ -306,7 +298,7 @@ export class Model {
       const a = parseApproval(e.payload);
       if (a) this.approvals.set(a.approvalId, a);
     }
-    if (e.event === 'approval.resolved' && e.payload) this.approvals.delete(str(e.payload.approvalId));
+    if (e.event === 'approval.resolved' && e.payload) this.approvals.delete(approvalIdOf(e.payload.approvalId));
     const note = noteFor(e);
     if (note && this.current) {
       this.notes = store.saveNotes(this.current.workspaceId, [...this.notes, note]);

@@ -4,12 +4,13 @@
 // Markdown, thoughts, plans, a tool call whose permission is allowed and
 // denied from the phone, cancel, new conversation, an earlier conversation
 // followed from History, and a turn that runs while the phone is away
-// caught up with agent.follow after the reconnect. No CSP violation.
+// caught up with agent.follow after the reconnect; the Approvals screen
+// answering a script's `confirm` task. No CSP violation.
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { startWorld, launch, phone, axe, screenshot, ROOT } from './lib/env.mjs';
+import { startWorld, launch, phone, axe, screenshot, ROOT, TASKS } from './lib/env.mjs';
 
 const AGENT = path.join(ROOT, 'tests/integration/agents/scripted-agent.mjs');
 const SDK = path.join(ROOT, 'tests/integration/node_modules/@agentclientprotocol/sdk');
@@ -30,7 +31,10 @@ before(async () => {
   assert.ok(existsSync(SDK), 'the scripted agent needs its SDK: (cd tests/integration && npm ci)');
   world = await startWorld({
     scope: 'read,run,agent,approve',
-    extraConfig: { agents: { scripted: { command: process.execPath, args: [AGENT] } } },
+    extraConfig: {
+      agents: { scripted: { command: process.execPath, args: [AGENT] } },
+      tasks: { ...TASKS, deploy: { command: 'echo', args: ['deployed'], confirm: true } },
+    },
   });
   browser = await launch();
 });
@@ -162,5 +166,52 @@ describe('the agent screen with the scripted ACP agent', { concurrency: false },
     blocked = false;
     await turns(b.page).nth(1).locator('.bubble.me', { hasText: 'said while B was away' }).waitFor({ timeout: 40000 });
     await turns(b.page).nth(1).locator('.markdown', { hasText: 'said while B was away' }).waitFor();
+  });
+
+  test('Approvals: a script\'s confirm task waits; the phone allows one run and denies the next', async () => {
+    const { page } = await open();
+    await page.getByRole('tab', { name: /^Approvals/ }).click();
+    await page.getByText('Nothing is waiting for your approval.').waitFor();
+    // A script (a plain ws client with its own token) runs the task.
+    const script = await world.helper.client(world.helper.mint({ scope: 'read,run', user: 'script' }));
+    const ask = async (id) => {
+      script.send({ type: 'command', id, data: { name: 'task.run', args: { name: 'deploy' } } });
+      const m = await script.next((x) => x.id === id);
+      assert.equal(m.type, 'approval_pending', JSON.stringify(m));
+      return m.data.approvalId;
+    };
+    const outcome = async (id) => {
+      let out = '';
+      for (;;) {
+        const m = await script.next((x) => x.id === id);
+        if (m.type === 'stream_chunk') out += m.data.text;
+        if (m.type === 'stream_end') return { out, end: m.data };
+        if (m.type === 'command_response') return { error: m.data.error };
+      }
+    };
+    const list = page.getByRole('list', { name: 'Waiting for approval' });
+    const first = await ask('r1');
+    const card = list.locator('li', { hasText: 'Run task "deploy"' });
+    await card.getByText(/task · asked by script · expires in \d+ s/).waitFor();
+    assert.equal(await card.locator('pre').textContent(), `echo deployed\nin ${path.basename(world.workspace)}`);
+    assert.deepEqual(await card.getByRole('button').allTextContents(), ['Allow once', 'Always allow', 'Deny']);
+    await screenshot(page, 'approvals-light');
+    assert.deepEqual(await axe(page), []);
+    await card.getByRole('button', { name: 'Allow once' }).click();
+    assert.equal((await outcome('r1')).out, 'deployed\n');
+    await page.getByText('Nothing is waiting for your approval.').waitFor();
+
+    const second = await ask('r2');
+    assert.ok(second > first, `ids ${first} then ${second}`);
+    await card.getByRole('button', { name: 'Deny' }).click();
+    const o = await outcome('r2');
+    assert.equal(o.error.code, 'FORBIDDEN');
+    assert.match(o.error.message, /denied by paired-device/);
+    await page.getByText('Nothing is waiting for your approval.').waitFor();
+    // Both requests are in the notification list, with who asked for what.
+    await page.getByRole('tab', { name: /^Alerts/ }).click();
+    await page.getByText('script asks: echo deployed').first().waitFor();
+    assert.equal(await page.getByText('Approval requested: Run task "deploy"').count(), 2);
+    script.close();
   });
 });

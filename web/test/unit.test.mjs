@@ -19,6 +19,7 @@ const diff = await load('src/diff.ts');
 const ansi = await load('src/ansi.ts');
 const pairing = await load('src/pairing.ts');
 const conn = await load('src/conn.ts');
+const approvals = await load('src/approvals.ts');
 
 test('agent: message and thought text accumulate, tool rows update in place, a plan replaces the last', () => {
   let t = { id: 'c1', prompt: 'fix it', items: [], done: false };
@@ -125,4 +126,24 @@ test('backoff: exponential with full jitter, capped at 30 s', () => {
   assert.equal(conn.backoffDelay(3, () => 1), 4000);
   assert.equal(conn.backoffDelay(20, () => 1), 30000);
   assert.equal(conn.backoffDelay(20, () => 0), 15000);
+});
+
+test('approvals: the helper\'s payload (numeric id, action and requestedBy objects) as the screens show it', () => {
+  // The example of docs/protocol.md, Approvals.
+  const a = approvals.parseApproval({
+    approvalId: 7, kind: 'task', title: 'Run task "deploy"',
+    action: { task: 'deploy', command: 'make', args: ['deploy', 'two words'], cwd: '.', folder: 'app' },
+    requestedBy: { userId: 'phone', sessionId: 's' }, createdAt: 1, expiresAt: 2, options: ['allow_once', 'allow_always', 'deny'],
+  });
+  assert.deepEqual(a, {
+    approvalId: '7', kind: 'task', title: 'Run task "deploy"', action: 'make deploy "two words"\nin app',
+    requestedBy: 'phone', expiresAt: 2, options: ['allow_once', 'allow_always', 'deny'],
+  });
+  assert.equal(approvals.actionText({ command: 'ls', args: [], cwd: 'sub', folder: 'app' }), 'ls\nin app/sub');
+  assert.equal(approvals.actionText({ toolCallId: 't1', title: 'x' }), '{\n  "toolCallId": "t1",\n  "title": "x"\n}');
+  assert.equal(approvals.requesterText({ userId: 'u', deviceName: 'Pixel 8' }), 'Pixel 8');
+  assert.equal(approvals.requesterText(null), 'someone');
+  assert.equal(approvals.approvalIdOf('12'), '12');
+  for (const bad of [0, -1, 1.5, '', '0', '07', 'x', null, {}]) assert.equal(approvals.approvalIdOf(bad), '', String(bad));
+  assert.equal(approvals.parseApproval({ approvalId: 'nope' }), null);
 });
