@@ -45,7 +45,11 @@ function fig(figure, pred, key, target = '', check = null, { agg = 'median', gen
   const genCol = gen ? slash(SERVERS.map((s) => fmt(median(vals(s, pred, 'gen_cpu_us_per_op'))))) : '';
   const noise = gen ? slash(SERVERS.map((s) => fmt(median(vals(s, pred, 'others_cores'))))) : '';
   const spread = agg === 'sum' ? '' : slash(SERVERS.map((s) => range(per[s]) || '-'));
-  const met = check ? (check(v) ? 'yes' : '**NO**') : '';
+  // A target whose figures were not measured (a server left out with
+  // --servers) is n/a, not missed.
+  let missing = false;
+  if (check) check(new Proxy(v, { get: (o, k) => { if (!Number.isFinite(o[k])) missing = true; return o[k]; } }));
+  const met = check ? (missing ? 'n/a' : check(v) ? 'yes' : '**NO**') : '';
   table.push([figure, fmt(h), fmt(e), fmt(p), fmt(f), fmtRatio(v.hp), fmtRatio(v.hf),
     fmtRatio(ratio(e, h)), spread, genCol, noise, target, met]);
   return v;
