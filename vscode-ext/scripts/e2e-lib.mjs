@@ -188,10 +188,21 @@ export function codeServerHarness({ tools, root, nodeBin, userSettings = {}, ext
 
 /* Runs a command from the palette (F1) by its exact title. */
 export async function runCommand(page, title) {
-  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => {});
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 10000 });
+  // The palette closes when it loses focus: a view that re-renders just
+  // then (the Settings editor after a port change, in CI) hides it at once.
+  // Open it again, after Escape, up to three times.
+  for (let attempt = 0; ; attempt++) {
+    if (attempt) await page.keyboard.press('Escape');
+    await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => {});
+    await page.keyboard.press(attempt % 2 ? 'Control+Shift+P' : 'F1');
+    try {
+      await input.waitFor({ state: 'visible', timeout: attempt < 2 ? 4000 : 10000 });
+      break;
+    } catch (e) {
+      if (attempt >= 2) throw e;
+    }
+  }
   await input.fill(`>${title}`);
   // Click the row whose label is exactly the title: fuzzy matching may
   // put another command first ("Pair Device" also matches "Notify Paired
