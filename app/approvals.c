@@ -362,6 +362,12 @@ static struct approval *find(const struct approvals *a, int64_t id)
     return NULL;
 }
 
+int64_t approvals_expires_at(const struct approvals *a, int64_t id)
+{
+    const struct approval *p = find(a, id);
+    return p ? p->expires_ms : 0;
+}
+
 enum approval_answer approvals_decide(struct approvals *a, int64_t id,
                                       enum approval_decision decision, const char *by,
                                       char *message, size_t len)

@@ -110,6 +110,10 @@ void approvals_withdraw_owner(struct approvals *a, const void *owner);
 /* Withdraws one approval (its owner no longer needs it). */
 void approvals_withdraw(struct approvals *a, int64_t id);
 
+/* When pending approval id expires (wall clock, ms, as its expiresAt says);
+ * 0 when it is not pending. */
+int64_t approvals_expires_at(const struct approvals *a, int64_t id);
+
 /* {approvals:[...]} of the pending ones, as approval.requested shows each. */
 json_object *approvals_list_json(const struct approvals *a);
 

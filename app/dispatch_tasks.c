@@ -336,7 +336,6 @@ static void ask_approval(struct dispatch *d, struct call *call, const struct set
     if (aid == 0)
         return; /* allowed always: approval_done started it */
     call->approval_id = aid;
-    int64_t expires = clock_wall_ms() + (int64_t)d->env.st->approval_timeout_s * 1000;
     if (call->chat_word[0]) {
         char text[200];
         snprintf(text, sizeof(text),
@@ -348,7 +347,8 @@ static void ask_approval(struct dispatch *d, struct call *call, const struct set
     json_object *data = json_object_new_object();
     json_object_object_add(data, "approvalId", json_object_new_int64(aid));
     json_object_object_add(data, "title", json_object_new_string(title));
-    json_object_object_add(data, "expiresAt", json_object_new_int64(expires));
+    json_object_object_add(data, "expiresAt",
+                           json_object_new_int64(approvals_expires_at(d->env.approvals, aid)));
     stream_send(call, "approval_pending", data);
 }
 

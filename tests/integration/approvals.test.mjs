@@ -68,6 +68,8 @@ describe('approvals with an editor', () => {
     assert.deepEqual(a.action, { task: 'deploy', command: 'echo', args: ['deployed'], cwd: '.', folder: path.basename(dir) });
     assert.equal(a.requestedBy.userId, 'runner');
     assert.deepEqual(a.options, ['allow_once', 'allow_always', 'deny']);
+    // One deadline: the asker's approval_pending and the approval agree to the millisecond.
+    assert.equal(p.expiresAt, a.expiresAt);
     const r = await phone.command('approve', { approvalId: a.approvalId, decision: 'allow_once' });
     assert.equal(r.data.success, true);
     assert.equal(r.data.result.took, true);
