@@ -57,6 +57,8 @@ export interface WaStatus {
   role?: 'owner' | 'attached';
   /** This window's workspace is reachable from WhatsApp as `@<reachableAs>`. */
   reachableAs?: string;
+  /** Stopped because the window that ran the bridge unlinked WhatsApp (this window's devices are to be revoked). */
+  unlinkedElsewhere?: true;
 }
 
 /** A frame of the bridge's API (bridges/whatsapp/src/api.ts). */
@@ -493,7 +495,7 @@ export class WhatsAppSupervisor {
       return;
     }
     if (!this.hasSession()) {
-      this.setStatus({ state: 'stopped', detail: 'the window that ran the bridge unlinked WhatsApp' });
+      this.setStatus({ state: 'stopped', detail: 'the window that ran the bridge unlinked WhatsApp', unlinkedElsewhere: true });
       return;
     }
     this.opts.logger.info('whatsapp: the window that ran the bridge is gone; this window runs it now');

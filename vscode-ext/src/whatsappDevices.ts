@@ -103,13 +103,27 @@ export async function unlinkAndRevoke(o: {
   log: Logger;
 }): Promise<{ confirmed: boolean; revoked: string[]; left: string[] }> {
   const confirmed = await o.supervisor.unlink();
+  return { confirmed, ...(await revokeLink(o)) };
+}
+
+/**
+ * The link is over (this window unlinked, or the window that ran the bridge
+ * did): every device of the current link, and those left from before, are
+ * revoked; those that could not be stay in `pending` for later.
+ */
+export async function revokeLink(o: {
+  helper: Revoker | undefined;
+  current: IdStore;
+  pending: IdStore;
+  log: Logger;
+}): Promise<{ revoked: string[]; left: string[] }> {
   const ids = [...new Set([...o.pending.get(), ...o.current.get()])];
   // Moved to pending first: a window closing now still revokes them later.
   await o.pending.set(ids);
   await o.current.set([]);
   const r = await revokeDevices(o.helper, ids, o.log);
   await o.pending.set(r.left);
-  return { confirmed, ...r };
+  return r;
 }
 
 /** The helper runs (again): revokes what an earlier Unlink could not. */

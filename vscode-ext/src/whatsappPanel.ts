@@ -18,7 +18,7 @@ import type { Controller } from './controller';
 import { qrDataUrl } from './pairingPayload';
 import type { IssueTokenParams, IssueTokenResult, Scope } from './protocol';
 import { splitAllow, withAllowed, WhatsAppSupervisor, workspaceName, type WaPairing, type WaStatus } from './whatsapp';
-import { revokePending, unlinkAndRevoke, withDevice, type IdStore } from './whatsappDevices';
+import { revokeLink, revokePending, unlinkAndRevoke, withDevice, type IdStore } from './whatsappDevices';
 
 /** The scopes the bridge needs: read (status, log, diff, events) and run (tasks). */
 export const WHATSAPP_SCOPES: Scope[] = ['read', 'run'];
@@ -304,7 +304,29 @@ export class WhatsAppLink implements vscode.Disposable {
     );
   }
 
+  /**
+   * The window that ran the bridge unlinked WhatsApp: the devices this
+   * window minted for it (its workspace's helper) are revoked too, or kept
+   * for when the helper runs again.
+   */
+  private async unlinkedElsewhere(): Promise<void> {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.refreshTimer = undefined;
+    try {
+      const r = await revokeLink({
+        helper: this.ctl.helper,
+        current: this.store(DEVICES_KEY),
+        pending: this.store(PENDING_REVOKE_KEY),
+        log: this.ctl.log,
+      });
+      this.ctl.log.info(`whatsapp: unlinked by another window: ${r.revoked.length} device(s) of this workspace revoked${r.left.length > 0 ? `, ${r.left.length} when the server runs again` : ''}`);
+    } catch (e) {
+      this.ctl.log.warn(`whatsapp: revoking this workspace's devices failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
   private onStatus(s: WaStatus): void {
+    if (s.state === 'stopped' && s.unlinkedElsewhere) void this.unlinkedElsewhere();
     if (s.state === 'stopped') {
       this.item.hide();
     } else {

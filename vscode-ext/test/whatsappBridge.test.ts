@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { WhatsAppSupervisor, type WaStatus } from '../src/whatsapp';
-import { revokePending, unlinkAndRevoke, withDevice, type IdStore } from '../src/whatsappDevices';
+import { revokeLink, revokePending, unlinkAndRevoke, withDevice, type IdStore } from '../src/whatsappDevices';
 import { RecordingLogger, connectWs, isAlive, makeClient, sleep, waitFor, type TestClient } from './util';
 
 // The helpers' device registries (tokens are minted here) in a folder of this run, never ~/.local/state.
@@ -216,12 +216,20 @@ describe('Link WhatsApp: supervisor + real bundled bridge (in-memory WhatsApp st
     assert.ok(isAlive(a.sup.pid!));
     // A unlinking: C (attached again) hears it stopped, and does not take over (no session left to run).
     const c = supervisor(dir, '300');
-    await c.sup.start(await linkParams(t, 'other'));
+    const pc = await linkParams(t, 'other');
+    await c.sup.start(pc);
     await a.sup.unlink();
     await waitFor(() => c.sup.status.state === 'stopped', 'C hears the bridge stopped');
+    assert.equal(c.sup.status.unlinkedElsewhere, true, 'C is told the link is over, not only that the bridge stopped');
     await sleep(1500);
     assert.equal(c.sup.pid, undefined, 'C started no bridge');
     assert.equal(existsSync(path.join(dir, 'bridge.lock')), false);
+    // What C's window then does (whatsappPanel.ts): the device minted for the bridge in C's workspace is revoked.
+    const current = memStore([pc.deviceId]);
+    const pending = memStore();
+    const r = await revokeLink({ helper: t.client, current, pending, log: c.logger });
+    assert.deepEqual([r.revoked, r.left, current.get(), pending.get()], [[pc.deviceId], [], [], []]);
+    assert.deepEqual(await tryToken(pc.workspace.url, pc.workspace.token, pc.workspace.workspaceId), { success: false, close: 4001 });
   });
 
   it('unlink: logged out through the API, process stopped, session and token files deleted', async () => {
