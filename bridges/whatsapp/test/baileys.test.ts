@@ -353,7 +353,10 @@ describe('reconnect policy on the in-memory server stand-in', () => {
       r.device.disconnect(428, 'Connection Closed');
       await until('four flapping connects', () => r.device.connects.length >= from + 4, 15000, r);
       r.server.closeAfterOpenMs = null;
+      // One open past the 10 ms a connection made before the line above may still get.
       await until('open again', () => r.device.current?.state === 'open', 10000, r);
+      await sleep(200);
+      await until('open again, to stay', () => r.device.current?.state === 'open', 10000, r);
       const drop = async (): Promise<number> => {
         const n = r.device.connects.length;
         const at = Date.now();
@@ -389,9 +392,15 @@ describe('reconnect policy on the in-memory server stand-in', () => {
       assert.ok(gaps[3]! >= 600, `gaps ${JSON.stringify(gaps)}`);
       // Stable again: after stableMs open, the next drop reconnects after the initial delay.
       r.server.closeAfterOpenMs = null;
-      const calm = Date.now();
-      await until('a connection made after the flapping', () => r.device.current?.state === 'open' && r.device.connects.at(-1)!.at >= calm, 5000, r);
+      // The stand-in decides at open: a connection made before this line may
+      // still open and stay (or be closed by its 20 ms timer, then one more
+      // reconnect). Wait for one open past its 20 ms, then a stable period.
+      await until('a connection open after the flapping', () => r.device.current?.state === 'open', 5000, r);
+      await sleep(200);
+      await until('a connection that stays open after the flapping', () => r.device.current?.state === 'open', 5000, r);
+      const settled = r.device.connects.length;
       await sleep(1800);
+      assert.equal(r.device.connects.length, settled, 'no reconnect while the link is stable');
       const n = r.device.connects.length;
       const dropped = Date.now();
       r.device.disconnect(428, 'Connection Closed');
