@@ -119,6 +119,9 @@ export function applyUpdate(turns: AgentTurn[], turnNo: number, chunk: Record<st
     else out.push(t);
     return out.sort((a, b) => a.turn - b.turn);
   }
+  // The end of a turn never seen: a queued prompt cancelled before it
+  // started (or one whose every update is gone): nothing to show.
+  if (i < 0 && chunk.kind === 'turn_end') return out;
   if (i < 0) {
     // Its start is no longer kept (truncated): a turn without its prompt.
     out.push({ turn: turnNo, prompt: '', items: [], done: false });

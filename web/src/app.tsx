@@ -65,11 +65,10 @@ function ConnectionPill() {
   );
 }
 
-function TabBar({ tabs }: { tabs: Tab[] }) {
+function TabBar({ tabs, current }: { tabs: Tab[]; current: Tab }) {
   const m = useModel();
-  const current = m.route.screen;
   const onKey = (e: KeyboardEvent) => {
-    const i = tabs.indexOf(current as Tab);
+    const i = tabs.indexOf(current);
     let next = -1;
     if (e.key === 'ArrowRight') next = (i + 1) % tabs.length;
     else if (e.key === 'ArrowLeft') next = (i - 1 + tabs.length) % tabs.length;
@@ -109,11 +108,15 @@ export function App() {
   if (!m.current) return m.workspaces.length ? <WorkspacesScreen /> : <WelcomeScreen />;
   if (m.route.screen === 'workspaces') return <WorkspacesScreen />;
   if (m.conn?.status.phase === 'auth-failed') return <AuthFailedScreen />;
-  const tabs: Tab[] = ['status', 'diff', 'log', 'files', 'tasks', 'notes'];
+  // No scope implies another: a token without read (an approve-only one,
+  // say) sees only what it may use. Until the first auth, all of read's.
+  const reads = !m.conn?.session || m.can('read');
+  const tabs: Tab[] = reads ? ['status', 'diff', 'log', 'files', 'tasks', 'notes'] : m.showApprovals ? ['notes'] : [];
   if (m.showApprovals) tabs.push('approvals');
   if (m.showAgent) tabs.push('agent');
+  if (tabs.length === 0) tabs.push('status');
   let screen: Tab = m.route.screen;
-  if (!tabs.includes(screen)) screen = 'status';
+  if (!tabs.includes(screen)) screen = reads ? 'status' : tabs.includes('approvals') ? 'approvals' : (tabs[0] ?? 'status');
   const name = m.info?.name ?? m.current.name;
   return (
     <div class="app">
@@ -136,7 +139,7 @@ export function App() {
         {screen === 'agent' && <LazyAgent />}
         </div>
       </main>
-      <TabBar tabs={tabs} />
+      <TabBar tabs={tabs} current={screen} />
     </div>
   );
 }

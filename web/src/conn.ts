@@ -29,6 +29,8 @@ export class ProtocolError extends Error {
 
 export interface StreamHandlers {
   onStart?: (data: Record<string, unknown>) => void;
+  /** approval_pending: a `confirm` task waits for an approval before stream_start. */
+  onPending?: (data: Record<string, unknown>) => void;
   onChunk: (data: Record<string, unknown>) => void;
   onEnd: (data: Record<string, unknown>) => void;
   onError: (err: ProtocolError) => void;
@@ -339,6 +341,7 @@ export class Connection {
       else p.reject(err);
     } else if (p.stream) {
       if (msg.type === 'stream_start') p.stream.onStart?.(data);
+      else if (msg.type === 'approval_pending') p.stream.onPending?.(data);
       else if (msg.type === 'stream_chunk') p.stream.onChunk(data);
       else if (msg.type === 'stream_end') {
         this.pending.delete(id);
@@ -376,10 +379,15 @@ export class Connection {
     this.pingTimer = setInterval(() => {
       this.checkAlive();
     }, PING_EVERY_MS);
-    const since = this.opts.getLastSeq();
-    const sub: Record<string, unknown> = { events: this.opts.eventKinds(session.scopes) };
-    if (since !== null) sub.since = since;
-    this.sendRaw({ type: 'subscribe', id: `sub${++this.nextId}`, data: sub });
+    // Only the kinds this token may receive: the helper refuses a whole
+    // subscribe that names one it may not (an approve-only token, say).
+    const events = this.opts.eventKinds(session.scopes);
+    if (events.length > 0) {
+      const since = this.opts.getLastSeq();
+      const sub: Record<string, unknown> = { events };
+      if (since !== null) sub.since = since;
+      this.sendRaw({ type: 'subscribe', id: `sub${++this.nextId}`, data: sub });
+    }
     this.opts.onOnline(session);
   }
 

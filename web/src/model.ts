@@ -20,6 +20,8 @@ export interface Route {
   path?: string;
   staged?: boolean;
   file?: string;
+  /** Files: the workspace folder (by name) when there are several; the first when absent. */
+  folder?: string;
 }
 
 export interface TaskRun {
@@ -32,6 +34,15 @@ export interface TaskRun {
   end?: StreamEnd;
   error?: ProtocolError;
   cancelling?: boolean;
+  /** A `confirm` task: the approval it waits for (approval_pending), until it starts. */
+  approval?: { id: string; expiresAt: number };
+  started?: boolean;
+}
+
+/** What a task run that ended without running says (denied, expired, cancelled while it waited). */
+export function runErrorText(r: TaskRun): string {
+  if (r.error && r.approval && !r.started && r.error.code === 'FORBIDDEN') return `Not run: ${r.error.message}.`;
+  return r.error ? errorText(r.error) : '';
 }
 
 export function errorText(e: unknown): string {
@@ -49,7 +60,7 @@ export function errorText(e: unknown): string {
       case 'NOT_A_REPOSITORY':
         return 'This workspace folder is not a git repository.';
       case 'BUSY':
-        return 'Too many tasks are running; wait for one to finish.';
+        return `The helper is busy: ${e.message}.`;
       case 'EDITOR_UNAVAILABLE':
         return 'This needs the editor, which is not there (or did not answer).';
       default:
@@ -180,7 +191,8 @@ export class Model {
       url: w.url,
       workspaceId: id,
       token: w.token,
-      eventKinds: (scopes) => (scopes.includes('approve') ? [...EVENT_KINDS, ...APPROVAL_EVENTS] : [...EVENT_KINDS]),
+      // No scope implies another: read's events need read, approvals need approve.
+      eventKinds: (scopes) => [...(scopes.includes('read') ? EVENT_KINDS : []), ...(scopes.includes('approve') ? APPROVAL_EVENTS : [])],
       getLastSeq: () => store.lastSeq(id),
       setLastSeq: (seq) => {
         store.setLastSeq(id, seq);
@@ -320,8 +332,14 @@ export class Model {
     if (!conn) return;
     const run: TaskRun = { id: '', name, startedAt: Date.now(), out: new AnsiLines(), version: 0 };
     run.id = conn.stream('task.run', { name }, {
+      onPending: (d) => {
+        const id = approvalIdOf(d.approvalId);
+        if (id) run.approval = { id, expiresAt: num(d.expiresAt) };
+        this.changed();
+      },
       onStart: () => {
         run.startedAt = Date.now();
+        run.started = true;
         this.changed();
       },
       onChunk: (d) => {
@@ -378,8 +396,12 @@ export class Model {
     const seq = num(d.seq);
     if (seq <= this.agentSeq) return;
     this.agentSeq = seq;
-    this.turns = applyUpdate(this.turns, num(d.turn), d.chunk);
-    if (d.chunk.kind === 'turn_start' && this.agentQueued > 0) this.agentQueued--;
+    const turn = num(d.turn);
+    // A queued prompt cancelled before it started ends with a turn_end of a
+    // turn never started: it leaves the queue (applyUpdate shows nothing).
+    const unstartedEnd = d.chunk.kind === 'turn_end' && !this.turns.some((t) => t.turn === turn);
+    if ((d.chunk.kind === 'turn_start' || unstartedEnd) && this.agentQueued > 0) this.agentQueued--;
+    this.turns = applyUpdate(this.turns, turn, d.chunk);
     this.changed();
   }
 

@@ -53,8 +53,12 @@ export interface GitStatus {
   detached: boolean;
   unborn: boolean;
   upstream: string | null;
+  /** The upstream branch no longer exists (deleted on the remote and pruned). */
+  upstreamGone?: boolean;
   ahead: number;
   behind: number;
+  /** The workspace folder this status is of (the first that is a repository). */
+  folder?: string;
   staged: FileStatus[];
   unstaged: FileStatus[];
   untracked: FileStatus[];

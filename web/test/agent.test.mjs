@@ -5,7 +5,9 @@
 // denied from the phone, cancel, new conversation, an earlier conversation
 // followed from History, and a turn that runs while the phone is away
 // caught up with agent.follow after the reconnect; the Approvals screen
-// answering a script's `confirm` task. No CSP violation.
+// answering a script's `confirm` task; a `confirm` task run from the
+// Tasks screen waiting, denied, then allowed; an approve-only device. No
+// CSP violation.
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -212,6 +214,50 @@ describe('the agent screen with the scripted ACP agent', { concurrency: false },
     await page.getByRole('tab', { name: /^Alerts/ }).click();
     await page.getByText('script asks: echo deployed').first().waitFor();
     assert.equal(await page.getByText('Approval requested: Run task "deploy"').count(), 2);
+    script.close();
+  });
+  test('Tasks: a confirm task run from the phone says it waits for approval; denied, "Not run" and by whom; allowed from Approvals, it runs', async () => {
+    const { page } = await open();
+    const owner = await world.helper.client(world.helper.mint({ scope: 'approve', user: 'owner-script' }));
+    const decide = async (id, approvalId, decision) => {
+      owner.send({ type: 'command', id, data: { name: 'approve', args: { approvalId, decision } } });
+      const r = await owner.next((m) => m.id === id);
+      assert.equal(r.data.success, true, JSON.stringify(r));
+    };
+    await page.getByRole('tab', { name: /^Tasks/ }).click();
+    const state = page.getByTestId('run-state');
+    await page.getByRole('button', { name: 'Run deploy' }).click();
+    await state.filter({ hasText: /^Waiting for approval \d+$/ }).waitFor();
+    const first = Number((await state.textContent()).match(/\d+/)[0]);
+    await page.getByTestId('run-waiting').getByText(/asks for the owner's approval before it runs \(until .+\)\. This device may answer it\./).waitFor();
+    await decide('d1', first, 'deny');
+    await state.filter({ hasText: 'Not run: denied by owner-script.' }).waitFor();
+    assert.equal(await page.getByTestId('run-waiting').count(), 0);
+    // Again, allowed on this phone's own Approvals screen: it runs.
+    await page.getByRole('button', { name: 'Run deploy' }).click();
+    await state.filter({ hasText: /^Waiting for approval \d+$/ }).waitFor();
+    await page.getByRole('button', { name: 'Open Approvals' }).click();
+    await page.getByRole('list', { name: 'Waiting for approval' }).locator('li', { hasText: 'Run task "deploy"' })
+      .getByRole('button', { name: 'Allow once' }).click();
+    await page.getByRole('tab', { name: /^Tasks/ }).click();
+    await state.filter({ hasText: /^exit code 0 after/ }).waitFor();
+    await page.getByRole('region', { name: 'Output of deploy' }).getByText('deployed').waitFor();
+    owner.close();
+  });
+
+  test('an approve-only device (no read scope) sees only Alerts and Approvals, and approvals arrive live', async () => {
+    const { page } = await open(world.helper.mint({ scope: 'approve', user: 'approver' }));
+    // It lands on Approvals: nothing of read's to show.
+    await page.getByText('Nothing is waiting for your approval.').waitFor();
+    assert.deepEqual((await page.getByRole('tab').allTextContents()).map((t) => t.replace(/\d+$/, '').trim()), ['Alerts', 'Approvals']);
+    const script = await world.helper.client(world.helper.mint({ scope: 'read,run', user: 'script' }));
+    script.send({ type: 'command', id: 'r1', data: { name: 'task.run', args: { name: 'deploy' } } });
+    assert.equal((await script.next((x) => x.id === 'r1')).type, 'approval_pending');
+    // Live (an approval.requested event), not from the list read at connect.
+    const card = page.getByRole('list', { name: 'Waiting for approval' }).locator('li', { hasText: 'Run task "deploy"' });
+    await card.getByRole('button', { name: 'Deny' }).click();
+    const end = await script.next((x) => x.id === 'r1' && x.type === 'command_response');
+    assert.match(end.data.error.message, /denied by approver/);
     script.close();
   });
 });

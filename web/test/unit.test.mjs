@@ -58,6 +58,8 @@ test('agent: updates build turns (turn_start, chunks, permission and its resolut
     [2, { kind: 'turn_end', stopReason: 'end_turn' }],
     [3, { kind: 'turn_start', text: 'third', by: 'phone' }],
     [3, { kind: 'turn_end', stopReason: 'error', message: 'the agent exited with code 3' }],
+    // agent.cancel ends a queued prompt that never started: no turn_start, no bubble.
+    [4, { kind: 'turn_end', stopReason: 'cancelled' }],
   ];
   for (const [n, c] of ups) turns = agent.applyUpdate(turns, n, c);
   assert.deepEqual(turns.map((t) => [t.turn, t.prompt, t.done, t.stopReason, t.error]), [

@@ -36,10 +36,15 @@ function MarkdownPreview({ text }: { text: string }) {
   return <div class="markdown card" dangerouslySetInnerHTML={{ __html: html }} />;
 }
 
-function Viewer({ file }: { file: string }) {
+/** fs.* arguments: the path, and the folder when one is picked. */
+function fsArgs(path: string, folder: string | undefined): Record<string, unknown> {
+  return folder ? { path, folder } : { path };
+}
+
+function Viewer({ file, folder }: { file: string; folder?: string }) {
   const m = useModel();
   const conn = m.conn;
-  const r = useRequest(conn ? () => conn.command<FsRead>('fs.read', { path: file }) : null, [file]);
+  const r = useRequest(conn ? () => conn.command<FsRead>('fs.read', fsArgs(file, folder)) : null, [file, folder]);
   const [preview, setPreview] = useState(false);
   const d = r.data;
   const lines = useMemo(() => {
@@ -52,7 +57,7 @@ function Viewer({ file }: { file: string }) {
   const digits = String(lines.length).length;
   return (
     <div class="screen screen-fill">
-      <ScreenHeader title={file.split('/').pop() ?? file} sub={file} back={() => { m.go({ screen: 'files', path: parentOf(file) }); }}>
+      <ScreenHeader title={file.split('/').pop() ?? file} sub={file} back={() => { m.go({ screen: 'files', path: parentOf(file), folder }); }}>
         <RefreshButton onClick={r.reload} busy={r.loading} />
       </ScreenHeader>
       <ErrorBox text={r.error} />
@@ -92,25 +97,54 @@ export function FilesScreen() {
   const conn = m.conn;
   const dir = m.route.screen === 'files' && m.route.path ? m.route.path : '.';
   const file = m.route.screen === 'files' ? m.route.file : undefined;
-  const r = useRequest(conn && !file ? () => conn.command<FsList>('fs.list', { path: dir }) : null, [dir, file]);
-  if (file) return <Viewer file={file} />;
+  const folders = m.info?.folders ?? [];
+  const folder = m.route.screen === 'files' ? m.route.folder : undefined;
+  const [opening, setOpening] = useState<string | null>(null);
+  const r = useRequest(conn && !file ? () => conn.command<FsList>('fs.list', fsArgs(dir, folder)) : null, [dir, file, folder]);
+  if (file) return <Viewer file={file} folder={folder} />;
   const parts = dir === '.' ? [] : dir.split('/');
   const entries = sortEntries(r.data?.entries ?? []);
+  const rootName = folders.length > 1 ? (folder ?? folders[0]?.name ?? 'workspace') : (m.info?.name ?? 'workspace');
+  /* A symlink is listed as itself: it is opened as a folder when fs.list
+   * takes it (it stays inside the folder), else in the viewer (which says
+   * why when it cannot be read either). */
+  const openLink = async (to: string): Promise<void> => {
+    setOpening(to);
+    const isDir = conn
+      ? await conn.command<FsList>('fs.list', fsArgs(to, folder)).then(() => true, () => false)
+      : false;
+    setOpening(null);
+    m.go(isDir ? { screen: 'files', path: to, folder } : { screen: 'files', path: dir, file: to, folder });
+  };
   return (
     <div class="screen">
-      <ScreenHeader title="Files" back={dir !== '.' ? () => { m.go({ screen: 'files', path: parentOf(dir) }); } : undefined}>
+      <ScreenHeader title="Files" back={dir !== '.' ? () => { m.go({ screen: 'files', path: parentOf(dir), folder }); } : undefined}>
         <RefreshButton onClick={r.reload} busy={r.loading} />
       </ScreenHeader>
+      {folders.length > 1 && (
+        <ul class="chips" aria-label="Workspace folders">
+          {folders.map((f, i) => {
+            const current = folder ? f.name === folder : i === 0;
+            return (
+              <li key={f.name}>
+                <button type="button" class="chip" aria-current={current ? 'true' : undefined} onClick={() => { m.go({ screen: 'files', path: '.', folder: f.name }); }}>
+                  {f.name}
+                </button>
+              </li>
+            );
+          })}
+        </ul>
+      )}
       <nav aria-label="Folder path" class="crumbs">
-        <button type="button" class="crumb" onClick={() => { m.go({ screen: 'files', path: '.' }); }} aria-current={dir === '.' ? 'page' : undefined}>
-          {m.info?.name ?? 'workspace'}
+        <button type="button" class="crumb" onClick={() => { m.go({ screen: 'files', path: '.', folder }); }} aria-current={dir === '.' ? 'page' : undefined}>
+          {rootName}
         </button>
         {parts.map((p, i) => {
           const to = parts.slice(0, i + 1).join('/');
           return (
             <span key={to}>
               <span aria-hidden="true"> / </span>
-              <button type="button" class="crumb" onClick={() => { m.go({ screen: 'files', path: to }); }} aria-current={to === dir ? 'page' : undefined}>{p}</button>
+              <button type="button" class="crumb" onClick={() => { m.go({ screen: 'files', path: to, folder }); }} aria-current={to === dir ? 'page' : undefined}>{p}</button>
             </span>
           );
         })}
@@ -121,13 +155,21 @@ export function FilesScreen() {
       <ul class="rows" aria-label={`Contents of ${dir === '.' ? 'the workspace' : dir}`}>
         {entries.map((e) => {
           const isDir = e.type === 'directory' || e.type === 'dir';
+          const isLink = e.type === 'symlink';
           const to = join(dir, e.name);
           return (
             <li key={e.name}>
-              <button type="button" class="row" onClick={() => { m.go(isDir ? { screen: 'files', path: to } : { screen: 'files', path: dir, file: to }); }}>
+              <button
+                type="button" class="row" disabled={opening === to}
+                onClick={() => {
+                  if (isLink) void openLink(to);
+                  else m.go(isDir ? { screen: 'files', path: to, folder } : { screen: 'files', path: dir, file: to, folder });
+                }}
+              >
                 <Icon name={isDir ? 'folder' : 'file'} />
                 <span class="path">{e.name}{isDir ? '/' : ''}</span>
-                {!isDir && typeof e.size === 'number' && <span class="muted small-text">{fmtBytes(e.size)}</span>}
+                {isLink && <span class="muted small-text">link</span>}
+                {!isDir && !isLink && typeof e.size === 'number' && <span class="muted small-text">{fmtBytes(e.size)}</span>}
               </button>
             </li>
           );

@@ -46,8 +46,11 @@ export function StatusScreen() {
         <>
           <section class="card branch" aria-label="Branch">
             <div class="branch-name" data-testid="branch">{where}</div>
+            {s.folder && (m.info?.folders.length ?? 0) > 1 && <div class="muted small-text">in the folder {s.folder}</div>}
             <div class="muted">
-              {s.upstream ? (
+              {s.upstream && s.upstreamGone ? (
+                <>tracking {s.upstream}, which is gone</>
+              ) : s.upstream ? (
                 <>
                   tracking {s.upstream}
                   {' · '}
@@ -63,7 +66,7 @@ export function StatusScreen() {
           <Section title="Changes" files={s.unstaged} onPick={(f) => { m.go({ screen: 'diff', path: f.path, staged: false }); }} />
           <Section title="Untracked" files={s.untracked} letter="?" onPick={(f) => {
             const dir = f.path.includes('/') ? f.path.slice(0, f.path.lastIndexOf('/')) : '.';
-            m.go({ screen: 'files', path: dir, file: f.path });
+            m.go({ screen: 'files', path: dir, file: f.path, folder: s.folder });
           }} />
           {s.truncated && <p class="note">The lists were cut: there are more changed files than the helper sends.</p>}
         </>

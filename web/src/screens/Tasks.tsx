@@ -4,11 +4,12 @@ import { ErrorBox, Loading, RefreshButton, ScreenHeader } from '../ui/common';
 import { VirtualList } from '../ui/VirtualList';
 import { AnsiLine } from '../ui/AnsiText';
 import type { TaskRun } from '../model';
-import { errorText } from '../model';
+import { runErrorText } from '../model';
 
 function runState(r: TaskRun): { text: string; cls: string } {
-  if (r.error) return { text: errorText(r.error), cls: 'bad' };
+  if (r.error) return { text: runErrorText(r), cls: 'bad' };
   const e = r.end;
+  if (!e && r.approval && !r.started && !r.cancelling) return { text: `Waiting for approval ${r.approval.id}`, cls: 'busy' };
   if (!e) return { text: r.cancelling ? 'Cancelling…' : 'Running…', cls: 'busy' };
   const secs = (e.durationMs / 1000).toFixed(1);
   const extra = [e.timedOut && 'timed out', e.cancelled && 'cancelled', e.truncated && 'output truncated'].filter(Boolean).join(', ');
@@ -30,6 +31,16 @@ function RunView({ run }: { run: TaskRun }) {
           <button type="button" class="danger" disabled={run.cancelling} onClick={() => { void m.cancelTask(run); }}>Cancel</button>
         )}
       </div>
+      {running && run.approval && !run.started && (
+        <p class="note" data-testid="run-waiting">
+          This task asks for the owner's approval before it runs
+          {run.approval.expiresAt > 0 && <> (until {new Date(run.approval.expiresAt).toLocaleTimeString()})</>}.
+          {m.showApprovals ? ' This device may answer it.' : ' The editor, or a device with the approve scope, answers.'}
+        </p>
+      )}
+      {running && run.approval && !run.started && m.showApprovals && (
+        <button type="button" class="small" onClick={() => { m.go({ screen: 'approvals' }); }}>Open Approvals</button>
+      )}
       <VirtualList
         className="code output" label={`Output of ${run.name}`} count={run.out.count} rowHeight={20} follow version={run.version}
         row={(i) => <div class="dl"><span class="tx"><AnsiLine line={run.out.line(i)} /></span></div>}
