@@ -18,6 +18,15 @@ quick=0
 bash scripts/deps.sh
 echo "== npm packages for the integration tests"
 (cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
+# Socket.IO's browser client is tested in Chromium (playwright-core from web/)
+# in both passes, so Debian's chromium comes before the first one.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing Debian's chromium (browser tests)"
+  if [ "$(id -u)" -eq 0 ]; then sudo_cmd=(); else sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq </dev/null
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core </dev/null >/dev/null
+fi
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
 
 run_suite() {
   local dir=$1 label=$2
