@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building and testing Companion needs on Debian 12, skipping
 # what is already there. Safe to run again. Needs root (or sudo).
+# --browser: also Debian's chromium, for the browser tests (web/, and the
+# Socket.IO browser client in tests/integration).
 set -euo pipefail
 
 APT_PACKAGES=(build-essential cmake pkg-config git ca-certificates
   libwebsockets-dev libwebsockets-evlib-ev libev-dev libjson-c-dev libjwt-dev libgit2-dev libssl-dev uuid-dev zlib1g-dev
   libqrencode-dev libcmocka-dev valgrind clang-format faketime
   python3-socketio python3-websocket python3-requests python3-websockets)
+[ "${1:-}" = "--browser" ] && APT_PACKAGES+=(chromium fonts-dejavu-core)
 
 sudo_if_needed() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

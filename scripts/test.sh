@@ -15,17 +15,11 @@ cd "$root"
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 
-bash scripts/deps.sh
-echo "== npm packages for the integration tests"
-(cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
 # Socket.IO's browser client is tested in Chromium (playwright-core from web/)
 # in both passes, so Debian's chromium comes before the first one.
-if [ ! -x /usr/bin/chromium ]; then
-  echo "== installing Debian's chromium (browser tests)"
-  if [ "$(id -u)" -eq 0 ]; then sudo_cmd=(); else sudo_cmd=(sudo); fi
-  "${sudo_cmd[@]}" apt-get update -qq </dev/null
-  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core </dev/null >/dev/null
-fi
+bash scripts/deps.sh --browser
+echo "== npm packages for the integration tests"
+(cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
 
 run_suite() {

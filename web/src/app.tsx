@@ -116,7 +116,7 @@ export function App() {
   if (m.showAgent) tabs.push('agent');
   if (tabs.length === 0) tabs.push('status');
   let screen: Tab = m.route.screen;
-  if (!tabs.includes(screen)) screen = reads ? 'status' : tabs.includes('approvals') ? 'approvals' : (tabs[0] ?? 'status');
+  if (!tabs.includes(screen)) screen = !reads && tabs.includes('approvals') ? 'approvals' : (tabs[0] ?? 'status');
   const name = m.info?.name ?? m.current.name;
   return (
     <div class="app">

@@ -10,16 +10,7 @@ set -euo pipefail
 web="$(cd "$(dirname "$0")/.." && pwd)"
 root="$(cd "$web/.." && pwd)"
 
-sudo_if_needed() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-bash "$root/scripts/deps.sh" </dev/null
-if [ ! -x /usr/bin/chromium ]; then
-  echo "== installing Debian's chromium"
-  sudo_if_needed apt-get update -qq </dev/null
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core </dev/null >/dev/null
-fi
+bash "$root/scripts/deps.sh" --browser </dev/null
 
 echo "== helper"
 dir=$(cd "$root" && bash scripts/build.sh)

@@ -22,6 +22,7 @@ function RunView({ run }: { run: TaskRun }) {
   const m = useModel();
   const st = runState(run);
   const running = !run.end && !run.error;
+  const waiting = running && run.approval && !run.started ? run.approval : null;
   return (
     <section class="card run" aria-label={`Run of ${run.name}`}>
       <div class="run-head">
@@ -31,15 +32,17 @@ function RunView({ run }: { run: TaskRun }) {
           <button type="button" class="danger" disabled={run.cancelling} onClick={() => { void m.cancelTask(run); }}>Cancel</button>
         )}
       </div>
-      {running && run.approval && !run.started && (
-        <p class="note" data-testid="run-waiting">
-          This task asks for the owner's approval before it runs
-          {run.approval.expiresAt > 0 && <> (until {new Date(run.approval.expiresAt).toLocaleTimeString()})</>}.
-          {m.showApprovals ? ' This device may answer it.' : ' The editor, or a device with the approve scope, answers.'}
-        </p>
-      )}
-      {running && run.approval && !run.started && m.showApprovals && (
-        <button type="button" class="small" onClick={() => { m.go({ screen: 'approvals' }); }}>Open Approvals</button>
+      {waiting && (
+        <>
+          <p class="note" data-testid="run-waiting">
+            This task asks for the owner's approval before it runs
+            {waiting.expiresAt > 0 && <> (until {new Date(waiting.expiresAt).toLocaleTimeString()})</>}.
+            {m.showApprovals ? ' This device may answer it.' : ' The editor, or a device with the approve scope, answers.'}
+          </p>
+          {m.showApprovals && (
+            <button type="button" class="small" onClick={() => { m.go({ screen: 'approvals' }); }}>Open Approvals</button>
+          )}
+        </>
       )}
       <VirtualList
         className="code output" label={`Output of ${run.name}`} count={run.out.count} rowHeight={20} follow version={run.version}
